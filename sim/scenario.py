@@ -1,0 +1,143 @@
+"""Scenario files: a workload, a cluster (pool plus optional spillover), an SLO.
+
+A scenario is YAML validated by pydantic. Paths in `workload.path` are relative
+to the scenario file; `package:NAME` points at a fixture bundled in
+`sim/scenarios/fixtures/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.capacity.pools import Pool, ServerlessEndpoint
+from sim.errors import ScenarioError
+
+TraceFormat = Literal["azure-llm", "servegen", "nab", "requests-csv", "rate-csv"]
+SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]
+
+PACKAGE_PREFIX = "package:"
+BUNDLED_DIR = Path(__file__).parent / "scenarios"
+
+
+class TokenSpec(BaseModel):
+    """Request sizes for workloads without per-request token counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_mean: float = Field(default=1000.0, gt=0.0)
+    input_cv: float = Field(default=1.0, ge=0.0)
+    output_mean: float = Field(default=200.0, gt=0.0)
+    output_cv: float = Field(default=1.0, ge=0.0)
+
+
+class SyntheticSpec(BaseModel):
+    """Parameters of a synthetic generator; unused keys for a kind are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: SyntheticKind
+    duration_h: float = Field(gt=0.0)
+    bin_s: float = Field(default=60.0, gt=0.0)
+    base_rps: float = Field(gt=0.0)
+    params: dict[str, float] = Field(default_factory=dict)
+
+
+class WorkloadSpec(BaseModel):
+    """Where the traffic comes from and which part of it to use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: TraceFormat | Literal["synthetic"]
+    path: str | None = None
+    bin_s: float | None = Field(default=None, gt=0.0, description="rate-csv / nab bin width")
+    synthetic: SyntheticSpec | None = None
+    start_h: float = Field(default=0.0, ge=0.0)
+    duration_h: float | None = Field(default=None, gt=0.0)
+    scale_mean_rps: float | None = Field(default=None, gt=0.0)
+    tokens: TokenSpec | None = None
+
+    @model_validator(mode="after")
+    def _source_present(self) -> WorkloadSpec:
+        if self.format == "synthetic" and self.synthetic is None:
+            raise ValueError("format 'synthetic' needs a 'synthetic:' block")
+        if self.format != "synthetic" and not self.path:
+            raise ValueError(f"format {self.format!r} needs 'path' (a file or directory)")
+        return self
+
+
+class Slo(BaseModel):
+    """A request meets the SLO when its end-to-end latency is at most `latency_s`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_s: float = Field(gt=0.0)
+    target_attainment: float = Field(default=0.99, gt=0.0, le=1.0)
+
+
+class Scenario(BaseModel):
+    """Everything a simulation run needs except the policy objects themselves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    workload: WorkloadSpec
+    pool: Pool
+    spillover: ServerlessEndpoint | None = None
+    slo: Slo
+    decision_interval_s: float = Field(default=15.0, gt=0.0)
+    policies: list[str] = Field(default_factory=lambda: ["hpa"])
+    seed: int = 0
+    base_dir: str = Field(default=".", description="set by the loader; resolves relative paths")
+
+    def resolve_path(self, path: str) -> Path:
+        """The file a workload path names, relative to the scenario's directory."""
+        if path.startswith(PACKAGE_PREFIX):
+            return BUNDLED_DIR / "fixtures" / path[len(PACKAGE_PREFIX) :]
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def _format_validation(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid scenario"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def scenario_from_dict(data: Any, source: str, base_dir: Path) -> Scenario:
+    """Validate a parsed scenario mapping; errors name the field and the fix."""
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
+    try:
+        return Scenario.model_validate({**data, "base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation(exc, source)) from None
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ScenarioError(f"scenario file {file} does not exist; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{file}: not valid YAML ({exc})") from None
+    return scenario_from_dict(data, str(file), file.resolve().parent)
+
+
+def default_scenario_path() -> Path:
+    return BUNDLED_DIR / "default.yaml"
+
+
+def load_default_scenario() -> Scenario:
+    """The bundled default scenario, shipped as package data."""
+    return load_scenario(default_scenario_path())
