@@ -31,3 +31,7 @@ class PolicyError(UserInputError):
 
 class FitError(ScaleplanError):
     """A model (forecaster, tuner) could not be fitted on the data it was given."""
+
+
+class StackConfigError(UserInputError):
+    """A Pulumi stack config (`Pulumi.<stack>.yaml`, `scaleplan:*` keys) is invalid."""
