@@ -1,0 +1,287 @@
+"""The `planner` command line: simulate, sweep, tune.
+
+A thin layer: each command parses flags, calls one orchestration function
+(`planner.whatif`, `planner.sweep`, `planner.tune`) and renders what it returns.
+Exit codes: 0 success; 2 a mistake the user can fix (`sim.errors.UserInputError`,
+or a usage error), printed in red without a traceback; 1 an internal error, with
+a hint to rerun with `planner --debug ...` for the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from sim.errors import UserInputError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    add_completion=False,
+    help="Plan GPU autoscaling: what-if simulations, sweeps and policy tuning.",
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class EngineChoice(StrEnum):
+    fluid = "fluid"
+    des = "des"
+
+
+class TraceFormatChoice(StrEnum):
+    azure_llm = "azure-llm"
+    servegen = "servegen"
+    nab = "nab"
+    requests_csv = "requests-csv"
+    rate_csv = "rate-csv"
+
+
+class BackendChoice(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+#: The engine `simulate` uses without --engine: the fluid engine runs the bundled
+#: default scenario in seconds; `des` is the request-level reference.
+DEFAULT_ENGINE = EngineChoice.fluid
+
+
+def _debug_enabled() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("debug"))
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Map exceptions to exit codes: user errors 2 (no traceback), bugs 1 (hint --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except UserInputError as exc:
+            stderr.print(Text(f"error: {exc}", style="bold red"))
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if _debug_enabled():
+                raise
+            stderr.print(Text(f"internal error: {type(exc).__name__}: {exc}", style="red"))
+            stderr.print("rerun with `planner --debug ...` to see the traceback")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
+) -> None:
+    """Plan GPU autoscaling: what-if simulations, sweeps and policy tuning."""
+    ctx.obj = {"debug": debug}
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@app.command()
+@guarded
+def simulate(
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario YAML (default: the bundled default scenario).")
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Trace file or directory replacing the workload.")
+    ] = None,
+    trace_format: Annotated[
+        TraceFormatChoice | None, typer.Option(help="Format of --trace.")
+    ] = None,
+    bin_s: Annotated[
+        float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")
+    ] = None,
+    scale_mean_rps: Annotated[
+        float | None, typer.Option(help="Rescale the workload to this mean rate (req/s).")
+    ] = None,
+    start_h: Annotated[
+        float | None, typer.Option(help="Window start, hours from the trace start.")
+    ] = None,
+    duration_h: Annotated[float | None, typer.Option(help="Window length in hours.")] = None,
+    policies: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated policy names: presets and bundle:PATH."),
+    ] = None,
+    engine: Annotated[EngineChoice, typer.Option(help="Simulation engine.")] = DEFAULT_ENGINE,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to FILE.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report to FILE.html.")
+    ] = None,
+    plot_dir: Annotated[Path | None, typer.Option(help="Write the plots as PNG here.")] = None,
+) -> None:
+    """Run policies side by side on a scenario; compare each with the offline optimum."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from planner.atomic import StagedOutputs, check_output_dir, check_output_file
+    from planner.report.table import whatif_table
+    from planner.scenario_input import WorkloadOverrides, resolve_scenario
+    from planner.whatif import run_whatif
+
+    for path, option in ((json_out, "--json"), (report, "--report")):
+        if path is not None:
+            check_output_file(path, option)
+    if plot_dir is not None:
+        check_output_dir(plot_dir, "--plot-dir")
+    overrides = WorkloadOverrides(
+        trace=trace,
+        trace_format=trace_format.value if trace_format is not None else None,
+        bin_s=bin_s,
+        start_h=start_h,
+        duration_h=duration_h,
+        scale_mean_rps=scale_mean_rps,
+    )
+    resolved = resolve_scenario(scenario, overrides, policies=_split_names(policies), seed=seed)
+    total = len(resolved.policies) + 2  # workload, each policy, oracle
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=total)
+        started: list[str] = []
+
+        def on_stage(label: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(label)
+            bar.update(task, description=f"running {label}")
+
+        result = run_whatif(resolved, engine=engine.value, seed=seed, progress=on_stage)
+        bar.advance(task)
+
+    stdout.print(whatif_table(result))
+    staged = StagedOutputs()
+    if json_out is not None:
+        staged.add_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    if report is not None or plot_dir is not None:
+        from planner.report.html import render_html
+        from planner.report.plots import render_plots
+
+        plots = render_plots(result)
+        if report is not None:
+            staged.add_text(report, render_html(result, plots))
+        if plot_dir is not None:
+            staged.directories.append(plot_dir)
+            for name, data in plots.items():
+                staged.add(plot_dir / name, data)
+    for path in staged.publish():
+        stderr.print(f"wrote {path}")
+
+
+@app.command()
+@guarded
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="Sweep YAML: scenarios, policies, grid, seeds.")],
+    backend: Annotated[BackendChoice, typer.Option(help="Where runs execute.")] = (
+        BackendChoice.local
+    ),
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --backend ray).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes / local Ray CPUs.")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write rows as CSV.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write rows as JSON.")] = None,
+) -> None:
+    """Run a grid of scenarios x policies x parameters x seeds, locally or on Ray."""
+    from planner.atomic import StagedOutputs, check_output_file
+    from planner.executor import make_executor
+    from planner.sweep import load_sweep, rows_to_csv, run_sweep, sweep_table
+
+    for path, option in ((csv_out, "--csv"), (json_out, "--json")):
+        if path is not None:
+            check_output_file(path, option)
+    plan = load_sweep(spec)
+    with (
+        make_executor(backend.value, address=address, workers=workers) as executor,
+        stderr.status(f"running {plan.size()} runs on {backend.value}"),
+    ):
+        rows = run_sweep(plan, executor)
+    stdout.print(sweep_table(rows))
+    staged = StagedOutputs()
+    if csv_out is not None:
+        staged.add_text(csv_out, rows_to_csv(rows))
+    if json_out is not None:
+        document: list[dict[str, Any]] = [row.to_json() for row in rows]
+        staged.add_text(json_out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    for path in staged.publish():
+        stderr.print(f"wrote {path}")
+
+
+@app.command()
+@guarded
+def tune(
+    policy: Annotated[str, typer.Option(help="Policy to calibrate (preset name or bundle:PATH).")],
+    out: Annotated[Path, typer.Option(help="Directory to write the tuned PolicyBundle to.")],
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario YAML (default: the bundled default scenario).")
+    ] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 40,
+    train_h: Annotated[
+        str, typer.Option(help="Training window START:END, hours from the trace start.")
+    ] = "0:24",
+    eval_h: Annotated[
+        str, typer.Option(help="Held-back evaluation window START:END (hours).")
+    ] = "24:48",
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler and the runs.")] = 0,
+) -> None:
+    """Calibrate a policy's parameters with optuna; evaluate on a held-back window."""
+    from planner.scenario_input import parse_window_h, resolve_scenario
+    from planner.tune import tune_policy, tune_table, write_tuned_bundle
+
+    train = parse_window_h(train_h, "--train-h")
+    held_back = parse_window_h(eval_h, "--eval-h")
+    resolved = resolve_scenario(scenario)
+    with stderr.status(f"tuning {policy}: {trials} trials"):
+        outcome = tune_policy(
+            resolved,
+            policy,
+            trials=trials,
+            train_window_h=train,
+            eval_window_h=held_back,
+            seed=seed,
+        )
+    stdout.print(tune_table(outcome))
+    written = write_tuned_bundle(outcome, out)
+    stderr.print(f"wrote bundle {written}; run it with --policies bundle:{written}")
+
+
+def main() -> None:
+    """Console-script entry point (`planner`)."""
+    app()

@@ -1,0 +1,158 @@
+"""One executor interface for sweeps: local processes or a Ray cluster.
+
+`Executor.map(fn, items)` returns `[fn(item) for item in items]` in order, run
+wherever the backend puts them. `fn` must be a module-level function and items
+must pickle (both backends ship them to other processes). Ray is imported lazily
+so the CLI starts fast when it is not used.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, TypeVar
+
+from sim.errors import UserInputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Backend = Literal["local", "ray"]
+
+
+class Executor(Protocol):
+    """Runs a function over items, preserving order. Use as a context manager."""
+
+    name: str
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _ClosingMixin:
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LocalExecutor(_ClosingMixin):
+    """`concurrent.futures.ProcessPoolExecutor` on this machine.
+
+    Workers start with the `spawn` method: forking a process that already holds
+    numba's or Ray's threads can deadlock, and spawn behaves the same on every OS.
+
+    Args:
+        max_workers: Worker processes; default the machine's CPU count.
+    """
+
+    name = "local"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and max_workers < 1:
+            raise UserInputError(f"--workers must be >= 1, got {max_workers}")
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(self.max_workers, len(items)),
+                mp_context=multiprocessing.get_context("spawn"),
+            )
+        return list(self._pool.map(fn, items))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor(_ClosingMixin):
+    """Ray tasks: `ray.init(address=...)`, one `@ray.remote` task per item.
+
+    With `address=None` a local Ray is started (and shut down on `close`); with an
+    address (`auto`, `ray://host:10001`, `host:6379`) the executor connects to an
+    existing cluster and leaves it running.
+
+    Args:
+        address: Ray cluster address, or None for a fresh local instance.
+        num_cpus: CPUs of a fresh local instance (ignored when connecting).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self._started_here = False
+
+    def _ensure_started(self) -> Any:
+        import ray  # lazy: importing ray costs about a second
+
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address is None:
+                kwargs["num_cpus"] = self.num_cpus
+            try:
+                ray.init(address=self.address, **kwargs)
+            except ConnectionError as exc:
+                raise UserInputError(
+                    f"cannot reach the Ray cluster at {self.address!r} ({exc}); "
+                    "check --address or start the cluster with `ray start --head`"
+                ) from None
+            self._started_here = True
+        return ray
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        ray = self._ensure_started()
+        remote_fn = ray.remote(fn)
+        refs = [remote_fn.remote(item) for item in items]
+        results: list[R] = ray.get(refs)
+        return results
+
+    def close(self) -> None:
+        if self._started_here:
+            import ray
+
+            ray.shutdown()
+            self._started_here = False
+
+
+def make_executor(
+    backend: str, *, address: str | None = None, workers: int | None = None
+) -> LocalExecutor | RayExecutor:
+    """The executor a `--backend` flag names."""
+    if backend == "local":
+        if address is not None:
+            raise UserInputError("--address applies only to --backend ray")
+        return LocalExecutor(max_workers=workers)
+    if backend == "ray":
+        return RayExecutor(address=address, num_cpus=workers)
+    raise UserInputError(f"unknown backend {backend!r}; use 'local' or 'ray'")

@@ -1,0 +1,1 @@
+"""Renderers of a `WhatIfReport`: terminal table, PNG plots, self-contained HTML."""

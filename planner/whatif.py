@@ -1,0 +1,186 @@
+"""What-if orchestration: scenario -> workload -> policies -> runs -> oracle -> ratios.
+
+This is `planner simulate` without the terminal: it takes resolved inputs and
+returns a `WhatIfReport` value that the CLI renders as a table, JSON, plots and
+HTML. Progress is reported through a callback so the module holds no UI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from policies.spec import PolicySpecBase
+from sim.engine import Engine, make_context
+from sim.errors import PolicyError, ScenarioError
+from sim.result import RunResult
+from sim.scenario import Scenario
+from sim.workload.model import Workload
+
+EngineName = Literal["fluid", "des"]
+ENGINES: tuple[EngineName, ...] = ("fluid", "des")
+
+#: Called before each stage with a short label ("workload", "oracle", a policy name).
+ProgressFn = Callable[[str], None]
+
+
+def make_engine(name: str) -> Engine:
+    """The engine a `--engine` flag names (imported lazily: each pulls in numba or SimPy)."""
+    if name == "fluid":
+        from sim.fluid import FluidEngine
+
+        return FluidEngine()
+    if name == "des":
+        from sim.des import DesEngine
+
+        return DesEngine()
+    raise ScenarioError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")
+
+
+def build_scenario_workload(scenario: Scenario) -> Workload:
+    """The scenario's workload with its window and scaling applied."""
+    from sim.workload import build_workload
+
+    return build_workload(scenario.workload, scenario.resolve_path)
+
+
+def resolve_policies(names: Sequence[str]) -> list[PolicySpecBase]:
+    """Registry specs for policy names (`hpa`, `bundle:PATH`, ...), in order.
+
+    Raises:
+        PolicyError: A name is unknown, a bundle is unreadable, or a name repeats.
+    """
+    from policies.registry import resolve
+
+    specs = [resolve(name.strip()) for name in names if name.strip()]
+    if not specs:
+        raise PolicyError("no policy named; pass --policies NAME[,NAME...]")
+    seen: dict[str, str] = {}
+    for name, spec in zip(names, specs, strict=True):
+        label = spec.display_name()
+        if label in seen:
+            raise PolicyError(
+                f"policies {seen[label]!r} and {name!r} both display as {label!r}; "
+                "give one a distinct name (e.g. a bundle with its own spec name)"
+            )
+        seen[label] = name
+    return specs
+
+
+@dataclass(frozen=True)
+class OracleSummary:
+    """The offline optimum's totals (the reference every policy is divided by)."""
+
+    cost_usd: float
+    gpu_hours: float
+    #: Capacity (replicas) per decision interval, when the oracle reports one.
+    schedule: tuple[float, ...] = ()
+
+    def to_json(self) -> dict[str, float]:
+        return {"cost_usd": self.cost_usd, "gpu_hours": self.gpu_hours}
+
+
+@dataclass(frozen=True)
+class WhatIfReport:
+    """Everything one what-if run produced, ready to render."""
+
+    scenario: Scenario
+    engine: str
+    seed: int
+    workload: Workload
+    replica_capacity_rps: float
+    oracle: OracleSummary
+    results: tuple[RunResult, ...]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `planner simulate --json` document (schema in docs/cli.md)."""
+        return {
+            "scenario": self.scenario.model_dump(mode="json", exclude={"base_dir"}),
+            "engine": self.engine,
+            "seed": self.seed,
+            "oracle": self.oracle.to_json(),
+            "results": [result.summary() for result in self.results],
+        }
+
+
+def solve_reference(scenario: Scenario, workload: Workload) -> OracleSummary:
+    """Run the oracle and keep what the report needs."""
+    from sim.oracle import solve_oracle
+
+    solved = solve_oracle(scenario, workload)
+    schedule = getattr(solved, "schedule", None)
+    values = tuple(float(v) for v in schedule) if schedule is not None else ()
+    return OracleSummary(
+        cost_usd=float(solved.cost_usd), gpu_hours=float(solved.gpu_hours), schedule=values
+    )
+
+
+def with_oracle_ratio(result: RunResult, oracle_cost_usd: float) -> RunResult:
+    """`result` with `cost_vs_oracle` filled in (None when the oracle costs nothing)."""
+    ratio = result.cost_usd / oracle_cost_usd if oracle_cost_usd > 0 else None
+    return replace(result, cost_vs_oracle=ratio)
+
+
+def run_whatif(
+    scenario: Scenario,
+    *,
+    engine: str = "fluid",
+    seed: int | None = None,
+    progress: ProgressFn | None = None,
+) -> WhatIfReport:
+    """Run every policy of `scenario` and the oracle on its workload.
+
+    Args:
+        scenario: A resolved scenario (overrides already applied); its `policies`
+            list names the policies to compare.
+        engine: `fluid` (fast, per-second) or `des` (request by request).
+        seed: Seed of every stochastic path; default the scenario's seed.
+        progress: Optional callback told the name of each stage as it starts.
+
+    Returns:
+        The report, results in the order the policies were named.
+    """
+    tell = progress or (lambda _label: None)
+    run_seed = scenario.seed if seed is None else seed
+    timings: dict[str, float] = {}
+    # Resolve policies and the engine before the (possibly slow) trace load, so a typo
+    # in a policy name fails at once.
+    specs = resolve_policies(scenario.policies)
+    runner = make_engine(engine)
+
+    tell("workload")
+    started = time.perf_counter()
+    workload = build_scenario_workload(scenario)
+    timings["workload"] = time.perf_counter() - started
+
+    results: list[RunResult] = []
+    for spec in specs:
+        tell(spec.display_name())
+        started = time.perf_counter()
+        result = runner.run(scenario, workload, spec.build(), seed=run_seed)
+        if result.policy != spec.display_name():
+            result = replace(result, policy=spec.display_name())
+        results.append(result)
+        timings[f"policy:{spec.display_name()}"] = time.perf_counter() - started
+
+    tell("oracle")
+    started = time.perf_counter()
+    oracle = solve_reference(scenario, workload)
+    timings["oracle"] = time.perf_counter() - started
+
+    import numpy as np
+
+    context = make_context(scenario, workload, np.random.default_rng(run_seed))
+    return WhatIfReport(
+        scenario=scenario,
+        engine=engine,
+        seed=run_seed,
+        workload=workload,
+        replica_capacity_rps=context.replica_capacity_rps,
+        oracle=oracle,
+        results=tuple(with_oracle_ratio(r, oracle.cost_usd) for r in results),
+        timings_s=timings,
+    )
