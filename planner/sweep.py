@@ -1,0 +1,302 @@
+"""Sweeps: a grid of scenarios x policies x parameters x seeds, run through an Executor.
+
+A sweep file (YAML)::
+
+    scenarios: [default, scenarios/flash.yaml]   # "default" = the bundled scenario
+    policies: [threshold, hpa]
+    grid:                                        # per policy name: field -> values
+      threshold: {upper: [0.7, 0.8], lower: [0.3, 0.4]}
+    seeds: [0, 1]
+    engine: fluid
+    start_h: 0          # optional window applied to every scenario
+    duration_h: 6
+
+Each grid point is applied to the policy's spec with `model_copy(update=...)` and
+re-validated, so a misspelt field or a bad value fails before anything runs.
+The oracle runs once per scenario; every row carries its cost ratio to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import itertools
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.table import Table
+
+from planner.executor import Executor
+from planner.scenario_input import WorkloadOverrides, resolve_scenario
+from planner.whatif import (
+    EngineName,
+    OracleSummary,
+    build_scenario_workload,
+    make_engine,
+    resolve_policies,
+    solve_reference,
+)
+from policies.spec import PolicySpecBase
+from sim.errors import PolicyError, ScenarioError
+from sim.scenario import Scenario
+from sim.workload.model import Workload
+
+DEFAULT_SCENARIO = "default"
+
+
+class SweepFile(BaseModel):
+    """The validated content of a sweep YAML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenarios: list[str] = Field(default_factory=lambda: [DEFAULT_SCENARIO], min_length=1)
+    policies: list[str] = Field(min_length=1)
+    grid: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    engine: EngineName = "fluid"
+    start_h: float | None = Field(default=None, ge=0.0)
+    duration_h: float | None = Field(default=None, gt=0.0)
+    scale_mean_rps: float | None = Field(default=None, gt=0.0)
+
+
+@dataclass(frozen=True)
+class SweepCase:
+    """One run: a scenario, a (parameterised) policy spec, a seed. Pickles for executors."""
+
+    scenario_label: str
+    scenario: Scenario
+    policy_label: str
+    spec: PolicySpecBase
+    params: dict[str, Any]
+    seed: int
+    engine: str
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """All cases of a sweep, plus the distinct scenarios (one oracle each)."""
+
+    scenarios: dict[str, Scenario]
+    cases: tuple[SweepCase, ...]
+
+    def size(self) -> int:
+        return len(self.cases)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """The outcome of one case (a flat record for tables, CSV and JSON)."""
+
+    scenario: str
+    policy: str
+    params: dict[str, Any]
+    seed: int
+    engine: str
+    cost_usd: float
+    gpu_hours: float
+    slo_attainment: float
+    p50_latency_s: float
+    p95_latency_s: float
+    p99_latency_s: float
+    dropped: int
+    scaling_actions: int
+    meets_slo: bool
+    cost_vs_oracle: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _param_label(params: dict[str, Any]) -> str:
+    return ",".join(f"{key}={value}" for key, value in params.items())
+
+
+def _apply_params(spec: PolicySpecBase, params: dict[str, Any], where: str) -> PolicySpecBase:
+    unknown = sorted(set(params) - set(type(spec).model_fields))
+    if unknown:
+        known = ", ".join(sorted(type(spec).model_fields))
+        raise PolicyError(f"{where}: {spec.kind} has no field(s) {unknown}; fields: {known}")
+    updated = spec.model_copy(update=params)
+    try:
+        # model_copy does not validate; a round-trip through the model does.
+        return type(spec).model_validate(updated.model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in exc.errors()
+        )
+        raise PolicyError(f"{where}: invalid parameters {params}: {problems}") from None
+
+
+def _grid_points(axes: dict[str, list[Any]], where: str) -> list[dict[str, Any]]:
+    for name, values in axes.items():
+        if not values:
+            raise ScenarioError(f"{where}.{name}: empty list of values; give at least one")
+    keys = list(axes)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def load_sweep(path: Path) -> SweepPlan:
+    """Read a sweep file and expand it into cases.
+
+    Raises:
+        ScenarioError: The file is missing, not YAML, or fails validation.
+        PolicyError: A policy or grid field is unknown, or a grid value is invalid.
+    """
+    if not path.is_file():
+        raise ScenarioError(f"sweep file {path} does not exist; pass an existing YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        sweep_file = SweepFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  - {'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            for item in exc.errors()
+        )
+        raise ScenarioError(f"{path}: invalid sweep file\n{problems}") from None
+    return expand_sweep(sweep_file, path.resolve().parent)
+
+
+def expand_sweep(sweep_file: SweepFile, base_dir: Path) -> SweepPlan:
+    """Cases in a stable order: scenario, policy, grid point, seed."""
+    stray = sorted(set(sweep_file.grid) - set(sweep_file.policies))
+    if stray:
+        raise PolicyError(f"grid names policies not in 'policies': {stray}")
+    overrides = WorkloadOverrides(
+        start_h=sweep_file.start_h,
+        duration_h=sweep_file.duration_h,
+        scale_mean_rps=sweep_file.scale_mean_rps,
+    )
+    scenarios: dict[str, Scenario] = {}
+    for label in sweep_file.scenarios:
+        path = None if label == DEFAULT_SCENARIO else _relative(base_dir, label)
+        scenarios[label] = resolve_scenario(path, overrides)
+    specs = resolve_policies(sweep_file.policies)
+    cases: list[SweepCase] = []
+    for (label, scenario), (name, spec) in itertools.product(
+        scenarios.items(), zip(sweep_file.policies, specs, strict=True)
+    ):
+        points = _grid_points(sweep_file.grid.get(name, {}), f"grid.{name}")
+        for params in points:
+            tuned = _apply_params(spec, params, f"grid.{name}")
+            policy_label = spec.display_name() + (f"[{_param_label(params)}]" if params else "")
+            for seed in sweep_file.seeds:
+                cases.append(
+                    SweepCase(label, scenario, policy_label, tuned, params, seed, sweep_file.engine)
+                )
+    return SweepPlan(scenarios=scenarios, cases=tuple(cases))
+
+
+def _relative(base_dir: Path, text: str) -> Path:
+    candidate = Path(text)
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_workload(scenario_json: str) -> Workload:
+    # One load per scenario per worker process, however many cases it runs.
+    return build_scenario_workload(Scenario.model_validate_json(scenario_json))
+
+
+def run_oracle(scenario: Scenario) -> OracleSummary:
+    """Worker task: the oracle of one scenario."""
+    return solve_reference(scenario, _cached_workload(scenario.model_dump_json()))
+
+
+def run_case(case: SweepCase) -> SweepRow:
+    """Worker task: one policy run (module level, so both executors can ship it)."""
+    workload = _cached_workload(case.scenario.model_dump_json())
+    result = make_engine(case.engine).run(
+        case.scenario, workload, case.spec.build(), seed=case.seed
+    )
+    return SweepRow(
+        scenario=case.scenario_label,
+        policy=case.policy_label,
+        params=case.params,
+        seed=case.seed,
+        engine=case.engine,
+        cost_usd=result.cost_usd,
+        gpu_hours=result.gpu_hours,
+        slo_attainment=result.slo_attainment,
+        p50_latency_s=result.p50_latency_s,
+        p95_latency_s=result.p95_latency_s,
+        p99_latency_s=result.p99_latency_s,
+        dropped=result.dropped,
+        scaling_actions=result.scaling_actions,
+        meets_slo=result.meets_slo,
+    )
+
+
+def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
+    """Run every case and each scenario's oracle on `executor`; rows in plan order."""
+    labels = list(plan.scenarios)
+    oracles = dict(
+        zip(labels, executor.map(run_oracle, [plan.scenarios[k] for k in labels]), strict=True)
+    )
+    rows = executor.map(run_case, list(plan.cases))
+    out = []
+    for row in rows:
+        oracle_cost = oracles[row.scenario].cost_usd
+        ratio = row.cost_usd / oracle_cost if oracle_cost > 0 else None
+        out.append(replace(row, cost_vs_oracle=ratio))
+    return out
+
+
+CSV_COLUMNS = (
+    "scenario",
+    "policy",
+    "params",
+    "seed",
+    "engine",
+    "cost_usd",
+    "gpu_hours",
+    "slo_attainment",
+    "p50_latency_s",
+    "p95_latency_s",
+    "p99_latency_s",
+    "dropped",
+    "scaling_actions",
+    "meets_slo",
+    "cost_vs_oracle",
+)
+
+
+def rows_to_csv(rows: list[SweepRow]) -> str:
+    """CSV text, one row per case; `params` as `key=value;...`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        record = row.to_json()
+        record["params"] = ";".join(f"{k}={v}" for k, v in row.params.items())
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def sweep_table(rows: list[SweepRow]) -> Table:
+    """The terminal view of a sweep."""
+    table = Table(title=f"sweep: {len(rows)} runs", title_justify="left")
+    for name in ("scenario", "policy", "seed"):
+        table.add_column(name)
+    for name in ("cost USD", "vs oracle", "SLO att.", "p95 s", "actions", "meets SLO"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        ratio = "n/a" if row.cost_vs_oracle is None else f"{row.cost_vs_oracle:.2f}x"
+        table.add_row(
+            row.scenario,
+            row.policy,
+            str(row.seed),
+            f"{row.cost_usd:,.2f}",
+            ratio,
+            f"{row.slo_attainment:.2%}",
+            f"{row.p95_latency_s:.2f}",
+            f"{row.scaling_actions:,}",
+            "yes" if row.meets_slo else "no",
+        )
+    return table

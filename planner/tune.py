@@ -1,0 +1,248 @@
+"""`planner tune`: calibrate a policy's parameters with optuna on a training window.
+
+The objective is the lowest cost subject to SLO attainment >= the scenario's target
+(RLScale-Bench: a calibrated threshold autoscaler is the baseline smarter policies
+must beat). Cost is measured as a ratio to the oracle on the same window so values
+are comparable across windows. Infeasible trials are both reported to the TPE
+sampler as constraint violations (`constraints_func`) and penalised in the value,
+so the best trial is always feasible when any trial is. The winner is then scored
+on a held-back window it never saw, next to the untuned defaults and the oracle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from planner.tuning_space import suggest, tunable
+from planner.whatif import (
+    OracleSummary,
+    build_scenario_workload,
+    make_engine,
+    resolve_policies,
+    solve_reference,
+)
+from policies.spec import PolicySpecBase
+from sim.errors import ScenarioError
+from sim.result import RunResult
+from sim.scenario import Scenario, scenario_from_dict
+
+#: Added to the cost ratio of a trial that misses the SLO, plus 100 per unit of
+#: shortfall: an infeasible trial ranks below any feasible one costing < 10x oracle.
+INFEASIBLE_PENALTY = 10.0
+SHORTFALL_WEIGHT = 100.0
+TUNING_ENGINE = "fluid"
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one spec did on one window."""
+
+    cost_usd: float
+    slo_attainment: float
+    cost_vs_oracle: float | None
+    meets_slo: bool
+
+    @classmethod
+    def of(cls, result: RunResult, oracle: OracleSummary) -> Score:
+        ratio = result.cost_usd / oracle.cost_usd if oracle.cost_usd > 0 else None
+        return cls(result.cost_usd, result.slo_attainment, ratio, result.meets_slo)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cost_usd": self.cost_usd,
+            "slo_attainment": self.slo_attainment,
+            "cost_vs_oracle": self.cost_vs_oracle,
+            "meets_slo": self.meets_slo,
+        }
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    """The result of one tuning session (everything a bundle records)."""
+
+    scenario: Scenario
+    policy_name: str
+    base_spec: PolicySpecBase
+    tuned_spec: PolicySpecBase
+    best_params: dict[str, Any]
+    trials: int
+    feasible_trials: int
+    seed: int
+    train_window_h: tuple[float, float]
+    eval_window_h: tuple[float, float]
+    train: Score
+    eval_tuned: Score
+    eval_default: Score
+    eval_oracle: OracleSummary
+
+    def scores_json(self) -> dict[str, Any]:
+        return {
+            "objective": "min cost s.t. slo_attainment >= target",
+            "slo_target": self.scenario.slo.target_attainment,
+            "trials": self.trials,
+            "feasible_trials": self.feasible_trials,
+            "train": self.train.to_json(),
+            "eval_tuned": self.eval_tuned.to_json(),
+            "eval_default": self.eval_default.to_json(),
+            "eval_oracle": self.eval_oracle.to_json(),
+        }
+
+
+def objective_value(cost_ratio: float, attainment: float, target: float) -> float:
+    """Cost ratio, plus a penalty that grows with the SLO shortfall when infeasible."""
+    shortfall = max(0.0, target - attainment)
+    if shortfall == 0.0:
+        return cost_ratio
+    return cost_ratio + INFEASIBLE_PENALTY + SHORTFALL_WEIGHT * shortfall
+
+
+def windowed(scenario: Scenario, window_h: tuple[float, float]) -> Scenario:
+    """`scenario` restricted to (start_h, duration_h) of its trace, validated."""
+    start_h, duration_h = window_h
+    data = scenario.model_dump(mode="json")
+    data["workload"] = {**data["workload"], "start_h": start_h, "duration_h": duration_h}
+    base_dir = Path(data.pop("base_dir"))
+    return scenario_from_dict(
+        data, f"{scenario.name} window {start_h:g}+{duration_h:g} h", base_dir
+    )
+
+
+def _check_disjoint(train: tuple[float, float], held_back: tuple[float, float]) -> None:
+    train_end = train[0] + train[1]
+    eval_end = held_back[0] + held_back[1]
+    if train[0] < eval_end and held_back[0] < train_end:
+        raise ScenarioError(
+            f"--train-h {train[0]:g}:{train_end:g} and --eval-h {held_back[0]:g}:{eval_end:g} "
+            "overlap; the evaluation window must be held back from training"
+        )
+
+
+def tune_policy(
+    scenario: Scenario,
+    policy_name: str,
+    *,
+    trials: int,
+    train_window_h: tuple[float, float],
+    eval_window_h: tuple[float, float],
+    seed: int = 0,
+) -> TuneOutcome:
+    """Search the policy's tuning space on the training window; score on the eval window.
+
+    Args:
+        scenario: Resolved scenario; its SLO is the constraint.
+        policy_name: Registry name or `bundle:PATH` of the policy to calibrate.
+        trials: Optuna trials (each one fluid-engine run on the training window).
+        train_window_h: (start_h, duration_h) of the training window.
+        eval_window_h: (start_h, duration_h) of the held-back window.
+        seed: Seed of the TPE sampler and of every run.
+    """
+    import optuna
+
+    _check_disjoint(train_window_h, eval_window_h)
+    (base_spec,) = resolve_policies([policy_name])
+    ranges = tunable(base_spec)
+    engine = make_engine(TUNING_ENGINE)
+    train_scenario = windowed(scenario, train_window_h)
+    eval_scenario = windowed(scenario, eval_window_h)
+    train_workload = build_scenario_workload(train_scenario)
+    eval_workload = build_scenario_workload(eval_scenario)
+    train_oracle = solve_reference(train_scenario, train_workload)
+    target = scenario.slo.target_attainment
+
+    def objective(trial: optuna.Trial) -> float:
+        spec = base_spec.model_validate({**base_spec.model_dump(), **suggest(trial, ranges)})
+        result = engine.run(train_scenario, train_workload, spec.build(), seed=seed)
+        score = Score.of(result, train_oracle)
+        trial.set_user_attr("cost_usd", score.cost_usd)
+        trial.set_user_attr("slo_attainment", score.slo_attainment)
+        trial.set_user_attr("constraint", [target - score.slo_attainment])
+        ratio = score.cost_vs_oracle if score.cost_vs_oracle is not None else score.cost_usd
+        return objective_value(ratio, score.slo_attainment, target)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        # constraints_func is marked experimental; its semantics are what we need.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, constraints_func=lambda t: t.user_attrs["constraint"]
+        )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.optimize(objective, n_trials=trials)
+
+    best = study.best_trial
+    feasible = sum(1 for t in study.trials if t.user_attrs.get("constraint", [1.0])[0] <= 0)
+    tuned_spec = base_spec.model_validate({**base_spec.model_dump(), **best.params})
+    train_score = Score(
+        best.user_attrs["cost_usd"],
+        best.user_attrs["slo_attainment"],
+        best.user_attrs["cost_usd"] / train_oracle.cost_usd if train_oracle.cost_usd > 0 else None,
+        best.user_attrs["slo_attainment"] >= target,
+    )
+
+    eval_oracle = solve_reference(eval_scenario, eval_workload)
+
+    def evaluate(spec: PolicySpecBase) -> Score:
+        result = engine.run(
+            eval_scenario, eval_workload, spec.build(), seed=seed, history=train_workload
+        )
+        return Score.of(result, eval_oracle)
+
+    return TuneOutcome(
+        scenario=scenario,
+        policy_name=policy_name,
+        base_spec=base_spec,
+        tuned_spec=tuned_spec,
+        best_params=dict(best.params),
+        trials=len(study.trials),
+        feasible_trials=feasible,
+        seed=seed,
+        train_window_h=train_window_h,
+        eval_window_h=eval_window_h,
+        train=train_score,
+        eval_tuned=evaluate(tuned_spec),
+        eval_default=evaluate(base_spec),
+        eval_oracle=eval_oracle,
+    )
+
+
+def tune_table(outcome: TuneOutcome) -> Table:
+    """Tuned parameters and the train / held-back scores."""
+    table = Table(
+        title=(
+            f"tuned {outcome.base_spec.display_name()}: {outcome.trials} trials, "
+            f"{outcome.feasible_trials} feasible; SLO target "
+            f"{outcome.scenario.slo.target_attainment:.1%}"
+        ),
+        title_justify="left",
+    )
+    for name in ("run", "cost USD", "vs oracle", "SLO att.", "meets SLO"):
+        table.add_column(name, justify="right" if name != "run" else "left")
+    rows: list[tuple[str, Score]] = [
+        (f"train {_window_label(outcome.train_window_h)} (tuned)", outcome.train),
+        (f"eval {_window_label(outcome.eval_window_h)} (tuned)", outcome.eval_tuned),
+        (f"eval {_window_label(outcome.eval_window_h)} (defaults)", outcome.eval_default),
+    ]
+    for label, score in rows:
+        ratio = "n/a" if score.cost_vs_oracle is None else f"{score.cost_vs_oracle:.2f}x"
+        table.add_row(
+            label,
+            f"{score.cost_usd:,.2f}",
+            ratio,
+            f"{score.slo_attainment:.2%}",
+            "yes" if score.meets_slo else "no",
+        )
+    table.add_row("eval oracle", f"{outcome.eval_oracle.cost_usd:,.2f}", "1.00x", "", "")
+    table.caption = "best parameters: " + ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in outcome.best_params.items()
+    )
+    return table
+
+
+def _window_label(window_h: tuple[float, float]) -> str:
+    return f"{window_h[0]:g}-{window_h[0] + window_h[1]:g} h"
