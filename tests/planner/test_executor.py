@@ -1,0 +1,32 @@
+"""The local executor runs functions in worker processes, in order."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from planner.executor import LocalExecutor, RayExecutor, make_executor
+from sim.errors import UserInputError
+
+
+def test_local_executor_maps_in_order_in_other_processes() -> None:
+    with LocalExecutor(max_workers=2) as executor:
+        assert executor.map(math.factorial, [5, 3, 0, 7]) == [120, 6, 1, 5040]
+        assert executor.map(math.factorial, []) == []
+
+
+def test_local_executor_propagates_worker_errors() -> None:
+    with LocalExecutor(max_workers=1) as executor, pytest.raises(ValueError):
+        executor.map(math.factorial, [-1])
+
+
+def test_make_executor_validates_flags() -> None:
+    assert isinstance(make_executor("local", workers=2), LocalExecutor)
+    assert isinstance(make_executor("ray", address="auto"), RayExecutor)
+    with pytest.raises(UserInputError, match="--address applies only"):
+        make_executor("local", address="auto")
+    with pytest.raises(UserInputError, match="unknown backend"):
+        make_executor("dask")
+    with pytest.raises(UserInputError, match="--workers"):
+        LocalExecutor(max_workers=0)
