@@ -3,15 +3,20 @@
 Every policy kind has a pydantic spec subclassing `PolicySpecBase`; `build()`
 turns it into a live `Policy`. Specs round-trip through JSON and YAML, and carry
 `schema_version` so a bundle written by an older release is recognised.
+
+Any spec may carry a `hysteresis:` block; `build()` implementations return
+`self.wrap(policy)` so the block, when present, damps the policy's output.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policies.base import Policy
+from policies.base import FixedPolicy, Policy
+from policies.hysteresis.config import HysteresisSpec
+from sim.errors import PolicyError
 
 SCHEMA_VERSION = 1
 
@@ -24,6 +29,8 @@ class PolicySpecBase(BaseModel):
     schema_version: int = SCHEMA_VERSION
     kind: str
     name: str | None = None
+    #: Optional dead band / stabilisation / rate limit / clamp around the policy.
+    hysteresis: HysteresisSpec | None = None
 
     #: True for references that need the future (the oracle); never deployable.
     clairvoyant: ClassVar[bool] = False
@@ -33,3 +40,44 @@ class PolicySpecBase(BaseModel):
 
     def build(self) -> Policy:
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+    def wrap(self, policy: Policy) -> Policy:
+        """The policy wrapped in this spec's hysteresis stages, if it has any."""
+        if self.hysteresis is None:
+            return policy
+        from policies.hysteresis.pipeline import Hysteresis
+
+        return Hysteresis(policy, self.hysteresis, name=self.display_name())
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per invalid field: where it is, what is wrong (pydantic's message)."""
+    lines = [f"{source}: invalid policy spec"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def validate_spec(cls: type[PolicySpecBase], data: Any, source: str) -> PolicySpecBase:
+    """`cls.model_validate(data)`, with pydantic errors turned into a `PolicyError`."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(format_validation_error(exc, source)) from None
+
+
+class FixedSpec(PolicySpecBase):
+    """A statically provisioned fleet (`policies.base.FixedPolicy`).
+
+    `replicas: null` provisions for peak: the pool's `max_replicas` (FixedPolicy
+    clamps its constant to the observation's bounds).
+    """
+
+    kind: Literal["fixed"] = "fixed"
+    replicas: int | None = Field(default=None, ge=0)
+
+    def build(self) -> Policy:
+        # An unbounded constant clamped by FixedPolicy to the pool's max: "provision for peak".
+        replicas = self.replicas if self.replicas is not None else 2**31 - 1
+        return self.wrap(FixedPolicy(replicas, name=self.display_name()))

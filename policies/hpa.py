@@ -1,0 +1,288 @@
+"""Target tracking with Kubernetes HorizontalPodAutoscaler semantics, exactly.
+
+Reference: https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/
+(algorithm details, configurable scaling behavior) and the controller source
+`pkg/controller/podautoscaler/replica_calculator.go` / `horizontal.go`.
+
+Mapping from `Observation` to what the HPA controller sees:
+
+* `currentReplicas` = `ready + pending`: the pods of the workload, running or not.
+* Ready replicas report the metric; pending replicas are the HPA's not-yet-ready
+  pods (phase Pending: no metric, counted as 0% usage only when scaling up).
+* The simulator reports one aggregate `utilisation` for the ready replicas, so
+  per-pod "missing metrics" cannot arise from an observation; `utilisation is
+  None` (or `demand_rps is None` for the rps metric) means no metric at all, and
+  the HPA then does not scale (Kubernetes: `FailedGetResourceMetric`). The
+  missing-pod rules are implemented in `calculate_replicas` and table-tested.
+* Utilisation is quantised to integer percent and the rps metric to milli-units,
+  as the controller does, so worked examples give the controller's exact numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from policies.base import Decision, Observation, PolicyContext
+from policies.hysteresis.config import HysteresisSpec
+from policies.hysteresis.pipeline import HysteresisState, run_stages
+from policies.hysteresis.stages import WITHIN_TOLERANCE, record_scale_event, within_tolerance
+from policies.spec import PolicySpecBase
+
+HpaMetric = Literal["utilisation", "rps_per_replica"]
+
+DIRECTION_REVERSED = "DirectionReversed"
+SCALE_UP = "ScaleUp"
+SCALE_DOWN = "ScaleDown"
+#: Float noise guard when quantising a metric to integer units.
+_QUANTUM_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class ReplicaCalculation:
+    """The controller's recommendation before stabilisation and rate limits."""
+
+    replicas: int
+    usage_ratio: float
+    reason: str
+
+
+def calculate_replicas(
+    *,
+    current: int,
+    ready: int,
+    usage: float,
+    target: int,
+    unready: int = 0,
+    missing: int = 0,
+    missing_scale_down_fill: float | None = None,
+    tolerance_up: float = 0.1,
+    tolerance_down: float = 0.1,
+) -> ReplicaCalculation:
+    """`GetResourceReplicas` / `calcPlainMetricReplicas` of the Kubernetes HPA.
+
+    Args:
+        current: The workload's replicas (`currentReplicas`).
+        ready: Ready pods reporting the metric.
+        usage: Their average metric in controller units (percent of request, or
+            milli-units); floored to an integer as the controller does.
+        target: Target average in the same units (an integer).
+        unready: Not-yet-ready pods: counted at 0 only when the ready pods alone
+            would scale up.
+        missing: Ready pods without a metric: 0 on scale-up, `missing_scale_down_fill`
+            on scale-down.
+        missing_scale_down_fill: Value assumed for missing pods on scale-down;
+            defaults to `max(100, target)` (resource utilisation). Pods metrics use
+            the target itself.
+        tolerance_up: Ratio band above 1 within which nothing changes.
+        tolerance_down: Ratio band below 1.
+
+    Returns:
+        The recommendation; `current` when the ratio is within tolerance or the
+        conservative recount reverses the direction.
+    """
+    if ready <= 0:
+        raise ValueError("calculate_replicas needs at least one ready pod with a metric")
+    if target <= 0:
+        raise ValueError(f"target must be > 0, got {target}")
+    ratio = math.floor(usage + _QUANTUM_EPS) / target
+    scale_up_with_unready = unready > 0 and ratio > 1.0
+    if not scale_up_with_unready and missing == 0:
+        if within_tolerance(ratio, tolerance_up, tolerance_down):
+            return ReplicaCalculation(current, ratio, WITHIN_TOLERANCE)
+        replicas = math.ceil(ratio * ready)
+        return ReplicaCalculation(replicas, ratio, SCALE_UP if ratio > 1.0 else SCALE_DOWN)
+
+    total = usage * ready
+    count = ready
+    if missing > 0:
+        fill = missing_scale_down_fill if missing_scale_down_fill is not None else max(100, target)
+        if ratio < 1.0:
+            total += missing * fill
+            count += missing
+        elif ratio > 1.0:
+            count += missing
+    if scale_up_with_unready:
+        count += unready
+    new_ratio = math.floor(total / count + _QUANTUM_EPS) / target
+    if within_tolerance(new_ratio, tolerance_up, tolerance_down):
+        return ReplicaCalculation(current, new_ratio, WITHIN_TOLERANCE)
+    if (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return ReplicaCalculation(current, new_ratio, DIRECTION_REVERSED)
+    replicas = math.ceil(new_ratio * count)
+    if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
+        return ReplicaCalculation(current, new_ratio, DIRECTION_REVERSED)
+    return ReplicaCalculation(replicas, new_ratio, SCALE_UP if new_ratio > 1.0 else SCALE_DOWN)
+
+
+class HpaPolicy:
+    """A Kubernetes HPA on one metric, with `behavior` (autoscaling/v2).
+
+    What it does: every interval, `desired = ceil(ready * metric / target)`
+    (ratio from integer-quantised metric), unchanged within the tolerance band,
+    then the stabilisation window (scale-down: highest recommendation of the last
+    300 s wins), the rate policies and the min/max clamp, each recorded with its
+    Kubernetes reason (`ScaleDownStabilized`, `ScaleUpLimit`, `TooManyReplicas`).
+
+    Parameters (defaults from the Kubernetes docs):
+        target: Target average: utilisation as a fraction (0.7 = 70%), or
+            requests per second per replica for the `rps_per_replica` metric.
+        metric: `utilisation` (a Resource metric, averageUtilization) or
+            `rps_per_replica` (a Pods metric, averageValue = demand / ready).
+        behavior: Tolerance 0.1 each way; scale-up: no window, max(+100%, +4
+            pods) per 15 s; scale-down: 300 s window, -100% per 15 s; selectPolicy Max.
+        min_replicas / max_replicas: HPA bounds, intersected with the pool's.
+
+    Edges:
+        * No metric (`utilisation`/`demand_rps` None) or no ready replica: keep
+          `ready + pending` (reason `FailedGetMetric`), as the controller does.
+        * `ready + pending` above max / below min: go to the bound at once.
+        * Zero replicas with min 0 (scale to zero, alpha HPAScaleToZero): one
+          replica when demand is positive, else stay at zero.
+    """
+
+    def __init__(
+        self,
+        *,
+        target: float = 0.7,
+        metric: HpaMetric = "utilisation",
+        behavior: HysteresisSpec | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        name: str = "hpa",
+    ) -> None:
+        if target <= 0:
+            raise ValueError(f"target must be > 0, got {target}")
+        self.metric: HpaMetric = metric
+        self.target = target
+        # The controller's integer units: percent for utilisation, milli for Pods metrics.
+        self.target_units = max(1, round(target * (100 if metric == "utilisation" else 1000)))
+        self.behavior = behavior or HysteresisSpec()
+        self.min_replicas = min_replicas
+        self.max_replicas = max_replicas
+        self.name = name
+        self.state = HysteresisState()
+
+    def reset(self, context: PolicyContext) -> None:
+        del context
+        self.state = HysteresisState()
+
+    def _bounds(self, observation: Observation) -> tuple[int, int]:
+        low = max(observation.min_replicas, self.min_replicas or 0)
+        high = observation.max_replicas
+        if self.max_replicas is not None:
+            high = min(high, self.max_replicas)
+        return min(low, high), high
+
+    def _usage_units(self, observation: Observation) -> float | None:
+        """The per-ready-pod metric in controller units, or None when missing."""
+        if observation.ready <= 0:
+            return None
+        if self.metric == "utilisation":
+            if observation.utilisation is None:
+                return None
+            return observation.utilisation * 100.0
+        if observation.demand_rps is None:
+            return None
+        return observation.demand_rps / observation.ready * 1000.0
+
+    def _jump(self, observation: Observation, current: int, value: int, reason: str) -> Decision:
+        ups, downs = record_scale_event(
+            self.state.up_events,
+            self.state.down_events,
+            now_s=observation.time_s,
+            previous=current,
+            new=value,
+            keep_s=max(
+                self.behavior.scale_up.max_period_s(), self.behavior.scale_down.max_period_s()
+            ),
+        )
+        self.state = HysteresisState(self.state.recommendations, ups, downs)
+        return Decision(value, reason)
+
+    def decide(self, observation: Observation) -> Decision:
+        current = observation.ready + observation.pending
+        low, high = self._bounds(observation)
+        if current > high:
+            return self._jump(observation, current, high, f"AboveMaxReplicas: {current} > {high}")
+        if current < low:
+            return self._jump(observation, current, low, f"BelowMinReplicas: {current} < {low}")
+        if current == 0:
+            wants = observation.demand_rps is not None and observation.demand_rps > 0
+            if wants and high >= 1:
+                return self._jump(observation, 0, 1, "ScaleFromZero: demand while at zero")
+            return Decision(0, "ScaledToZero: no replicas and no demand")
+        usage = self._usage_units(observation)
+        if usage is None:
+            return Decision(current, f"FailedGetMetric: no {self.metric} from ready replicas")
+        fill = None if self.metric == "utilisation" else float(self.target_units)
+        calc = calculate_replicas(
+            current=current,
+            ready=observation.ready,
+            usage=usage,
+            target=self.target_units,
+            unready=observation.pending,
+            missing_scale_down_fill=fill,
+            tolerance_up=self.behavior.scale_up.tolerance,
+            tolerance_down=self.behavior.scale_down.tolerance,
+        )
+        staged = run_stages(
+            self.behavior,
+            self.state,
+            now_s=observation.time_s,
+            current=current,
+            recommended=calc.replicas,
+            min_replicas=low,
+            max_replicas=high,
+            apply_dead_band=False,
+        )
+        self.state = staged.state
+        codes = ",".join((calc.reason, *staged.reasons))
+        return Decision(
+            staged.value,
+            f"{codes}: {self.metric} ratio {calc.usage_ratio:.3f}, "
+            f"recommended {calc.replicas}, current {current}",
+        )
+
+
+class HpaSpec(PolicySpecBase):
+    """Spec of `HpaPolicy`. Its `hysteresis` block *is* the HPA `behavior` (not a second layer).
+
+    Preset `hpa`: utilisation target 0.7 with the Kubernetes default behavior.
+    """
+
+    kind: Literal["hpa"] = "hpa"
+    metric: HpaMetric = "utilisation"
+    target: float = Field(default=0.7, gt=0.0, description="fraction, or rps per replica")
+    min_replicas: int | None = Field(default=None, ge=0)
+    max_replicas: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> HpaSpec:
+        if self.metric == "utilisation" and self.target > 1.0:
+            raise ValueError(
+                f"target {self.target} is a utilisation fraction above 1; use e.g. 0.7 for 70%"
+            )
+        if (
+            self.min_replicas is not None
+            and self.max_replicas is not None
+            and self.min_replicas > self.max_replicas
+        ):
+            raise ValueError(
+                f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}; "
+                "make min_replicas <= max_replicas"
+            )
+        return self
+
+    def build(self) -> HpaPolicy:
+        return HpaPolicy(
+            target=self.target,
+            metric=self.metric,
+            behavior=self.hysteresis,
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            name=self.display_name(),
+        )
