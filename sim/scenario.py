@@ -59,6 +59,11 @@ class WorkloadSpec(BaseModel):
     duration_h: float | None = Field(default=None, gt=0.0)
     scale_mean_rps: float | None = Field(default=None, gt=0.0)
     tokens: TokenSpec | None = None
+    modulate: SyntheticSpec | None = Field(
+        default=None,
+        description="multiply the rate by this synthetic shape / its base_rps (a flash crowd "
+        "or batch bursts laid over a trace); applied after scale_mean_rps",
+    )
 
     @model_validator(mode="after")
     def _source_present(self) -> WorkloadSpec:

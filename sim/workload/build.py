@@ -1,0 +1,127 @@
+"""From a scenario's `WorkloadSpec` to a `Workload`: load, slice, scale, set tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.errors import ScenarioError, TraceFormatError
+from sim.workload.loaders import (
+    load_azure_llm,
+    load_nab,
+    load_rate_csv,
+    load_requests_csv,
+    load_servegen,
+)
+from sim.workload.model import RateEnvelope, TokenProfile, Workload
+from sim.workload.ops import mean_rps, modulate, observed_s, scale_to_mean, slice_window
+from sim.workload.synthetic import generate
+
+if TYPE_CHECKING:  # sim.scenario imports the capacity model, which imports sim.workload
+    from sim.scenario import TraceFormat, WorkloadSpec
+
+FORMATS: tuple[str, ...] = ("azure-llm", "servegen", "nab", "requests-csv", "rate-csv")
+HOUR_S = 3600.0
+
+
+def load_trace(path: Path | str, fmt: TraceFormat | str, bin_s: float | None = None) -> Workload:
+    """Load a trace file (or ServeGen directory) in one of `FORMATS`.
+
+    Args:
+        path: File, or directory for `servegen`.
+        fmt: Format name.
+        bin_s: Bin width for `rate-csv` and `nab` (inferred from the timestamps if None).
+
+    Raises:
+        TraceFormatError: Unknown format, or the file does not parse as `fmt`.
+    """
+    file = Path(path)
+    if bin_s is not None and fmt not in ("rate-csv", "nab"):
+        raise TraceFormatError(f"{file}: bin_s applies to rate-csv and nab only, not {fmt!r}")
+    if fmt == "azure-llm":
+        return load_azure_llm(file)
+    if fmt == "servegen":
+        return load_servegen(file)
+    if fmt == "nab":
+        return load_nab(file, bin_s)
+    if fmt == "requests-csv":
+        return load_requests_csv(file)
+    if fmt == "rate-csv":
+        return load_rate_csv(file, bin_s)
+    raise TraceFormatError(f"{file}: unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def build_workload(
+    spec: WorkloadSpec, resolve: Callable[[str], Path], *, seed: int = 0
+) -> Workload:
+    """The workload a scenario describes.
+
+    Steps, in order: load (or generate) the source; cut `[start_h, start_h +
+    duration_h)`; scale to `scale_mean_rps` (mean over observed time); multiply by
+    the `modulate` shape (relative to its base_rps); apply the `tokens` override (an
+    envelope's profile; a request trace gets fresh tokens drawn from it).
+
+    Args:
+        spec: The scenario's workload block.
+        resolve: Turns `spec.path` into a filesystem path (`Scenario.resolve_path`).
+        seed: Seeds the thinning/replication and token draws of request traces.
+
+    Raises:
+        TraceFormatError: The source does not load.
+        ScenarioError: The window lies outside the trace, or the window has no data.
+    """
+    rng = np.random.default_rng(seed)
+    if spec.format == "synthetic":
+        assert spec.synthetic is not None  # guaranteed by WorkloadSpec's validator
+        workload: Workload = generate(spec.synthetic)
+        where = "synthetic workload"
+    else:
+        assert spec.path is not None
+        file = resolve(spec.path)
+        workload = load_trace(file, spec.format, spec.bin_s)
+        where = str(file)
+    workload = _window(workload, spec, where)
+    if spec.scale_mean_rps is not None:
+        if observed_s(workload) <= 0 or mean_rps(workload) <= 0:
+            raise ScenarioError(
+                f"workload.scale_mean_rps: the chosen window of {where} has no traffic to "
+                "scale; pick another start_h/duration_h"
+            )
+        workload = scale_to_mean(workload, spec.scale_mean_rps, rng)
+    if spec.modulate is not None:
+        shape = generate(spec.modulate)
+        if shape.duration_s < workload.duration_s * (1 - 1e-9):
+            raise ScenarioError(
+                f"workload.modulate lasts {spec.modulate.duration_h:g} h but the workload "
+                f"lasts {workload.duration_s / HOUR_S:g} h; set modulate.duration_h >= "
+                f"{workload.duration_s / HOUR_S:g}"
+            )
+        multiplier = replace(shape, rate_rps=shape.rate_rps / spec.modulate.base_rps)
+        workload = modulate(workload, multiplier, rng)
+    if spec.tokens is not None:
+        profile = TokenProfile(**spec.tokens.model_dump())
+        if isinstance(workload, RateEnvelope):
+            workload = replace(workload, tokens=profile)
+        else:
+            inputs, outputs = profile.sample(rng, workload.n_requests)
+            workload = replace(workload, input_tokens=inputs, output_tokens=outputs)
+    return workload
+
+
+def _window(workload: Workload, spec: WorkloadSpec, where: str) -> Workload:
+    span_h = workload.duration_s / HOUR_S
+    start_s = spec.start_h * HOUR_S
+    end_s = workload.duration_s if spec.duration_h is None else start_s + spec.duration_h * HOUR_S
+    if start_s == 0.0 and end_s == workload.duration_s:
+        return workload
+    if start_s >= workload.duration_s or end_s > workload.duration_s * (1 + 1e-9):
+        raise ScenarioError(
+            f"workload window [{spec.start_h:g} h, {end_s / HOUR_S:g} h) lies outside "
+            f"{where}, which spans [0 h, {span_h:g} h); choose start_h and duration_h "
+            "within it"
+        )
+    return slice_window(workload, start_s, end_s)

@@ -1,0 +1,62 @@
+"""Azure LLM inference trace 2023 (`TIMESTAMP,ContextTokens,GeneratedTokens`).
+
+One row per request (Patel et al., "Splitwise", ISCA 2024; Azure/AzurePublicDataset).
+Arrival time is `TIMESTAMP` minus the first row's, in seconds. Two requests may share
+a timestamp (they arrived together), so equal timestamps are allowed; a timestamp
+earlier than the previous row's is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import TraceFormatError
+from sim.workload.loaders._csv import check_order, non_negative, numbers, read_table, timestamps
+from sim.workload.model import FloatArray, RequestTrace
+
+FIELDS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+
+
+def observed_duration_s(arrival_s: FloatArray) -> float:
+    """The observed window of a request trace: up to the whole second after the last arrival.
+
+    A request file does not say when observation stopped; ending at the next whole
+    second keeps every arrival inside `[0, duration_s)`.
+    """
+    return float(np.floor(arrival_s[-1]) + 1.0)
+
+
+def load_azure_llm(path: Path) -> RequestTrace:
+    """Load an Azure LLM inference trace CSV as a `RequestTrace` with tokens.
+
+    Raises:
+        TraceFormatError: Missing/empty file, wrong header, bad or unsorted values.
+    """
+    table = read_table(path, FIELDS, header="required", what="azure-llm")
+    if table.header != list(FIELDS):
+        raise TraceFormatError(
+            f"{path}: line 1 is {','.join(table.header or [])!r}, an azure-llm trace starts "
+            f"with the header {','.join(FIELDS)}; check the format (requests-csv for other "
+            "request files)"
+        )
+    arrival_s, epoch_s = timestamps(table, "TIMESTAMP")
+    check_order(table, "TIMESTAMP", arrival_s, duplicates_ok=True)
+    tokens = []
+    for field in FIELDS[1:]:
+        values = numbers(table, field)
+        non_negative(table, field, values)
+        fractional = values != np.rint(values)
+        if fractional.any():
+            row = int(np.argmax(fractional))
+            raise table.fail(row, field, f"{values[row]:g} is not a whole number", "fix the count")
+        tokens.append(values.astype(np.int64))
+    return RequestTrace(
+        arrival_s=arrival_s,
+        duration_s=observed_duration_s(arrival_s),
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        epoch_s=epoch_s,
+        source=f"azure-llm:{path.name}",
+    )
