@@ -147,7 +147,12 @@ def numbers(table: Table, field: str, *, allow_empty: bool = False) -> FloatArra
         bad &= ~empty
     if bad.any():
         row = int(np.argmax(bad))
-        raise table.fail(row, field, f"{text.iat[row]!r} is not a finite number", "fix the value")
+        value = text.iat[row]
+        if value == "":
+            raise table.fail(
+                row, field, "the field is empty", f"every row needs a number for '{field}'"
+            )
+        raise table.fail(row, field, f"{value!r} is not a finite number", "fix the value")
     return values
 
 
