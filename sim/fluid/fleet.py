@@ -1,0 +1,205 @@
+"""The fluid engine's instance fleet: replicas packed on billed nodes (the actuator).
+
+`Fleet` implements `sim.actuator.Actuator` for GPU node pools and EC2 ASGs. It is
+the one place where the fluid engine changes capacity.
+
+Replicas are indexed 0..desired-1 and node k hosts replicas
+[k * replicas_per_node, (k + 1) * replicas_per_node). Scale-in removes the highest
+indices first (last in, first out), so pending nodes, which are the newest, go
+first. Provisioning delays are *sampled per node* (boot, image pull) and *per
+replica* (model load) from the pool's `Delay` distributions with the engine's
+seeded generator, as the SimPy engine does; a replica placed on a node that is
+already up only waits for its model load. Each node is billed from its launch to
+its termination, at least `billing_min_s` (EC2 per-second billing, 60 s minimum),
+at the spot or on-demand price drawn for it (Bernoulli(`spot_share`)). Spot
+reclaims and node failures kill a node at an exponential lifetime; the pool
+replaces it at once (an ASG keeps its desired count), with a full provisioning
+delay.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool
+from sim.errors import PolicyError
+from sim.workload.model import FloatArray
+
+
+class Fleet:
+    """Replica and node state of one instance pool during a fluid run."""
+
+    def __init__(self, pool: GpuNodePool | Ec2AutoScalingGroup, rng: np.random.Generator) -> None:
+        self.pool = pool
+        self.rng = rng
+        self.per_node = pool.replicas_per_node
+        self.min_replicas = pool.min_replicas
+        self.max_replicas = pool.max_replicas
+        self.max_nodes = pool.nodes_for(pool.max_replicas)
+        self.gpus_per_node = pool.gpus
+        self.billing_min_s = pool.billing_min_s
+        self._od_usd_per_s = pool.on_demand_usd_per_h / 3600.0
+        self._spot_usd_per_s = pool.spot_usd_per_h / 3600.0
+        self._hazard_od_per_s = pool.node_failure_per_h / 3600.0
+        self._hazard_spot_per_s = (pool.node_failure_per_h + pool.spot_interruption_per_h) / 3600.0
+        self.ready_at = np.full(self.max_replicas, np.inf)
+        self.until = np.full(self.max_replicas, np.inf)
+        self.node_launch_s = np.zeros(self.max_nodes)
+        self.node_up_s = np.zeros(self.max_nodes)
+        self.node_death_s = np.full(self.max_nodes, np.inf)
+        self.node_usd_per_s = np.zeros(self.max_nodes)
+        self.node_spot = np.zeros(self.max_nodes, dtype=np.bool_)
+        self.warm_pool = pool.warm_pool_size if isinstance(pool, Ec2AutoScalingGroup) else 0
+        self.has_hazard = self._hazard_spot_per_s > 0.0 or self._hazard_od_per_s > 0.0
+        self.closed_usd = 0.0
+        self.closed_node_s = 0.0
+        self._open_usd_per_s = 0.0  # sum of running nodes' prices
+        self._open_usd_launch = 0.0  # sum of price * launch time over running nodes
+        self._open_nodes = 0
+        self._open_launch_sum = 0.0
+        self._spot_nodes = 0
+        self.closed_billed_s = 0.0
+        self.clock_s = 0.0
+        self.desired = 0
+        self.actions = 0
+        self.replaced_nodes = 0
+        start = pool.start_replicas
+        self._add(start, now=0.0, instant=True)
+        self.desired = start
+
+    # -- Actuator protocol -------------------------------------------------
+    def current(self) -> int:
+        return self.desired
+
+    def bounds(self) -> tuple[int, int]:
+        return self.min_replicas, self.max_replicas
+
+    def set_desired(self, desired: int, reason: str) -> None:
+        """Apply a policy's decision at `clock_s` (out-of-bounds is the policy's bug)."""
+        if not self.min_replicas <= desired <= self.max_replicas:
+            raise PolicyError(
+                f"policy asked for {desired} replicas, outside the pool bounds "
+                f"[{self.min_replicas}, {self.max_replicas}] ({reason}); a policy must clamp "
+                "its decision to observation.min_replicas/max_replicas"
+            )
+        if desired == self.desired:
+            return
+        self.actions += 1
+        if desired > self.desired:
+            self._add(desired, now=self.clock_s, instant=False)
+        else:
+            self._remove(desired, now=self.clock_s)
+        self.desired = desired
+
+    # -- capacity changes ----------------------------------------------------
+    def _nodes(self, replicas: int) -> int:
+        return math.ceil(replicas / self.per_node)
+
+    def _launch(self, node: int, now: float, instant: bool) -> None:
+        pool = self.pool
+        if instant:
+            up = now
+        elif isinstance(pool, GpuNodePool):
+            up = now + pool.node_boot_s.sample(self.rng) + pool.image_pull_s.sample(self.rng)
+        elif self.warm_pool > 0:
+            self.warm_pool -= 1
+            up = now + pool.warm_start_s.sample(self.rng)
+        else:
+            up = now + pool.instance_boot_s.sample(self.rng)
+        # node k is spot when that keeps the spot count at round(share x nodes),
+        # the same deterministic rule as the SimPy engine
+        target_spot = math.floor(pool.spot_share * (self._open_nodes + 1) + 0.5)
+        spot = self._spot_nodes < target_spot
+        self._spot_nodes += spot
+        price = self._spot_usd_per_s if spot else self._od_usd_per_s
+        hazard = self._hazard_spot_per_s if spot else self._hazard_od_per_s
+        death = now + self.rng.exponential(1.0 / hazard) if hazard > 0.0 else math.inf
+        self.node_launch_s[node] = now
+        self.node_up_s[node] = up
+        self.node_death_s[node] = death
+        self.node_usd_per_s[node] = price
+        self.node_spot[node] = spot
+        self._open_usd_per_s += price
+        self._open_usd_launch += price * now
+        self._open_nodes += 1
+        self._open_launch_sum += now
+
+    def _place(self, replica: int, now: float, instant: bool) -> None:
+        node = replica // self.per_node
+        load = 0.0 if instant else self.pool.model_load_s.sample(self.rng)
+        self.ready_at[replica] = max(self.node_up_s[node], now) + load
+        self.until[replica] = self.node_death_s[node]
+
+    def _add(self, desired: int, now: float, instant: bool) -> None:
+        for node in range(self._nodes(self.desired), self._nodes(desired)):
+            self._launch(node, now, instant)
+        for replica in range(self.desired, desired):
+            self._place(replica, now, instant)
+
+    def _close(self, node: int, end_s: float) -> None:
+        launch = self.node_launch_s[node]
+        price = self.node_usd_per_s[node]
+        life = max(end_s - launch, 0.0)
+        self.closed_usd += price * max(life, self.billing_min_s)
+        self.closed_node_s += life
+        self._open_usd_per_s -= price
+        self._open_usd_launch -= price * launch
+        self._open_nodes -= 1
+        self._open_launch_sum -= launch
+        self._spot_nodes -= bool(self.node_spot[node])
+        self.closed_billed_s += max(life, self.billing_min_s)
+
+    def _remove(self, desired: int, now: float) -> None:
+        for node in range(self._nodes(desired), self._nodes(self.desired)):
+            self._close(node, now)
+            if isinstance(self.pool, Ec2AutoScalingGroup) and self.pool.warm_pool_size > 0:
+                # instances return to the warm pool on scale-in (ASG ReuseOnScaleIn)
+                self.warm_pool = min(self.warm_pool + 1, self.pool.warm_pool_size)
+        self.ready_at[desired : self.desired] = np.inf
+        self.until[desired : self.desired] = np.inf
+
+    def replace_dead(self, horizon_s: float) -> int:
+        """Replace nodes that died before `horizon_s`; the replacement launches at the death."""
+        nodes = self._nodes(self.desired)
+        deaths = np.flatnonzero(self.node_death_s[:nodes] < horizon_s)
+        for node in deaths:
+            died = float(self.node_death_s[node])
+            self._close(int(node), died)
+            self._launch(int(node), died, instant=False)
+            first = int(node) * self.per_node
+            for replica in range(first, min(first + self.per_node, self.desired)):
+                self._place(replica, died, instant=False)
+        self.replaced_nodes += len(deaths)
+        return len(deaths)
+
+    # -- read-outs -------------------------------------------------------------
+    def pending(self, now: float) -> int:
+        """Replicas desired and not yet serving at `now`."""
+        return int(np.count_nonzero(self.ready_at[: self.desired] > now))
+
+    def cost_usd(self, now: float) -> float:
+        """Billed cost so far: closed nodes at their billed time plus running nodes' time."""
+        return self.closed_usd + self._open_usd_per_s * now - self._open_usd_launch
+
+    def node_seconds(self, now: float) -> float:
+        return self.closed_node_s + self._open_nodes * now - self._open_launch_sum
+
+    def _open_lives(self, end_s: float) -> tuple[FloatArray, FloatArray]:
+        nodes = self._nodes(self.desired)
+        lives = np.maximum(end_s - self.node_launch_s[:nodes], self.billing_min_s)
+        return lives, self.node_usd_per_s[:nodes]
+
+    def final_cost_usd(self, end_s: float) -> float:
+        """Cost at the end of the run, the billing minimum applied to running nodes too."""
+        lives, prices = self._open_lives(end_s)
+        return self.closed_usd + float(lives @ prices)
+
+    def billed_node_seconds(self, end_s: float) -> float:
+        """Billed node-seconds at the end of the run (minimum applied), for GPU-hours."""
+        lives, _ = self._open_lives(end_s)
+        return self.closed_billed_s + float(lives.sum())
+
+    def ready_arrays(self) -> tuple[FloatArray, FloatArray]:
+        return self.ready_at, self.until

@@ -1,0 +1,275 @@
+"""The compiled per-second dynamics of the fluid engine (numba).
+
+One call advances the serving pool over the seconds of one decision interval:
+
+1. Ready replicas per second follow from each replica's ready time and its node's
+   death time (a difference array over the interval).
+2. Busy slots per replica solve `b = lambda * S(b) / R`, where the mean service
+   time `S(b)` grows with batch fill (`TokenService.batch_slowdown`); the pool then
+   completes `cap = R * max_batch / S(b)` requests per second.
+3. A FIFO backlog of per-second cohorts: each second's arrivals join the queue,
+   `cap` requests leave it oldest first, cohorts older than the queue timeout are
+   dropped. A cohort served `g` seconds after it arrived waited `g` seconds.
+4. Without a backlog the wait is the stationary M/M/c wait (Erlang C with
+   c = ready replicas x max_batch slots, at the smoothed arrival rate), scaled by
+   the Allen-Cunneen factor (ca^2 + cs^2) / 2 for non-exponential service.
+5. Each served request's latency is wait + service; its distribution is the
+   mixture over service strata (and over the exponential wait, by eight
+   quantile points), added to a log-spaced histogram; SLO attainment is computed
+   exactly from the same mixture.
+
+Arrays are preallocated by the engine; this module holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from sim.fluid.latency import EXP_QUANTILES, HIST_BINS, hist_quantile, record
+from sim.fluid.serverless_kernel import sv_second
+from sim.workload.model import FloatArray
+
+# params indices
+P_MAX_BATCH = 0
+P_SLOWDOWN_PER_SLOT = 1
+P_SLO_S = 2
+P_TIMEOUT_S = 3
+P_AC_FACTOR = 4
+P_RHO_MAX = 5
+N_PARAMS = 6
+
+# state indices (persist across calls)
+S_BACKLOG = 0
+S_OLDEST = 1
+N_STATE = 2
+
+# out indices (overwritten each call)
+O_ARRIVALS = 0
+O_SERVED = 1
+O_DROPPED = 2
+O_ATTAINED = 3
+O_BUSY_SLOT_S = 4
+O_READY_SLOT_S = 5
+O_READY_REPLICA_S = 6
+O_QUEUE_END = 7
+O_P95_S = 8
+O_READY_END = 9
+O_SERVED_LAT_S = 10
+N_OUT = 11
+
+ERLANG_GRID = 513  # utilisation grid points of the Erlang C table, rho in [0, 1]
+
+
+@numba.njit(cache=True)
+def _fill_erlang_row(ctab: FloatArray, replicas: int, slots: int) -> None:
+    """Erlang C over the utilisation grid for `slots` servers (stable B recursion)."""
+    for g in range(ERLANG_GRID):
+        rho = g / (ERLANG_GRID - 1.0)
+        if g == ERLANG_GRID - 1:
+            ctab[replicas, g] = 1.0
+            continue
+        offered = rho * slots
+        blocking = 1.0
+        for k in range(1, slots + 1):
+            blocking = offered * blocking / (k + offered * blocking)
+        ctab[replicas, g] = blocking / (1.0 - rho * (1.0 - blocking))
+
+
+@numba.njit(cache=True)
+def _erlang_c(ctab: FloatArray, cdone: FloatArray, replicas: int, slots: int, rho: float) -> float:
+    if cdone[replicas] == 0.0:
+        _fill_erlang_row(ctab, replicas, slots)
+        cdone[replicas] = 1.0
+    x = rho * (ERLANG_GRID - 1.0)
+    i = int(x)
+    if i >= ERLANG_GRID - 1:
+        return 1.0
+    f = x - i
+    return ctab[replicas, i] * (1.0 - f) + ctab[replicas, i + 1] * f
+
+
+@numba.njit(cache=True)
+def advance(
+    t0: int,
+    t1: int,
+    arrivals: FloatArray,
+    lam: FloatArray,
+    ready_at: FloatArray,
+    until: FloatArray,
+    desired: int,
+    strata: FloatArray,
+    params: FloatArray,
+    state: FloatArray,
+    ring: FloatArray,
+    ctab: FloatArray,
+    cdone: FloatArray,
+    hist: FloatArray,
+    ihist: FloatArray,
+    out: FloatArray,
+    spill: bool,
+    spill_service_s: float,
+    spill_strata: FloatArray,
+    vp: FloatArray,
+    vs: FloatArray,
+    dq_t: FloatArray,
+    dq_v: FloatArray,
+) -> None:
+    """Advance seconds [t0, t1) of one interval; results in `out`, `hist`, `state`.
+
+    With `spill`, arrivals that find no free slot go to the serverless spillover
+    endpoint (state `vp`/`vs`/`dq_*`, see `serverless_kernel`) while it admits them.
+    """
+    max_batch = int(params[P_MAX_BATCH])
+    per_slot = params[P_SLOWDOWN_PER_SLOT]
+    slo_s = params[P_SLO_S]
+    timeout = int(math.ceil(params[P_TIMEOUT_S]))
+    ac = params[P_AC_FACTOR]
+    rho_max = params[P_RHO_MAX]
+    q_len = ring.shape[0]
+    exp_q = EXP_QUANTILES
+    mean_base = 0.0
+    mean_slope = 0.0
+    for k in range(strata.shape[1]):
+        mean_base += strata[0, k] * strata[1, k]
+        mean_slope += strata[0, k] * strata[2, k]
+    s_batch1 = mean_base + mean_slope
+
+    n = t1 - t0
+    events = np.zeros(n + 1)
+    ready = 0
+    for j in range(desired):
+        a = ready_at[j]
+        e = until[j]
+        if a >= t1 or e <= t0:
+            continue
+        lo = t0 if a <= t0 else int(math.ceil(a))
+        hi = t1 if e >= t1 else int(math.ceil(e))
+        if lo < hi:
+            if lo == t0:
+                ready += 1
+            else:
+                events[lo - t0] += 1.0
+            events[hi - t0] -= 1.0
+    for i in range(out.shape[0]):
+        out[i] = 0.0
+    for i in range(HIST_BINS):
+        ihist[i] = 0.0
+
+    backlog = state[S_BACKLOG]
+    oldest = int(state[S_OLDEST])
+    last_lq = 0.0
+    for s in range(t0, t1):
+        if s > t0:
+            ready += int(events[s - t0])
+        slots = ready * max_batch
+        lam_s = lam[s]
+        arriving = arrivals[s]
+        backlogged = backlog > 1e-9
+        if ready > 0:
+            if backlogged:
+                batch = float(max_batch)
+            else:
+                k_slope = mean_slope * per_slot
+                denom = 1.0 - k_slope * lam_s / ready
+                if denom <= 0.0:
+                    batch = float(max_batch)
+                else:
+                    batch = lam_s * ((s_batch1 - k_slope) / denom) / ready
+                    batch = min(max(batch, 1.0), float(max_batch))
+            step = 1.0 + per_slot * (batch - 1.0)
+            service_s = mean_base + mean_slope * step
+            cap = slots / service_s
+        else:
+            step = 1.0
+            service_s = s_batch1
+            cap = 0.0
+        # cohorts that waited past the timeout leave unserved
+        while oldest < s - timeout:
+            idx = oldest % q_len
+            out[O_DROPPED] += ring[idx]
+            backlog -= ring[idx]
+            ring[idx] = 0.0
+            oldest += 1
+        if backlog <= 1e-9:
+            backlog = 0.0
+            oldest = s
+        ring[s % q_len] += arriving
+        backlog += arriving
+        out[O_ARRIVALS] += arriving
+        # stationary M/M/c wait applies only while no deterministic backlog exists
+        c_wait = 0.0
+        theta = 1.0
+        last_lq = 0.0
+        if not backlogged and cap > 0.0 and lam_s > 0.0:
+            rho = min(lam_s / cap, rho_max)
+            c_wait = _erlang_c(ctab, cdone, ready, slots, rho)
+            theta = cap * (1.0 - rho) / ac
+            last_lq = c_wait * rho / (1.0 - rho)
+            if c_wait < 1e-7:
+                c_wait = 0.0
+        avail = cap
+        served = 0.0
+        # older cohorts first (FIFO): they waited s - arrival second
+        while oldest < s and avail > 1e-12:
+            idx = oldest % q_len
+            m = ring[idx]
+            if m > 0.0:
+                x = m if m < avail else avail
+                att, lat = record(x, float(s - oldest), 0.0, 1.0, step, strata, slo_s, ihist, exp_q)
+                out[O_ATTAINED] += att
+                out[O_SERVED_LAT_S] += lat
+                ring[idx] = m - x
+                avail -= x
+                served += x
+                backlog -= x
+            if ring[idx] <= 1e-12:
+                ring[idx] = 0.0
+                oldest += 1
+            else:
+                break
+        # this second's arrivals: served now (with the M/M/c wait), spilled, or queued
+        idx = s % q_len
+        m = ring[idx]
+        x = m if m < avail else avail
+        if x < 0.0:
+            x = 0.0
+        leftover = m - x
+        if spill:
+            waiting = c_wait * x
+            admitted = sv_second(
+                s, leftover + waiting, spill_service_s, spill_strata, vp, vs, dq_t, dq_v, ihist
+            )
+            from_left = admitted if admitted < leftover else leftover
+            from_wait = admitted - from_left
+            leftover -= from_left
+            backlog -= from_left
+            if from_wait > 0.0:
+                x -= from_wait
+                backlog -= from_wait
+                c_wait = (waiting - from_wait) / x if x > 1e-12 else 0.0
+        if x > 0.0:
+            att, lat = record(x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q)
+            out[O_ATTAINED] += att
+            out[O_SERVED_LAT_S] += lat
+            served += x
+            backlog -= x
+        ring[idx] = leftover if leftover > 1e-12 else 0.0
+        if oldest == s and ring[idx] == 0.0:
+            oldest = s + 1
+        out[O_SERVED] += served
+        if backlog > 1e-9:
+            out[O_BUSY_SLOT_S] += slots
+        else:
+            out[O_BUSY_SLOT_S] += min(float(slots), served * service_s)
+        out[O_READY_SLOT_S] += slots
+        out[O_READY_REPLICA_S] += ready
+    state[S_BACKLOG] = max(backlog, 0.0)
+    state[S_OLDEST] = oldest
+    out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
+    out[O_READY_END] = ready
+    out[O_P95_S] = hist_quantile(ihist, 0.95)
+    for i in range(HIST_BINS):
+        hist[i] += ihist[i]

@@ -1,0 +1,140 @@
+"""Compiled per-second model of a serverless endpoint (SageMaker serverless semantics).
+
+Fluid quantities, one step per second:
+
+* `busy` instances (one request each) drain as a fluid M/G/infinity: a share
+  1 - exp(-1 / S) of them finishes each second, S the mean batch-1 service time.
+* `instances` (warm, idle or busy) is the larger of the provisioned concurrency and
+  the running maximum of `busy` over the last `keep_alive_s` seconds: an on-demand
+  instance lives `keep_alive_s` after it last went idle, and the newest-idle-first
+  routing the SimPy engine (and SimFaaS) use keeps exactly the peak busy count warm.
+* An arrival takes an idle warm instance if there is one (no delay), else
+  cold-starts a new one (`cold_start_s` mean added to its latency) while fewer than
+  `max_replicas` instances exist, else it is throttled (dropped).
+* Billing: busy instance-seconds x memory x price per GB-second (the cold start is
+  not billed), plus provisioned concurrency x memory x its price, per second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from sim.fluid.latency import record
+from sim.workload.model import FloatArray
+
+# sv_params indices
+V_MAX = 0
+V_KEEP_ALIVE_S = 1
+V_COLD_S = 2
+V_SLO_S = 3
+V_THROTTLE_DROPS = 4  # 1: a throttled request is dropped (main pool); 0: it stays queued
+N_VPARAMS = 5
+
+# sv_state indices
+V_BUSY = 0
+V_INSTANCES = 1
+V_PROVISIONED = 2  # provisioned concurrency that is initialised (ready)
+V_COLD_STARTS = 3
+V_BUSY_S = 4
+V_PROV_S = 5  # configured provisioned concurrency x seconds (billed)
+V_DQ_HEAD = 6
+V_DQ_TAIL = 7
+V_CONFIGURED = 8  # configured provisioned concurrency (billed from the request)
+V_ARRIVALS = 9
+V_SERVED = 10
+V_DROPPED = 11
+V_ATTAINED = 12
+V_LAT_S = 13
+V_INSTANCE_S = 14
+N_VSTATE = 15
+
+_EXP_Q = np.zeros(1)  # no queueing wait on a serverless endpoint (one request per instance)
+
+
+@numba.njit(cache=True)
+def sv_second(
+    s: int,
+    offered: float,
+    service_s: float,
+    strata: FloatArray,
+    vp: FloatArray,
+    vs: FloatArray,
+    dq_t: FloatArray,
+    dq_v: FloatArray,
+    ihist: FloatArray,
+) -> float:
+    """One second of the endpoint: admit up to `offered` arrivals; return those admitted."""
+    keep = vp[V_KEEP_ALIVE_S]
+    max_c = vp[V_MAX]
+    busy = vs[V_BUSY]
+    # drain: a share of the busy instances completes this second
+    busy *= math.exp(-1.0 / max(service_s, 1e-9))
+    idle = max(vs[V_INSTANCES] - busy, 0.0)
+    warm = min(offered, idle)
+    cold = min(offered - warm, max(max_c - vs[V_INSTANCES], 0.0))
+    cold = max(cold, 0.0)
+    admitted = warm + cold
+    throttled = offered - admitted
+    busy += admitted
+    vs[V_COLD_STARTS] += cold
+    vs[V_SERVED] += admitted
+    if vp[V_THROTTLE_DROPS] > 0.0:
+        vs[V_ARRIVALS] += offered
+        vs[V_DROPPED] += throttled
+    else:
+        vs[V_ARRIVALS] += admitted
+    if warm > 0.0:
+        att, lat = record(warm, 0.0, 0.0, 1.0, 1.0, strata, vp[V_SLO_S], ihist, _EXP_Q)
+        vs[V_ATTAINED] += att
+        vs[V_LAT_S] += lat
+    if cold > 0.0:
+        att, lat = record(cold, vp[V_COLD_S], 0.0, 1.0, 1.0, strata, vp[V_SLO_S], ihist, _EXP_Q)
+        vs[V_ATTAINED] += att
+        vs[V_LAT_S] += lat
+    # sliding maximum of busy over the keep-alive window (monotone deque in a ring)
+    size = dq_t.shape[0]
+    head = int(vs[V_DQ_HEAD])
+    tail = int(vs[V_DQ_TAIL])
+    while tail > head and dq_v[(tail - 1) % size] <= busy:
+        tail -= 1
+    dq_t[tail % size] = s
+    dq_v[tail % size] = busy
+    tail += 1
+    while tail - head > 1 and dq_t[head % size] <= s - keep:
+        head += 1
+    vs[V_DQ_HEAD] = head
+    vs[V_DQ_TAIL] = tail
+    peak = dq_v[head % size]
+    instances = max(peak, vs[V_PROVISIONED], busy)
+    vs[V_INSTANCES] = min(instances, max(max_c, busy))
+    vs[V_BUSY] = busy
+    vs[V_BUSY_S] += busy
+    vs[V_PROV_S] += vs[V_CONFIGURED]
+    vs[V_INSTANCE_S] += vs[V_INSTANCES]
+    return admitted
+
+
+@numba.njit(cache=True)
+def sv_advance(
+    t0: int,
+    t1: int,
+    arrivals: FloatArray,
+    prov_ready_s: float,
+    service_s: float,
+    strata: FloatArray,
+    vp: FloatArray,
+    vs: FloatArray,
+    dq_t: FloatArray,
+    dq_v: FloatArray,
+    ihist: FloatArray,
+) -> None:
+    """Seconds [t0, t1) of a serverless main pool; provisioned capacity lands at prov_ready_s."""
+    for i in range(ihist.shape[0]):
+        ihist[i] = 0.0
+    for s in range(t0, t1):
+        if s >= prov_ready_s:
+            vs[V_PROVISIONED] = vs[V_CONFIGURED]
+        sv_second(s, arrivals[s], service_s, strata, vp, vs, dq_t, dq_v, ihist)
