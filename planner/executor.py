@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
@@ -118,6 +119,8 @@ class RayExecutor(_ClosingMixin):
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if self.address is None:
                 kwargs["num_cpus"] = self.num_cpus
+            else:
+                _probe(self.address)
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:
@@ -132,8 +135,11 @@ class RayExecutor(_ClosingMixin):
         if not items:
             return []
         ray = self._ensure_started()
-        remote_fn = ray.remote(fn)
-        refs = [remote_fn.remote(item) for item in items]
+        # A Python trampoline: `ray.remote` refuses builtins, and shipping `fn` as an
+        # argument puts it in the object store once per task batch.
+        remote_apply = ray.remote(_apply)
+        fn_ref = ray.put(fn)
+        refs = [remote_apply.remote(fn_ref, item) for item in items]
         results: list[R] = ray.get(refs)
         return results
 
@@ -143,6 +149,26 @@ class RayExecutor(_ClosingMixin):
 
             ray.shutdown()
             self._started_here = False
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds on an unreachable `host:port` (ray.init retries for minutes)."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" or a name Ray resolves itself
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot reach the Ray cluster at {address!r} ({exc}); "
+            "check --address or start the cluster with `ray start --head`"
+        ) from None
+
+
+def _apply(fn: Callable[[T], R], item: T) -> R:
+    return fn(item)
 
 
 def make_executor(

@@ -30,3 +30,10 @@ def test_make_executor_validates_flags() -> None:
         make_executor("dask")
     with pytest.raises(UserInputError, match="--workers"):
         LocalExecutor(max_workers=0)
+
+
+def test_ray_executor_rejects_an_unreachable_address_fast() -> None:
+    # Port 1 on localhost is closed: the probe refuses before ray.init retries for minutes.
+    executor = RayExecutor(address="127.0.0.1:1")
+    with pytest.raises(UserInputError, match="cannot reach the Ray cluster"):
+        executor.map(abs, [1])
