@@ -1,0 +1,170 @@
+"""Policy names and kinds -> specs: presets, `bundle:PATH`, and `spec_from_dict` by kind.
+
+Spec classes are imported lazily by dotted path, so a module that is missing or
+broken (another engineer's, or an optional one) gives a `PolicyError` naming it
+when that kind is asked for, and never breaks the rest of the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from policies.spec import SCHEMA_VERSION, PolicySpecBase, validate_spec
+from sim.errors import PolicyError
+
+#: kind -> "module:Class" of its spec.
+SPEC_CLASSES: dict[str, str] = {
+    "fixed": "policies.spec:FixedSpec",
+    "hpa": "policies.hpa:HpaSpec",
+    "aws-target-tracking": "policies.aws_target_tracking:AwsTargetTrackingSpec",
+    "threshold": "policies.threshold:ThresholdSpec",
+    "step": "policies.step:StepSpec",
+    "scheduled": "policies.scheduled:ScheduledSpec",
+    "predictive": "policies.predictive:PredictiveSpec",
+    "anomaly": "policies.anomaly:AnomalySpec",
+    "spillover": "policies.spillover:SpilloverSpec",
+    "oracle": "sim.oracle:OracleSpec",
+}
+
+BUNDLE_PREFIX = "bundle:"
+FIXED_PREFIX = "fixed:"
+
+
+def spec_class(kind: str) -> type[PolicySpecBase]:
+    """The spec class of a policy kind, imported on first use.
+
+    Raises:
+        PolicyError: The kind is unknown, or its module cannot be imported.
+    """
+    target = SPEC_CLASSES.get(kind)
+    if target is None:
+        raise PolicyError(
+            f"unknown policy kind {kind!r}; known kinds: {', '.join(sorted(SPEC_CLASSES))}"
+        )
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PolicyError(
+            f"policy kind {kind!r} needs module {module_name} which cannot be imported ({exc}); "
+            "check that scaleplan is fully installed"
+        ) from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, PolicySpecBase)):
+        raise PolicyError(
+            f"policy kind {kind!r}: {target} is not a PolicySpecBase subclass in this install"
+        )
+    return cls
+
+
+def spec_from_dict(data: Any, source: str = "policy spec") -> PolicySpecBase:
+    """Validate a parsed spec mapping into the spec class its `kind` names.
+
+    Raises:
+        PolicyError: Not a mapping, no/unknown kind, a newer schema_version, or an
+            invalid field (each named with pydantic's message).
+    """
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: expected a mapping with a 'kind', got {type(data).__name__}")
+    kind = data.get("kind")
+    if not isinstance(kind, str):
+        raise PolicyError(
+            f"{source}: missing 'kind'; set it to one of {', '.join(sorted(SPEC_CLASSES))}"
+        )
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise PolicyError(
+            f"{source}: spec schema_version {version!r} is not supported; this scaleplan "
+            f"reads schema_version {SCHEMA_VERSION} (re-create the spec or upgrade scaleplan)"
+        )
+    return validate_spec(spec_class(kind), data, source)
+
+
+def _default(kind: str, **params: Any) -> Callable[[], PolicySpecBase]:
+    def make() -> PolicySpecBase:
+        return validate_spec(spec_class(kind), {"kind": kind, **params}, f"preset {kind!r}")
+
+    return make
+
+
+def _scheduled_preset() -> PolicySpecBase:
+    return spec_from_dict(
+        {
+            "kind": "scheduled",
+            "name": "scheduled",
+            "entries": [
+                {
+                    "name": "business-hours",
+                    "cron": "0 9 * * MON-FRI",
+                    "timezone": "UTC",
+                    "duration_s": 9 * 3600.0,
+                    "min_replicas": 2,
+                },
+                {
+                    "name": "saturday-batch",
+                    "cron": "0 2 * * SAT",
+                    "timezone": "UTC",
+                    "duration_s": 4 * 3600.0,
+                    "desired": 4,
+                },
+            ],
+            "inner": {"kind": "hpa", "target": 0.7},
+        },
+        source="preset 'scheduled'",
+    )
+
+
+#: Preset name -> factory of its spec (a fresh, validated spec on every call).
+PRESETS: dict[str, Callable[[], PolicySpecBase]] = {
+    "hpa": _default("hpa", target=0.7),
+    "aws-target-tracking": _default("aws-target-tracking"),
+    "threshold": _default("threshold"),
+    "step": _default("step"),
+    "scheduled": _scheduled_preset,
+    "predictive": _default("predictive"),
+    "anomaly": _default("anomaly"),
+    "spillover": _default("spillover"),
+    "oracle": _default("oracle"),
+    "fixed": _default("fixed"),
+}
+
+
+def list_presets() -> list[str]:
+    """Preset names, in the order they are documented."""
+    return list(PRESETS)
+
+
+def resolve(name: str) -> PolicySpecBase:
+    """The spec a policy name stands for.
+
+    Accepts a preset (`hpa`, `threshold`, ...), `fixed:N` (a fleet of N replicas)
+    and `bundle:PATH` (the spec of a policy bundle directory or `.tar.gz`).
+
+    Raises:
+        PolicyError: Unknown name (the message lists the known ones), an
+            unreadable bundle, or a preset whose module is unavailable.
+    """
+    text = name.strip()
+    if text.startswith(BUNDLE_PREFIX):
+        from policies.bundle import read_bundle
+
+        path = text[len(BUNDLE_PREFIX) :]
+        if not path:
+            raise PolicyError("'bundle:' needs a path, e.g. bundle:bundles/hpa/v1")
+        return read_bundle(Path(path)).spec
+    if text.startswith(FIXED_PREFIX):
+        count = text[len(FIXED_PREFIX) :]
+        if not count.isdigit():
+            raise PolicyError(f"{text!r}: 'fixed:N' needs a whole number of replicas, e.g. fixed:8")
+        return validate_spec(
+            spec_class("fixed"), {"kind": "fixed", "replicas": int(count), "name": text}, text
+        )
+    factory = PRESETS.get(text)
+    if factory is None:
+        raise PolicyError(
+            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, bundle:PATH"
+        )
+    return factory()
