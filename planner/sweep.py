@@ -32,6 +32,7 @@ from rich.table import Table
 
 from planner.executor import Executor
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
+from planner.spec_update import updated_spec
 from planner.whatif import (
     EngineName,
     OracleSummary,
@@ -115,22 +116,6 @@ def _param_label(params: dict[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in params.items())
 
 
-def _apply_params(spec: PolicySpecBase, params: dict[str, Any], where: str) -> PolicySpecBase:
-    unknown = sorted(set(params) - set(type(spec).model_fields))
-    if unknown:
-        known = ", ".join(sorted(type(spec).model_fields))
-        raise PolicyError(f"{where}: {spec.kind} has no field(s) {unknown}; fields: {known}")
-    updated = spec.model_copy(update=params)
-    try:
-        # model_copy does not validate; a round-trip through the model does.
-        return type(spec).model_validate(updated.model_dump())
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in exc.errors()
-        )
-        raise PolicyError(f"{where}: invalid parameters {params}: {problems}") from None
-
-
 def _grid_points(axes: dict[str, list[Any]], where: str) -> list[dict[str, Any]]:
     for name, values in axes.items():
         if not values:
@@ -184,7 +169,7 @@ def expand_sweep(sweep_file: SweepFile, base_dir: Path) -> SweepPlan:
     ):
         points = _grid_points(sweep_file.grid.get(name, {}), f"grid.{name}")
         for params in points:
-            tuned = _apply_params(spec, params, f"grid.{name}")
+            tuned = updated_spec(spec, params, f"grid.{name}")
             policy_label = spec.display_name() + (f"[{_param_label(params)}]" if params else "")
             for seed in sweep_file.seeds:
                 cases.append(

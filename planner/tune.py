@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.table import Table
 
-from planner.tuning_space import suggest, tunable
+from planner.tuning_space import apply_params, suggest, tunable
 from planner.whatif import (
     OracleSummary,
     build_scenario_workload,
@@ -155,7 +155,7 @@ def tune_policy(
     target = scenario.slo.target_attainment
 
     def objective(trial: optuna.Trial) -> float:
-        spec = base_spec.model_validate({**base_spec.model_dump(), **suggest(trial, ranges)})
+        spec = apply_params(base_spec, ranges, suggest(trial, ranges))
         result = engine.run(train_scenario, train_workload, spec.build(), seed=seed)
         score = Score.of(result, train_oracle)
         trial.set_user_attr("cost_usd", score.cost_usd)
@@ -176,7 +176,7 @@ def tune_policy(
 
     best = study.best_trial
     feasible = sum(1 for t in study.trials if t.user_attrs.get("constraint", [1.0])[0] <= 0)
-    tuned_spec = base_spec.model_validate({**base_spec.model_dump(), **best.params})
+    tuned_spec = apply_params(base_spec, ranges, best.params)
     train_score = Score(
         best.user_attrs["cost_usd"],
         best.user_attrs["slo_attainment"],

@@ -2,8 +2,8 @@
 
 One table, so the search space is reviewed in one place. Ranges are deliberately
 wide around the defaults their sources recommend; the tuner, not the table, finds
-the operating point. Each name must be a field of the policy kind's spec (a test
-checks the table against the registry).
+the operating point. Every target is a (possibly dotted) field of the kind's spec;
+a test checks the table against the registry's specs.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.spec_update import updated_spec
 from sim.errors import PolicyError
 
 if TYPE_CHECKING:
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ParamRange:
-    """One tunable field: a float or integer interval, optionally log-scaled or stepped."""
+    """One tunable parameter: a float or integer interval, optionally log-scaled or stepped.
+
+    `targets` are the spec fields it sets (dotted for nested blocks); one parameter
+    may drive several fields (the HPA's tolerance applies in both directions).
+    """
 
     name: str
     low: float
@@ -30,6 +35,11 @@ class ParamRange:
     integer: bool = False
     log: bool = False
     step: float | None = None
+    targets: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.targets or (self.name,)
 
     def suggest(self, trial: optuna.Trial) -> float | int:
         if self.integer:
@@ -39,37 +49,56 @@ class ParamRange:
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
 
-#: kind -> tunable fields. Threshold ranges keep lower < upper by construction (disjoint
-#: intervals), so every sampled point is a valid spec.
+_HPA_TOLERANCE = ("hysteresis.scale_up.tolerance", "hysteresis.scale_down.tolerance")
+
+#: kind -> tunable parameters. Threshold-style bands use disjoint intervals for the
+#: lower and upper edge, so every sampled point is a valid spec (lower < upper).
 TUNING_SPACE: Mapping[str, tuple[ParamRange, ...]] = {
     "threshold": (
         ParamRange("upper", 0.55, 0.95),
         ParamRange("lower", 0.10, 0.50),
-        ParamRange("step", 1, 8, integer=True),
-        ParamRange("cooldown_up_s", 0.0, 300.0, step=15.0),
-        ParamRange("cooldown_down_s", 60.0, 1800.0, step=30.0),
+        ParamRange("step_out", 1, 6, integer=True),
+        ParamRange("step_in", 1, 3, integer=True),
+        ParamRange("cooldown_out_s", 0.0, 300.0, step=15.0),
+        ParamRange("cooldown_in_s", 60.0, 1800.0, step=30.0),
     ),
     # Kubernetes HPA defaults: tolerance 0.1, scale-down stabilisation 300 s
     # (kubernetes.io, Horizontal Pod Autoscaling, "Algorithm details").
     "hpa": (
-        ParamRange("target_utilisation", 0.30, 0.90),
-        ParamRange("tolerance", 0.0, 0.30),
-        ParamRange("scale_down_stabilisation_s", 0.0, 900.0, step=15.0),
+        ParamRange("target", 0.30, 0.90),
+        ParamRange("tolerance", 0.0, 0.30, targets=_HPA_TOLERANCE),
+        ParamRange(
+            "scale_down_window_s",
+            0.0,
+            900.0,
+            step=15.0,
+            targets=("hysteresis.scale_down.stabilization_window_s",),
+        ),
     ),
-    # AWS target tracking: one target value; AWS recommends the metric at 40-70 %.
-    "aws-target-tracking": (ParamRange("target_utilisation", 0.30, 0.90),),
+    # AWS target tracking: the target value and the scale-in cooldown (default 300 s,
+    # EC2 Auto Scaling user guide, "Target tracking scaling policies").
+    "aws-target-tracking": (
+        ParamRange("target", 0.30, 0.90),
+        ParamRange("scale_in_cooldown_s", 0.0, 900.0, step=15.0),
+    ),
+    "step": (
+        ParamRange("high_threshold", 0.55, 0.95, targets=("high.threshold",)),
+        ParamRange("low_threshold", 0.10, 0.50, targets=("low.threshold",)),
+    ),
+    # Predictive: the forecast quantile provisioned for (the headroom) and the
+    # scheduling buffer ahead of the forecast (AWS default 300 s).
     "predictive": (
-        ParamRange("headroom_quantile", 0.50, 0.995),
-        ParamRange("headroom", 0.0, 0.5),
+        ParamRange("quantile", 0.50, 0.99),
+        ParamRange("scheduling_buffer_s", 0.0, 1800.0, step=60.0),
     ),
 }
 
 
 def tunable(spec: PolicySpecBase) -> tuple[ParamRange, ...]:
-    """The ranges for `spec`'s kind, restricted to fields the spec really has.
+    """The parameters of `spec`'s kind.
 
     Raises:
-        PolicyError: The kind has no entry, or none of its entries is a field.
+        PolicyError: The kind has no entry in `TUNING_SPACE`.
     """
     ranges = TUNING_SPACE.get(spec.kind)
     if ranges is None:
@@ -77,13 +106,17 @@ def tunable(spec: PolicySpecBase) -> tuple[ParamRange, ...]:
             f"policy kind {spec.kind!r} has no tunable parameters; tunable kinds: "
             f"{', '.join(sorted(TUNING_SPACE))}"
         )
-    fields = type(spec).model_fields
-    present = tuple(item for item in ranges if item.name in fields)
-    if not present:
-        raise PolicyError(f"no tunable field of kind {spec.kind!r} exists on {type(spec).__name__}")
-    return present
+    return ranges
 
 
 def suggest(trial: optuna.Trial, ranges: tuple[ParamRange, ...]) -> dict[str, Any]:
-    """One point of the search space, as a spec update."""
+    """One point of the search space, keyed by parameter name."""
     return {item.name: item.suggest(trial) for item in ranges}
+
+
+def apply_params(
+    spec: PolicySpecBase, ranges: tuple[ParamRange, ...], params: dict[str, Any]
+) -> PolicySpecBase:
+    """`spec` with each parameter written to its target field(s), validated."""
+    update = {field: params[item.name] for item in ranges for field in item.fields}
+    return updated_spec(spec, update, f"tuning space of {spec.kind!r}")

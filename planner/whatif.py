@@ -43,7 +43,7 @@ def build_scenario_workload(scenario: Scenario) -> Workload:
     """The scenario's workload with its window and scaling applied."""
     from sim.workload import build_workload
 
-    return build_workload(scenario.workload, scenario.resolve_path)
+    return build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
 
 
 def resolve_policies(names: Sequence[str]) -> list[PolicySpecBase]:

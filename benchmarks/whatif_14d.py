@@ -1,0 +1,107 @@
+"""Benchmark: a 14-day what-if on the ServeGen m-small trace, six policies plus the oracle.
+
+The fluid engine, end to end as `planner simulate` runs it (trace loading
+included), on the machine at hand. Prints a table of per-stage timings and the
+policies' results, then, as its last line, one JSON object with the figures,
+`cpu_count` and package versions. Goal: under 30 s wall-clock on 2 cores.
+
+Usage:
+    .venv/bin/python benchmarks/whatif_14d.py [--trace DIR] [--mean-rps X]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from planner.report.table import whatif_table
+from planner.whatif import run_whatif
+from sim.scenario import Scenario, scenario_from_dict
+
+TRACE = Path("/work/shared/traces/servegen/m-small")
+POLICIES = ["hpa", "aws-target-tracking", "threshold", "step", "predictive", "fixed"]
+PACKAGES = ("scaleplan", "numpy", "numba", "scipy", "pandas", "statsmodels", "pydantic")
+
+
+def scenario(trace: Path, mean_rps: float) -> Scenario:
+    """The default scenario's cluster and SLO on the full 14-day trace, rescaled."""
+    data: dict[str, Any] = {
+        "name": "servegen-m-small-14d",
+        "description": "ServeGen m-small, 14 days, scaled; g5.xlarge node pool",
+        "workload": {"format": "servegen", "path": str(trace), "scale_mean_rps": mean_rps},
+        "pool": {
+            "kind": "gpu-node-pool",
+            "instance_type": "g5.xlarge",
+            "min_replicas": 2,
+            "max_replicas": 64,
+            "initial_replicas": 16,
+        },
+        "slo": {"latency_s": 25.0, "target_attainment": 0.95},
+        "decision_interval_s": 15,
+        "policies": POLICIES,
+        "seed": 0,
+    }
+    return scenario_from_dict(data, "benchmark scenario", Path.cwd())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trace", type=Path, default=TRACE)
+    parser.add_argument("--mean-rps", type=float, default=20.0)
+    args = parser.parse_args()
+
+    console = Console(width=140)
+    wall_start = time.perf_counter()
+    setup_start = time.perf_counter()
+    resolved = scenario(args.trace, args.mean_rps)
+    setup_s = time.perf_counter() - setup_start
+    report = run_whatif(resolved, engine="fluid")
+    wall_s = time.perf_counter() - wall_start
+
+    timings = {"setup": setup_s, **report.timings_s}
+    table = Table(title="whatif_14d stage timings (s)", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in timings.items():
+        table.add_row(stage, f"{seconds:.2f}")
+    table.add_row("[bold]total wall-clock[/bold]", f"[bold]{wall_s:.2f}[/bold]")
+    console.print(table)
+    console.print(whatif_table(report))
+
+    figures: dict[str, Any] = {
+        "benchmark": "whatif_14d",
+        "trace": str(args.trace),
+        "horizon_h": report.workload.duration_s / 3600.0,
+        "mean_rps": args.mean_rps,
+        "engine": "fluid",
+        "wall_s": round(wall_s, 3),
+        "stage_s": {k: round(v, 3) for k, v in timings.items()},
+        "oracle_cost_usd": round(report.oracle.cost_usd, 2),
+        "results": {
+            r.policy: {
+                "cost_usd": round(r.cost_usd, 2),
+                "cost_vs_oracle": None if r.cost_vs_oracle is None else round(r.cost_vs_oracle, 3),
+                "slo_attainment": round(r.slo_attainment, 5),
+                "scaling_actions": r.scaling_actions,
+            }
+            for r in report.results
+        },
+        "goal_s": 30.0,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": {name: version(name) for name in PACKAGES},
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
