@@ -248,26 +248,39 @@ def sweep(
 @guarded
 def tune(
     policy: Annotated[str, typer.Option(help="Policy to calibrate (preset name or bundle:PATH).")],
-    out: Annotated[Path, typer.Option(help="Directory to write the tuned PolicyBundle to.")],
+    out: Annotated[Path, typer.Option(help="Bundle root; the bundle goes to OUT/<name>/v<N>.")],
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario YAML (default: the bundled default scenario).")
     ] = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 40,
     train_h: Annotated[
-        str, typer.Option(help="Training window START:END, hours from the trace start.")
-    ] = "0:24",
+        str | None,
+        typer.Option(
+            help="Training window START:END, hours from the trace start "
+            "(default: the first 2/3 of the scenario's window)."
+        ),
+    ] = None,
     eval_h: Annotated[
-        str, typer.Option(help="Held-back evaluation window START:END (hours).")
-    ] = "24:48",
+        str | None,
+        typer.Option(help="Held-back window START:END in hours (default: the last 1/3)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the TPE sampler and the runs.")] = 0,
 ) -> None:
     """Calibrate a policy's parameters with optuna; evaluate on a held-back window."""
-    from planner.scenario_input import parse_window_h, resolve_scenario
-    from planner.tune import tune_policy, tune_table, write_tuned_bundle
+    from datetime import UTC, datetime
 
-    train = parse_window_h(train_h, "--train-h")
-    held_back = parse_window_h(eval_h, "--eval-h")
+    from planner.atomic import check_output_dir
+    from planner.scenario_input import parse_window_h, resolve_scenario
+    from planner.tune import default_windows, tune_policy, tune_table, write_tuned_bundle
+
+    check_output_dir(out, "--out")
     resolved = resolve_scenario(scenario)
+    if (train_h is None) != (eval_h is None):
+        raise UserInputError("give both --train-h and --eval-h, or neither (default split 2:1)")
+    if train_h is not None and eval_h is not None:
+        train, held_back = parse_window_h(train_h, "--train-h"), parse_window_h(eval_h, "--eval-h")
+    else:
+        train, held_back = default_windows(resolved)
     with stderr.status(f"tuning {policy}: {trials} trials"):
         outcome = tune_policy(
             resolved,
@@ -278,8 +291,8 @@ def tune(
             seed=seed,
         )
     stdout.print(tune_table(outcome))
-    written = write_tuned_bundle(outcome, out)
-    stderr.print(f"wrote bundle {written}; run it with --policies bundle:{written}")
+    written = write_tuned_bundle(outcome, out, created_at=datetime.now(UTC))
+    stderr.print(f"wrote bundle {written}; compare it with --policies bundle:{written}")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from sim.scenario import Scenario, scenario_from_dict
 INFEASIBLE_PENALTY = 10.0
 SHORTFALL_WEIGHT = 100.0
 TUNING_ENGINE = "fluid"
+HOUR_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,13 @@ class TuneOutcome:
     eval_tuned: Score
     eval_default: Score
     eval_oracle: OracleSummary
+    source: str
+    epoch_s: float | None
+
+    @property
+    def bundle_name(self) -> str:
+        """The tuned spec's name: the bundle's name, distinct from the untuned preset's."""
+        return self.tuned_spec.display_name()
 
     def scores_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +119,16 @@ def windowed(scenario: Scenario, window_h: tuple[float, float]) -> Scenario:
     return scenario_from_dict(
         data, f"{scenario.name} window {start_h:g}+{duration_h:g} h", base_dir
     )
+
+
+def default_windows(scenario: Scenario) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Train on the first two thirds of the scenario's window, evaluate on the last third."""
+    start_h = scenario.workload.start_h
+    duration_h = scenario.workload.duration_h
+    if duration_h is None:
+        duration_h = build_scenario_workload(scenario).duration_s / HOUR_S - start_h
+    split_h = duration_h * 2.0 / 3.0
+    return (start_h, split_h), (start_h + split_h, duration_h - split_h)
 
 
 def _check_disjoint(train: tuple[float, float], held_back: tuple[float, float]) -> None:
@@ -148,6 +167,7 @@ def tune_policy(
     ranges = tunable(base_spec)
     engine = make_engine(TUNING_ENGINE)
     train_scenario = windowed(scenario, train_window_h)
+    source = scenario.workload.path or scenario.workload.format
     eval_scenario = windowed(scenario, eval_window_h)
     train_workload = build_scenario_workload(train_scenario)
     eval_workload = build_scenario_workload(eval_scenario)
@@ -176,7 +196,9 @@ def tune_policy(
 
     best = study.best_trial
     feasible = sum(1 for t in study.trials if t.user_attrs.get("constraint", [1.0])[0] <= 0)
-    tuned_spec = apply_params(base_spec, ranges, best.params)
+    tuned_spec = apply_params(base_spec, ranges, best.params).model_copy(
+        update={"name": f"{base_spec.display_name()}-tuned"}
+    )
     train_score = Score(
         best.user_attrs["cost_usd"],
         best.user_attrs["slo_attainment"],
@@ -207,6 +229,13 @@ def tune_policy(
         eval_tuned=evaluate(tuned_spec),
         eval_default=evaluate(base_spec),
         eval_oracle=eval_oracle,
+        source=source,
+        # Slicing moved the window's epoch to its own start; the bundle records t = 0's.
+        epoch_s=(
+            None
+            if train_workload.epoch_s is None
+            else train_workload.epoch_s - train_window_h[0] * HOUR_S
+        ),
     )
 
 
@@ -246,3 +275,32 @@ def tune_table(outcome: TuneOutcome) -> Table:
 
 def _window_label(window_h: tuple[float, float]) -> str:
     return f"{window_h[0]:g}-{window_h[0] + window_h[1]:g} h"
+
+
+def write_tuned_bundle(outcome: TuneOutcome, root: Path, *, created_at: datetime) -> Path:
+    """Write the tuned spec as a PolicyBundle under `root/<name>/v<N>` (never overwriting).
+
+    The bundle records the tuned parameters, the training window (seconds on the
+    trace's clock), the train and held-back scores and the package versions.
+    """
+    from policies.bundle import PolicyBundle, TrainingWindow, collect_versions, next_version
+    from policies.bundle import write_bundle as write
+
+    start_h, duration_h = outcome.train_window_h
+    name = outcome.bundle_name
+    bundle = PolicyBundle(
+        name=name,
+        version=next_version(root, name),
+        spec=outcome.tuned_spec,
+        fitted_params=outcome.best_params,
+        training_window=TrainingWindow(
+            source=outcome.source,
+            start_s=start_h * HOUR_S,
+            end_s=(start_h + duration_h) * HOUR_S,
+            epoch_s=outcome.epoch_s,
+        ),
+        scores=outcome.scores_json(),
+        versions=collect_versions(),
+        created_at=created_at,
+    )
+    return write(bundle, root)
