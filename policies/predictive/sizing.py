@@ -1,0 +1,110 @@
+"""From a request rate to serving replicas, through the capacity model.
+
+A replica with `max_batch` batch slots is `max_batch` M/M/c servers
+(`sim.capacity.queueing`); the replicas a rate needs are the fewest whose Erlang C
+attainment meets the SLO target:
+`ceil(servers_for_attainment(rate, mean_service_s, slo_latency_s, slo_target) / max_batch)`.
+The binary search behind it costs milliseconds, and a policy sizes every decision
+interval, so rates are rounded *up* to a geometric grid (1% steps by default) and
+memoised: the answer is conservative by at most one grid step.
+"""
+
+from __future__ import annotations
+
+import math
+
+from policies.base import MetricSample, Observation, PolicyContext
+from sim.capacity.queueing import servers_for_attainment
+
+DEFAULT_GRID_STEP = 0.01
+
+
+class Sizer:
+    """Replicas needed for a request rate under one context's capacity model and SLO.
+
+    Args:
+        mean_service_s: Mean time a request holds a batch slot (full batch).
+        slo_latency_s: Latency objective.
+        slo_target: Share of requests that must meet it.
+        max_batch: Batch slots per replica.
+        max_replicas: Pool bound; the search stops one replica above it.
+        grid_step: Relative rate rounding for the memo (0.01 = 1%).
+    """
+
+    def __init__(
+        self,
+        mean_service_s: float,
+        slo_latency_s: float,
+        slo_target: float,
+        max_batch: int,
+        max_replicas: int,
+        grid_step: float = DEFAULT_GRID_STEP,
+    ) -> None:
+        if mean_service_s <= 0 or slo_latency_s <= 0 or max_batch < 1:
+            raise ValueError("mean_service_s, slo_latency_s and max_batch must be positive")
+        self.mean_service_s = mean_service_s
+        self.slo_latency_s = slo_latency_s
+        self.slo_target = slo_target
+        self.max_batch = max_batch
+        self.max_replicas = max_replicas
+        self._log_step = math.log1p(grid_step)
+        self._memo: dict[int, int] = {}
+
+    @classmethod
+    def from_context(cls, context: PolicyContext) -> Sizer:
+        return cls(
+            context.mean_service_s,
+            context.slo_latency_s,
+            context.slo_target,
+            context.max_batch,
+            context.max_replicas,
+        )
+
+    def replicas(self, rate_rps: float) -> int:
+        """Fewest replicas meeting the SLO at `rate_rps` (max_replicas + 1 if none do)."""
+        if not rate_rps > 0.0:
+            return 0
+        step = math.ceil(math.log(rate_rps) / self._log_step)
+        cached = self._memo.get(step)
+        if cached is not None:
+            return cached
+        grid_rate = math.exp(step * self._log_step)
+        servers = servers_for_attainment(
+            grid_rate,
+            self.mean_service_s,
+            self.slo_latency_s,
+            self.slo_target,
+            max_servers=(self.max_replicas + 1) * self.max_batch,
+        )
+        replicas = math.ceil(servers / self.max_batch)
+        self._memo[step] = replicas
+        return replicas
+
+
+def recent_demand_rps(observation: Observation, window_s: float) -> float | None:
+    """Mean observed arrival rate over the last `window_s` (current interval included).
+
+    Averaging a few intervals keeps a bursty 15 s sample from setting capacity on
+    its own. None when no interval in the window reported demand.
+    """
+    values = demand_window(observation, window_s)
+    return sum(values) / len(values) if values else None
+
+
+def demand_window(observation: Observation, window_s: float) -> list[float]:
+    """Observed demand samples (rps) of the last `window_s`, oldest first."""
+    picked: list[MetricSample] = [
+        s
+        for s in observation.history
+        if observation.time_s - window_s < s.time_s < observation.time_s
+        and s.demand_rps is not None
+    ]
+    values = [float(s.demand_rps) for s in picked if s.demand_rps is not None]
+    if observation.demand_rps is not None:
+        values.append(observation.demand_rps)
+    return values
+
+
+def clamp(replicas: int, observation: Observation) -> int:
+    """Clamp to the pool bounds the observation reports."""
+    return min(max(replicas, observation.min_replicas), observation.max_replicas)
