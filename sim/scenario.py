@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sim.capacity.pools import Pool, ServerlessEndpoint
 from sim.errors import ScenarioError
+from sim.workload.model import TokenProfile
 
 TraceFormat = Literal["azure-llm", "servegen", "nab", "requests-csv", "rate-csv"]
 SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]
@@ -24,14 +25,17 @@ BUNDLED_DIR = Path(__file__).parent / "scenarios"
 
 
 class TokenSpec(BaseModel):
-    """Request sizes for workloads without per-request token counts."""
+    """Request sizes for workloads without per-request token counts.
+
+    Defaults are `TokenProfile`'s: the Azure LLM conv trace fit.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input_mean: float = Field(default=1000.0, gt=0.0)
-    input_cv: float = Field(default=1.0, ge=0.0)
-    output_mean: float = Field(default=200.0, gt=0.0)
-    output_cv: float = Field(default=1.0, ge=0.0)
+    input_mean: float = Field(default=TokenProfile.input_mean, gt=0.0)
+    input_cv: float = Field(default=TokenProfile.input_cv, ge=0.0)
+    output_mean: float = Field(default=TokenProfile.output_mean, gt=0.0)
+    output_cv: float = Field(default=TokenProfile.output_cv, ge=0.0)
 
 
 class SyntheticSpec(BaseModel):
