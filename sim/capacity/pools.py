@@ -172,6 +172,15 @@ class ServerlessEndpoint(_PoolBase):
     price_usd_per_gb_s: float = Field(default=0.0000200, ge=0.0)
     provisioned_usd_per_gb_s: float = Field(default=0.0000048, ge=0.0)
     billing_granularity_s: float = Field(default=0.001, gt=0.0)
+    spill_queue_threshold: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "as a scenario's spillover: a request spills here when the primary pool has "
+            "no free batch slot and at least this many requests already wait in its queue "
+            "(0: spill instead of queueing, as MArk does while GPU nodes boot)"
+        ),
+    )
 
     def provisioning_mean_s(self) -> float:
         return self.cold_start_s.mean_s

@@ -1,0 +1,452 @@
+"""A GPU node pool or EC2 autoscaling group, request by request, on SimPy.
+
+Rules (see docs/des.md for the reasoning):
+
+* Routing: one central FIFO queue. A request starts on the least-loaded ready
+  replica that has a free batch slot (ties: the replica that became ready first);
+  otherwise it waits. A request that waited `queue_timeout_s` is dropped; the check
+  runs when it reaches the head of the queue and at every decision tick, so a
+  request never starts after its deadline.
+* Batching: a replica runs up to `max_batch` requests; a request's service time is
+  drawn with batch = occupancy when it starts (itself included).
+* Provisioning: a replica needs a node. Free slots on existing nodes are used
+  first (model load only); otherwise a node is launched: node boot + image pull
+  (GPU node pool) or instance boot, or warm start from the warm pool (ASG); then
+  each replica loads its model. Nodes pack `replicas_per_node` replicas.
+* Scale-in: pending replicas are cancelled first (newest first), then idle ready
+  replicas (on the emptiest nodes first), then busy ones are drained (no new work,
+  removed when their last request ends). A node is released when it has no replica.
+* Spot share: node k is spot when that keeps the spot count at round(share x nodes).
+* Interruptions: a spot node is reclaimed at hazard `spot_interruption_per_h`, any
+  node fails at `node_failure_per_h`; its in-flight requests are re-queued at the
+  front (counted in `retried`), and the pool launches replacements to meet desired.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import cast
+
+import simpy
+from simpy.events import Event, Timeout
+
+from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool, InstancePool
+from sim.des.billing import NodeLedger
+from sim.des.requests import RequestBook
+from sim.des.streams import ServiceSampler, stream
+
+LogSink = list[tuple[float, str, str, str]] | None
+
+
+class _Node:
+    __slots__ = ("id", "ready", "released", "replicas", "spot")
+
+    def __init__(self, node_id: int, spot: bool) -> None:
+        self.id = node_id
+        self.spot = spot
+        self.ready = False
+        self.released = False
+        self.replicas: list[_Replica] = []
+
+
+class _Replica:
+    __slots__ = ("busy", "dead", "draining", "id", "node", "ready", "running")
+
+    def __init__(self, replica_id: int, node: _Node) -> None:
+        self.id = replica_id
+        self.node = node
+        self.ready = False
+        self.draining = False
+        self.dead = False
+        self.busy = 0
+        self.running: dict[int, None] = {}  # request -> None, in start order
+
+
+class SimInstancePool:
+    """The simulator's instance pool; implements `sim.actuator.Actuator`.
+
+    Args:
+        env: The SimPy environment (the only clock).
+        pool: The pool's capacity model.
+        book: The run's request book.
+        seed: The run's seed; the pool draws from its own child streams.
+        log: A list to append log tuples to, or None for no log.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        pool: InstancePool,
+        book: RequestBook,
+        seed: int,
+        log: LogSink = None,
+    ) -> None:
+        self.name = pool.name
+        self.pool = pool
+        self._env = env
+        self._book = book
+        self._log = log
+        self._max_batch = pool.service.max_batch
+        self._timeout_s = pool.queue_timeout_s
+        self._per_node = pool.replicas_per_node
+        self._sampler = ServiceSampler(pool.service, stream(seed, "pool.service"))
+        self._prov_rng = stream(seed, "pool.provisioning")
+        self._spot_rng = stream(seed, "pool.spot")
+        self._fail_rng = stream(seed, "pool.failure")
+        self.ledger = NodeLedger(pool.billing_min_s, pool.gpus)
+        self.desired = pool.start_replicas
+        self.actions = 0
+        self._ids = 0
+        self._nodes: list[_Node] = []
+        self._spot_nodes = 0
+        self._serving: list[_Replica] = []  # ready, not draining
+        self._pending: list[_Replica] = []  # not ready yet, not cancelled
+        self._draining: list[_Replica] = []
+        self._queue: deque[tuple[int, float]] = deque()  # (request, deadline_s)
+        self._warm_pool = pool.warm_pool_size if isinstance(pool, Ec2AutoScalingGroup) else 0
+        self._busy = 0
+        self._ready_replicas = 0
+        self._area_t = 0.0
+        self.busy_slot_s = 0.0
+        self.ready_slot_s = 0.0
+        for _ in range(pool.nodes_for(self.desired)):
+            node = self._launch_node(0.0, boot=False)
+            take = min(self._per_node, self.desired - len(self._serving))
+            for _ in range(take):
+                replica = self._new_replica(node)
+                self._replica_ready(replica, 0.0)
+
+    # --- Actuator protocol -------------------------------------------------------------
+
+    def current(self) -> int:
+        return self.desired
+
+    def bounds(self) -> tuple[int, int]:
+        return self.pool.min_replicas, self.pool.max_replicas
+
+    def set_desired(self, desired: int, reason: str) -> None:
+        """Apply a desired replica count (the single place capacity changes)."""
+        low, high = self.bounds()
+        if not low <= desired <= high:
+            raise ValueError(f"desired {desired} outside bounds [{low}, {high}] of {self.name}")
+        if desired == self.desired:
+            return
+        if self._log is not None:
+            self._log.append(
+                (self._env.now, self.name, "desired", f"{self.desired}->{desired} {reason}")
+            )
+        self.desired = desired
+        self.actions += 1
+        self._reconcile(self._env.now)
+
+    # --- observation -------------------------------------------------------------------
+
+    @property
+    def ready(self) -> int:
+        return len(self._serving)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def queue_len(self, now_s: float) -> int:
+        """Requests waiting now; expired ones are dropped first."""
+        if self._queue and any(deadline < now_s for _, deadline in self._queue):
+            kept: deque[tuple[int, float]] = deque()
+            for request, deadline in self._queue:
+                if deadline < now_s:
+                    self._drop(request, deadline)
+                else:
+                    kept.append((request, deadline))
+            self._queue = kept
+        return len(self._queue)
+
+    def waiting(self) -> int:
+        """Requests in the queue, without purging expired ones (cheap, for routing)."""
+        return len(self._queue)
+
+    def has_free_slot(self) -> bool:
+        limit = self._max_batch
+        return any(replica.busy < limit for replica in self._serving)
+
+    def busy_areas(self, now_s: float) -> tuple[float, float]:
+        """Cumulative (busy slot-seconds, ready slot-seconds) up to `now_s`."""
+        self._touch(now_s)
+        return self.busy_slot_s, self.ready_slot_s
+
+    def cost_usd(self, now_s: float, *, final: bool = False) -> float:
+        return self.ledger.cost_usd(now_s, final=final)
+
+    def finish(self, now_s: float) -> int:
+        """Close the run: drop queued requests past their deadline; return those in the queue."""
+        return self.queue_len(now_s)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def submit(self, request: int, now_s: float) -> None:
+        """A request enters the pool: start it now or queue it."""
+        replica = self._pick()
+        if replica is not None:
+            self._start(replica, request, now_s)
+            return
+        self._queue.append((request, now_s + self._timeout_s))
+        if self._log is not None:
+            self._log.append((now_s, self.name, "queue", f"req={request}"))
+
+    def _pick(self) -> _Replica | None:
+        best: _Replica | None = None
+        best_busy = self._max_batch
+        for replica in self._serving:
+            if replica.busy < best_busy:
+                best, best_busy = replica, replica.busy
+                if best_busy == 0:
+                    break
+        return best
+
+    def _touch(self, now_s: float) -> None:
+        elapsed = now_s - self._area_t
+        if elapsed > 0.0:
+            self.busy_slot_s += self._busy * elapsed
+            self.ready_slot_s += self._ready_replicas * self._max_batch * elapsed
+            self._area_t = now_s
+
+    def _start(self, replica: _Replica, request: int, now_s: float) -> None:
+        self._touch(now_s)
+        replica.busy += 1
+        self._busy += 1
+        replica.running[request] = None
+        book = self._book
+        book.start_s[request] = now_s
+        service_s = self._sampler.sample_s(
+            book.input_tokens[request], book.output_tokens[request], replica.busy
+        )
+        done = Timeout(self._env, service_s, (replica, request))
+        done.callbacks.append(self._on_done)
+        if self._log is not None:
+            self._log.append(
+                (
+                    now_s,
+                    self.name,
+                    "start",
+                    f"req={request} replica={replica.id} batch={replica.busy}",
+                )
+            )
+
+    def _on_done(self, event: Event) -> None:
+        replica, request = cast("tuple[_Replica, int]", event.value)
+        if replica.dead:
+            return  # its node was lost; the request was re-queued
+        del replica.running[request]
+        now_s = self._env.now
+        self._touch(now_s)
+        replica.busy -= 1
+        self._busy -= 1
+        self._book.serve(request, now_s)
+        if self._log is not None:
+            self._log.append((now_s, self.name, "finish", f"req={request} replica={replica.id}"))
+        if replica.draining:
+            if replica.busy == 0:
+                self._remove_replica(replica, now_s)
+        elif self._queue:
+            self._drain_queue(now_s)
+
+    def _drain_queue(self, now_s: float) -> None:
+        queue = self._queue
+        while queue:
+            replica = self._pick()
+            if replica is None:
+                return
+            request, deadline = queue.popleft()
+            if deadline < now_s:
+                self._drop(request, deadline)
+                continue
+            self._start(replica, request, now_s)
+
+    def _drop(self, request: int, when_s: float) -> None:
+        self._book.drop(request)
+        if self._log is not None:
+            self._log.append((when_s, self.name, "drop", f"req={request} queue timeout"))
+
+    # --- capacity ----------------------------------------------------------------------
+
+    def _reconcile(self, now_s: float) -> None:
+        active = len(self._serving) + len(self._pending)
+        if self.desired > active:
+            self._add(self.desired - active, now_s)
+        elif self.desired < active:
+            self._shrink(active - self.desired, now_s)
+
+    def _add(self, count: int, now_s: float) -> None:
+        for node in self._nodes:
+            while count and len(node.replicas) < self._per_node:
+                replica = self._new_replica(node)
+                if node.ready:
+                    self._load_model(replica)
+                count -= 1
+        while count:
+            node = self._launch_node(now_s, boot=True)
+            for _ in range(min(count, self._per_node)):
+                self._new_replica(node)
+                count -= 1
+
+    def _shrink(self, count: int, now_s: float) -> None:
+        # Pending first, newest first: cancelling them wastes the least work.
+        for replica in sorted(self._pending, key=lambda r: (r.node.ready, -r.id))[:count]:
+            self._pending.remove(replica)
+            self._remove_replica(replica, now_s)
+            count -= 1
+        if not count:
+            return
+        idle = [r for r in self._serving if r.busy == 0]
+        idle.sort(key=lambda r: (len(r.node.replicas), -r.id))
+        for replica in idle[:count]:
+            self._serving.remove(replica)
+            self._remove_replica(replica, now_s)
+            count -= 1
+        busy = sorted(self._serving, key=lambda r: (r.busy, -r.id))
+        for replica in busy[:count]:
+            self._serving.remove(replica)
+            replica.draining = True
+            self._draining.append(replica)
+            if self._log is not None:
+                self._log.append((now_s, self.name, "replica_drain", f"replica={replica.id}"))
+
+    def _new_replica(self, node: _Node) -> _Replica:
+        self._ids += 1
+        replica = _Replica(self._ids, node)
+        node.replicas.append(replica)
+        self._pending.append(replica)
+        return replica
+
+    def _remove_replica(self, replica: _Replica, now_s: float) -> None:
+        if replica.ready:
+            self._touch(now_s)
+            self._ready_replicas -= 1
+        if replica.draining:
+            self._draining.remove(replica)
+        replica.dead = True
+        node = replica.node
+        node.replicas.remove(replica)
+        if self._log is not None:
+            self._log.append((now_s, self.name, "replica_remove", f"replica={replica.id}"))
+        if not node.replicas:
+            self._release_node(node, now_s)
+
+    def _launch_node(self, now_s: float, *, boot: bool) -> _Node:
+        pool = self.pool
+        self._ids += 1
+        target_spot = math.floor(pool.spot_share * (len(self._nodes) + 1) + 0.5)
+        node = _Node(self._ids, spot=self._spot_nodes < target_spot)
+        self._nodes.append(node)
+        self._spot_nodes += node.spot
+        price = pool.spot_usd_per_h if node.spot else pool.on_demand_usd_per_h
+        self.ledger.launch(node.id, now_s, price)
+        if self._log is not None:
+            self._log.append((now_s, self.name, "node_launch", f"node={node.id} spot={node.spot}"))
+        self._schedule_loss(node)
+        if not boot:
+            node.ready = True
+            return node
+        ready = Timeout(self._env, self._boot_s(), node)
+        ready.callbacks.append(self._on_node_ready)
+        return node
+
+    def _boot_s(self) -> float:
+        pool, rng = self.pool, self._prov_rng
+        if isinstance(pool, GpuNodePool):
+            return pool.node_boot_s.sample(rng) + pool.image_pull_s.sample(rng)
+        if self._warm_pool > 0:
+            self._warm_pool -= 1
+            refill = Timeout(self._env, pool.instance_boot_s.sample(rng))
+            refill.callbacks.append(self._on_warm_refill)
+            return pool.warm_start_s.sample(rng)
+        return pool.instance_boot_s.sample(rng)
+
+    def _on_warm_refill(self, event: Event) -> None:
+        del event
+        self._warm_pool += 1
+
+    def _on_node_ready(self, event: Event) -> None:
+        node = cast(_Node, event.value)
+        if node.released:
+            return
+        node.ready = True
+        if self._log is not None:
+            self._log.append((self._env.now, self.name, "node_ready", f"node={node.id}"))
+        for replica in node.replicas:
+            self._load_model(replica)
+
+    def _load_model(self, replica: _Replica) -> None:
+        loaded = Timeout(self._env, self.pool.model_load_s.sample(self._prov_rng), replica)
+        loaded.callbacks.append(self._on_replica_loaded)
+
+    def _on_replica_loaded(self, event: Event) -> None:
+        replica = cast(_Replica, event.value)
+        if replica.dead:
+            return
+        self._replica_ready(replica, self._env.now)
+        if self._queue:
+            self._drain_queue(self._env.now)
+
+    def _replica_ready(self, replica: _Replica, now_s: float) -> None:
+        self._touch(now_s)
+        replica.ready = True
+        self._pending.remove(replica)
+        self._serving.append(replica)
+        self._ready_replicas += 1
+        if self._log is not None:
+            self._log.append((now_s, self.name, "replica_ready", f"replica={replica.id}"))
+
+    def _release_node(self, node: _Node, now_s: float) -> None:
+        node.released = True
+        self._nodes.remove(node)
+        self._spot_nodes -= node.spot
+        self.ledger.release(node.id, now_s)
+        if self._log is not None:
+            self._log.append((now_s, self.name, "node_release", f"node={node.id}"))
+
+    # --- spot reclaims and failures ----------------------------------------------------
+
+    def _schedule_loss(self, node: _Node) -> None:
+        pool = self.pool
+        loss_s, kind = math.inf, ""
+        if node.spot and pool.spot_interruption_per_h > 0.0:
+            loss_s = float(self._spot_rng.exponential(3600.0 / pool.spot_interruption_per_h))
+            kind = "spot_reclaim"
+        if pool.node_failure_per_h > 0.0:
+            fail_s = float(self._fail_rng.exponential(3600.0 / pool.node_failure_per_h))
+            if fail_s < loss_s:
+                loss_s, kind = fail_s, "node_failure"
+        if math.isfinite(loss_s):
+            lost = Timeout(self._env, loss_s, (node, kind))
+            lost.callbacks.append(self._on_node_lost)
+
+    def _on_node_lost(self, event: Event) -> None:
+        node, kind = cast("tuple[_Node, str]", event.value)
+        if node.released:
+            return
+        now_s = self._env.now
+        if self._log is not None:
+            self._log.append((now_s, self.name, kind, f"node={node.id}"))
+        retry: list[int] = []
+        self._touch(now_s)
+        for replica in list(node.replicas):
+            retry.extend(replica.running)
+            self._busy -= replica.busy
+            replica.busy = 0
+            replica.running.clear()
+            if replica in self._serving:
+                self._serving.remove(replica)
+            elif replica in self._pending:
+                self._pending.remove(replica)
+            self._remove_replica(replica, now_s)
+        deadline = now_s + self._timeout_s
+        for request in sorted(retry, reverse=True):
+            self._queue.appendleft((request, deadline))
+            if self._log is not None:
+                self._log.append((now_s, self.name, "retry", f"req={request}"))
+        self._book.retried += len(retry)
+        self._reconcile(now_s)
+        if self._queue:
+            self._drain_queue(now_s)

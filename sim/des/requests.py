@@ -1,0 +1,107 @@
+"""Requests of one run: their arrivals, sizes and fates (served, dropped, in flight).
+
+The book is a set of parallel Python lists indexed by request number rather than
+one object per request: the engine touches a request a handful of times, and
+plain list indexing is the cheapest state a CPython event loop can keep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import ScenarioError
+from sim.workload.model import FloatArray, Workload
+
+IN_FLIGHT = 0
+SERVED = 1
+DROPPED = 2
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Arrival times and token counts the engine replays, sorted by time."""
+
+    arrival_s: FloatArray
+    input_tokens: FloatArray
+    output_tokens: FloatArray
+    duration_s: float
+
+
+def arrivals_from(workload: Workload, rng: np.random.Generator) -> Arrivals:
+    """Request-level arrivals of a workload, through `sim.workload.to_requests`.
+
+    A `RequestTrace` is replayed as is (token counts drawn from the default
+    `TokenProfile` where it has none); a `RateEnvelope` is sampled into requests
+    by the workload package's own seeded generator. Arrivals outside
+    [0, duration_s) are not replayed.
+
+    Raises:
+        ScenarioError: the workload has no duration or unsorted arrivals.
+    """
+    from sim.workload import to_requests  # lazy: the workload package imports loaders
+
+    trace = to_requests(workload, rng)
+    if trace.duration_s <= 0.0:
+        raise ScenarioError(f"workload {trace.source!r} has duration_s <= 0; give it a window")
+    arrival = np.asarray(trace.arrival_s, dtype=np.float64)
+    if arrival.size > 1 and bool(np.any(np.diff(arrival) < 0.0)):
+        raise ScenarioError(f"workload {trace.source!r}: arrival_s is not sorted; sort it")
+    keep = (arrival >= 0.0) & (arrival < trace.duration_s)
+    if trace.input_tokens is None or trace.output_tokens is None:
+        raise RuntimeError("sim.workload.to_requests returned a trace without token counts")
+    return Arrivals(
+        arrival_s=arrival[keep],
+        input_tokens=np.asarray(trace.input_tokens, dtype=np.float64)[keep],
+        output_tokens=np.asarray(trace.output_tokens, dtype=np.float64)[keep],
+        duration_s=float(trace.duration_s),
+    )
+
+
+class RequestBook:
+    """Per-request fate and the current interval's completions.
+
+    Attributes:
+        arrival_s: Arrival time of each request.
+        input_tokens: Prompt tokens of each request.
+        output_tokens: Output tokens of each request.
+        start_s: When each request last started service (NaN if it never did); its
+            queueing delay is start_s - arrival_s when it was never retried.
+        latency_s: End-to-end latency of served requests (NaN otherwise).
+        outcome: IN_FLIGHT, SERVED or DROPPED per request.
+        retried: Re-queued executions (spot reclaims, node failures).
+        interval_latencies: Latencies of requests finished in the current interval.
+        interval_dropped: Requests dropped in the current interval.
+    """
+
+    def __init__(self, arrivals: Arrivals) -> None:
+        n = int(arrivals.arrival_s.size)
+        self.arrival_s: list[float] = arrivals.arrival_s.tolist()
+        self.input_tokens: list[float] = arrivals.input_tokens.tolist()
+        self.output_tokens: list[float] = arrivals.output_tokens.tolist()
+        self.start_s: list[float] = [math.nan] * n
+        self.latency_s: list[float] = [math.nan] * n
+        self.outcome = bytearray(n)
+        self.served = 0
+        self.dropped = 0
+        self.retried = 0
+        self.interval_latencies: list[float] = []
+        self.interval_dropped = 0
+
+    def serve(self, request: int, now_s: float) -> None:
+        latency = now_s - self.arrival_s[request]
+        self.latency_s[request] = latency
+        self.outcome[request] = SERVED
+        self.served += 1
+        self.interval_latencies.append(latency)
+
+    def drop(self, request: int) -> None:
+        self.outcome[request] = DROPPED
+        self.dropped += 1
+        self.interval_dropped += 1
+
+    def new_interval(self) -> None:
+        self.interval_latencies = []
+        self.interval_dropped = 0
