@@ -22,6 +22,7 @@ from rich.table import Table
 from planner.tuning_space import apply_params, suggest, tunable
 from planner.whatif import (
     OracleSummary,
+    build_history,
     build_scenario_workload,
     make_engine,
     resolve_policies,
@@ -171,12 +172,16 @@ def tune_policy(
     eval_scenario = windowed(scenario, eval_window_h)
     train_workload = build_scenario_workload(train_scenario)
     eval_workload = build_scenario_workload(eval_scenario)
+    train_history = build_history(train_scenario)
+    eval_history = build_history(eval_scenario)
     train_oracle = solve_reference(train_scenario, train_workload)
     target = scenario.slo.target_attainment
 
     def objective(trial: optuna.Trial) -> float:
         spec = apply_params(base_spec, ranges, suggest(trial, ranges))
-        result = engine.run(train_scenario, train_workload, spec.build(), seed=seed)
+        result = engine.run(
+            train_scenario, train_workload, spec.build(), seed=seed, history=train_history
+        )
         score = Score.of(result, train_oracle)
         trial.set_user_attr("cost_usd", score.cost_usd)
         trial.set_user_attr("slo_attainment", score.slo_attainment)
@@ -210,7 +215,7 @@ def tune_policy(
 
     def evaluate(spec: PolicySpecBase) -> Score:
         result = engine.run(
-            eval_scenario, eval_workload, spec.build(), seed=seed, history=train_workload
+            eval_scenario, eval_workload, spec.build(), seed=seed, history=eval_history
         )
         return Score.of(result, eval_oracle)
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from policies.spec import PolicySpecBase
 from sim.engine import Engine, make_context
 from sim.errors import PolicyError, ScenarioError
@@ -19,6 +21,7 @@ from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
+HOUR_S = 3600.0
 EngineName = Literal["fluid", "des"]
 ENGINES: tuple[EngineName, ...] = ("fluid", "des")
 
@@ -67,6 +70,38 @@ def resolve_policies(names: Sequence[str]) -> list[PolicySpecBase]:
             )
         seen[label] = name
     return specs
+
+
+def build_history(scenario: Scenario) -> Workload | None:
+    """The trace before the scenario's window, for policies that fit on history.
+
+    Scaled by the same factor as the window (so a forecaster sees the level it will
+    run at); None when the window starts at the trace's beginning or the workload
+    is synthetic. Modulation and token overrides shape the run, not the history.
+    """
+    from sim.workload import load_trace, mean_rps, observed_s, scale_to_mean, slice_window
+
+    spec = scenario.workload
+    if spec.start_h <= 0.0 or spec.format == "synthetic" or spec.path is None:
+        return None
+    raw = load_trace(scenario.resolve_path(spec.path), spec.format, spec.bin_s)
+    start_s = spec.start_h * HOUR_S
+    end_s = raw.duration_s if spec.duration_h is None else start_s + spec.duration_h * HOUR_S
+    if start_s >= raw.duration_s:
+        return None  # build_workload reports the bad window with the full message
+    history = slice_window(raw, 0.0, start_s)
+    if spec.scale_mean_rps is None:
+        return history
+    window = slice_window(raw, start_s, min(end_s, raw.duration_s))
+    if (
+        min(observed_s(history), observed_s(window)) <= 0
+        or min(mean_rps(history), mean_rps(window)) <= 0
+    ):
+        # An all-gap history carries nothing to fit; an empty window is reported by
+        # build_workload with the full message.
+        return None
+    factor = spec.scale_mean_rps / mean_rps(window)
+    return scale_to_mean(history, mean_rps(history) * factor, np.random.default_rng(scenario.seed))
 
 
 @dataclass(frozen=True)
@@ -154,13 +189,14 @@ def run_whatif(
     tell("workload")
     started = time.perf_counter()
     workload = build_scenario_workload(scenario)
+    history = build_history(scenario)
     timings["workload"] = time.perf_counter() - started
 
     results: list[RunResult] = []
     for spec in specs:
         tell(spec.display_name())
         started = time.perf_counter()
-        result = runner.run(scenario, workload, spec.build(), seed=run_seed)
+        result = runner.run(scenario, workload, spec.build(), seed=run_seed, history=history)
         if result.policy != spec.display_name():
             result = replace(result, policy=spec.display_name())
         results.append(result)
@@ -170,8 +206,6 @@ def run_whatif(
     started = time.perf_counter()
     oracle = solve_reference(scenario, workload)
     timings["oracle"] = time.perf_counter() - started
-
-    import numpy as np
 
     context = make_context(scenario, workload, np.random.default_rng(run_seed))
     return WhatIfReport(

@@ -87,6 +87,12 @@ def render_html(report: WhatIfReport, plots: dict[str, bytes]) -> str:
         figures.append(
             f'<h2>{title}</h2>\n<img alt="{title}" src="data:image/png;base64,{encoded}">'
         )
+    notes = "".join(
+        f"<li>{html.escape(r.policy)}: {html.escape(note)}</li>"
+        for r in report.results
+        for note in r.notes
+    )
+    notes_block = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
     timing = ", ".join(
         f"{html.escape(k)} {v:.2f} s" for k, v in report.timings_s.items() if math.isfinite(v)
     )
@@ -106,6 +112,7 @@ SLO {scenario.slo.target_attainment:.1%} of requests within
 <tbody>
 {_summary_rows(report)}
 </tbody></table>
+{notes_block}
 {"".join(figures)}
 <p class="meta">stage timings: {timing}</p>
 </body></html>

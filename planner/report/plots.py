@@ -59,19 +59,24 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _new_figure(rows: int, height_in: float) -> tuple[Figure, list[Axes]]:
+def _new_figure(rows: int, height_in: float, *, sharey: bool = False) -> tuple[Figure, list[Axes]]:
     from matplotlib.figure import Figure
 
     # Figure() directly (not pyplot) keeps no global state and needs no backend switch.
     figure = Figure(figsize=(10, height_in * rows), layout="constrained")
-    axes = figure.subplots(rows, 1, squeeze=False, sharex=True)
+    axes = figure.subplots(rows, 1, squeeze=False, sharex=True, sharey=sharey)
     return figure, [axis for row in axes for axis in row]
 
 
 def demand_capacity_png(report: WhatIfReport) -> bytes:
-    """Demand (req/s) against ready capacity (req/s at full batch), one panel per policy."""
+    """Demand against desired and ready capacity, one panel per policy.
+
+    Capacity is in req/s at a full batch (replicas x one replica's throughput), so
+    the gap between the lines is headroom, and desired-above-ready is provisioning lag.
+    """
     rows = max(len(report.results), 1)
-    figure, axes = _new_figure(rows, 2.2)
+    # Shared y: panels compare at a glance.
+    figure, axes = _new_figure(rows, 2.2, sharey=True)
     cap = report.replica_capacity_rps
     oracle = np.asarray(report.oracle.schedule, dtype=float)
     for axis, result in zip(axes, report.results, strict=False):
@@ -79,6 +84,8 @@ def demand_capacity_png(report: WhatIfReport) -> bytes:
         t_h, demand = _thin(_hours(series.time_s), series.demand_rps, "max")
         _, ready = _thin(_hours(series.time_s), series.ready * cap, "mean")
         axis.plot(t_h, demand, color="#555555", lw=0.8, label="demand")
+        _, desired = _thin(_hours(series.time_s), series.desired * cap, "mean")
+        axis.plot(t_h, desired, color="#ff7f0e", lw=0.9, ls=":", label="desired capacity")
         axis.plot(t_h, ready, color="#1f77b4", lw=1.1, label="ready capacity")
         if len(oracle) == len(series.time_s) and len(oracle):
             _, oracle_rps = _thin(_hours(series.time_s), oracle * cap, "mean")

@@ -58,4 +58,8 @@ def whatif_table(report: WhatIfReport) -> Table:
         f"{report.oracle.gpu_hours:,.1f}",
         *([""] * 7),
     )
+    notes = [f"{r.policy}: {note}" for r in report.results for note in r.notes]
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
     return table
