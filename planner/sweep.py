@@ -37,6 +37,7 @@ from planner.whatif import (
     EngineName,
     OracleSummary,
     build_scenario_workload,
+    json_safe,
     make_engine,
     resolve_policies,
     solve_reference,
@@ -109,7 +110,8 @@ class SweepRow:
     cost_vs_oracle: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON values (numpy scalars converted, NaN as null)."""
+        return dict(json_safe(asdict(self)))
 
 
 def _param_label(params: dict[str, Any]) -> str:

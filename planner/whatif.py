@@ -104,6 +104,22 @@ def build_history(scenario: Scenario) -> Workload | None:
     return scale_to_mean(history, mean_rps(history) * factor, np.random.default_rng(scenario.seed))
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python numbers, NaN/inf to None (no data)."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer | int):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        number = float(value)
+        return number if np.isfinite(number) else None
+    return value
+
+
 @dataclass(frozen=True)
 class OracleSummary:
     """The offline optimum's totals (the reference every policy is divided by)."""
@@ -113,8 +129,8 @@ class OracleSummary:
     #: Capacity (replicas) per decision interval, when the oracle reports one.
     schedule: tuple[float, ...] = ()
 
-    def to_json(self) -> dict[str, float]:
-        return {"cost_usd": self.cost_usd, "gpu_hours": self.gpu_hours}
+    def to_json(self) -> dict[str, Any]:
+        return {"cost_usd": json_safe(self.cost_usd), "gpu_hours": json_safe(self.gpu_hours)}
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,7 @@ class WhatIfReport:
             "engine": self.engine,
             "seed": self.seed,
             "oracle": self.oracle.to_json(),
-            "results": [result.summary() for result in self.results],
+            "results": [json_safe(result.summary()) for result in self.results],
         }
 
 
