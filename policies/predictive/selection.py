@@ -74,12 +74,19 @@ class Selection:
 
 
 def seasonal_scale(y: FloatArray, period: int) -> float:
-    """In-sample MAE of the seasonal-naive forecast (lag-1 naive if under one season)."""
-    lag = period if len(y) > period else 1
-    diffs = np.abs(y[lag:] - y[:-lag])
-    scale = float(diffs.mean()) if len(diffs) else 0.0
+    """MASE denominator: in-sample MAE of the seasonal-naive forecast.
+
+    A perfectly periodic history has none (zero): the lag-1 naive MAE is used
+    instead, and for a constant history the mean level (MASE is then a relative MAE).
+    """
+    for lag in (period, 1):
+        if len(y) > lag:
+            scale = float(np.abs(y[lag:] - y[:-lag]).mean())
+            if scale > 0.0:
+                return scale
+    scale = float(np.abs(y).mean())
     if scale <= 0.0:
-        raise FitError("history is constant; MASE undefined (nothing to forecast)")
+        raise FitError("history is all zero; nothing to forecast")
     return scale
 
 

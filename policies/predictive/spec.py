@@ -60,8 +60,16 @@ class PredictiveSpec(PolicySpecBase):
             raise ValueError("mode 'aws' forecasts hourly; remove bin_s or set it to 3600")
         if not math.isclose(DAY_S % self.bin_s, 0.0) and self.mode == "standard":
             raise ValueError(f"bin_s {self.bin_s:g} must divide a day (86400 s), e.g. 300 or 600")
-        aws_only = {"forecast_only", "max_capacity", "max_capacity_behavior", "horizon_h"}
-        stray = aws_only & self.model_fields_set
+        aws_only = (
+            "forecast_only",
+            "max_capacity",
+            "max_capacity_behavior",
+            "horizon_h",
+            "scheduling_buffer_s",
+            "refresh_s",
+        )
+        fields = type(self).model_fields
+        stray = {f for f in aws_only if getattr(self, f) != fields[f].default}
         if self.mode == "standard" and stray:
             raise ValueError(f"{', '.join(sorted(stray))} only apply to mode 'aws'")
         if self.max_capacity_buffer_pct > 0 and self.max_capacity_behavior != "increase":

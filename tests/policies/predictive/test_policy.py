@@ -1,0 +1,173 @@
+"""The predictive policy: prescaling one delay ahead, reactive floor, explicit fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from policies.base import Observation, PolicyContext
+from policies.predictive import PredictivePolicy, PredictiveSpec
+from policies.predictive.sizing import Sizer, recent_demand_rps
+from sim.capacity.queueing import servers_for_attainment
+from sim.workload.model import FloatArray, RateEnvelope
+
+LOW_RPS, HIGH_RPS = 10.0, 60.0
+
+
+def step_days(days: int) -> FloatArray:
+    """Hourly demand: 10 rps, and 60 rps from 10:00 to 14:00 every day."""
+    hours = np.arange(days * 24) % 24
+    return np.where((hours >= 10) & (hours < 14), HIGH_RPS, LOW_RPS)
+
+
+def naive_policy() -> PredictivePolicy:
+    """Seasonal naive on hourly bins: its forecast is exactly yesterday, so tests are exact."""
+    spec = PredictiveSpec(bin_s=3600, models=("seasonal-naive",), quantile=None, backtest_days=1)
+    policy = spec.build()
+    assert isinstance(policy, PredictivePolicy)
+    return policy
+
+
+def test_decision_at_t_covers_demand_at_t_plus_provisioning(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
+    sizer = Sizer.from_context(context)
+    policy = naive_policy()
+    policy.reset(context)
+    early = policy.decide(make_obs(9 * 3600 + 1200, LOW_RPS))  # 09:20: ready by 09:50
+    late = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS))  # 09:40: ready by 10:10
+    assert early.desired == sizer.replicas(LOW_RPS)
+    assert late.desired == sizer.replicas(HIGH_RPS)
+    assert late.reason.startswith("forecast seasonal-naive 60.0 rps @mean (t+1800s)")
+
+
+def test_scale_in_waits_until_the_bin_ends(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
+    sizer = Sizer.from_context(context)
+    policy = naive_policy()
+    policy.reset(context)
+    # 13:50: the peak lasts until 14:00; removing capacity now would be too early.
+    assert policy.decide(make_obs(13 * 3600 + 3000, LOW_RPS)).desired == sizer.replicas(HIGH_RPS)
+    assert policy.decide(make_obs(14 * 3600 + 60, LOW_RPS)).desired == sizer.replicas(LOW_RPS)
+
+
+def test_reactive_floor_wins_when_the_forecast_is_too_low(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
+    sizer = Sizer.from_context(context)
+    policy = naive_policy()
+    policy.reset(context)
+    decision = policy.decide(make_obs(3 * 3600, 100.0))
+    assert decision.desired == sizer.replicas(100.0) > sizer.replicas(LOW_RPS)
+    assert decision.reason.startswith(f"reactive floor {sizer.replicas(100.0)} (100.0 rps) > ")
+
+
+def test_short_history_falls_back_loudly_in_every_reason(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = PredictiveSpec().build()
+    with caplog.at_level(logging.WARNING):
+        policy.reset(make_context(make_envelope(np.full(3, 20.0))))
+    assert "falling back to reactive" in caplog.text
+    sizer = Sizer.from_context(make_context(None))
+    for t_s in (60.0, 120.0, 180.0):
+        decision = policy.decide(make_obs(t_s, 20.0))
+        assert decision.reason.startswith("fallback: reactive (history 3.0h < 2+2 days)")
+        assert decision.desired == sizer.replicas(20.0)
+
+
+def test_no_history_falls_back(
+    make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
+) -> None:
+    policy = PredictiveSpec().build()
+    policy.reset(make_context(None))
+    assert policy.decide(make_obs(60.0, 5.0)).reason.startswith("fallback: reactive (no history)")
+
+
+def test_missing_demand_holds_and_bins_without_samples_count_as_missing(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    policy = naive_policy()
+    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=600.0))
+    decision = policy.decide(make_obs(7200.0 + 60, None, desired=7))
+    assert policy.forecast is not None and policy.forecast.completed == 2
+    # Missing bins were filled with the forecast (yesterday), not with zero demand.
+    np.testing.assert_allclose(policy.forecast.forecast_bins(1), [LOW_RPS])
+    assert decision.desired == max(7, Sizer.from_context(make_context(None)).replicas(LOW_RPS))
+
+
+def test_decisions_clamp_to_pool_bounds(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    policy = naive_policy()
+    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=1800.0))
+    decision = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS, max_replicas=5))
+    assert decision.desired == 5
+    assert decision.reason.endswith("clamped to 5")
+
+
+def test_same_history_same_decisions(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+    make_series: Callable[..., FloatArray],
+) -> None:
+    history = make_envelope(make_series(days=5))
+    spec = PredictiveSpec(bin_s=3600, models=("ets-add", "seasonal-naive"), backtest_days=1)
+    runs = []
+    for _ in range(2):
+        policy = spec.build()
+        policy.reset(make_context(history))
+        runs.append([policy.decide(make_obs(t, 45.0)) for t in np.arange(60.0, 7200.0, 60.0)])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("rates", [np.linspace(0.5, 400.0, 60)])
+def test_sizing_is_monotone_and_matches_erlang_c(
+    rates: FloatArray, make_context: Callable[..., PolicyContext]
+) -> None:
+    context = make_context(None)
+    sizer = Sizer.from_context(context)
+    sizes = [sizer.replicas(float(r)) for r in rates]
+    assert sizes == sorted(sizes)
+    assert sizer.replicas(0.0) == 0
+    for rate in rates[::10]:
+        exact = math.ceil(servers_for_attainment(float(rate), 2.0, 6.0, 0.95) / context.max_batch)
+        # Rates round up to a 1% grid: never below the exact answer, at most one step above.
+        assert (
+            exact
+            <= sizer.replicas(float(rate))
+            <= math.ceil(
+                servers_for_attainment(float(rate) * 1.01, 2.0, 6.0, 0.95) / context.max_batch
+            )
+        )
+
+
+def test_recent_demand_averages_the_window(make_obs: Callable[..., Observation]) -> None:
+    from policies.base import MetricSample
+
+    history = tuple(MetricSample(float(t), float(t), None, 1, 1) for t in (30, 60, 90, 120))
+    obs = make_obs(150.0, 150.0)
+    obs = Observation(**{**obs.__dict__, "history": history})
+    assert recent_demand_rps(obs, 61.0) == pytest.approx((90 + 120 + 150) / 3)
