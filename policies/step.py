@@ -140,7 +140,8 @@ class StepAlarm(BaseModel):
         }[self.comparison]
 
     def step_for(self, value: float) -> StepAdjustment | None:
-        breach = value - self.threshold
+        # Rounded so 0.7 - 0.6 lands on the step boundary 0.1, as decimal arithmetic would.
+        breach = round(value - self.threshold, 9)
         return next((s for s in self.steps if s.matches(breach, above=self.scales_out)), None)
 
 
