@@ -100,6 +100,9 @@ class PolicyContext:
         history: Traffic before the run (for fitting forecasters), or None.
         future: The run's own traffic; given only to clairvoyant references (oracle).
         rng: The run's seeded generator, for policies that explore.
+        spillover_mean_service_s: Mean time one request occupies a serverless
+            spillover instance (one request per instance); None when the scenario
+            has no spillover pool.
     """
 
     interval_s: float
@@ -115,6 +118,7 @@ class PolicyContext:
     history: Workload | None = None
     future: Workload | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    spillover_mean_service_s: float | None = None
 
 
 @runtime_checkable

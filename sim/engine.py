@@ -91,4 +91,9 @@ def make_context(
         history=history,
         future=workload if clairvoyant else None,
         rng=rng,
+        spillover_mean_service_s=(
+            None
+            if scenario.spillover is None
+            else scenario.spillover.service.mean_service_s(tokens, 1)
+        ),
     )
