@@ -149,7 +149,7 @@ def test_spec_errors_become_policy_errors() -> None:
                 },
             }
         )
-    with pytest.raises(PolicyError, match="must be below high.threshold"):
+    with pytest.raises(PolicyError, match=r"must be below high\.threshold"):
         spec_from_dict(
             {
                 "kind": "step",
@@ -202,7 +202,7 @@ def test_exact_capacity() -> None:
 
 
 def test_aws_warmup_example(make_obs: Callable[..., Observation]) -> None:
-    """User guide: +10% at 60, +30% at 70; capacity 10 -> 11; 66 while warming: no change; 70 -> 13."""
+    """User guide: +10% at 60, +30% at 70; 10 -> 11; 66 while warming: no change; 70 -> 13."""
     high = StepAlarm.model_validate(
         {
             "threshold": 0.6,
