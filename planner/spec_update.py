@@ -50,13 +50,18 @@ def updated_spec(spec: PolicySpecBase, params: dict[str, Any], where: str) -> Po
     nested = {name: value for name, value in params.items() if "." in name}
     for name in params:
         _check_path(type(spec), name, where)
-    data = spec.model_copy(update=flat).model_dump(exclude_unset=False)
+    # exclude_unset keeps "which fields did the user set", which some validators read
+    # (e.g. a predictive spec's bin_s in AWS mode); model_copy marks updates as set.
+    data = spec.model_copy(update=flat).model_dump(exclude_unset=True)
     for dotted, value in nested.items():
         *parents, leaf = dotted.split(".")
-        node = data
+        node, live = data, spec
         for part in parents:
+            live = getattr(live, part) if live is not None else None
             if node.get(part) is None:
-                node[part] = {}
+                # A block left at its default: start from the default's full content
+                # (its required fields), or from {} when the default is None.
+                node[part] = live.model_dump() if isinstance(live, BaseModel) else {}
             node = node[part]
         node[leaf] = value
     try:

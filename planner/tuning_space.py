@@ -85,11 +85,11 @@ TUNING_SPACE: Mapping[str, tuple[ParamRange, ...]] = {
         ParamRange("high_threshold", 0.55, 0.95, targets=("high.threshold",)),
         ParamRange("low_threshold", 0.10, 0.50, targets=("low.threshold",)),
     ),
-    # Predictive: the forecast quantile provisioned for (the headroom) and the
-    # scheduling buffer ahead of the forecast (AWS default 300 s).
+    # Predictive (standard mode): the forecast quantile provisioned for (its headroom)
+    # and the window of the reactive floor under the forecast.
     "predictive": (
         ParamRange("quantile", 0.50, 0.99),
-        ParamRange("scheduling_buffer_s", 0.0, 1800.0, step=60.0),
+        ParamRange("floor_window_s", 15.0, 600.0, step=15.0),
     ),
 }
 

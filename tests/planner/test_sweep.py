@@ -1,0 +1,119 @@
+"""Sweeps on the local process executor: grid expansion, validation, CSV and JSON output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.sweep import load_sweep
+from sim.errors import PolicyError, ScenarioError
+
+runner = CliRunner()
+
+SWEEP = """
+scenarios: [tiny.yaml]
+policies: [threshold, hpa]
+grid:
+  threshold: {{upper: [0.6, 0.8]}}
+  hpa: {{hysteresis.scale_down.stabilization_window_s: [{window}]}}
+seeds: [0, 1]
+duration_h: 0.5
+"""
+
+
+def write_sweep(directory: Path, text: str = SWEEP.format(window=60)) -> Path:
+    path = directory / "sweep.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_expands_in_order_with_dotted_fields(tiny_scenario: Path) -> None:
+    plan = load_sweep(write_sweep(tiny_scenario.parent))
+    labels = [(case.policy_label, case.seed) for case in plan.cases]
+    assert labels == [
+        ("threshold[upper=0.6]", 0),
+        ("threshold[upper=0.6]", 1),
+        ("threshold[upper=0.8]", 0),
+        ("threshold[upper=0.8]", 1),
+        ("hpa[hysteresis.scale_down.stabilization_window_s=60]", 0),
+        ("hpa[hysteresis.scale_down.stabilization_window_s=60]", 1),
+    ]
+    hpa = plan.cases[-1].spec
+    assert hpa.hysteresis is not None
+    assert hpa.hysteresis.scale_down.stabilization_window_s == 60
+    assert plan.cases[0].scenario.workload.duration_h == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "fragment"),
+    [
+        ("policies: [threshold]\ngrid: {threshold: {uper: [0.5]}}", PolicyError, "uper"),
+        ("policies: [threshold]\ngrid: {threshold: {upper: [2.0]}}", PolicyError, "upper"),
+        ("policies: [threshold]\ngrid: {hpa: {target: [0.5]}}", PolicyError, "not in"),
+        ("policies: [threshold]\ngrid: {threshold: {upper: []}}", ScenarioError, "empty"),
+        ("policies: []", ScenarioError, "policies"),
+        ("policies: [threshold]\nseeds: one", ScenarioError, "seeds"),
+        ("policies: [warp-drive]", PolicyError, "warp-drive"),
+        ("policies: [threshold]\nscenarios: [missing.yaml]", ScenarioError, "missing.yaml"),
+        ("{unclosed", ScenarioError, "not valid YAML"),
+    ],
+    ids=[
+        "misspelt-field",
+        "invalid-value",
+        "grid-for-absent-policy",
+        "empty-axis",
+        "no-policies",
+        "bad-seeds",
+        "unknown-policy",
+        "missing-scenario",
+        "malformed-yaml",
+    ],
+)
+def test_bad_sweep_files_are_user_errors(
+    tmp_path: Path, text: str, error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error, match=fragment):
+        load_sweep(write_sweep(tmp_path, text))
+
+
+def test_local_sweep_writes_csv_and_json(tiny_scenario: Path) -> None:
+    directory = tiny_scenario.parent
+    csv_path, json_path = directory / "rows.csv", directory / "rows.json"
+    result = runner.invoke(
+        app,
+        [
+            "sweep", str(write_sweep(directory)),
+            "--backend", "local", "--workers", "2",
+            "--csv", str(csv_path), "--json", str(json_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(json_path.read_text())
+    assert len(rows) == 6
+    assert {row["policy"] for row in rows} == {
+        "threshold[upper=0.6]",
+        "threshold[upper=0.8]",
+        "hpa[hysteresis.scale_down.stabilization_window_s=60]",
+    }
+    for row in rows:
+        assert 0.0 <= row["slo_attainment"] <= 1.0
+        assert row["cost_vs_oracle"] > 0
+        assert row["scenario"] == "tiny.yaml"
+    table = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert [r["policy"] for r in table] == [r["policy"] for r in rows]
+    assert table[0]["params"] == "upper=0.6"
+
+
+def test_sweep_with_a_bad_grid_exits_2_and_writes_nothing(tiny_scenario: Path) -> None:
+    directory = tiny_scenario.parent
+    spec = write_sweep(directory, SWEEP.format(window=-5))
+    result = runner.invoke(app, ["sweep", str(spec), "--json", str(directory / "rows.json")])
+    assert result.exit_code == 2
+    assert "stabilization_window_s" in result.output
+    assert not (directory / "rows.json").exists()
