@@ -155,8 +155,9 @@ class ScheduledPolicy:
                 high = min(high, entry.max_replicas)
             if entry.desired is not None:
                 floor = max(floor, entry.desired)
-        low = min(low, pool_high)
-        high = max(high, low)
+        # A scheduled floor above a scheduled cap wins; the pool's own max always wins.
+        low, floor = min(low, pool_high), min(floor, pool_high)
+        high = max(high, low, floor)
         names = ",".join(entry.name for entry in open_now) or "none"
         scoped = dataclasses.replace(observation, min_replicas=low, max_replicas=high)
         if self.inner is not None:
