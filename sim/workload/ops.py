@@ -125,6 +125,8 @@ def scale_to_mean(
     if current <= 0:
         raise ValueError(f"workload {w.source!r} has zero mean rate; it cannot be scaled")
     factor = target_mean_rps / current
+    if not np.isfinite(factor):
+        raise ValueError(f"workload {w.source!r} has a mean of {current:g} rps, too small to scale")
     if isinstance(w, RateEnvelope):
         clients = w.clients
         if clients is not None:

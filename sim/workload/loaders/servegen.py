@@ -12,10 +12,13 @@ consistent calendar.
 
 from __future__ import annotations
 
+import io
+import itertools
 import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from sim.errors import TraceFormatError
 from sim.workload.loaders._csv import check_order, non_negative, numbers, read_table
@@ -25,6 +28,8 @@ WINDOW_S = 600.0
 SERVEGEN_EPOCH_S = MONDAY_EPOCH_S
 FIELDS = ("t_s", "rate_rps", "cv", "pattern", "shape", "scale")
 _CHUNK = re.compile(r"^chunk-(\d+)-trace\.csv$")
+Client = tuple[np.ndarray, ...]
+"""One client's windows: (window index, rate, pattern, shape, scale)."""
 _PATTERNS = {"gamma": ArrivalPattern.GAMMA, "weibull": ArrivalPattern.WEIBULL}
 
 
@@ -44,7 +49,7 @@ def client_files(directory: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def _read_client(path: Path) -> tuple[np.ndarray, ...]:
+def _read_client(path: Path) -> Client:
     """One client's windows: (window index, rate, pattern, shape, scale)."""
     table = read_table(path, FIELDS, header="none", what="servegen")
     t_s = numbers(table, "t_s")
@@ -81,6 +86,68 @@ def _read_client(path: Path) -> tuple[np.ndarray, ...]:
     return index, rate, pattern.astype(np.int8), shape, scale
 
 
+_NUMERIC = ("t_s", "rate_rps", "cv", "shape", "scale")
+
+
+def _read_all_fast(files: list[Path]) -> list[Client] | None:
+    """All clients parsed in one pandas call; None if anything looks wrong.
+
+    The common case (a well-formed directory) costs one C-parser pass over the
+    concatenated files. Any doubt (a parse error, a non-numeric column, a check
+    that fails) returns None, and the caller re-reads file by file with
+    `_read_client`, whose job is to say precisely what is wrong and where.
+    """
+    blobs = [path.read_bytes() for path in files]
+    blobs = [blob if blob.endswith(b"\n") else blob + b"\n" for blob in blobs]
+    lines = np.array([blob.count(b"\n") for blob in blobs])
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(b"".join(blobs)),
+            header=None,
+            names=list(FIELDS),
+            index_col=False,
+            dtype={"pattern": str},
+            keep_default_na=False,
+            skip_blank_lines=False,
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != lines.sum() or np.any(lines == 0):
+        return None
+    if not all(pd.api.types.is_numeric_dtype(frame[name]) for name in _NUMERIC):
+        return None
+    t_s, rate, shape, scale = (
+        frame[name].to_numpy(dtype=np.float64) for name in ("t_s", "rate_rps", "shape", "scale")
+    )
+    names = frame["pattern"].str.strip().str.lower().to_numpy(dtype=object)
+    if not (np.isfinite(t_s).all() and np.isfinite(rate).all() and (rate >= 0).all()):
+        return None
+    if not (np.isfinite(shape).all() and np.isfinite(scale).all()):
+        return None
+    pattern = np.where(rate > 0, int(ArrivalPattern.POISSON), int(ArrivalPattern.IDLE))
+    known = names == ""
+    for name, code in _PATTERNS.items():
+        match = names == name
+        known |= match
+        pattern[match & (rate > 0)] = int(code)
+    if not known.all() or np.any((pattern >= ArrivalPattern.GAMMA) & ~(shape > 0)):
+        return None
+    index = np.rint(t_s / WINDOW_S).astype(np.int64)
+    if np.any(np.abs(t_s - index * WINDOW_S) > 1e-6):
+        return None
+    bounds = np.concatenate(([0], np.cumsum(lines)))
+    step = np.diff(t_s)
+    starts = bounds[1:-1] - 1  # a file boundary may step backwards
+    step[starts] = 1.0
+    if np.any(step <= 0):
+        return None
+    pattern8 = pattern.astype(np.int8)
+    return [
+        (index[a:b], rate[a:b], pattern8[a:b], shape[a:b], scale[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
 def load_servegen(directory: Path) -> RateEnvelope:
     """Load a ServeGen model directory as a `RateEnvelope` with per-client fits.
 
@@ -89,7 +156,7 @@ def load_servegen(directory: Path) -> RateEnvelope:
             (the message names the file, line and field).
     """
     files = client_files(directory)
-    clients = [_read_client(path) for path in files]
+    clients = _read_all_fast(files) or [_read_client(path) for path in files]
     first = min(int(c[0][0]) for c in clients)
     n_bins = max(int(c[0][-1]) for c in clients) - first + 1
     shape2 = (len(files), n_bins)

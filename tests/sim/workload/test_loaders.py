@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sim.workload import ArrivalPattern, RateEnvelope, RequestTrace, load_trace, mean_rps
+from sim.workload.loaders.servegen import _read_all_fast, _read_client, client_files
 from sim.workload.model import MONDAY_EPOCH_S
 
 
@@ -79,6 +80,23 @@ def test_servegen_windows_where_every_client_is_zero_are_missing(tmp_path: Path)
     assert env.clients.pattern[0, 3] == ArrivalPattern.POISSON
     # Means ignore the gap: (2 + 3 + 1) / 3, not / 4.
     assert mean_rps(env) == pytest.approx(2.0)
+
+
+def test_servegen_fast_path_matches_the_validating_reader(fixtures_dir: Path) -> None:
+    files = client_files(fixtures_dir / "servegen_m_small_2d")
+    fast = _read_all_fast(files)
+    assert fast is not None
+    for quick, careful in zip(fast, (_read_client(path) for path in files), strict=True):
+        for a, b in zip(quick, careful, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_servegen_file_without_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "chunk-0-trace.csv").write_text("0,1.0,1,,0,0\n600,2.0,1,Gamma,0.5,0.1")
+    (tmp_path / "chunk-1-trace.csv").write_text("0,1.0,1,,0,0\n")
+    env = load_trace(tmp_path, "servegen")
+    assert isinstance(env, RateEnvelope)
+    np.testing.assert_allclose(env.rate_rps, [2.0, 2.0])
 
 
 def test_nab_counts_per_bin_become_rates(fixtures_dir: Path) -> None:

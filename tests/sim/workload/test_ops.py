@@ -41,7 +41,8 @@ def request_traces(draw: st.DrawFn) -> RequestTrace:
 def envelopes(draw: st.DrawFn) -> RateEnvelope:
     n = draw(st.integers(1, 60))
     bin_s = draw(st.sampled_from([1.0, 60.0, 600.0]))
-    rates = np.array(draw(st.lists(st.floats(0.0, 100.0), min_size=n, max_size=n)))
+    rate = st.one_of(st.just(0.0), st.floats(1e-6, 100.0))
+    rates = np.array(draw(st.lists(rate, min_size=n, max_size=n)))
     missing = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
     missing[draw(st.integers(0, n - 1))] = False  # at least one observed bin
     rates[missing] = np.nan
