@@ -23,13 +23,19 @@ from sim.fluid import kernel as K
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
-from sim.fluid.inputs import SecondInputs, ServiceStrata, per_second_arrivals, service_strata
+from sim.fluid.inputs import (
+    SecondInputs,
+    ServiceStrata,
+    block_strata,
+    per_second_arrivals,
+    service_strata,
+)
 from sim.fluid.serverless import ServerlessFluid
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, TokenProfile, Workload
 
-HISTORY_LEN = 40  # intervals of MetricSample history in each Observation (10 min at 15 s)
+HISTORY_LEN = 240  # intervals of history in each Observation (one hour at 15 s), as the DES
 
 
 def smoothed_rate(arrivals: FloatArray, window_s: int) -> FloatArray:
@@ -61,6 +67,7 @@ class FluidSettings:
     """
 
     rate_window_s: int = 31
+    size_block_s: int = 60
     rho_max: float = 0.995
     arrival_scv: float = 1.0
 
@@ -100,7 +107,9 @@ class FluidEngine:
         strata = service_strata(pool.service, workload, tokens)
         if isinstance(pool, ServerlessEndpoint):
             run = ServerlessFluid(scenario, pool, inputs, strata, rng)
-            return run.simulate(policy, context.replica_capacity_rps, seed)
+            block_s = self.settings.size_block_s
+            blocks = block_strata(pool.service, workload, tokens, inputs.duration_s, block_s)
+            return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
         run_ = _InstanceRun(scenario, inputs, strata, rng, self.settings, workload, tokens)
         return run_.simulate(policy, seed, workload.epoch_s)
 
@@ -141,8 +150,15 @@ class _InstanceRun:
         self.params[K.P_AC_FACTOR] = ac
         self.params[K.P_RHO_MAX] = settings.rho_max
         self.lam = smoothed_rate(inputs.arrivals, settings.rate_window_s)
+        self.blocks = block_strata(
+            pool.service, workload, tokens, inputs.duration_s, settings.size_block_s
+        )
+        self.params[K.P_BLOCK_S] = settings.size_block_s
+        self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.capacity_rps = self.max_batch / strata.mean_s(full)
         self.spill: ServerlessFluid | None = None
+        self.clamped = 0
+        self.notes: list[str] = []
         if scenario.spillover is not None:
             spill_strata = service_strata(scenario.spillover.service, workload, tokens)
             self.spill = ServerlessFluid(scenario, scenario.spillover, inputs, spill_strata, rng)
@@ -156,7 +172,7 @@ class _InstanceRun:
         cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
         strata_packed = self.strata.packed()
         state = np.zeros(K.N_STATE)
-        ring = np.zeros(int(math.ceil(self.params[K.P_TIMEOUT_S])) + 2)
+        ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
         ctab = np.zeros((fleet.max_replicas + 1, K.ERLANG_GRID))
         cdone = np.zeros(fleet.max_replicas + 1)
         hist = np.zeros(L.HIST_BINS)
@@ -165,7 +181,6 @@ class _InstanceRun:
         series = np.full((7, n_int), np.nan)
         totals = np.zeros(K.N_OUT)
         history: deque[MetricSample] = deque(maxlen=HISTORY_LEN)
-        hist_tuple: tuple[MetricSample, ...] = ()
         pool = self.scenario.pool
         min_r, max_r = pool.min_replicas, pool.max_replicas
         epoch = epoch_s
@@ -184,7 +199,7 @@ class _InstanceRun:
                 continue
             desired = fleet.desired
             K.advance(
-                t0, t1, arrivals, lam, ready_at, until, desired, strata_packed, params,
+                t0, t1, arrivals, lam, ready_at, until, desired, self.blocks, params,
                 state, ring, ctab, cdone, hist, ihist, out,
                 sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
             )  # fmt: skip
@@ -193,28 +208,21 @@ class _InstanceRun:
                 fleet.replace_dead(float(t1))
             seen = int(cum_obs[t1] - cum_obs[t0])
             demand = float(cum_arr[t1] - cum_arr[t0]) / seen if seen else None
-            ready = int(out[K.O_READY_END])
+            ready = fleet.ready(float(t1))
             ready_slot_s = out[K.O_READY_SLOT_S]
             util = out[K.O_BUSY_SLOT_S] / ready_slot_s if ready_slot_s > 0 else None
             p95 = float(out[K.O_P95_S])
             pending = fleet.pending(float(t1))
-            series[0, i] = t1
-            series[1, i] = demand if demand is not None else np.nan
-            series[2, i] = out[K.O_READY_REPLICA_S] / (t1 - t0)
-            series[3, i] = desired
-            series[4, i] = pending
-            series[5, i] = p95
-            series[6, i] = fleet.cost_usd(float(t1)) + (spill.cost_usd() if spill else 0.0)
             if t1 >= duration:
+                # the last, partial interval: a series row, no decision
+                _row(series, i, t1, demand, ready, desired, pending, p95, fleet, spill)
                 break
-            history.append(MetricSample(float(t1), demand, util, ready, desired))
-            hist_tuple = tuple(history)
             obs = Observation(
                 time_s=float(t1),
                 interval_s=interval_s,
                 demand_rps=demand,
                 utilisation=util,
-                queue_len=int(round(out[K.O_QUEUE_END])),
+                queue_len=round(out[K.O_QUEUE_END]),
                 ready=ready,
                 pending=pending,
                 desired=desired,
@@ -223,8 +231,8 @@ class _InstanceRun:
                 replica_capacity_rps=self.capacity_rps,
                 p95_latency_s=None if math.isnan(p95) else p95,
                 epoch_s=epoch,
-                history=hist_tuple,
-                spillover_in_flight=int(round(vs[V.V_BUSY])) if sp_on else 0,
+                history=tuple(history),
+                spillover_in_flight=round(vs[V.V_BUSY]) if sp_on else 0,
             )
             decision = policy.decide(obs)
             if not isinstance(decision, Decision):
@@ -232,11 +240,37 @@ class _InstanceRun:
                     f"policy {policy.name!r} returned {type(decision).__name__}, not a Decision"
                 )
             fleet.clock_s = float(t1)
-            fleet.set_desired(int(decision.desired), decision.reason)
-            if spill is not None and decision.spillover_provisioned is not None:
-                spill.clock_s = float(t1)
-                spill.set_desired(int(decision.spillover_provisioned), decision.reason)
+            self._apply(fleet, int(decision.desired), decision.reason)
+            if decision.spillover_provisioned is not None:
+                if spill is None:
+                    self._note(
+                        "policy set spillover_provisioned but there is no spillover; ignored"
+                    )
+                else:
+                    spill.clock_s = float(t1)
+                    self._apply(spill, int(decision.spillover_provisioned), decision.reason)
+            # the row and the history sample describe the state after the decision,
+            # as the SimPy engine records them
+            ready = fleet.ready(float(t1))
+            pending = fleet.pending(float(t1))
+            _row(series, i, t1, demand, ready, fleet.desired, pending, p95, fleet, spill)
+            history.append(MetricSample(float(t1), demand, util, obs.ready, obs.desired))
         return self._result(policy, seed, totals, hist, series, duration)
+
+    def _apply(self, actuator: Fleet | ServerlessFluid, desired: int, reason: str) -> None:
+        """Clamp an out-of-bounds decision (counted in the notes) and actuate it."""
+        low, high = actuator.bounds()
+        if desired > high:
+            desired, reason = high, f"{reason}; clamped to {high} (TooManyReplicas)"
+            self.clamped += 1
+        elif desired < low:
+            desired, reason = low, f"{reason}; clamped to {low} (TooFewReplicas)"
+            self.clamped += 1
+        actuator.set_desired(desired, reason)
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _result(
         self,
@@ -262,7 +296,11 @@ class _InstanceRun:
             in_flight = max(in_flight - spilled, 0.0)
             attained += float(spill.vs[V.V_ATTAINED])
             cost_by_pool[spill.endpoint.name] = spill.cost_usd()
-            cold_starts = int(round(spill.vs[V.V_COLD_STARTS]))
+            cold_starts = round(spill.vs[V.V_COLD_STARTS])
+        if self.clamped:
+            self._note(f"{self.clamped} decisions were out of bounds and clamped")
+        if fleet.replaced_nodes:
+            self._note(f"{fleet.replaced_nodes} nodes replaced after a spot reclaim or failure")
         finished = served + dropped
         attainment = attained / finished if finished > 0 else 1.0
         cost = float(sum(cost_by_pool.values()))
@@ -284,10 +322,10 @@ class _InstanceRun:
             cost_usd=cost,
             cost_by_pool=cost_by_pool,
             gpu_hours=gpu_hours,
-            arrivals=int(round(arrivals)),
-            served=int(round(served)),
-            dropped=int(round(dropped)),
-            in_flight=int(round(in_flight)),
+            arrivals=round(arrivals),
+            served=round(served),
+            dropped=round(dropped),
+            in_flight=round(in_flight),
             slo_attainment=min(max(attainment, 0.0), 1.0),
             slo_target=self.scenario.slo.target_attainment,
             p50_latency_s=float(L.hist_quantile(hist, 0.50)),
@@ -296,5 +334,27 @@ class _InstanceRun:
             scaling_actions=fleet.actions,
             series=ts,
             cold_starts=cold_starts,
-            notes=(f"fluid: {fleet.replaced_nodes} nodes replaced after spot reclaim or failure",),
+            notes=tuple(self.notes),
         )
+
+
+def _row(
+    series: FloatArray,
+    i: int,
+    t1: int,
+    demand: float | None,
+    ready: int,
+    desired: int,
+    pending: int,
+    p95: float,
+    fleet: Fleet,
+    spill: ServerlessFluid | None,
+) -> None:
+    """One series row (time, demand, ready, desired, pending, p95, cumulative cost)."""
+    series[0, i] = t1
+    series[1, i] = 0.0 if demand is None else demand
+    series[2, i] = ready
+    series[3, i] = desired
+    series[4, i] = pending
+    series[5, i] = p95
+    series[6, i] = fleet.cost_usd(float(t1)) + (spill.cost_usd() if spill is not None else 0.0)

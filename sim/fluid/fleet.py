@@ -24,7 +24,6 @@ import math
 import numpy as np
 
 from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool
-from sim.errors import PolicyError
 from sim.workload.model import FloatArray
 
 
@@ -77,12 +76,10 @@ class Fleet:
         return self.min_replicas, self.max_replicas
 
     def set_desired(self, desired: int, reason: str) -> None:
-        """Apply a policy's decision at `clock_s` (out-of-bounds is the policy's bug)."""
+        """Apply a decision at `clock_s`; the engine clamps first, so out-of-bounds is a bug."""
         if not self.min_replicas <= desired <= self.max_replicas:
-            raise PolicyError(
-                f"policy asked for {desired} replicas, outside the pool bounds "
-                f"[{self.min_replicas}, {self.max_replicas}] ({reason}); a policy must clamp "
-                "its decision to observation.min_replicas/max_replicas"
+            raise ValueError(
+                f"desired {desired} outside bounds [{self.min_replicas}, {self.max_replicas}]"
             )
         if desired == self.desired:
             return
@@ -175,6 +172,12 @@ class Fleet:
         return len(deaths)
 
     # -- read-outs -------------------------------------------------------------
+    def ready(self, now: float) -> int:
+        """Replicas serving at `now` (ready and on a live node)."""
+        d = self.desired
+        live = (self.ready_at[:d] <= now) & (self.until[:d] > now)
+        return int(np.count_nonzero(live))
+
     def pending(self, now: float) -> int:
         """Replicas desired and not yet serving at `now`."""
         return int(np.count_nonzero(self.ready_at[: self.desired] > now))

@@ -13,6 +13,7 @@ p99 and SLO attainment see the long requests that dominate them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -24,8 +25,28 @@ from sim.workload.model import FloatArray, RateEnvelope, RequestTrace, TokenProf
 # Probability edges of the strata: ten-percent steps in the body, then finer steps
 # in the tail, where latency percentiles and SLO misses live.
 STRATA_EDGES = np.array(
-    [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98]
-    + [0.99, 0.995, 0.998, 0.999, 1.0]
+    [
+        0.0,
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.85,
+        0.9,
+        0.93,
+        0.95,
+        0.97,
+        0.98,
+        0.99,
+        0.995,
+        0.998,
+        0.999,
+        1.0,
+    ]
 )
 _GRID_POINTS = 64  # per-dimension quantile grid for token profiles without data
 
@@ -171,7 +192,7 @@ def service_strata(
     n = len(order)
     cuts = np.unique(np.clip(np.round(STRATA_EDGES * n).astype(np.int64), 0, n))
     weights, bases, slopes = [], [], []
-    for lo_i, hi_i in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo_i, hi_i in itertools.pairwise(cuts):
         if hi_i <= lo_i:
             continue
         weights.append((hi_i - lo_i) / n)
@@ -184,3 +205,58 @@ def service_strata(
         np.asarray(slopes, dtype=np.float64),
         per_slot,
     )
+
+
+def block_strata(
+    service: ServiceModel,
+    workload: Workload,
+    profile: TokenProfile,
+    duration_s: int,
+    block_s: int,
+) -> FloatArray:
+    """Service strata per block of `block_s` seconds, shape (blocks, 3, strata).
+
+    Real traces change their request mix over time (in the Azure conv hour the
+    busiest minutes carry shorter answers), and both a replica's throughput and the
+    share of requests within the SLO follow the requests actually served. A trace
+    with token counts therefore gets strata of its own requests per block; an
+    envelope (or a block without arrivals) uses the run's global strata.
+    """
+    glob = service_strata(service, workload, profile)
+    k = len(STRATA_EDGES) - 1
+    n_blocks = max(1, math.ceil(duration_s / block_s))
+    out = np.zeros((n_blocks, 3, k))
+    out[:, :, : glob.weight.size] = glob.packed()[None, :, :]
+    if (
+        not isinstance(workload, RequestTrace)
+        or workload.input_tokens is None
+        or not isinstance(service, TokenService)
+        or n_blocks == 1
+    ):
+        return out
+    inputs, outputs = token_samples(workload, profile)
+    base = service.prefill_s_per_1k_tokens * inputs / 1000.0
+    slope = service.decode_s_per_token * outputs
+    full = base + slope * (1.0 + service.batch_slowdown)
+    blocks = np.floor(workload.arrival_s / block_s).astype(np.int64)
+    # sort by (block, full-batch service time), then cut each block at the edges
+    order = np.lexsort((full, blocks))
+    blocks, base, slope = blocks[order], base[order], slope[order]
+    starts = np.searchsorted(blocks, np.arange(n_blocks + 1))
+    for b in range(n_blocks):
+        lo, hi = int(starts[b]), int(starts[b + 1])
+        n = hi - lo
+        if n == 0:
+            continue
+        out[b] = 0.0
+        cuts = lo + np.round(STRATA_EDGES * n).astype(np.int64)
+        counts = np.diff(cuts)
+        cum_b = np.concatenate([[0.0], np.cumsum(base[lo:hi])])
+        cum_s = np.concatenate([[0.0], np.cumsum(slope[lo:hi])])
+        sums_b = cum_b[cuts[1:] - lo] - cum_b[cuts[:-1] - lo]
+        sums_s = cum_s[cuts[1:] - lo] - cum_s[cuts[:-1] - lo]
+        has = counts > 0
+        out[b, 0, has] = counts[has] / n
+        out[b, 1, has] = sums_b[has] / counts[has]
+        out[b, 2, has] = sums_s[has] / counts[has]
+    return out

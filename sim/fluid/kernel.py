@@ -39,12 +39,15 @@ P_SLO_S = 2
 P_TIMEOUT_S = 3
 P_AC_FACTOR = 4
 P_RHO_MAX = 5
-N_PARAMS = 6
+P_BLOCK_S = 6
+P_GLOBAL_BATCH1_S = 7
+N_PARAMS = 8
 
 # state indices (persist across calls)
 S_BACKLOG = 0
 S_OLDEST = 1
-N_STATE = 2
+S_IN_SERVICE = 2  # requests holding a batch slot (fluid: drains at 1 / mean service)
+N_STATE = 3
 
 # out indices (overwritten each call)
 O_ARRIVALS = 0
@@ -100,7 +103,7 @@ def advance(
     ready_at: FloatArray,
     until: FloatArray,
     desired: int,
-    strata: FloatArray,
+    blocks: FloatArray,
     params: FloatArray,
     state: FloatArray,
     ring: FloatArray,
@@ -125,17 +128,18 @@ def advance(
     max_batch = int(params[P_MAX_BATCH])
     per_slot = params[P_SLOWDOWN_PER_SLOT]
     slo_s = params[P_SLO_S]
-    timeout = int(math.ceil(params[P_TIMEOUT_S]))
+    timeout = math.ceil(params[P_TIMEOUT_S])
     ac = params[P_AC_FACTOR]
     rho_max = params[P_RHO_MAX]
     q_len = ring.shape[0]
     exp_q = EXP_QUANTILES
+    block_s = int(params[P_BLOCK_S])
+    global_batch1_s = params[P_GLOBAL_BATCH1_S]
+    n_strata = blocks.shape[2]
+    blk = -1
+    strata = blocks[0]
     mean_base = 0.0
     mean_slope = 0.0
-    for k in range(strata.shape[1]):
-        mean_base += strata[0, k] * strata[1, k]
-        mean_slope += strata[0, k] * strata[2, k]
-    s_batch1 = mean_base + mean_slope
 
     n = t1 - t0
     events = np.zeros(n + 1)
@@ -145,8 +149,8 @@ def advance(
         e = until[j]
         if a >= t1 or e <= t0:
             continue
-        lo = t0 if a <= t0 else int(math.ceil(a))
-        hi = t1 if e >= t1 else int(math.ceil(e))
+        lo = t0 if a <= t0 else math.ceil(a)
+        hi = t1 if e >= t1 else math.ceil(e)
         if lo < hi:
             if lo == t0:
                 ready += 1
@@ -160,12 +164,22 @@ def advance(
 
     backlog = state[S_BACKLOG]
     oldest = int(state[S_OLDEST])
+    in_service = state[S_IN_SERVICE]
     last_lq = 0.0
     for s in range(t0, t1):
         if s > t0:
             ready += int(events[s - t0])
         slots = ready * max_batch
         lam_s = lam[s]
+        if s // block_s != blk:
+            blk = s // block_s
+            strata = blocks[blk]
+            mean_base = 0.0
+            mean_slope = 0.0
+            for k in range(n_strata):
+                mean_base += strata[0, k] * strata[1, k]
+                mean_slope += strata[0, k] * strata[2, k]
+        s_batch1 = mean_base + mean_slope
         arriving = arrivals[s]
         backlogged = backlog > 1e-9
         if ready > 0:
@@ -240,7 +254,15 @@ def advance(
         if spill:
             waiting = c_wait * x
             admitted = sv_second(
-                s, leftover + waiting, spill_service_s, spill_strata, vp, vs, dq_t, dq_v, ihist
+                s,
+                leftover + waiting,
+                spill_service_s * s_batch1 / global_batch1_s,
+                spill_strata,
+                vp,
+                vs,
+                dq_t,
+                dq_v,
+                ihist,
             )
             from_left = admitted if admitted < leftover else leftover
             from_wait = admitted - from_left
@@ -260,14 +282,16 @@ def advance(
         if oldest == s and ring[idx] == 0.0:
             oldest = s + 1
         out[O_SERVED] += served
-        if backlog > 1e-9:
-            out[O_BUSY_SLOT_S] += slots
-        else:
-            out[O_BUSY_SLOT_S] += min(float(slots), served * service_s)
+        # occupancy: what started this second joins, a 1/S share of the rest finishes
+        in_service = in_service * math.exp(-1.0 / service_s) + served
+        if in_service > slots:
+            in_service = float(slots)
+        out[O_BUSY_SLOT_S] += in_service
         out[O_READY_SLOT_S] += slots
         out[O_READY_REPLICA_S] += ready
     state[S_BACKLOG] = max(backlog, 0.0)
     state[S_OLDEST] = oldest
+    state[S_IN_SERVICE] = in_service
     out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
     out[O_READY_END] = ready
     out[O_P95_S] = hist_quantile(ihist, 0.95)

@@ -53,7 +53,7 @@ class ServerlessFluid:
         self.vs[V.V_CONFIGURED] = start
         self.vs[V.V_PROVISIONED] = start
         self.vs[V.V_INSTANCES] = start
-        size = int(math.ceil(endpoint.keep_alive_s)) + 3
+        size = math.ceil(endpoint.keep_alive_s) + 3
         self.dq_t = np.zeros(size)
         self.dq_v = np.zeros(size)
         self.prov_ready_s = 0.0
@@ -94,13 +94,20 @@ class ServerlessFluid:
         )
 
     def ready(self) -> int:
-        return int(round(self.vs[V.V_INSTANCES]))
+        return round(self.vs[V.V_INSTANCES])
 
     def pending(self) -> int:
-        return int(round(max(self.vs[V.V_CONFIGURED] - self.vs[V.V_PROVISIONED], 0.0)))
+        return round(max(self.vs[V.V_CONFIGURED] - self.vs[V.V_PROVISIONED], 0.0))
 
     # -- a serverless main pool under a policy ------------------------------------
-    def simulate(self, policy: Policy, capacity_rps: float, seed: int) -> RunResult:
+    def simulate(
+        self,
+        policy: Policy,
+        capacity_rps: float,
+        seed: int,
+        blocks: np.ndarray,
+        block_s: int,
+    ) -> RunResult:
         """Run `policy` (which sets provisioned concurrency) over the whole workload."""
         inputs, scenario = self.inputs, self.scenario
         interval_s = scenario.decision_interval_s
@@ -110,7 +117,6 @@ class ServerlessFluid:
         obs_arr = np.where(inputs.missing, 0.0, inputs.arrivals)
         cum_arr = np.concatenate([[0.0], np.cumsum(obs_arr)])
         cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
-        strata = self.strata.packed()
         hist = np.zeros(L.HIST_BINS)
         ihist = np.zeros(L.HIST_BINS)
         rows: list[tuple[float, float, float, float, float, float, float]] = []
@@ -122,7 +128,7 @@ class ServerlessFluid:
                 continue
             busy_before, inst_before = vs[V.V_BUSY_S], vs[V.V_INSTANCE_S]
             V.sv_advance(
-                t0, t1, inputs.arrivals, self.prov_ready_s, self.service_s, strata,
+                t0, t1, inputs.arrivals, self.prov_ready_s, blocks, block_s,
                 self.vp, vs, self.dq_t, self.dq_v, ihist,
             )  # fmt: skip
             hist += ihist
@@ -180,9 +186,9 @@ class ServerlessFluid:
             cost_usd=cost,
             cost_by_pool={self.endpoint.name: cost},
             gpu_hours=0.0,  # SageMaker serverless has no GPUs
-            arrivals=int(round(arrivals)),
-            served=int(round(served)),
-            dropped=int(round(dropped)),
+            arrivals=round(arrivals),
+            served=round(served),
+            dropped=round(dropped),
             in_flight=0,
             slo_attainment=float(vs[V.V_ATTAINED] / finished) if finished > 0 else 1.0,
             slo_target=self.scenario.slo.target_attainment,
@@ -191,5 +197,5 @@ class ServerlessFluid:
             p99_latency_s=float(L.hist_quantile(hist, 0.99)),
             scaling_actions=self.actions,
             series=TimeSeries(*table),
-            cold_starts=int(round(vs[V.V_COLD_STARTS])),
+            cold_starts=round(vs[V.V_COLD_STARTS]),
         )

@@ -71,7 +71,7 @@ def sv_second(
     max_c = vp[V_MAX]
     busy = vs[V_BUSY]
     # drain: a share of the busy instances completes this second
-    busy *= math.exp(-1.0 / max(service_s, 1e-9))
+    busy *= math.exp(-1.0 / max(service_s, 1e-9))  # service_s already at the local scale
     idle = max(vs[V_INSTANCES] - busy, 0.0)
     warm = min(offered, idle)
     cold = min(offered - warm, max(max_c - vs[V_INSTANCES], 0.0))
@@ -91,7 +91,17 @@ def sv_second(
         vs[V_ATTAINED] += att
         vs[V_LAT_S] += lat
     if cold > 0.0:
-        att, lat = record(cold, vp[V_COLD_S], 0.0, 1.0, 1.0, strata, vp[V_SLO_S], ihist, _EXP_Q)
+        att, lat = record(
+            cold,
+            vp[V_COLD_S],
+            0.0,
+            1.0,
+            1.0,
+            strata,
+            vp[V_SLO_S],
+            ihist,
+            _EXP_Q,
+        )
         vs[V_ATTAINED] += att
         vs[V_LAT_S] += lat
     # sliding maximum of busy over the keep-alive window (monotone deque in a ring)
@@ -123,18 +133,25 @@ def sv_advance(
     t1: int,
     arrivals: FloatArray,
     prov_ready_s: float,
-    service_s: float,
-    strata: FloatArray,
+    blocks: FloatArray,
+    block_s: int,
     vp: FloatArray,
     vs: FloatArray,
     dq_t: FloatArray,
     dq_v: FloatArray,
     ihist: FloatArray,
 ) -> None:
-    """Seconds [t0, t1) of a serverless main pool; provisioned capacity lands at prov_ready_s."""
+    """Seconds [t0, t1) of a serverless main pool; provisioned capacity lands at prov_ready_s.
+
+    `blocks` holds the service strata per block of `block_s` seconds (batch 1).
+    """
     for i in range(ihist.shape[0]):
         ihist[i] = 0.0
     for s in range(t0, t1):
         if s >= prov_ready_s:
             vs[V_PROVISIONED] = vs[V_CONFIGURED]
+        strata = blocks[s // block_s]
+        service_s = 0.0
+        for k in range(strata.shape[1]):
+            service_s += strata[0, k] * (strata[1, k] + strata[2, k])
         sv_second(s, arrivals[s], service_s, strata, vp, vs, dq_t, dq_v, ihist)
