@@ -59,10 +59,10 @@ class BackendChoice(StrEnum):
 DEFAULT_ENGINE = EngineChoice.fluid
 
 
-def _debug_enabled() -> bool:
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("debug"))
+class _Flags:
+    """Global flags, set by the root callback on every invocation (one per process)."""
+
+    debug = False
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
@@ -75,12 +75,15 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort, click.ClickException):
             raise
         except UserInputError as exc:
-            stderr.print(Text(f"error: {exc}", style="bold red"))
+            # soft_wrap: the message keeps its own line breaks (paths stay greppable).
+            stderr.print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:
-            if _debug_enabled():
+            if _Flags.debug:
                 raise
-            stderr.print(Text(f"internal error: {type(exc).__name__}: {exc}", style="red"))
+            stderr.print(
+                Text(f"internal error: {type(exc).__name__}: {exc}", style="red"), soft_wrap=True
+            )
             stderr.print("rerun with `planner --debug ...` to see the traceback")
             raise typer.Exit(1) from None
 
@@ -89,13 +92,12 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
 ) -> None:
     """Plan GPU autoscaling: what-if simulations, sweeps and policy tuning."""
-    ctx.obj = {"debug": debug}
+    _Flags.debug = debug
 
 
 def _split_names(text: str | None) -> list[str] | None:
