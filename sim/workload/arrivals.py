@@ -135,7 +135,7 @@ def to_requests(
 
     An envelope yields arrivals as described in the module docstring, with tokens
     drawn lognormal from `tokens` (default: the envelope's own profile). A request
-    trace is returned as is when it has tokens; without tokens it gets tokens drawn
+    trace is returned as is when it has tokens; a missing token column is drawn
     from `tokens` (default `TokenProfile()`).
 
     Args:
@@ -147,7 +147,11 @@ def to_requests(
         if w.input_tokens is not None and w.output_tokens is not None:
             return w
         inputs, outputs = (tokens or TokenProfile()).sample(rng, w.n_requests)
-        return replace(w, input_tokens=inputs, output_tokens=outputs)
+        return replace(
+            w,
+            input_tokens=inputs if w.input_tokens is None else w.input_tokens,
+            output_tokens=outputs if w.output_tokens is None else w.output_tokens,
+        )
     n_bins = len(w.rate_rps)
     starts = np.arange(n_bins, dtype=np.float64) * w.bin_s
     if w.clients is None:
