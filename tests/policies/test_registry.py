@@ -120,7 +120,7 @@ def test_spec_from_dict_errors(data: object, message: str) -> None:
 
 def test_missing_module_is_a_policy_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry.SPEC_CLASSES, "ghost", "policies.ghost_module:GhostSpec")
-    with pytest.raises(PolicyError, match="policies.ghost_module which cannot be imported"):
+    with pytest.raises(PolicyError, match=r"policies\.ghost_module which cannot be imported"):
         spec_from_dict({"kind": "ghost"})
     assert resolve("hpa").kind == "hpa"
 
