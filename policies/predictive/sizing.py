@@ -49,6 +49,7 @@ class Sizer:
         self.max_replicas = max_replicas
         self._log_step = math.log1p(grid_step)
         self._memo: dict[int, int] = {}
+        self._max_rate_memo: dict[int, float] = {}
 
     @classmethod
     def from_context(cls, context: PolicyContext) -> Sizer:
@@ -79,6 +80,27 @@ class Sizer:
         replicas = math.ceil(servers / self.max_batch)
         self._memo[step] = replicas
         return replicas
+
+    def max_rate(self, replicas: int) -> float:
+        """Highest grid rate that `replicas` carry within the SLO (inverse of `replicas`)."""
+        if replicas <= 0:
+            return 0.0
+        cached = self._max_rate_memo.get(replicas)
+        if cached is not None:
+            return cached
+        # Stability bound: a rate above replicas * batch / service can never be met.
+        ceiling = replicas * self.max_batch / self.mean_service_s
+        low = math.floor(math.log(1e-6) / self._log_step)
+        high = math.ceil(math.log(ceiling) / self._log_step) + 1
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.replicas(math.exp(mid * self._log_step)) <= replicas:
+                low = mid
+            else:
+                high = mid
+        rate = math.exp(low * self._log_step)
+        self._max_rate_memo[replicas] = rate
+        return rate
 
 
 def recent_demand_rps(observation: Observation, window_s: float) -> float | None:

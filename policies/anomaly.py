@@ -1,0 +1,216 @@
+"""Anomaly-triggered pre-scaling: scale out on a rising forecast residual, early.
+
+A reactive target-tracking policy scales out only once utilisation has risen,
+one provisioning delay too late for a surge. This policy watches the residual of
+observed demand against the forecast (`policies.predictive`), relative to the
+forecast, and standardises it against the residuals of the last `window_s`
+(a rolling z-score, the classic streaming detector; cf. the Numenta Anomaly
+Benchmark's windowed scoring). When the z-score reaches `z_threshold` and demand
+is above forecast, it sizes for the demand the anomaly implies one provisioning
+delay ahead (the forecast there, scaled by the current excess) plus `headroom`,
+before utilisation crosses the target. Otherwise it defers to the base policy.
+
+Anomalous residuals are kept out of the rolling window, so a surge keeps its
+z-score for as long as it lasts instead of normalising itself; a lasting level
+shift is absorbed by the forecaster's own state (updated every bin), which
+shrinks the residual.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from policies.base import Decision, Observation, Policy, PolicyContext
+from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
+from policies.predictive.sizing import Sizer, clamp, recent_demand_rps
+from policies.predictive.spec import PredictiveSpec
+from policies.spec import PolicySpecBase
+from sim.errors import FitError
+
+logger = logging.getLogger(__name__)
+
+
+def target_tracking(observation: Observation, target: float, tolerance: float) -> tuple[int, str]:
+    """The base reactive recommendation: HPA-style `ceil(ready * utilisation / target)`.
+
+    Within the tolerance band (Kubernetes default 0.1) the desired capacity is kept.
+    Without a utilisation metric (no ready replica) it sizes from demand at the
+    target; with neither metric it holds.
+    """
+    if observation.utilisation is not None and observation.ready > 0:
+        ratio = observation.utilisation / target
+        if abs(ratio - 1.0) <= tolerance:
+            return observation.desired, f"target tracking within tolerance ({ratio:.2f})"
+        replicas = math.ceil(observation.ready * ratio)
+        return replicas, f"target tracking util {observation.utilisation:.2f}/{target:.2f}"
+    if observation.demand_rps is not None:
+        replicas = math.ceil(observation.demand_rps / (observation.replica_capacity_rps * target))
+        return replicas, f"target tracking demand {observation.demand_rps:.1f} rps"
+    return observation.desired, "metrics missing: hold"
+
+
+class AnomalyPolicy:
+    """Target tracking, plus early scale-out when demand departs upward from the forecast.
+
+    Args:
+        config: Forecast fitting parameters (`PredictiveSpec.forecast_config`).
+        z_threshold: z-score of the residual that counts as an anomaly.
+        window_s: Look-back of the residual statistics.
+        min_samples: Residuals needed before the detector may fire.
+        min_residual_std: Floor of the residual spread, so a very quiet window
+            does not make every wobble an anomaly (relative units).
+        headroom: Extra share of the implied demand provisioned on an anomaly.
+        target_utilisation: Base policy target (batch-slot utilisation).
+        tolerance: Base policy dead band (Kubernetes HPA default 0.1).
+        demand_window_s: Window of observed demand the residual uses.
+        name: Display name.
+
+    Edge behaviour: without a forecast (no or too little history, no fit), the
+    residual is taken against an exponentially weighted mean of observed demand
+    (time constant `window_s`), logged at reset and named in every reason
+    ("fallback: baseline rolling mean (...)").
+    """
+
+    def __init__(
+        self,
+        config: ForecastConfig,
+        *,
+        z_threshold: float = 3.0,
+        window_s: float = 3600.0,
+        min_samples: int = 20,
+        min_residual_std: float = 0.02,
+        headroom: float = 0.1,
+        target_utilisation: float = 0.7,
+        tolerance: float = 0.1,
+        demand_window_s: float = 60.0,
+        name: str = "anomaly",
+    ) -> None:
+        self.config = config
+        self.z_threshold = z_threshold
+        self.window_s = window_s
+        self.min_samples = min_samples
+        self.min_residual_std = min_residual_std
+        self.headroom = headroom
+        self.target_utilisation = target_utilisation
+        self.tolerance = tolerance
+        self.demand_window_s = demand_window_s
+        self.name = name
+        self.forecast: OnlineForecast | None = None
+        self.fallback: str | None = None
+        self._residuals: deque[tuple[float, float]] = deque()
+        self._baseline: float | None = None
+        self._sizer: Sizer | None = None
+        self._provisioning_s = 0.0
+
+    def reset(self, context: PolicyContext) -> None:
+        self._sizer = Sizer.from_context(context)
+        self._provisioning_s = context.provisioning_s
+        self._residuals.clear()
+        self._baseline = None
+        self.forecast = None
+        self.fallback = None
+        try:
+            self.forecast = fit_online_forecast(context, self.config)
+        except FitError as exc:
+            self.fallback = str(exc)
+            logger.warning("%s: no forecast, residuals against a rolling mean: %s", self.name, exc)
+
+    def _expected(self, observation: Observation, observed: float) -> tuple[float, float]:
+        """(expected demand now, expected demand one provisioning delay ahead)."""
+        if self.forecast is not None:
+            self.forecast.observe(
+                observation.time_s, observation.interval_s, observation.demand_rps
+            )
+            now, _, _ = self.forecast.forecast_at(observation.time_s)
+            ahead, _, _ = self.forecast.forecast_at(observation.time_s + self._provisioning_s)
+            return now, ahead
+        previous = observed if self._baseline is None else self._baseline
+        weight = 1.0 - math.exp(-observation.interval_s / self.window_s)
+        self._baseline = previous + weight * (observed - previous)
+        return previous, previous
+
+    def zscore(self, time_s: float, residual: float) -> float | None:
+        """z of `residual` against the window (None until `min_samples` are in)."""
+        while self._residuals and self._residuals[0][0] <= time_s - self.window_s:
+            self._residuals.popleft()
+        if len(self._residuals) < self.min_samples:
+            return None
+        values = np.fromiter((r for _, r in self._residuals), dtype=float)
+        spread = max(float(values.std()), self.min_residual_std)
+        return (residual - float(values.mean())) / spread
+
+    def decide(self, observation: Observation) -> Decision:
+        if self._sizer is None:
+            raise RuntimeError(f"{self.name}: decide() before reset()")
+        base, base_why = target_tracking(observation, self.target_utilisation, self.tolerance)
+        prefix = (
+            "" if self.fallback is None else f"fallback: baseline rolling mean ({self.fallback}); "
+        )
+        observed = recent_demand_rps(observation, self.demand_window_s)
+        if observed is None:
+            desired = clamp(base, observation)
+            return Decision(desired, f"{prefix}{base_why} -> {desired} (no demand metric)")
+        expected_now, expected_ahead = self._expected(observation, observed)
+        if expected_now <= 0.0:
+            desired = clamp(base, observation)
+            return Decision(desired, f"{prefix}{base_why} -> {desired} (no expected demand)")
+        residual = observed / expected_now - 1.0
+        z = self.zscore(observation.time_s, residual)
+        anomalous = z is not None and z >= self.z_threshold and residual > 0.0
+        if not anomalous:
+            self._residuals.append((observation.time_s, residual))
+        z_text = "z n/a" if z is None else f"z={z:.1f}"
+        if anomalous:
+            implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
+            need = self._sizer.replicas(implied)
+            if need > base:
+                desired = clamp(need, observation)
+                return Decision(
+                    desired,
+                    f"{prefix}anomaly {z_text} (demand {100 * residual:+.0f}% vs expected): "
+                    f"implied {implied:.1f} rps at t+{self._provisioning_s:.0f}s -> {desired}",
+                )
+        desired = clamp(base, observation)
+        return Decision(desired, f"{prefix}{base_why} -> {desired} ({z_text})")
+
+
+class AnomalySpec(PolicySpecBase):
+    """Anomaly-triggered pre-scaling over reactive target tracking (`AnomalyPolicy`).
+
+    The forecaster is configured as in `PredictiveSpec` (`forecast:` block; its
+    quantile is unused: residuals are taken against the mean forecast).
+    """
+
+    kind: Literal["anomaly"] = "anomaly"
+    forecast: PredictiveSpec = Field(default_factory=PredictiveSpec)
+    z_threshold: float = Field(default=3.0, gt=0.0)
+    window_s: float = Field(default=3600.0, gt=0.0)
+    min_samples: int = Field(default=20, ge=2)
+    min_residual_std: float = Field(default=0.02, gt=0.0)
+    headroom: float = Field(default=0.1, ge=0.0, le=2.0)
+    # A common starting target for GPU inference target tracking; tune per model.
+    target_utilisation: float = Field(default=0.7, gt=0.0, le=1.0)
+    tolerance: float = Field(default=0.1, ge=0.0, lt=1.0)
+    demand_window_s: float = Field(default=60.0, gt=0.0)
+
+    def build(self) -> Policy:
+        return self.wrap(
+            AnomalyPolicy(
+                self.forecast.forecast_config(),
+                z_threshold=self.z_threshold,
+                window_s=self.window_s,
+                min_samples=self.min_samples,
+                min_residual_std=self.min_residual_std,
+                headroom=self.headroom,
+                target_utilisation=self.target_utilisation,
+                tolerance=self.tolerance,
+                demand_window_s=self.demand_window_s,
+                name=self.display_name(),
+            )
+        )

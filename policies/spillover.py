@@ -1,0 +1,192 @@
+"""Serverless spillover (hybrid): GPUs for the base load, serverless for bursts.
+
+After MArk (Zhang, Yu, Wang and Wang, USENIX ATC 2019): provision the cheap,
+slow-to-start capacity (GPU nodes, minutes to boot) for the load that is
+predictable, and let a fast-starting but pricier serverless endpoint absorb what
+exceeds it while more GPU nodes boot. The policy sizes both pools:
+
+- GPU replicas (`Decision.desired`): the capacity model's sizing of the *base*
+  rate, which is the forecast's `base_quantile` (median by default) over
+  [t, t + provisioning] when a forecast is available, else that quantile of the
+  demand observed over `base_window_s`; and of the *sustained* rate, the lowest
+  demand of the last `sustain_s` (load that has lasted a boot time is no burst:
+  MArk launches instances when overflow persists).
+- Provisioned concurrency of the endpoint (`Decision.spillover_provisioned`): by
+  Little's law, the overflow rate above what the *ready* GPU replicas carry
+  within the SLO (the inverse of the sizing), taken at the `burst_quantile` of
+  recent demand, times
+  the serverless service time; capped at `max_provisioned` (SageMaker
+  serverless: max concurrency 1-200). Provisioned concurrency avoids cold starts
+  on the spilled requests; it shrinks as GPU replicas become ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from policies.base import Decision, Observation, Policy, PolicyContext
+from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
+from policies.predictive.sizing import Sizer, clamp
+from policies.predictive.spec import PredictiveSpec
+from policies.spec import PolicySpecBase
+from sim.errors import FitError, PolicyError
+
+logger = logging.getLogger(__name__)
+
+#: SageMaker serverless inference: MaxConcurrency 1-200 (developer guide).
+SAGEMAKER_MAX_CONCURRENCY = 200
+
+
+class SpilloverPolicy:
+    """Size a GPU pool for the base load and a serverless endpoint for the overflow.
+
+    Args:
+        config: Forecast parameters for the base load, or None to use recent demand.
+        base_quantile: Quantile of forecast (or recent demand) the GPUs carry.
+        base_window_s: Window of observed demand for the base (without forecast)
+            and for the burst quantile.
+        sustain_s: Demand lasting this long goes to GPUs (None: the provisioning delay).
+        burst_quantile: Quantile of recent demand the endpoint is provisioned for.
+        serverless_service_s: Seconds a request holds a serverless instance (None:
+            from the scenario's spillover pool via the context).
+        max_provisioned: Cap on provisioned concurrency.
+        name: Display name.
+
+    Edge behaviour: a forecast that cannot be fitted is logged and the base falls
+    back to recent demand, named in every reason; with no spillover pool in the
+    scenario and no `serverless_service_s`, `reset` raises `PolicyError`.
+    """
+
+    def __init__(
+        self,
+        config: ForecastConfig | None,
+        *,
+        base_quantile: float = 0.5,
+        base_window_s: float = 3600.0,
+        sustain_s: float | None = None,
+        burst_quantile: float = 0.99,
+        serverless_service_s: float | None = None,
+        max_provisioned: int = SAGEMAKER_MAX_CONCURRENCY,
+        name: str = "spillover",
+    ) -> None:
+        self.config = config
+        self.base_quantile = base_quantile
+        self.base_window_s = base_window_s
+        self.sustain_s = sustain_s
+        self.burst_quantile = burst_quantile
+        self.serverless_service_s = serverless_service_s
+        self.max_provisioned = max_provisioned
+        self.name = name
+        self.forecast: OnlineForecast | None = None
+        self.fallback: str | None = None
+        self._recent: deque[tuple[float, float]] = deque()
+        self._sizer: Sizer | None = None
+        self._provisioning_s = 0.0
+        self._spill_service_s = 0.0
+
+    def reset(self, context: PolicyContext) -> None:
+        spill_s = self.serverless_service_s or context.spillover_mean_service_s
+        if spill_s is None:
+            raise PolicyError(
+                f"policy {self.name!r} sizes a serverless spillover pool, but the scenario has "
+                "none: add a 'spillover:' block to the scenario or set serverless_service_s"
+            )
+        self._spill_service_s = spill_s
+        self._sizer = Sizer.from_context(context)
+        self._provisioning_s = context.provisioning_s
+        self._recent.clear()
+        self.forecast = None
+        self.fallback = None
+        if self.config is None:
+            return
+        try:
+            self.forecast = fit_online_forecast(context, self.config)
+        except FitError as exc:
+            self.fallback = str(exc)
+            logger.warning("%s: no forecast, base load from recent demand: %s", self.name, exc)
+
+    def _base_rate(self, observation: Observation, recent: np.ndarray) -> tuple[float, str]:
+        label = f"q{self.base_quantile:g}"
+        if self.forecast is not None:
+            self.forecast.observe(
+                observation.time_s, observation.interval_s, observation.demand_rps
+            )
+            ends = (observation.time_s, observation.time_s + self._provisioning_s)
+            rate = max(self.forecast.forecast_at(t)[1] for t in ends)
+            return rate, f"forecast {label}"
+        source = "recent" if self.fallback is None else f"fallback: recent ({self.fallback})"
+        return float(np.quantile(recent, self.base_quantile)), f"{source} {label}"
+
+    def decide(self, observation: Observation) -> Decision:
+        if self._sizer is None:
+            raise RuntimeError(f"{self.name}: decide() before reset()")
+        now = observation.time_s
+        if observation.demand_rps is not None:
+            self._recent.append((now, observation.demand_rps))
+        while self._recent and self._recent[0][0] <= now - self.base_window_s:
+            self._recent.popleft()
+        if not self._recent:
+            desired = clamp(observation.desired, observation)
+            return Decision(desired, f"demand metric missing: hold {desired}", None)
+        recent = np.fromiter((d for _, d in self._recent), dtype=float)
+        base, base_why = self._base_rate(observation, recent)
+        sustain_s = self._provisioning_s if self.sustain_s is None else self.sustain_s
+        sustained = min(d for t, d in self._recent if t > now - sustain_s) if sustain_s > 0 else 0.0
+        gpu = max(self._sizer.replicas(base), self._sizer.replicas(sustained))
+        desired = clamp(gpu, observation)
+        burst = max(float(np.quantile(recent, self.burst_quantile)), recent[-1])
+        absorbed = self._sizer.max_rate(observation.ready)
+        overflow = max(burst - absorbed, 0.0)
+        provisioned = min(math.ceil(overflow * self._spill_service_s), self.max_provisioned)
+        reason = (
+            f"gpu {desired} for base {base:.1f} rps ({base_why}), sustained {sustained:.1f} rps; "
+            f"spillover {provisioned} provisioned for {overflow:.1f} rps overflow "
+            f"(burst {burst:.1f} rps over {observation.ready} ready)"
+        )
+        return Decision(desired, reason, provisioned)
+
+
+class SpilloverSpec(PolicySpecBase):
+    """Hybrid GPU + serverless spillover (`SpilloverPolicy`).
+
+    `base: forecast` takes the base load from a forecaster configured like
+    `PredictiveSpec` (`forecast:` block; `base_quantile` replaces its quantile);
+    `base: recent` uses observed demand only.
+    """
+
+    kind: Literal["spillover"] = "spillover"
+    base: Literal["forecast", "recent"] = "forecast"
+    forecast: PredictiveSpec = Field(default_factory=PredictiveSpec)
+    base_quantile: float = Field(default=0.5, ge=0.05, lt=1.0)
+    base_window_s: float = Field(default=3600.0, gt=0.0)
+    sustain_s: float | None = Field(default=None, ge=0.0)
+    burst_quantile: float = Field(default=0.99, gt=0.0, lt=1.0)
+    serverless_service_s: float | None = Field(default=None, gt=0.0)
+    max_provisioned: int = Field(
+        default=SAGEMAKER_MAX_CONCURRENCY, ge=0, le=SAGEMAKER_MAX_CONCURRENCY
+    )
+
+    def build(self) -> Policy:
+        config = None
+        if self.base == "forecast":
+            config = self.forecast.model_copy(
+                update={"quantile": self.base_quantile}
+            ).forecast_config()
+        return self.wrap(
+            SpilloverPolicy(
+                config,
+                base_quantile=self.base_quantile,
+                base_window_s=self.base_window_s,
+                sustain_s=self.sustain_s,
+                burst_quantile=self.burst_quantile,
+                serverless_service_s=self.serverless_service_s,
+                max_provisioned=self.max_provisioned,
+                name=self.display_name(),
+            )
+        )
