@@ -71,10 +71,10 @@ class TrainingWindow(BaseModel):
 
 def _check_file_name(name: str) -> str:
     path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or name == MANIFEST:
+    if not name or path.is_absolute() or ".." in path.parts or path.name == MANIFEST:
         raise ValueError(
             f"file name {name!r} must be a relative path inside the bundle, without '..', "
-            f"and not {MANIFEST!r}"
+            f"and not named {MANIFEST!r}"
         )
     return name
 
@@ -243,12 +243,11 @@ def _read_archive(path: Path) -> dict[str, bytes]:
     """Regular files of a .tar.gz, relative to the directory holding bundle.json."""
     try:
         with tarfile.open(path, mode="r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.isfile()]
             contents: dict[str, bytes] = {}
-            for member in members:
-                handle = archive.extractfile(member)
+            for info in archive.getmembers():
+                handle = archive.extractfile(info) if info.isfile() else None
                 if handle is not None:
-                    contents[member.name] = handle.read()
+                    contents[info.name] = handle.read()
     except (tarfile.TarError, OSError) as exc:
         raise PolicyError(f"{path}: not a readable .tar.gz bundle archive ({exc})") from None
     manifests = [name for name in contents if PurePosixPath(name).name == MANIFEST]
@@ -259,11 +258,10 @@ def _read_archive(path: Path) -> dict[str, bytes]:
     prefix = PurePosixPath(manifests[0]).parent
     files: dict[str, bytes] = {}
     for name, content in contents.items():
-        relative = PurePosixPath(name).relative_to(prefix) if str(prefix) != "." else None
-        key = relative.as_posix() if relative is not None else name
-        if ".." in PurePosixPath(key).parts or PurePosixPath(key).is_absolute():
-            raise PolicyError(f"{path}: archive member {name!r} escapes the bundle directory")
-        files[key] = content
+        member = PurePosixPath(name)
+        if member.is_absolute() or ".." in member.parts or not member.is_relative_to(prefix):
+            raise PolicyError(f"{path}: archive member {name!r} is outside the bundle directory")
+        files[member.relative_to(prefix).as_posix()] = content
     return files
 
 
