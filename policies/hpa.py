@@ -29,7 +29,12 @@ from pydantic import Field, model_validator
 from policies.base import Decision, Observation, PolicyContext
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.pipeline import HysteresisState, run_stages
-from policies.hysteresis.stages import WITHIN_TOLERANCE, record_scale_event, within_tolerance
+from policies.hysteresis.stages import (
+    WITHIN_TOLERANCE,
+    Recommendation,
+    record_scale_event,
+    within_tolerance,
+)
 from policies.spec import PolicySpecBase
 
 HpaMetric = Literal["utilisation", "rps_per_replica"]
@@ -137,6 +142,9 @@ class HpaPolicy:
         min_replicas / max_replicas: HPA bounds, intersected with the pool's.
 
     Edges:
+        * Start-up: the first computed recommendation seeds the scale-down window
+          with the current replicas (the controller's
+          `maybeInitScaleDownStabilizationWindow`): no scale-down in the first window.
         * No metric (`utilisation`/`demand_rps` None) or no ready replica: keep
           `ready + pending` (reason `FailedGetMetric`), as the controller does.
         * `ready + pending` above max / below min: go to the bound at once.
@@ -165,10 +173,12 @@ class HpaPolicy:
         self.max_replicas = max_replicas
         self.name = name
         self.state = HysteresisState()
+        self.window_seeded = False
 
     def reset(self, context: PolicyContext) -> None:
         del context
         self.state = HysteresisState()
+        self.window_seeded = False
 
     def _bounds(self, observation: Observation) -> tuple[int, int]:
         low = max(observation.min_replicas, self.min_replicas or 0)
@@ -229,6 +239,15 @@ class HpaPolicy:
             tolerance_up=self.behavior.scale_up.tolerance,
             tolerance_down=self.behavior.scale_down.tolerance,
         )
+        if not self.window_seeded:
+            # maybeInitScaleDownStabilizationWindow: a new HPA first records the current
+            # replicas, so it never scales down within one window of starting.
+            self.state = HysteresisState(
+                (Recommendation(observation.time_s, current),),
+                self.state.up_events,
+                self.state.down_events,
+            )
+            self.window_seeded = True
         staged = run_stages(
             self.behavior,
             self.state,

@@ -233,14 +233,27 @@ def test_hpa_edges(
     assert reason in decision.reason
 
 
+def test_startup_seeds_the_scale_down_window(make_obs: Callable[..., Observation]) -> None:
+    """maybeInitScaleDownStabilizationWindow: no scale-down within 300 s of starting."""
+    policy = HpaPolicy(target=0.5)
+    early = [
+        policy.decide(make_obs(time_s=t, utilisation=0.05, ready=8, desired=8)).desired
+        for t in range(15, 315, 15)
+    ]
+    assert early == [8] * 20
+    assert policy.decide(make_obs(time_s=315, utilisation=0.05, ready=8, desired=8)).desired == 1
+
+
 def test_reset_forgets_history(
     make_obs: Callable[..., Observation], context: PolicyContext
 ) -> None:
     policy = HpaPolicy(target=0.5)
-    policy.decide(make_obs(time_s=0, utilisation=0.5, ready=10, desired=10))
-    assert policy.decide(make_obs(time_s=15, utilisation=0.2, ready=10, desired=10)).desired == 10
+    policy.decide(make_obs(time_s=0, utilisation=0.9, ready=10, desired=10))
+    assert policy.state.recommendations and policy.window_seeded
     policy.reset(context)
-    assert policy.decide(make_obs(time_s=15, utilisation=0.2, ready=10, desired=10)).desired == 4
+    assert policy.state.recommendations == () and not policy.window_seeded
+    decision = policy.decide(make_obs(time_s=15, utilisation=0.2, ready=4, desired=4))
+    assert decision.desired == 4 and "ScaleDownStabilized" in decision.reason
 
 
 @pytest.mark.parametrize(
