@@ -1,0 +1,1 @@
+"""One Pulumi ComponentResource per unit of the serving stack (network, cluster, ...)."""

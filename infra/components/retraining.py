@@ -1,0 +1,274 @@
+"""The retraining job: a Kubernetes CronJob running `planner retrain` under IRSA.
+
+The job's service account is bound through the cluster's OIDC provider (IAM
+roles for service accounts) to a role of least privilege: it may describe
+scaling settings anywhere (Describe* calls take no resource conditions), change
+them only on resources tagged with this stack (`aws:ResourceTag/scaleplan:stack`),
+read CloudWatch metrics, and read and write the bundle bucket only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.settings import RetrainingSettings
+
+SERVICE_ACCOUNT = "scaleplan-retrain"
+
+
+@dataclass(frozen=True)
+class RetrainingArgs:
+    """Inputs of `RetrainingJob`.
+
+    Attributes:
+        settings: Schedule, image, metric source, look-back window.
+        stack: This stack's name; the tag value scaling changes are limited to.
+        namespace: Namespace of the CronJob (the inference namespace, so the job
+            can patch the autoscaler there through Kubernetes RBAC).
+        provider: The Kubernetes provider of the cluster.
+        oidc_provider_arn: ARN of the cluster's IAM OIDC provider.
+        oidc_issuer: Issuer URL of the cluster (`https://oidc.eks...`).
+        bucket_name: The policy-bundle bucket.
+        bucket_arn: Its ARN.
+        kms_key_arn: The bucket's KMS key.
+        tags: Tags on the IAM role.
+    """
+
+    settings: RetrainingSettings
+    stack: str
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def irsa_trust(provider_arn: str, issuer: str, namespace: str, account: str) -> str:
+    """Trust policy: only this service account's web identity tokens may assume the role."""
+    host = issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{host}:sub": f"system:serviceaccount:{namespace}:{account}",
+                            f"{host}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
+    """The retraining role's permissions (see the module docstring for the reasoning)."""
+    tagged = {"StringEquals": {"aws:ResourceTag/scaleplan:stack": stack}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DescribeScaling",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribePolicies",
+                    "autoscaling:DescribeScheduledActions",
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                    "application-autoscaling:DescribeScheduledActions",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "PutScalingOnThisStack",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:PutScalingPolicy",
+                    "autoscaling:PutScheduledUpdateGroupAction",
+                    "autoscaling:DeleteScheduledAction",
+                    "autoscaling:UpdateAutoScalingGroup",
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:PutScheduledAction",
+                    "application-autoscaling:DeleteScheduledAction",
+                ],
+                "Resource": "*",
+                "Condition": tagged,
+            },
+            {
+                "Sid": "ReadMetrics",
+                "Effect": "Allow",
+                "Action": [
+                    "cloudwatch:GetMetricData",
+                    "cloudwatch:GetMetricStatistics",
+                    "cloudwatch:ListMetrics",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ListBundleBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "ReadWriteBundles",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": f"{bucket_arn}/*",
+            },
+            {
+                "Sid": "BundleKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+            },
+        ],
+    }
+
+
+class RetrainingJob(pulumi.ComponentResource):
+    """IRSA role, service account, namespace RBAC and the `planner retrain` CronJob."""
+
+    role_arn: pulumi.Output[str]
+    cronjob_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RetrainingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scaleplan:infra:RetrainingJob", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer, args.namespace).apply(
+            lambda v: irsa_trust(str(v[0]), str(v[1]), str(v[2]), SERVICE_ACCOUNT)
+        )
+        role = aws.iam.Role(f"{name}-irsa", assume_role_policy=trust, tags=args.tags, opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-least-privilege",
+            role=role.id,
+            policy=pulumi.Output.all(args.bucket_arn, args.kms_key_arn).apply(
+                lambda v: json.dumps(least_privilege_policy(args.stack, str(v[0]), str(v[1])))
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        meta: Any = {"namespace": args.namespace}
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={
+                **meta,
+                "name": SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
+            opts=k8s_opts,
+        )
+        # In-cluster, the job may only read and patch autoscalers in its namespace.
+        k8s_role = k8s.rbac.v1.Role(
+            f"{name}-autoscalers",
+            metadata={**meta, "name": "scaleplan-autoscalers"},
+            rules=cast(
+                Any,
+                [
+                    {
+                        "apiGroups": ["autoscaling"],
+                        "resources": ["horizontalpodautoscalers"],
+                        "verbs": ["get", "list", "patch"],
+                    },
+                    {
+                        "apiGroups": ["keda.sh"],
+                        "resources": ["scaledobjects"],
+                        "verbs": ["get", "list", "patch"],
+                    },
+                ],
+            ),
+            opts=k8s_opts,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-autoscalers",
+            metadata={**meta, "name": "scaleplan-autoscalers"},
+            role_ref={
+                "api_group": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": k8s_role.metadata.name,
+            },
+            subjects=[
+                {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": args.namespace}
+            ],
+            opts=k8s_opts,
+        )
+        job = k8s.batch.v1.CronJob(
+            name,
+            metadata={**meta, "name": "scaleplan-retrain"},
+            spec=cast(
+                Any,
+                {
+                    "schedule": s.schedule,
+                    "timeZone": "Etc/UTC",
+                    # Two retrains racing would promote from stale champions: never overlap.
+                    "concurrencyPolicy": "Forbid",
+                    "startingDeadlineSeconds": 3600,
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": {
+                        "spec": {
+                            "backoffLimit": 1,
+                            "activeDeadlineSeconds": 4 * 3600,
+                            "template": {
+                                "spec": {
+                                    "serviceAccountName": sa.metadata.name,
+                                    "restartPolicy": "Never",
+                                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000},
+                                    "containers": [
+                                        {
+                                            "name": "retrain",
+                                            "image": s.image,
+                                            "command": ["planner", "retrain"],
+                                            "args": pulumi.Output.from_input(
+                                                args.bucket_name
+                                            ).apply(lambda b: retrain_args(args.stack, s, b)),
+                                            "resources": {
+                                                "requests": {"cpu": "2", "memory": "4Gi"},
+                                                "limits": {"memory": "8Gi"},
+                                            },
+                                        }
+                                    ],
+                                }
+                            },
+                        }
+                    },
+                },
+            ),
+            opts=k8s_opts,
+        )
+        self.role_arn = role.arn
+        self.cronjob_name = job.metadata.name
+        self.register_outputs({"role_arn": role.arn, "cronjob_name": job.metadata.name})
+
+
+def retrain_args(stack: str, s: RetrainingSettings, bucket: str) -> list[str]:
+    """Command-line arguments of `planner retrain` for this stack."""
+    return [
+        "--stack",
+        stack,
+        "--metric-source",
+        s.metric_source,
+        "--lookback-days",
+        str(s.lookback_days),
+        "--bundle-store",
+        f"s3://{bucket}/bundles/{stack}",
+    ]

@@ -1,0 +1,174 @@
+"""The whole serving stack, built from validated settings.
+
+`build_stack` is the program: `infra/__main__.py` reads the stack config and
+calls it; the unit tests call it under Pulumi mocks with each stack's YAML. It
+refuses to build a stack that breaks a guardrail, before creating anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra import guardrails
+from infra.components.asg import GPU_AMI_PARAMETER, GpuAsg, GpuAsgArgs
+from infra.components.bundle_bucket import BundleBucket, BundleBucketArgs
+from infra.components.eks_cluster import EksCluster, EksClusterArgs
+from infra.components.gpu_service import GpuService, GpuServiceArgs
+from infra.components.karpenter import KarpenterGpuArgs, KarpenterGpuPool
+from infra.components.network import Network, NetworkArgs
+from infra.components.retraining import RetrainingArgs, RetrainingJob
+from infra.components.serverless import ServerlessArgs, ServerlessEndpoint
+from infra.settings import StackSettings
+from sim.errors import StackConfigError
+
+
+def check_guardrails(settings: StackSettings) -> None:
+    """Raise StackConfigError if the settings or the emitted policy break a guardrail."""
+    violations = (
+        guardrails.check_plan(settings.scaling, settings)
+        if settings.scaling is not None
+        else guardrails.check_settings(settings)
+    )
+    if violations:
+        raise StackConfigError(
+            f"stack {settings.stack} breaks guardrails:\n"
+            + guardrails.format_violations(violations)
+        )
+
+
+def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict[str, Any]:
+    """Create every resource of one stack and return its outputs (to export).
+
+    Args:
+        settings: The validated stack settings, `scaling` included.
+        model_token: Secret token of the model registry (a Pulumi secret).
+
+    Raises:
+        StackConfigError: a guardrail fails; nothing has been created.
+    """
+    check_guardrails(settings)
+    tags = settings.tags
+    scaling = settings.scaling
+    net_settings = settings.network
+    network = Network(
+        settings.resource_name("net"),
+        NetworkArgs(
+            cidr=net_settings.cidr,
+            azs=net_settings.azs,
+            nat_per_az=net_settings.nat_per_az,
+            tags=tags,
+            vpc_id=net_settings.vpc_id,
+            private_subnet_ids=net_settings.private_subnet_ids,
+        ),
+    )
+    bucket = BundleBucket(
+        settings.resource_name("bundles"),
+        BundleBucketArgs(
+            tags=tags,
+            force_destroy=settings.bucket.force_destroy,
+            noncurrent_days=settings.bucket.noncurrent_days,
+        ),
+    )
+    cluster = EksCluster(
+        settings.resource_name("eks"),
+        EksClusterArgs(
+            version=settings.cluster.version,
+            subnet_ids=network.private_subnet_ids,
+            node_pools=settings.gpu_node_pools,
+            public_access_cidrs=settings.cluster.public_access_cidrs,
+            log_types=settings.cluster.log_types,
+            tags=tags,
+        ),
+    )
+    provider = k8s.Provider(
+        settings.resource_name("k8s"),
+        kubeconfig=cluster.kubeconfig,
+        enable_server_side_apply=True,
+        opts=pulumi.ResourceOptions(parent=cluster),
+    )
+    service = GpuService(
+        settings.resource_name("service"),
+        GpuServiceArgs(
+            settings=settings.service,
+            scaling=scaling.eks if scaling is not None else None,
+            provider=provider,
+            model_token=model_token,
+        ),
+    )
+    if settings.karpenter.enabled:
+        KarpenterGpuPool(
+            settings.resource_name("karpenter"),
+            KarpenterGpuArgs(
+                settings=settings.karpenter,
+                discovery_tag=settings.resource_name("net"),
+                node_role_name=cluster.node_role_name,
+                provider=provider,
+            ),
+        )
+    retraining = RetrainingJob(
+        settings.resource_name("retrain"),
+        RetrainingArgs(
+            settings=settings.retraining,
+            stack=settings.stack,
+            namespace=service.namespace,
+            provider=provider,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            bucket_name=bucket.bucket_name,
+            bucket_arn=bucket.bucket_arn,
+            kms_key_arn=bucket.kms_key_arn,
+            tags=tags,
+        ),
+    )
+    outputs: dict[str, Any] = {
+        "vpc_id": network.vpc_id,
+        "cluster_name": cluster.cluster_name,
+        "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+        "bundle_bucket": bucket.bucket_name,
+        "retraining_role_arn": retraining.role_arn,
+        "service_namespace": service.namespace,
+        "service_autoscaler": service.autoscaler_kind,
+        "scaling_source": scaling.source.model_dump() if scaling is not None else None,
+    }
+    if settings.asg is not None:
+        ami_id: pulumi.Input[str] = (
+            settings.asg.ami_id
+            if settings.asg.ami_id is not None
+            else aws.ssm.get_parameter_output(name=GPU_AMI_PARAMETER).value
+        )
+        asg = GpuAsg(
+            settings.resource_name("asg"),
+            GpuAsgArgs(
+                settings=settings.asg,
+                scaling=scaling.asg if scaling is not None else None,
+                vpc_id=network.vpc_id,
+                vpc_cidr=net_settings.cidr,
+                subnet_ids=network.private_subnet_ids,
+                ami_id=ami_id,
+                service_port=settings.service.port,
+                tags=tags,
+            ),
+        )
+        outputs["asg_name"] = asg.group_name
+    if settings.serverless is not None:
+        endpoint = ServerlessEndpoint(
+            settings.resource_name("serverless"),
+            ServerlessArgs(
+                settings=settings.serverless,
+                scaling=scaling.serverless if scaling is not None else None,
+                model_bucket_arn=_bucket_arn(settings.serverless.model_data_url),
+                tags=tags,
+            ),
+        )
+        outputs["serverless_endpoint"] = endpoint.endpoint_name
+    return outputs
+
+
+def _bucket_arn(url: str | None) -> str | None:
+    if url is None:
+        return None
+    return f"arn:aws:s3:::{url.removeprefix('s3://').split('/', 1)[0]}"

@@ -1,0 +1,372 @@
+"""Typed stack settings: everything `Pulumi.<stack>.yaml` says, validated once.
+
+The program's entry point (`infra/__main__.py`) reads the `scaleplan:*` keys with
+Pulumi's typed getters and hands them to `settings_from_config`; tests and
+`planner emit` read the same YAML with `load_stack_file`. Both go through the
+same pydantic models, so a bad value fails the same way everywhere, with the
+file, the key and the fix in the message. No pulumi import here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from policies.stack_config import StackScaling
+from sim.capacity.catalog import lookup
+from sim.errors import ScenarioError, StackConfigError
+
+Environment = Literal["dev", "staging", "prod"]
+
+#: Tags every taggable AWS resource carries (checked by `infra.guardrails`).
+REQUIRED_TAGS: tuple[str, ...] = ("scaleplan:stack", "owner", "cost-center")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_instance_types(types: tuple[str, ...], gpu: bool) -> tuple[str, ...]:
+    for name in types:
+        try:
+            shape = lookup(name)
+        except ScenarioError as exc:
+            raise ValueError(str(exc)) from None
+        if gpu and shape.gpus == 0:
+            raise ValueError(f"instance type {name!r} has no GPU; use a g5/g6/p4d/p5 type")
+        if name.startswith("ml."):
+            raise ValueError(f"{name!r} is a SageMaker type; node pools and ASGs need EC2 types")
+    return types
+
+
+class NetworkSettings(_Model):
+    """A new VPC across `azs`, or existing subnets (`vpc_id` + subnet ids)."""
+
+    cidr: str = "10.0.0.0/16"
+    azs: tuple[str, ...] = Field(min_length=2, description="EKS needs subnets in >= 2 AZs")
+    # One NAT gateway is cheaper (dev); one per AZ survives an AZ outage (prod).
+    nat_per_az: bool = False
+    vpc_id: str | None = None
+    private_subnet_ids: tuple[str, ...] = ()
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        net = ipaddress.ip_network(value)
+        if net.prefixlen > 20:
+            raise ValueError(
+                f"cidr {value}: use /20 or larger to fit one public and one private /24+"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _existing(self) -> NetworkSettings:
+        if (self.vpc_id is None) != (not self.private_subnet_ids):
+            raise ValueError("give vpc_id and private_subnet_ids together, or neither")
+        return self
+
+
+class ClusterSettings(_Model):
+    """The EKS control plane."""
+
+    version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+    # Empty: private endpoint only (deploy from inside the VPC). Never 0.0.0.0/0.
+    public_access_cidrs: tuple[str, ...] = ()
+    log_types: tuple[str, ...] = ("api", "audit", "authenticator")
+
+
+class NodePoolSettings(_Model):
+    """One managed GPU node group."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    desired_size: int = Field(ge=0)
+    disk_size_gb: int = Field(default=200, ge=50, description="model weights + images")
+
+    @field_validator("instance_types")
+    @classmethod
+    def _types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_instance_types(value, gpu=True)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodePoolSettings:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"node pool {self.name}: need min_size ({self.min_size}) <= desired_size "
+                f"({self.desired_size}) <= max_size ({self.max_size})"
+            )
+        return self
+
+
+class KarpenterSettings(_Model):
+    """An optional Karpenter NodePool for GPU capacity (Karpenter must be installed)."""
+
+    enabled: bool = False
+    instance_families: tuple[str, ...] = ("g5", "g6")
+    gpu_limit: int = Field(default=16, ge=1)
+    capacity_types: tuple[Literal["on-demand", "spot"], ...] = ("on-demand",)
+
+
+class ServiceSettings(_Model):
+    """The model server Deployment on the GPU nodes."""
+
+    name: str = Field(default="llm", pattern=r"^[a-z0-9-]{1,40}$")
+    namespace: str = Field(default="inference", pattern=r"^[a-z0-9-]{1,40}$")
+    image: str = Field(min_length=1)
+    model_id: str = Field(min_length=1)
+    gpus_per_replica: int = Field(default=1, ge=1, le=8)
+    port: int = Field(default=8000, ge=1, le=65535)
+    cpu: str = "4"
+    memory: str = "16Gi"
+    replicas: int = Field(default=1, ge=0, description="initial replicas; the autoscaler owns it")
+
+
+class WarmPoolSettings(_Model):
+    """Pre-initialised stopped instances: a warm start instead of a full boot."""
+
+    min_size: int = Field(default=0, ge=0)
+    max_prepared: int | None = Field(default=None, ge=0)
+    state: Literal["Stopped", "Running", "Hibernated"] = "Stopped"
+
+
+class AsgSettings(_Model):
+    """The EC2 Auto Scaling group serving directly on GPU instances."""
+
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    on_demand_base_capacity: int = Field(default=0, ge=0)
+    on_demand_pct_above_base: int = Field(default=100, ge=0, le=100)
+    spot_allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized"] = (
+        "price-capacity-optimized"
+    )
+    warm_pool: WarmPoolSettings | None = None
+    ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    volume_gb: int = Field(default=200, ge=50)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_instance_types(value, gpu=True)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> AsgSettings:
+        if self.min_size > self.max_size:
+            raise ValueError(f"asg: min_size ({self.min_size}) is above max_size ({self.max_size})")
+        if self.on_demand_base_capacity > self.max_size:
+            raise ValueError("asg: on_demand_base_capacity exceeds max_size")
+        if self.warm_pool is not None and (
+            self.on_demand_pct_above_base < 100 or len(self.instance_types) > 1
+        ):
+            # EC2 Auto Scaling user guide, "Warm pools": not supported with a mixed
+            # instances policy or with Spot Instances.
+            raise ValueError(
+                "asg: a warm pool needs one instance type and on-demand only "
+                "(on_demand_pct_above_base: 100); AWS does not support warm pools with "
+                "mixed instances policies or Spot"
+            )
+        return self
+
+    @property
+    def uses_mixed_instances(self) -> bool:
+        """True when the group buys through a mixed instances policy (no warm pool)."""
+        return self.warm_pool is None
+
+
+class ServerlessSettings(_Model):
+    """A SageMaker serverless endpoint (CPU only: SageMaker serverless has no GPUs)."""
+
+    image: str = Field(min_length=1)
+    model_data_url: str | None = Field(default=None, pattern=r"^s3://")
+    # SageMaker serverless limits: memory 1024-6144 MB in 1 GB steps, max concurrency 1-200.
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 4096
+    max_concurrency: int = Field(default=20, ge=1, le=200)
+    provisioned_concurrency: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _provisioned(self) -> ServerlessSettings:
+        if self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"serverless: provisioned_concurrency ({self.provisioned_concurrency}) must not "
+                f"exceed max_concurrency ({self.max_concurrency})"
+            )
+        return self
+
+
+class RetrainingSettings(_Model):
+    """The CronJob that runs `planner retrain` and refreshes the emitted policy."""
+
+    schedule: str = "0 3 * * *"
+    image: str = Field(min_length=1)
+    metric_source: Literal["cloudwatch", "prometheus"] = "cloudwatch"
+    lookback_days: int = Field(default=14, ge=1, le=90)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(f"schedule {value!r} is not a 5-field cron expression")
+        return value
+
+
+class BucketSettings(_Model):
+    """The policy-bundle bucket."""
+
+    force_destroy: bool = False
+    noncurrent_days: int = Field(default=90, ge=1, description="keep old bundle versions")
+
+
+class StackSettings(_Model):
+    """Everything one stack deploys, validated."""
+
+    project: str = "scaleplan"
+    stack: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    environment: Environment
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    owner: str = Field(min_length=1)
+    cost_center: str = Field(min_length=1)
+    network: NetworkSettings
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    gpu_node_pools: tuple[NodePoolSettings, ...] = Field(min_length=1)
+    karpenter: KarpenterSettings = Field(default_factory=KarpenterSettings)
+    service: ServiceSettings
+    asg: AsgSettings | None = None
+    serverless: ServerlessSettings | None = None
+    retraining: RetrainingSettings
+    bucket: BucketSettings = Field(default_factory=BucketSettings)
+    scaling: StackScaling | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSettings:
+        names = [p.name for p in self.gpu_node_pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"gpuNodePools: names must be unique, got {names}")
+        for az in self.network.azs:
+            if not az.startswith(self.region):
+                raise ValueError(f"network.azs: {az} is not in region {self.region}")
+        if self.scaling is not None:
+            if self.scaling.asg is not None and self.asg is None:
+                raise ValueError("scaling.asg is set but the stack has no asg; add scaleplan:asg")
+            if self.scaling.serverless is not None:
+                if self.serverless is None:
+                    raise ValueError("scaling.serverless is set but the stack has no serverless")
+                if self.serverless.provisioned_concurrency < 1:
+                    raise ValueError(
+                        "scaling.serverless scales provisioned concurrency: set "
+                        "serverless.provisioned_concurrency >= 1"
+                    )
+        return self
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every taggable AWS resource of this stack carries."""
+        return {
+            "scaleplan:stack": self.stack,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "scaleplan:environment": self.environment,
+        }
+
+    def resource_name(self, suffix: str) -> str:
+        """A physical-name prefix unique to this stack, e.g. `scaleplan-prod-gpu`."""
+        return f"{self.project}-{self.stack}-{suffix}"
+
+
+#: `scaleplan:<key>` config keys -> StackSettings fields.
+CONFIG_KEYS: dict[str, str] = {
+    "environment": "environment",
+    "owner": "owner",
+    "costCenter": "cost_center",
+    "network": "network",
+    "cluster": "cluster",
+    "gpuNodePools": "gpu_node_pools",
+    "karpenter": "karpenter",
+    "service": "service",
+    "asg": "asg",
+    "serverless": "serverless",
+    "retraining": "retraining",
+    "bucket": "bucket",
+    "scaling": "scaling",
+}
+
+#: Keys held as Pulumi secrets: read with `require_secret`, never put in StackSettings.
+SECRET_KEYS: tuple[str, ...] = ("modelToken",)
+
+
+def settings_from_config(
+    config: Mapping[str, Any], *, stack: str, region: str, source: str, project: str = "scaleplan"
+) -> StackSettings:
+    """Validate `scaleplan:*` values (keys without the namespace) into StackSettings.
+
+    Args:
+        config: Config values by key (`environment`, `gpuNodePools`, ...); structured
+            values already parsed (what `Config.require_object` returns).
+        stack: The stack name (`dev`, `staging`, `prod`).
+        region: `aws:region`.
+        source: Where the values came from, for messages (e.g. `Pulumi.prod.yaml`).
+        project: The Pulumi project name.
+
+    Raises:
+        StackConfigError: naming the file, the key and what to do.
+    """
+    unknown = sorted(set(config) - set(CONFIG_KEYS) - set(SECRET_KEYS))
+    if unknown:
+        raise StackConfigError(
+            f"{source}: unknown config key(s) {', '.join('scaleplan:' + k for k in unknown)}; "
+            f"known keys: {', '.join('scaleplan:' + k for k in CONFIG_KEYS)}"
+        )
+    fields = {CONFIG_KEYS[k]: v for k, v in config.items() if k in CONFIG_KEYS and v is not None}
+    fields.update(stack=stack, region=region, project=project)
+    try:
+        return StackSettings.model_validate(fields)
+    except ValidationError as exc:
+        inverse = {v: k for k, v in CONFIG_KEYS.items()}
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            head = f"scaleplan:{inverse[loc[0]]}" if loc and loc[0] in inverse else "scaleplan"
+            where = ".".join([head, *loc[1:]]) if loc and loc[0] in inverse else ".".join(loc)
+            lines.append(f"  {where or head}: {err['msg']}")
+        raise StackConfigError(
+            f"{source}: invalid stack config ({len(lines)} problem(s)); fix with "
+            f"`pulumi config set` or by editing the file:\n" + "\n".join(lines)
+        ) from None
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a `Pulumi.<stack>.yaml`, keys as written (`scaleplan:x`)."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise StackConfigError(f"{path}: no such stack file; run `pulumi stack init`") from None
+    except yaml.YAMLError as exc:
+        raise StackConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise StackConfigError(f"{path}: expected a top-level `config:` mapping")
+    config: dict[str, Any] = doc["config"]
+    return config
+
+
+def load_stack_file(path: Path, project: str = "scaleplan") -> StackSettings:
+    """Validate a `Pulumi.<stack>.yaml` the way the program will (secrets not needed)."""
+    raw = read_stack_file(path)
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    region = raw.get("aws:region")
+    if not isinstance(region, str):
+        raise StackConfigError(
+            f"{path}: missing aws:region; run `pulumi config set aws:region ...`"
+        )
+    prefix = f"{project}:"
+    values = {k.removeprefix(prefix): v for k, v in raw.items() if k.startswith(prefix)}
+    values = {k: v for k, v in values.items() if k not in SECRET_KEYS}
+    return settings_from_config(values, stack=stack, region=region, source=str(path))
