@@ -7,6 +7,7 @@ HTML. Progress is reported through a callback so the module holds no UI.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -175,11 +176,49 @@ def with_oracle_ratio(result: RunResult, oracle_cost_usd: float) -> RunResult:
     return replace(result, cost_vs_oracle=ratio)
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One unit of a what-if run, shippable to a worker process: a policy or the oracle."""
+
+    scenario: Scenario
+    workload: Workload
+    history: Workload | None
+    engine: str
+    seed: int
+    spec: PolicySpecBase | None  # None: the oracle
+
+
+def _run_task(task: _Task) -> tuple[RunResult | OracleSummary, float]:
+    """Run one task; return its outcome and its own wall-clock seconds."""
+    started = time.perf_counter()
+    if task.spec is None:
+        return solve_reference(task.scenario, task.workload), time.perf_counter() - started
+    result = make_engine(task.engine).run(
+        task.scenario, task.workload, task.spec.build(), seed=task.seed, history=task.history
+    )
+    if result.policy != task.spec.display_name():
+        result = replace(result, policy=task.spec.display_name())
+    return result, time.perf_counter() - started
+
+
+#: Workloads at least this long run their policies in parallel by default: below it,
+#: starting worker processes (imports, JIT cache loads) costs more than it saves.
+PARALLEL_FROM_S = 6 * HOUR_S
+
+
+def default_workers(workload: Workload, runs: int) -> int:
+    """Processes for `runs` independent runs: one for short workloads, else up to the CPUs."""
+    if workload.duration_s < PARALLEL_FROM_S:
+        return 1
+    return max(1, min(runs, os.cpu_count() or 1))
+
+
 def run_whatif(
     scenario: Scenario,
     *,
     engine: str = "fluid",
     seed: int | None = None,
+    workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> WhatIfReport:
     """Run every policy of `scenario` and the oracle on its workload.
@@ -189,39 +228,51 @@ def run_whatif(
             list names the policies to compare.
         engine: `fluid` (fast, per-second) or `des` (request by request).
         seed: Seed of every stochastic path; default the scenario's seed.
+        workers: Processes running policies (and the oracle) side by side; None
+            picks `default_workers`. Results do not depend on it.
         progress: Optional callback told the name of each stage as it starts.
 
     Returns:
         The report, results in the order the policies were named.
     """
+    from planner.executor import LocalExecutor
+
     tell = progress or (lambda _label: None)
     run_seed = scenario.seed if seed is None else seed
     timings: dict[str, float] = {}
     # Resolve policies and the engine before the (possibly slow) trace load, so a typo
     # in a policy name fails at once.
     specs = resolve_policies(scenario.policies)
-    runner = make_engine(engine)
+    make_engine(engine)
 
-    tell("workload")
+    tell("loading the workload")
     started = time.perf_counter()
     workload = build_scenario_workload(scenario)
     history = build_history(scenario)
     timings["workload"] = time.perf_counter() - started
 
-    results: list[RunResult] = []
-    for spec in specs:
-        tell(spec.display_name())
-        started = time.perf_counter()
-        result = runner.run(scenario, workload, spec.build(), seed=run_seed, history=history)
-        if result.policy != spec.display_name():
-            result = replace(result, policy=spec.display_name())
-        results.append(result)
-        timings[f"policy:{spec.display_name()}"] = time.perf_counter() - started
+    tasks = [_Task(scenario, workload, history, engine, run_seed, spec) for spec in [*specs, None]]
+    processes = workers if workers is not None else default_workers(workload, len(tasks))
+    outcomes: list[tuple[RunResult | OracleSummary, float]] = []
+    if processes <= 1:
+        for task in tasks:
+            tell("oracle" if task.spec is None else task.spec.display_name())
+            outcomes.append(_run_task(task))
+    else:
+        tell(f"{len(specs)} policies and the oracle on {processes} processes")
+        with LocalExecutor(max_workers=processes) as pool:
+            outcomes = pool.map(_run_task, tasks)
 
-    tell("oracle")
-    started = time.perf_counter()
-    oracle = solve_reference(scenario, workload)
-    timings["oracle"] = time.perf_counter() - started
+    results: list[RunResult] = []
+    oracle: OracleSummary | None = None
+    for outcome, elapsed_s in outcomes:
+        if isinstance(outcome, OracleSummary):
+            oracle = outcome
+            timings["oracle"] = elapsed_s
+        else:
+            results.append(outcome)
+            timings[f"policy:{outcome.policy}"] = elapsed_s
+    assert oracle is not None  # the last task is always the oracle
 
     context = make_context(scenario, workload, np.random.default_rng(run_seed))
     return WhatIfReport(
