@@ -119,11 +119,11 @@ def stabilise(
     down_ceiling = recommended
     up_cutoff = now_s - up_window_s
     down_cutoff = now_s - down_window_s
-    for past in history:
-        if past.time_s > up_cutoff:
-            up_floor = min(up_floor, past.replicas)
-        if past.time_s > down_cutoff:
-            down_ceiling = max(down_ceiling, past.replicas)
+    for past in history:  # plain comparisons: this loop runs every decision of every run
+        if past.time_s > up_cutoff and past.replicas < up_floor:
+            up_floor = past.replicas
+        if past.time_s > down_cutoff and past.replicas > down_ceiling:
+            down_ceiling = past.replicas
     value = min(max(current, up_floor), down_ceiling)
     keep_cutoff = now_s - max(up_window_s, down_window_s)
     kept = tuple(past for past in history if past.time_s > keep_cutoff)
