@@ -59,8 +59,8 @@ def read_table(
         path: File to read.
         fields: Field names in order (used in messages and to check a header).
         optional_fields: How many trailing fields may be absent from every row.
-        header: "required", "optional" (detected: the first field of line 1 is
-            neither a number nor a date) or "none".
+        header: "required", "optional" (detected: no field of line 1 is a number
+            or a date) or "none".
         what: Format name for messages, e.g. "azure-llm".
 
     Raises:
@@ -96,9 +96,12 @@ def read_table(
         )
     frame.columns = pd.Index(list(fields[:n_cols]))
     names: list[str] | None = None
-    first = str(frame.iat[0, 0]).strip()
-    has_header = header == "required" or (header == "optional" and not _looks_like_value(first))
-    if header == "required" and _looks_like_value(first):
+    first_row = [str(v).strip() for v in frame.iloc[0].tolist()]
+    # A header is a first line none of whose fields reads as a value: "yesterday,5"
+    # is a bad data row (reported), not a header (silently skipped).
+    looks_like_header = not any(_looks_like_value(v) for v in first_row)
+    has_header = header == "required" or (header == "optional" and looks_like_header)
+    if header == "required" and _looks_like_value(first_row[0]):
         raise TraceFormatError(
             f"{path}: line 1 is data, a {what} file starts with the header {','.join(fields)}; "
             "add the header line"

@@ -63,6 +63,7 @@ CASES = [
     ("rate-csv", "r.csv", "0,1\n", None, ["infer the bin width", "bin_s"]),
     ("rate-csv", "r.csv", "0,1\n2024-01-01,2\n", None, ["line 2", "one timestamp style"]),
     ("rate-csv", "r.csv", "0,1,2,3\n", None, ["4 fields per row", "timestamp,value"]),
+    ("rate-csv", "r.csv", "yesterday,5\n60,2\n", None, ["line 1", "timestamp", "ISO"]),
     (
         "nab",
         "n.csv",
@@ -97,6 +98,7 @@ IDS = [
     "rate-single-row-no-bin",
     "rate-mixed-timestamp-styles",
     "rate-too-many-fields",
+    "rate-bad-first-row-is-not-a-header",
     "nab-unsorted",
     "requests-one-token-column",
     "requests-unsorted",
