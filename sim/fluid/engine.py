@@ -33,7 +33,7 @@ from sim.fluid.inputs import (
 from sim.fluid.serverless import ServerlessFluid
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, TokenProfile, Workload
+from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
 
 HISTORY_LEN = 240  # intervals of history in each Observation (one hour at 15 s), as the DES
 
@@ -67,6 +67,7 @@ class FluidSettings:
     """
 
     rate_window_s: int = 31
+    exact_sampling_max_requests: int = 3_000_000
     size_block_s: int = 60
     rho_max: float = 0.995
     arrival_scv: float = 1.0
@@ -101,7 +102,7 @@ class FluidEngine:
             clairvoyant=clairvoyant,
         )
         policy.reset(context)
-        inputs = per_second_arrivals(workload)
+        workload, inputs = self._arrivals(workload, seed, rng)
         pool = scenario.pool
         tokens = token_profile(workload)
         strata = service_strata(pool.service, workload, tokens)
@@ -112,6 +113,22 @@ class FluidEngine:
             return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
         run_ = _InstanceRun(scenario, inputs, strata, rng, self.settings, workload, tokens)
         return run_.simulate(policy, seed, workload.epoch_s)
+
+    def _arrivals(
+        self, workload: Workload, seed: int, rng: np.random.Generator
+    ) -> tuple[Workload, SecondInputs]:
+        """The run's per-second arrivals (and the workload the service strata use)."""
+        if isinstance(workload, RequestTrace):
+            return workload, per_second_arrivals(workload)
+        rates = np.where(workload.missing, 0.0, np.nan_to_num(workload.rate_rps))
+        expected = float(rates.sum() * workload.bin_s)
+        if expected <= self.settings.exact_sampling_max_requests:
+            from sim.des.streams import stream  # the DES's workload stream: same arrivals
+            from sim.workload import to_requests
+
+            trace = to_requests(workload, stream(seed, "workload"))
+            return trace, per_second_arrivals(trace)
+        return workload, per_second_arrivals(workload, rng)
 
 
 class _InstanceRun:
@@ -172,6 +189,7 @@ class _InstanceRun:
         cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
         strata_packed = self.strata.packed()
         state = np.zeros(K.N_STATE)
+        state[K.S_OCC_SERVICE_S] = self.strata.mean_s(1.0)
         ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
         ctab = np.zeros((fleet.max_replicas + 1, K.ERLANG_GRID))
         cdone = np.zeros(fleet.max_replicas + 1)

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.capacity.service import ExponentialService, ServiceModel, TokenService
-from sim.workload.model import FloatArray, RateEnvelope, RequestTrace, TokenProfile, Workload
+from sim.workload.model import (
+    ArrivalPattern,
+    FloatArray,
+    RateEnvelope,
+    RequestTrace,
+    TokenProfile,
+    Workload,
+)
 
 # Probability edges of the strata: ten-percent steps in the body, then finer steps
 # in the tail, where latency percentiles and SLO misses live.
@@ -101,8 +108,12 @@ class SecondInputs:
     duration_s: int
 
 
-def per_second_arrivals(workload: Workload) -> SecondInputs:
-    """Arrivals per whole second and the missing-data mask."""
+def per_second_arrivals(workload: Workload, rng: np.random.Generator | None = None) -> SecondInputs:
+    """Arrivals per whole second and the missing-data mask.
+
+    A request trace gives its counts. An envelope gives its mean rate when `rng` is
+    None; with `rng` the counts are sampled (`sampled_envelope_counts`).
+    """
     duration = max(1, math.ceil(workload.duration_s - 1e-9))
     missing = np.zeros(duration, dtype=np.bool_)
     if isinstance(workload, RequestTrace):
@@ -114,7 +125,65 @@ def per_second_arrivals(workload: Workload) -> SecondInputs:
             hi = min(duration, math.ceil(end_s))
             missing[lo:hi] = True
         return SecondInputs(arrivals, missing, duration)
-    return _envelope_seconds(workload, duration, missing)
+    means = _envelope_seconds(workload, duration, missing)
+    if rng is None:
+        return means
+    counts = sampled_envelope_counts(workload, means.arrivals, rng)
+    return SecondInputs(counts, means.missing, duration)
+
+
+def client_idc(env: RateEnvelope) -> FloatArray:
+    """Per-bin index of dispersion of the aggregate arrival count (1 for Poisson).
+
+    A renewal process with gap coefficient of variation `cv` has an asymptotic
+    index of dispersion cv^2; independent clients add variances, so the aggregate's
+    is the rate-weighted mean of cv^2 (ServeGen Gamma: cv^2 = 1 / shape; Weibull:
+    Gamma(1 + 2/k) / Gamma(1 + 1/k)^2 - 1).
+    """
+    from scipy.special import gammaln  # lazy: only envelopes with client fits need it
+
+    n_bins = len(env.rate_rps)
+    if env.clients is None:
+        return np.ones(n_bins)
+    fits = env.clients
+    k = np.where(fits.pattern >= ArrivalPattern.GAMMA, np.maximum(fits.shape, 1e-3), 1.0)
+    gamma_cv2 = 1.0 / k
+    with np.errstate(over="ignore"):
+        weibull_cv2 = np.exp(gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k)) - 1.0
+    cv2 = np.where(fits.pattern == ArrivalPattern.WEIBULL, weibull_cv2, gamma_cv2)
+    cv2 = np.where(fits.pattern == ArrivalPattern.POISSON, 1.0, np.clip(cv2, 0.0, 1e3))
+    rate = np.where(fits.pattern == ArrivalPattern.IDLE, 0.0, fits.rate_rps)
+    total = rate.sum(axis=0)
+    idc = np.where(total > 0, (rate * cv2).sum(axis=0) / np.maximum(total, 1e-12), 1.0)
+    return np.asarray(idc, dtype=np.float64)
+
+
+def sampled_envelope_counts(
+    env: RateEnvelope, mean_counts: FloatArray, rng: np.random.Generator
+) -> FloatArray:
+    """Per-second counts with the envelope's mean and its clients' dispersion.
+
+    Gamma-Poisson (negative binomial) counts with variance `mean x idc` per second,
+    Poisson where idc <= 1. The dispersion is the renewal processes' asymptotic one,
+    exact when each client sends many requests per second (ServeGen at production
+    scale); the fluid engine samples exact request-level arrivals instead when the
+    run is small enough (`FluidSettings.exact_sampling_max_requests`).
+    """
+    idc_bins = client_idc(env)
+    n = len(mean_counts)
+    which = np.minimum((np.arange(n) / env.bin_s).astype(np.int64), len(idc_bins) - 1)
+    idc = idc_bins[which]
+    over = np.maximum(idc - 1.0, 0.0)
+    # gamma mixing: rate ~ Gamma(shape=m / over, scale=over) has mean m, variance m x over
+    bursty = over > 1e-9
+    rates = mean_counts.copy()
+    if bursty.any():
+        m = mean_counts[bursty]
+        positive = m > 0
+        mixed = np.zeros_like(m)
+        mixed[positive] = rng.gamma(m[positive] / over[bursty][positive], over[bursty][positive])
+        rates[bursty] = mixed
+    return np.asarray(rng.poisson(rates), dtype=np.float64)
 
 
 def _envelope_seconds(env: RateEnvelope, duration: int, missing: np.ndarray) -> SecondInputs:

@@ -47,7 +47,8 @@ N_PARAMS = 8
 S_BACKLOG = 0
 S_OLDEST = 1
 S_IN_SERVICE = 2  # requests holding a batch slot (fluid: drains at 1 / mean service)
-N_STATE = 3
+S_OCC_SERVICE_S = 3  # mean service time of the requests holding slots
+N_STATE = 4
 
 # out indices (overwritten each call)
 O_ARRIVALS = 0
@@ -165,6 +166,7 @@ def advance(
     backlog = state[S_BACKLOG]
     oldest = int(state[S_OLDEST])
     in_service = state[S_IN_SERVICE]
+    occ_service_s = state[S_OCC_SERVICE_S]
     last_lq = 0.0
     for s in range(t0, t1):
         if s > t0:
@@ -182,24 +184,21 @@ def advance(
         s_batch1 = mean_base + mean_slope
         arriving = arrivals[s]
         backlogged = backlog > 1e-9
+        # Batch fill follows the occupancy (as the DES draws a request's service time
+        # at the occupancy it starts into); a backlog means every slot is busy.
         if ready > 0:
-            if backlogged:
-                batch = float(max_batch)
-            else:
-                k_slope = mean_slope * per_slot
-                denom = 1.0 - k_slope * lam_s / ready
-                if denom <= 0.0:
-                    batch = float(max_batch)
-                else:
-                    batch = lam_s * ((s_batch1 - k_slope) / denom) / ready
-                    batch = min(max(batch, 1.0), float(max_batch))
-            step = 1.0 + per_slot * (batch - 1.0)
-            service_s = mean_base + mean_slope * step
-            cap = slots / service_s
+            batch = float(max_batch) if backlogged else in_service / ready
+            batch = min(max(batch, 1.0), float(max_batch))
         else:
-            step = 1.0
-            service_s = s_batch1
-            cap = 0.0
+            batch = 1.0
+        step = 1.0 + per_slot * (batch - 1.0)
+        service_s = mean_base + mean_slope * step  # of the requests starting now
+        # slots free now plus those freed by completions this second: a burst fills
+        # idle slots at once instead of queueing
+        decay = math.exp(-1.0 / occ_service_s)
+        avail = slots - in_service * decay
+        if avail < 0.0:
+            avail = 0.0
         # cohorts that waited past the timeout leave unserved
         while oldest < s - timeout:
             idx = oldest % q_len
@@ -213,18 +212,18 @@ def advance(
         ring[s % q_len] += arriving
         backlog += arriving
         out[O_ARRIVALS] += arriving
-        # stationary M/M/c wait applies only while no deterministic backlog exists
+        # stationary M/M/c wait (only while no deterministic backlog exists), at the
+        # utilisation the smoothed arrival rate would bring with the new requests' size
         c_wait = 0.0
         theta = 1.0
         last_lq = 0.0
-        if not backlogged and cap > 0.0 and lam_s > 0.0:
-            rho = min(lam_s / cap, rho_max)
+        if not backlogged and slots > 0 and lam_s > 0.0:
+            rho = min(lam_s * service_s / slots, rho_max)
             c_wait = _erlang_c(ctab, cdone, ready, slots, rho)
-            theta = cap * (1.0 - rho) / ac
+            theta = slots / service_s * (1.0 - rho) / ac
             last_lq = c_wait * rho / (1.0 - rho)
             if c_wait < 1e-7:
                 c_wait = 0.0
-        avail = cap
         served = 0.0
         # older cohorts first (FIFO): they waited s - arrival second
         while oldest < s and avail > 1e-12:
@@ -282,8 +281,13 @@ def advance(
         if oldest == s and ring[idx] == 0.0:
             oldest = s + 1
         out[O_SERVED] += served
-        # occupancy: what started this second joins, a 1/S share of the rest finishes
-        in_service = in_service * math.exp(-1.0 / service_s) + served
+        # occupancy: a 1 - exp(-1/S) share of it completes, what started joins for
+        # the part of the second it ran (so the steady state is served x S)
+        joined = served * service_s * (1.0 - math.exp(-1.0 / service_s))
+        kept = in_service * decay
+        if kept + joined > 0.0:
+            occ_service_s = (kept * occ_service_s + joined * service_s) / (kept + joined)
+        in_service = kept + joined
         if in_service > slots:
             in_service = float(slots)
         out[O_BUSY_SLOT_S] += in_service
@@ -292,6 +296,7 @@ def advance(
     state[S_BACKLOG] = max(backlog, 0.0)
     state[S_OLDEST] = oldest
     state[S_IN_SERVICE] = in_service
+    state[S_OCC_SERVICE_S] = occ_service_s
     out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
     out[O_READY_END] = ready
     out[O_P95_S] = hist_quantile(ihist, 0.95)
