@@ -32,8 +32,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-stdout = Console()
-stderr = Console(stderr=True)
+#: Width for tables written to a pipe or file (rich would squeeze them to 80 columns).
+PIPE_WIDTH = 160
+
+
+class _LazyConsole:
+    """A rich Console bound to the *current* sys.stdout/sys.stderr at each print.
+
+    Test runners swap the streams after import; a terminal keeps its own width,
+    anything else gets `PIPE_WIDTH` so tables stay readable in logs.
+    """
+
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+
+    def console(self) -> Console:
+        probe = Console(stderr=self.stderr)
+        return probe if probe.is_terminal else Console(stderr=self.stderr, width=PIPE_WIDTH)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.console().print(*objects, **kwargs)
+
+    def status(self, message: str) -> Any:
+        return self.console().status(message)
+
+
+stdout = _LazyConsole(stderr=False)
+stderr = _LazyConsole(stderr=True)
 
 
 class EngineChoice(StrEnum):
@@ -176,7 +201,7 @@ def simulate(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=stderr,
+        console=stderr.console(),
         transient=True,
     ) as bar:
         task = bar.add_task("starting", total=None)

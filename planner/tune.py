@@ -4,14 +4,13 @@ The objective is the lowest cost subject to SLO attainment >= the scenario's tar
 (RLScale-Bench: a calibrated threshold autoscaler is the baseline smarter policies
 must beat). Cost is measured as a ratio to the oracle on the same window so values
 are comparable across windows. Infeasible trials are both reported to the TPE
-sampler as constraint violations (`constraints_func`) and penalised in the value,
+sampler as constraint violations (`Trial.set_constraint`) and penalised in the value,
 so the best trial is always feasible when any trial is. The winner is then scored
 on a held-back window it never saw, next to the untuned defaults and the oracle.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -185,22 +184,20 @@ def tune_policy(
         score = Score.of(result, train_oracle)
         trial.set_user_attr("cost_usd", score.cost_usd)
         trial.set_user_attr("slo_attainment", score.slo_attainment)
-        trial.set_user_attr("constraint", [target - score.slo_attainment])
+        trial.set_user_attr("shortfall", target - score.slo_attainment)
+        # Optuna >= 5: constraints live on the trial (<= 0 is feasible); TPE favours
+        # feasible trials and best_trial only picks an infeasible one if all are.
+        trial.set_constraint("slo_shortfall", target - score.slo_attainment)
         ratio = score.cost_vs_oracle if score.cost_vs_oracle is not None else score.cost_usd
         return objective_value(ratio, score.slo_attainment, target)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        # constraints_func is marked experimental; its semantics are what we need.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, constraints_func=lambda t: t.user_attrs["constraint"]
-        )
+    sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     study.optimize(objective, n_trials=trials)
 
     best = study.best_trial
-    feasible = sum(1 for t in study.trials if t.user_attrs.get("constraint", [1.0])[0] <= 0)
+    feasible = sum(1 for t in study.trials if t.user_attrs["shortfall"] <= 0)
     tuned_spec = apply_params(base_spec, ranges, best.params).model_copy(
         update={"name": f"{base_spec.display_name()}-tuned"}
     )
