@@ -69,6 +69,7 @@ class AnomalyPolicy:
         target_utilisation: Base policy target (batch-slot utilisation).
         tolerance: Base policy dead band (Kubernetes HPA default 0.1).
         demand_window_s: Window of observed demand the residual uses.
+        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
         name: Display name.
 
     Edge behaviour: without a forecast (no or too little history, no fit), the
@@ -89,8 +90,10 @@ class AnomalyPolicy:
         target_utilisation: float = 0.7,
         tolerance: float = 0.1,
         demand_window_s: float = 60.0,
+        variability: float = 1.0,
         name: str = "anomaly",
     ) -> None:
+        self.variability = variability
         self.config = config
         self.z_threshold = z_threshold
         self.window_s = window_s
@@ -109,7 +112,7 @@ class AnomalyPolicy:
         self._provisioning_s = 0.0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context)
+        self._sizer = Sizer.from_context(context, self.variability)
         self._provisioning_s = context.provisioning_s
         self._residuals.clear()
         self._baseline = None
@@ -211,6 +214,7 @@ class AnomalySpec(PolicySpecBase):
                 target_utilisation=self.target_utilisation,
                 tolerance=self.tolerance,
                 demand_window_s=self.demand_window_s,
+                variability=self.forecast.variability(),
                 name=self.display_name(),
             )
         )

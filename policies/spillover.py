@@ -56,6 +56,7 @@ class SpilloverPolicy:
         serverless_service_s: Seconds a request holds a serverless instance (None:
             from the scenario's spillover pool via the context).
         max_provisioned: Cap on provisioned concurrency.
+        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
         name: Display name.
 
     Edge behaviour: a forecast that cannot be fitted is logged and the base falls
@@ -73,8 +74,10 @@ class SpilloverPolicy:
         burst_quantile: float = 0.99,
         serverless_service_s: float | None = None,
         max_provisioned: int = SAGEMAKER_MAX_CONCURRENCY,
+        variability: float = 1.0,
         name: str = "spillover",
     ) -> None:
+        self.variability = variability
         self.config = config
         self.base_quantile = base_quantile
         self.base_window_s = base_window_s
@@ -98,7 +101,7 @@ class SpilloverPolicy:
                 "none: add a 'spillover:' block to the scenario or set serverless_service_s"
             )
         self._spill_service_s = spill_s
-        self._sizer = Sizer.from_context(context)
+        self._sizer = Sizer.from_context(context, self.variability)
         self._provisioning_s = context.provisioning_s
         self._recent.clear()
         self.forecast = None
@@ -187,6 +190,7 @@ class SpilloverSpec(PolicySpecBase):
                 burst_quantile=self.burst_quantile,
                 serverless_service_s=self.serverless_service_s,
                 max_provisioned=self.max_provisioned,
+                variability=self.forecast.variability(),
                 name=self.display_name(),
             )
         )

@@ -49,6 +49,8 @@ class AwsPredictivePolicy:
         max_capacity_buffer_pct: Headroom above max_capacity under "increase".
         forecast_only: Report what the forecast would do; scale reactively only.
         floor_window_s: Window of observed demand the reactive part sizes for.
+        floor_hold_s: Scale-down stabilisation of the reactive part.
+        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
         name: Display name.
 
     Edge behaviour: when the forecast cannot be fitted, the policy logs a warning and
@@ -67,6 +69,8 @@ class AwsPredictivePolicy:
         max_capacity_buffer_pct: float = 0.0,
         forecast_only: bool = False,
         floor_window_s: float = 60.0,
+        floor_hold_s: float = 300.0,
+        variability: float = 1.0,
         name: str = "predictive-aws",
     ) -> None:
         if config.bin_s != HOUR_S:
@@ -79,7 +83,9 @@ class AwsPredictivePolicy:
         self.max_capacity_behavior = max_capacity_behavior
         self.max_capacity_buffer_pct = max_capacity_buffer_pct
         self.forecast_only = forecast_only
-        self.reactive = ReactiveFloor(floor_window_s)
+        self.reactive = ReactiveFloor(floor_window_s, floor_hold_s)
+        self.variability = variability
+        self._provisioning_s = 0.0
         self.name = name
         self.forecast: OnlineForecast | None = None
         self.fallback: str | None = None
@@ -89,7 +95,9 @@ class AwsPredictivePolicy:
         self._cap = 0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context)
+        self._sizer = Sizer.from_context(context, self.variability)
+        self._provisioning_s = context.provisioning_s
+        self.reactive.reset()
         base_max = self.max_capacity if self.max_capacity is not None else context.max_replicas
         if self.max_capacity_behavior == "increase":
             base_max = math.floor(base_max * (1.0 + self.max_capacity_buffer_pct / 100.0))
@@ -127,7 +135,9 @@ class AwsPredictivePolicy:
     def decide(self, observation: Observation) -> Decision:
         if self._sizer is None:
             raise RuntimeError(f"{self.name}: decide() before reset()")
-        reactive, reactive_why = self.reactive.replicas(observation, self._sizer)
+        reactive, reactive_why = self.reactive.replicas(
+            observation, self._sizer, self._provisioning_s
+        )
         if self.forecast is None:
             desired = clamp(reactive, observation)
             return Decision(

@@ -163,7 +163,6 @@ class SarimaxForecaster:
                 exog=fourier_terms(index, seasonality),
                 order=seasonality.sarimax_order,
                 trend="c",
-                concentrate_scale=True,  # one parameter fewer to search
             ).fit(disp=False, maxiter=100)
         retvals: Any = getattr(fit, "mle_retvals", None) or {}
         self.converged = bool(retvals.get("converged", True))

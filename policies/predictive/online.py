@@ -83,7 +83,7 @@ class OnlineForecast:
         bin_index = math.floor(max(time_s - interval_s / 2.0, 0.0) / self.bin_s)
         if bin_index > self.completed:
             self._complete_through(bin_index)
-        if demand_rps is not None and bin_index == self.completed:
+        if demand_rps is not None and math.isfinite(demand_rps) and bin_index == self.completed:
             self._bin_sum += demand_rps
             self._bin_count += 1
 

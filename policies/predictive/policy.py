@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 
 from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
@@ -23,17 +24,41 @@ logger = logging.getLogger(__name__)
 
 
 class ReactiveFloor:
-    """Replicas the demand observed over a short window needs right now (no forecast)."""
+    """Replicas the recently observed demand needs now (no forecast).
 
-    def __init__(self, window_s: float) -> None:
+    Sizes the mean demand of the last `window_s` plus the rate that drains the
+    current queue within `drain_s` (one provisioning delay: replicas asked for now
+    arrive then), and holds the highest recommendation of the last `hold_s` before
+    letting it fall (the Kubernetes HPA's 300 s scale-down stabilisation), so a
+    quiet 15 s sample does not remove capacity that takes minutes to get back.
+    """
+
+    def __init__(self, window_s: float, hold_s: float = 300.0) -> None:
         self.window_s = window_s
+        self.hold_s = hold_s
+        self._recent: deque[tuple[float, int]] = deque()
 
-    def replicas(self, observation: Observation, sizer: Sizer) -> tuple[int, str]:
+    def reset(self) -> None:
+        self._recent.clear()
+
+    def replicas(self, observation: Observation, sizer: Sizer, drain_s: float) -> tuple[int, str]:
         """(replicas, description). Missing demand holds the desired capacity in force."""
         rate = recent_demand_rps(observation, self.window_s)
         if rate is None:
             return observation.desired, "demand metric missing: hold"
-        return sizer.replicas(rate), f"{rate:.1f} rps"
+        backlog_rps = observation.queue_len / max(drain_s, observation.interval_s)
+        need = sizer.replicas(rate + backlog_rps)
+        why = f"{rate:.1f} rps"
+        if observation.queue_len:
+            why += f" + queue {observation.queue_len} over {drain_s:.0f}s"
+        now = observation.time_s
+        self._recent.append((now, need))
+        while self._recent and self._recent[0][0] <= now - self.hold_s:
+            self._recent.popleft()
+        held = max(n for _, n in self._recent)
+        if held > need:
+            why += f", held at {held} for {self.hold_s:.0f}s"
+        return held, why
 
 
 class PredictivePolicy:
@@ -43,6 +68,8 @@ class PredictivePolicy:
         config: Forecast fitting parameters (see `ForecastConfig`).
         reactive_floor: Keep capacity at least at the reactive recommendation.
         floor_window_s: Window of observed demand the floor sizes for.
+        floor_hold_s: Scale-down stabilisation of the floor.
+        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
         name: Display name.
 
     Edge behaviour: with no history, too little history (under
@@ -57,11 +84,14 @@ class PredictivePolicy:
         *,
         reactive_floor: bool = True,
         floor_window_s: float = 60.0,
+        floor_hold_s: float = 300.0,
+        variability: float = 1.0,
         name: str = "predictive",
     ) -> None:
         self.config = config
         self.use_floor = reactive_floor
-        self.floor = ReactiveFloor(floor_window_s)
+        self.floor = ReactiveFloor(floor_window_s, floor_hold_s)
+        self.variability = variability
         self.name = name
         self.forecast: OnlineForecast | None = None
         self.fallback: str | None = None
@@ -69,8 +99,9 @@ class PredictivePolicy:
         self._provisioning_s = 0.0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context)
+        self._sizer = Sizer.from_context(context, self.variability)
         self._provisioning_s = context.provisioning_s
+        self.floor.reset()
         self.forecast = None
         self.fallback = None
         try:
@@ -96,7 +127,7 @@ class PredictivePolicy:
     def decide(self, observation: Observation) -> Decision:
         if self._sizer is None:
             raise RuntimeError(f"{self.name}: decide() before reset()")
-        floor, floor_why = self.floor.replicas(observation, self._sizer)
+        floor, floor_why = self.floor.replicas(observation, self._sizer, self._provisioning_s)
         if self.forecast is None:
             desired = clamp(floor, observation)
             return Decision(

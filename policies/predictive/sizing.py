@@ -4,6 +4,13 @@ A replica with `max_batch` batch slots is `max_batch` M/M/c servers
 (`sim.capacity.queueing`); the replicas a rate needs are the fewest whose Erlang C
 attainment meets the SLO target:
 `ceil(servers_for_attainment(rate, mean_service_s, slo_latency_s, slo_target) / max_batch)`.
+Traffic burstier than Poisson, or service times more variable than exponential,
+queue longer than M/M/c predicts. The Allen-Cunneen approximation (Allen 1990,
+"Probability, Statistics and Queueing Theory", section 6.3) scales the M/M/c
+wait by `(ca2 + cs2) / 2` (squared coefficients of variation of inter-arrival
+and service times); the sizer applies it by shrinking the wait budget of the SLO
+by the same factor (`variability`; 1 is M/M/c).
+
 The binary search behind it costs milliseconds, and a policy sizes every decision
 interval, so rates are rounded *up* to a geometric grid (1% steps by default) and
 memoised: the answer is conservative by at most one grid step.
@@ -29,6 +36,7 @@ class Sizer:
         max_batch: Batch slots per replica.
         max_replicas: Pool bound; the search stops one replica above it.
         grid_step: Relative rate rounding for the memo (0.01 = 1%).
+        variability: Allen-Cunneen factor (ca2 + cs2) / 2 dividing the wait budget.
     """
 
     def __init__(
@@ -39,11 +47,18 @@ class Sizer:
         max_batch: int,
         max_replicas: int,
         grid_step: float = DEFAULT_GRID_STEP,
+        variability: float = 1.0,
     ) -> None:
-        if mean_service_s <= 0 or slo_latency_s <= 0 or max_batch < 1:
-            raise ValueError("mean_service_s, slo_latency_s and max_batch must be positive")
+        if mean_service_s <= 0 or slo_latency_s <= 0 or max_batch < 1 or variability <= 0:
+            raise ValueError(
+                "mean_service_s, slo_latency_s, max_batch and variability must be positive"
+            )
         self.mean_service_s = mean_service_s
         self.slo_latency_s = slo_latency_s
+        self.variability = variability
+        # P(W > t) ~ C exp(-(c mu - lambda) t / k): the same as M/M/c with budget t / k.
+        wait_budget_s = (slo_latency_s - mean_service_s) / variability
+        self._effective_slo_s = mean_service_s + wait_budget_s
         self.slo_target = slo_target
         self.max_batch = max_batch
         self.max_replicas = max_replicas
@@ -52,13 +67,14 @@ class Sizer:
         self._max_rate_memo: dict[int, float] = {}
 
     @classmethod
-    def from_context(cls, context: PolicyContext) -> Sizer:
+    def from_context(cls, context: PolicyContext, variability: float = 1.0) -> Sizer:
         return cls(
             context.mean_service_s,
             context.slo_latency_s,
             context.slo_target,
             context.max_batch,
             context.max_replicas,
+            variability=variability,
         )
 
     def replicas(self, rate_rps: float) -> int:
@@ -73,7 +89,7 @@ class Sizer:
         servers = servers_for_attainment(
             grid_rate,
             self.mean_service_s,
-            self.slo_latency_s,
+            self._effective_slo_s,
             self.slo_target,
             max_servers=(self.max_replicas + 1) * self.max_batch,
         )
@@ -124,7 +140,8 @@ def demand_window(observation: Observation, window_s: float) -> list[float]:
     values = [float(s.demand_rps) for s in picked if s.demand_rps is not None]
     if observation.demand_rps is not None:
         values.append(observation.demand_rps)
-    return values
+    # A NaN sample is a missing metric, never a rate.
+    return [v for v in values if math.isfinite(v)]
 
 
 def clamp(replicas: int, observation: Observation) -> int:

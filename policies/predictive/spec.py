@@ -45,6 +45,11 @@ class PredictiveSpec(PolicySpecBase):
     fourier_weekly: int = Field(default=3, ge=1, le=20)
     reactive_floor: bool = True
     floor_window_s: float = Field(default=60.0, gt=0.0)
+    # Kubernetes HPA default scale-down stabilisation window (300 s).
+    floor_hold_s: float = Field(default=300.0, ge=0.0)
+    # Allen-Cunneen: squared CVs of inter-arrival and service times (1, 1 = M/M/c).
+    arrival_scv: float = Field(default=1.0, gt=0.0)
+    service_scv: float = Field(default=1.0, ge=0.0)
     # AWS-like mode (EC2 Auto Scaling predictive scaling user guide).
     horizon_h: int = Field(default=48, ge=1, le=48)
     refresh_s: float = Field(default=6 * HOUR_S, gt=0.0)
@@ -103,6 +108,10 @@ class PredictiveSpec(PolicySpecBase):
             ),
         )
 
+    def variability(self) -> float:
+        """Allen-Cunneen factor (ca2 + cs2) / 2 for `Sizer`."""
+        return (self.arrival_scv + self.service_scv) / 2.0
+
     def build(self) -> Policy:
         config = self.forecast_config()
         policy: Policy
@@ -117,6 +126,8 @@ class PredictiveSpec(PolicySpecBase):
                 max_capacity_buffer_pct=self.max_capacity_buffer_pct,
                 forecast_only=self.forecast_only,
                 floor_window_s=self.floor_window_s,
+                floor_hold_s=self.floor_hold_s,
+                variability=self.variability(),
                 name=self.display_name(),
             )
         else:
@@ -124,6 +135,8 @@ class PredictiveSpec(PolicySpecBase):
                 config,
                 reactive_floor=self.reactive_floor,
                 floor_window_s=self.floor_window_s,
+                floor_hold_s=self.floor_hold_s,
+                variability=self.variability(),
                 name=self.display_name(),
             )
         return self.wrap(policy)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from policies.base import Observation, PolicyContext
 from policies.predictive import PredictivePolicy, PredictiveSpec
+from policies.predictive.policy import ReactiveFloor
 from policies.predictive.sizing import Sizer, recent_demand_rps
 from sim.capacity.queueing import servers_for_attainment
 from sim.workload.model import FloatArray, RateEnvelope
@@ -171,3 +173,41 @@ def test_recent_demand_averages_the_window(make_obs: Callable[..., Observation])
     obs = make_obs(150.0, 150.0)
     obs = Observation(**{**obs.__dict__, "history": history})
     assert recent_demand_rps(obs, 61.0) == pytest.approx((90 + 120 + 150) / 3)
+
+
+def test_floor_holds_before_scaling_in_and_drains_the_queue(
+    make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
+) -> None:
+    context = make_context(None, provisioning_s=300.0)
+    sizer = Sizer.from_context(context)
+    floor = ReactiveFloor(window_s=1.0, hold_s=300.0)
+    high, _ = floor.replicas(make_obs(60.0, 80.0), sizer, 300.0)
+    held, why = floor.replicas(make_obs(120.0, 10.0), sizer, 300.0)
+    assert high == held == sizer.replicas(80.0)
+    assert "held at" in why
+    released, _ = floor.replicas(make_obs(361.0, 10.0), sizer, 300.0)
+    assert released == sizer.replicas(10.0)
+    queued = replace(make_obs(400.0, 10.0), queue_len=3000)
+    drained, why = floor.replicas(queued, sizer, 300.0)
+    assert drained == sizer.replicas(10.0 + 3000 / 300.0)
+    assert "queue 3000 over 300s" in why
+
+
+def test_burstier_traffic_needs_more_replicas(make_context: Callable[..., PolicyContext]) -> None:
+    context = make_context(None)
+    sizes = [Sizer.from_context(context, k).replicas(50.0) for k in (1.0, 2.0, 4.0, 8.0)]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+
+
+def test_nan_demand_is_a_missing_metric(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    make_obs: Callable[..., Observation],
+) -> None:
+    policy = naive_policy()
+    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=600.0))
+    decision = policy.decide(make_obs(60.0, float("nan"), desired=7))
+    policy.decide(make_obs(3700.0, LOW_RPS))
+    assert policy.forecast is not None
+    assert np.isfinite(policy.forecast.forecast_bins(3)).all()
+    assert decision.desired >= 7
