@@ -36,7 +36,9 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
     if typ == "aws:eks/cluster:Cluster":
         out["endpoint"] = f"https://{name}.gr7.us-east-1.eks.amazonaws.com"
         out["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"}
-        out["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"}]}]
+        out["identities"] = [
+            {"oidcs": [{"issuer": f"https://oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"}]}
+        ]
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         out["latestVersion"] = 1
     if typ == "aws:s3/bucket:Bucket":
@@ -87,7 +89,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def one(self, typ: str, name_part: str = "") -> ResourceView:
         """The single recorded resource of `typ` whose name contains `name_part`."""
         found = [r for r in self.of_type(typ) if name_part in r.name]
-        assert len(found) == 1, f"expected one {typ} named *{name_part}*, got {[r.name for r in found]}"
+        assert len(found) == 1, (
+            f"expected one {typ} named *{name_part}*, got {[r.name for r in found]}"
+        )
         return found[0]
 
     def stack_violations(self) -> list[Violation]:

@@ -1,0 +1,271 @@
+"""`scaleplan:scaling`: the emitted-policy schema shared by the planner and the program."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from policies.stack_config import CapacitySchedule, StackScaling
+
+SOURCE = {"bundle_id": "b-1", "version": "1"}
+
+
+def scaling(**targets: Any) -> StackScaling:
+    return StackScaling.model_validate({"schema_version": 1, "source": SOURCE, **targets})
+
+
+def test_round_trip_through_json() -> None:
+    s = scaling(
+        asg={
+            "bounds": {"min": 1, "max": 8},
+            "target_tracking": {"metric": "gpu_utilisation", "target": 65},
+            "scheduled": [
+                {"name": "am", "cron": "0 8 * * 1-5", "timezone": "Europe/Paris", "min": 3}
+            ],
+        }
+    )
+    again = StackScaling.model_validate_json(s.model_dump_json())
+    assert again == s
+    assert again.target("asg") is not None and again.target("eks") is None
+
+
+STEP = {
+    "metric": "gpu_utilisation",
+    "high": 80,
+    "low": 30,
+    "scale_out": [{"lower": 0, "upper": 10, "adjustment": 1}, {"lower": 10, "adjustment": 2}],
+    "scale_in": [{"upper": 0, "adjustment": -1}],
+}
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ({}, "at least one target"),
+        ({"asg": {"bounds": {"min": 5, "max": 2}}}, "min (5) is above max (2)"),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "target_tracking": {"metric": "gpu_temp", "target": 1},
+                }
+            },
+            "asg.target_tracking.metric: unknown metric 'gpu_temp'",
+        ),
+        (
+            {
+                "serverless": {
+                    "bounds": {"min": 1, "max": 2},
+                    "target_tracking": {"metric": "gpu_utilisation", "target": 1},
+                }
+            },
+            "no native form on target 'serverless'",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "scheduled": [{"name": "x", "cron": "61 * * * *", "min": 1}],
+                }
+            },
+            "scheduled[x].cron: '61 * * * *' is not a 5-field cron",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "scheduled": [
+                        {"name": "x", "cron": "0 * * * *", "timezone": "Mars/Base", "min": 1}
+                    ],
+                }
+            },
+            "unknown time zone 'Mars/Base'",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "scheduled": [{"name": "x", "cron": "0 * * * *", "min": 5}],
+                }
+            },
+            "scheduled[x].min (5) lies outside bounds [1, 2]",
+        ),
+        (
+            {"asg": {"bounds": {"min": 1, "max": 2}, "step": {**STEP, "low": 90}}},
+            "low (90.0) must be below high (80.0)",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "step": {
+                        **STEP,
+                        "scale_out": [
+                            {"lower": 0, "upper": 10, "adjustment": 1},
+                            {"lower": 12, "adjustment": 2},
+                        ],
+                    },
+                }
+            },
+            "contiguous without overlap or gap",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "step": {**STEP, "scale_out": [{"lower": 0, "upper": 10, "adjustment": 1}]},
+                }
+            },
+            "outermost step must be open-ended",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "step": {**STEP, "scale_in": [{"upper": 0, "adjustment": 1}]},
+                }
+            },
+            "must be negative",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "predictive": {
+                        "metric": "ASGCPUUtilization",
+                        "target": 40,
+                        "max_capacity_breach_behavior": "IncreaseMaxCapacity",
+                    },
+                }
+            },
+            "max_capacity_buffer_pct is required",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "predictive": {
+                        "metric": "ASGCPUUtilization",
+                        "target": 40,
+                        "scheduling_buffer_s": 7200,
+                    },
+                }
+            },
+            "less than or equal to 3600",
+        ),
+        (
+            {
+                "eks": {
+                    "bounds": {"min": 0, "max": 2},
+                    "target_tracking": {"metric": "cpu_utilisation", "target": 60},
+                }
+            },
+            "an HPA cannot scale to 0",
+        ),
+        ({"eks": {"bounds": {"min": 1, "max": 2}}}, "give target_tracking (HPA metric) or keda"),
+        (
+            {
+                "eks": {
+                    "bounds": {"min": 1, "max": 2},
+                    "predictive": {"metric": "ASGCPUUtilization", "target": 1},
+                }
+            },
+            "eks.predictive: no native construct",
+        ),
+        (
+            {"eks": {"bounds": {"min": 0, "max": 2}, "keda": {"min_replicas": 0}}},
+            "at least one trigger",
+        ),
+        (
+            {
+                "eks": {
+                    "bounds": {"min": 0, "max": 2},
+                    "keda": {"cron": [{"start": "0 8 * * *", "end": "0 25 * * *", "desired": 1}]},
+                }
+            },
+            "keda.cron.end",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "schedule": {"start": "2026-01-01T00:00:00Z", "desired": [1] * 49},
+                }
+            },
+            "more than 48 h",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "schedule": {"start": "2026-01-01T00:00:00", "desired": [1]},
+                }
+            },
+            "give a time zone",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 2},
+                    "schedule": {"start": "2026-01-01T00:00:00Z", "desired": [1, 3]},
+                }
+            },
+            "exceeds bounds.max (2)",
+        ),
+    ],
+    ids=[
+        "no-target",
+        "min-above-max",
+        "unknown-metric",
+        "metric-not-native",
+        "bad-cron",
+        "bad-tz",
+        "scheduled-outside-bounds",
+        "no-hysteresis-band",
+        "step-gap",
+        "step-closed-end",
+        "step-wrong-sign",
+        "predictive-buffer-missing",
+        "predictive-buffer-too-long",
+        "hpa-zero",
+        "eks-no-trigger",
+        "eks-predictive",
+        "keda-no-trigger",
+        "keda-bad-cron",
+        "schedule-too-long",
+        "schedule-naive-time",
+        "schedule-above-max",
+    ],
+)
+def test_invalid_policies_fail_naming_the_field(targets: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        scaling(**targets)
+    assert message in str(err.value)
+
+
+def test_unknown_field_is_rejected() -> None:
+    with pytest.raises(ValidationError, match=r"extra_forbidden|Extra inputs"):
+        scaling(asg={"bounds": {"min": 1, "max": 2}, "target_trackin": {}})
+
+
+def test_schedule_changes_compress_runs() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    plan = CapacitySchedule(start=start, step_s=3600, desired=(2, 2, 5, 5, 5, 2))
+    assert [(t.hour, d) for t, d in plan.changes()] == [(0, 2), (2, 5), (5, 2)]
+
+
+def test_keda_with_cron_and_behavior_is_valid() -> None:
+    s = scaling(
+        eks={
+            "bounds": {"min": 0, "max": 4},
+            "keda": {"cron": [{"start": "0 8 * * 1-5", "end": "0 18 * * 1-5", "desired": 2}]},
+            "hpa_behavior": {"scale_down": {"stabilization_window_s": 600}},
+        }
+    )
+    assert s.eks is not None and s.eks.keda is not None and s.eks.keda.min_replicas == 0
+    assert (
+        s.eks.hpa_behavior is not None and s.eks.hpa_behavior.scale_up.stabilization_window_s == 0
+    )
