@@ -277,6 +277,28 @@ class StackSettings(_Model):
             "scaleplan:environment": self.environment,
         }
 
+    def with_scaling(
+        self, scaling: StackScaling, source: str = "scaleplan:scaling"
+    ) -> StackSettings:
+        """These settings with another emitted policy, re-validated as a whole.
+
+        `planner emit` calls this (then `infra.guardrails.check_plan`) before it
+        writes a new policy into a stack file, so a policy for a target the stack
+        lacks fails there, not at `pulumi up`.
+
+        Raises:
+            StackConfigError: the policy does not fit this stack.
+        """
+        try:
+            return StackSettings.model_validate(
+                {**self.model_dump(), "scaling": scaling.model_dump()}
+            )
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"] for e in exc.errors())
+            raise StackConfigError(
+                f"{source}: does not fit stack {self.stack}: {problems}"
+            ) from None
+
     def resource_name(self, suffix: str) -> str:
         """A physical-name prefix unique to this stack, e.g. `scaleplan-prod-gpu`."""
         return f"{self.project}-{self.stack}-{suffix}"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import zoneinfo
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -384,6 +384,11 @@ class StackScaling(_Model):
         for name in present:
             _check_target(name, getattr(self, name))
         return self
+
+    def to_config(self) -> dict[str, Any]:
+        """The value `planner emit` writes under `scaleplan:scaling` (JSON types, no nulls)."""
+        value: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        return value
 
     def target(self, name: TargetName) -> TargetScaling | None:
         """The emitted policy for `name`, or None if this stack does not scale it."""

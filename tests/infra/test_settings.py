@@ -96,3 +96,19 @@ def test_missing_region(tmp_path: Path) -> None:
     path.write_text("config:\n  scaleplan:environment: dev\n")
     with pytest.raises(StackConfigError, match="missing aws:region"):
         load_stack_file(path)
+
+
+def test_with_scaling_revalidates_against_the_stack() -> None:
+    from policies.stack_config import StackScaling
+
+    dev = load_stack_file(ROOT / "Pulumi.dev.yaml")
+    serverless_policy = StackScaling.model_validate(
+        {
+            "source": {"bundle_id": "b", "version": "1"},
+            "serverless": {"bounds": {"min": 1, "max": 2}},
+        }
+    )
+    with pytest.raises(StackConfigError, match="does not fit stack dev"):
+        dev.with_scaling(serverless_policy)
+    assert dev.scaling is not None
+    assert dev.with_scaling(dev.scaling) == dev

@@ -269,3 +269,15 @@ def test_keda_with_cron_and_behavior_is_valid() -> None:
     assert (
         s.eks.hpa_behavior is not None and s.eks.hpa_behavior.scale_up.stabilization_window_s == 0
     )
+
+
+def test_to_config_is_what_the_program_reads_back() -> None:
+    s = scaling(
+        asg={
+            "bounds": {"min": 1, "max": 4},
+            "schedule": {"start": "2026-01-01T00:00:00Z", "desired": [1, 2, 2, 4]},
+        }
+    )
+    value = s.to_config()
+    assert "serverless" not in value and value["asg"]["schedule"]["start"] == "2026-01-01T00:00:00Z"
+    assert StackScaling.model_validate(value) == s
