@@ -26,6 +26,7 @@ def read_settings() -> tuple[StackSettings, pulumi.Output[str]]:
         "cluster": cfg.get_object("cluster"),
         "gpuNodePools": cfg.require_object("gpuNodePools"),
         "karpenter": cfg.get_object("karpenter"),
+        "addons": cfg.get_object("addons"),
         "service": cfg.require_object("service"),
         "asg": cfg.get_object("asg"),
         "serverless": cfg.get_object("serverless"),

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from infra import guardrails
 from infra.components.asg import GPU_AMI_PARAMETER, GpuAsg, GpuAsgArgs
 from infra.components.bundle_bucket import BundleBucket, BundleBucketArgs
+from infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.eks_cluster import EksCluster, EksClusterArgs
 from infra.components.gpu_service import GpuService, GpuServiceArgs
 from infra.components.karpenter import KarpenterGpuArgs, KarpenterGpuPool
@@ -90,13 +91,23 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
         enable_server_side_apply=True,
         opts=pulumi.ResourceOptions(parent=cluster),
     )
+    eks_scaling = scaling.eks if scaling is not None else None
+    addons = ClusterAddons(
+        settings.resource_name("addons"),
+        ClusterAddonsArgs(
+            settings=settings.addons,
+            provider=provider,
+            install_keda=eks_scaling is not None and eks_scaling.keda is not None,
+        ),
+    )
     service = GpuService(
         settings.resource_name("service"),
         GpuServiceArgs(
             settings=settings.service,
-            scaling=scaling.eks if scaling is not None else None,
+            scaling=eks_scaling,
             provider=provider,
             model_token=model_token,
+            depends_on=(addons,),
         ),
     )
     if settings.karpenter.enabled:
@@ -106,6 +117,7 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
                 settings=settings.karpenter,
                 discovery_tag=settings.resource_name("net"),
                 node_role_name=cluster.node_role_name,
+                security_group_id=cluster.security_group_id,
                 provider=provider,
             ),
         )

@@ -129,6 +129,13 @@ class ServiceSettings(_Model):
     replicas: int = Field(default=1, ge=0, description="initial replicas; the autoscaler owns it")
 
 
+class AddonSettings(_Model):
+    """Helm chart versions of the cluster add-ons (pinned: upgrades are deliberate)."""
+
+    nvidia_device_plugin_version: str = "0.17.1"
+    keda_version: str = "2.17.0"
+
+
 class WarmPoolSettings(_Model):
     """Pre-initialised stopped instances: a warm start instead of a full boot."""
 
@@ -239,6 +246,7 @@ class StackSettings(_Model):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     gpu_node_pools: tuple[NodePoolSettings, ...] = Field(min_length=1)
     karpenter: KarpenterSettings = Field(default_factory=KarpenterSettings)
+    addons: AddonSettings = Field(default_factory=AddonSettings)
     service: ServiceSettings
     asg: AsgSettings | None = None
     serverless: ServerlessSettings | None = None
@@ -313,6 +321,7 @@ CONFIG_KEYS: dict[str, str] = {
     "cluster": "cluster",
     "gpuNodePools": "gpu_node_pools",
     "karpenter": "karpenter",
+    "addons": "addons",
     "service": "service",
     "asg": "asg",
     "serverless": "serverless",

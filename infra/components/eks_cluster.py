@@ -55,6 +55,7 @@ class EksCluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
     node_role_name: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
     node_group_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -118,6 +119,7 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer
         self.node_role_arn = node_role.arn
         self.node_role_name = node_role.name
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.node_group_names = [g.node_group_name for g in groups]
         self.kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority.data

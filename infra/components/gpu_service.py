@@ -40,6 +40,7 @@ class GpuServiceArgs:
         provider: The Kubernetes provider of the cluster.
         model_token: Secret token for the model registry (stored as a Secret).
         prometheus_url: Prometheus the KEDA prometheus trigger queries.
+        depends_on: Add-ons that must exist first (device plugin, KEDA CRDs).
     """
 
     settings: ServiceSettings
@@ -47,6 +48,7 @@ class GpuServiceArgs:
     provider: k8s.Provider
     model_token: pulumi.Input[str]
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    depends_on: tuple[pulumi.Resource, ...] = ()
 
 
 def hpa_rules(rules: HpaRules) -> dict[str, Any]:
@@ -141,7 +143,9 @@ class GpuService(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scaleplan:infra:GpuService", name, None, opts)
         s = args.settings
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(args.depends_on)
+        )
         labels = {"app.kubernetes.io/name": s.name, "app.kubernetes.io/part-of": "scaleplan"}
         ns = k8s.core.v1.Namespace(name, metadata={"name": s.namespace}, opts=k8s_opts)
         meta: Any = {"namespace": ns.metadata.name, "labels": labels}
@@ -167,6 +171,7 @@ class GpuService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
+                depends_on=list(args.depends_on),
                 ignore_changes=["spec.replicas"] if scaled else None,
             ),
         )

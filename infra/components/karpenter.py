@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.components.eks_cluster import GPU_LABELS, GPU_TAINT
@@ -24,13 +25,16 @@ class KarpenterGpuArgs:
     Attributes:
         settings: Instance families, GPU limit, capacity types.
         discovery_tag: Value of the `karpenter.sh/discovery` tag on subnets.
-        node_role_name: IAM role name Karpenter nodes run with.
+        node_role_name: IAM role name Karpenter nodes run with (the managed node
+            groups' role, which EKS already grants a node access entry).
+        security_group_id: The cluster security group, tagged for discovery.
         provider: The Kubernetes provider of the cluster.
     """
 
     settings: KarpenterSettings
     discovery_tag: str
     node_role_name: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
     provider: k8s.Provider
 
 
@@ -43,6 +47,14 @@ class KarpenterGpuPool(pulumi.ComponentResource):
         super().__init__("scaleplan:infra:KarpenterGpuPool", name, None, opts)
         s = args.settings
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        # Subnets carry the discovery tag from the network; tag the cluster SG too.
+        aws.ec2.Tag(
+            f"{name}-sg-discovery",
+            resource_id=args.security_group_id,
+            key="karpenter.sh/discovery",
+            value=args.discovery_tag,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         selector: Any = [{"tags": {"karpenter.sh/discovery": args.discovery_tag}}]
         node_class = k8s.apiextensions.CustomResource(
             f"{name}-class",

@@ -36,6 +36,7 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
     if typ == "aws:eks/cluster:Cluster":
         out["endpoint"] = f"https://{name}.gr7.us-east-1.eks.amazonaws.com"
         out["certificateAuthority"] = {"data": "LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"}
+        out["vpcConfig"] = {**out.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-0c1a2b3c"}
         out["identities"] = [
             {"oidcs": [{"issuer": f"https://oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"}]}
         ]

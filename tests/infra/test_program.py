@@ -325,3 +325,23 @@ def test_karpenter_gpu_nodepool_only_where_enabled(built: dict[str, Any]) -> Non
     assert pool["limits"] == {"nvidia.com/gpu": 64}
     assert pool["template"]["spec"]["taints"][0]["key"] == "nvidia.com/gpu"
     assert built["staging"].of_type("kubernetes:karpenter.sh/v1:NodePool") == []
+
+
+def test_device_plugin_everywhere_keda_only_for_scaled_objects(built: dict[str, Any]) -> None:
+    for stack in STACKS:
+        releases = {
+            r.props["name"]: r.props for r in built[stack].of_type("kubernetes:helm.sh/v3:Release")
+        }
+        plugin = releases["nvidia-device-plugin"]
+        assert plugin["values"]["tolerations"][0]["key"] == "nvidia.com/gpu"
+        assert ("keda" in releases) == (stack == "dev")
+
+
+def test_karpenter_discovers_the_cluster_security_group(built: dict[str, Any]) -> None:
+    tag = built["prod"].one("aws:ec2/tag:Tag").props
+    assert tag == {
+        **tag,
+        "resourceId": "sg-0c1a2b3c",
+        "key": "karpenter.sh/discovery",
+        "value": "scaleplan-prod-net",
+    }
