@@ -6,7 +6,8 @@ in another:
 1. the CrossGuard policy pack (`infra/policypack`), on `pulumi preview/up
    --policy-pack`, over each resource's properties and over the whole stack;
 2. the unit tests, from the Pulumi mocks, on every resource the program builds;
-3. the planner, before `planner emit` or `planner apply` (`check_plan`).
+3. the planner, before `planner emit` (`check_plan`) and on every live change
+   `planner apply` makes (`check_change`).
 
 Resource properties are Pulumi's camelCase inputs (what the engine, the mocks and
 CrossGuard all see). Each rule returns `Violation`s with a message that says what
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.settings import REQUIRED_TAGS, StackSettings
-from policies.stack_config import StackScaling
+from policies.stack_config import Bounds, StackScaling
 from sim.capacity.catalog import CATALOG
 
 #: Most GPU nodes (or GPU instances) one stack may run, summed over its pools.
@@ -399,6 +400,37 @@ def check_plan(scaling: StackScaling, settings: StackSettings) -> list[Violation
                 stack,
                 f"serverless.bounds.max {sls.bounds.max} exceeds max_concurrency "
                 f"{sls_settings.max_concurrency}",
+            )
+        )
+    return out
+
+
+def check_change(
+    target: str, current: int, desired: int, bounds: Bounds, max_step: int | None = None
+) -> list[Violation]:
+    """Guardrails on one live capacity change (`planner apply`, any actuator).
+
+    Args:
+        target: What is being changed, for messages (e.g. `prod/asg`).
+        current: Capacity in force now.
+        desired: Capacity the policy asks for.
+        bounds: The emitted bounds of the target (the floor is `bounds.min`).
+        max_step: Largest change allowed in one action; None for no limit.
+    """
+    out: list[Violation] = []
+    if desired < bounds.min:
+        out.append(
+            Violation("bounds", target, f"desired {desired} is below the floor {bounds.min}")
+        )
+    if desired > bounds.max:
+        out.append(Violation("bounds", target, f"desired {desired} is above max {bounds.max}"))
+    if max_step is not None and abs(desired - current) > max_step:
+        out.append(
+            Violation(
+                "max-step",
+                target,
+                f"change {current} -> {desired} exceeds the max step of {max_step}; "
+                "apply it in smaller steps or raise max_step",
             )
         )
     return out

@@ -301,3 +301,23 @@ def test_gpu_detection() -> None:
     assert guardrails.is_gpu_instance("g5.xlarge")
     assert guardrails.is_gpu_instance("p5e.48xlarge")  # not in the catalog: family prefix
     assert not guardrails.is_gpu_instance("c7i.2xlarge")
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "max_step", "expected"),
+    [
+        (4, 6, 2, []),
+        (4, 1, None, ["bounds"]),
+        (4, 30, None, ["bounds"]),
+        (4, 10, 3, ["max-step"]),
+        (10, 1, 3, ["bounds", "max-step"]),
+    ],
+    ids=["ok", "below-floor", "above-max", "too-big-a-step", "both"],
+)
+def test_live_change_guardrails(
+    current: int, desired: int, max_step: int | None, expected: list[str]
+) -> None:
+    from policies.stack_config import Bounds
+
+    found = guardrails.check_change("prod/asg", current, desired, Bounds(min=2, max=24), max_step)
+    assert [v.rule for v in found] == expected
