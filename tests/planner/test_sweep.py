@@ -117,3 +117,19 @@ def test_sweep_with_a_bad_grid_exits_2_and_writes_nothing(tiny_scenario: Path) -
     assert result.exit_code == 2
     assert "stabilization_window_s" in result.output
     assert not (directory / "rows.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--backend", "local", "--address", "auto"], "--address applies only"),
+        (["--backend", "ray", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+        (["--backend", "dask"], "dask"),
+    ],
+    ids=["address-without-ray", "unreachable-ray", "unknown-backend"],
+)
+def test_bad_backend_flags_exit_2(tiny_scenario: Path, flags: list[str], fragment: str) -> None:
+    spec = write_sweep(tiny_scenario.parent)
+    result = runner.invoke(app, ["sweep", str(spec), *flags])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
