@@ -13,7 +13,9 @@ price, plus provisioned concurrency for the time it is configured.
 
 from __future__ import annotations
 
-import math
+import numpy as np
+
+from sim.workload.model import FloatArray
 
 
 class NodeLedger:
@@ -56,6 +58,6 @@ class NodeLedger:
         return node_s * self._gpus / 3600.0
 
 
-def billed_s(busy_s: float, granularity_s: float) -> float:
-    """Compute time rounded up to the billing granularity."""
-    return math.ceil(busy_s / granularity_s - 1e-9) * granularity_s
+def billed_s(busy_s: FloatArray, granularity_s: float) -> FloatArray:
+    """Compute times rounded up to the billing granularity (the 1e-9 absorbs float noise)."""
+    return np.ceil(busy_s / granularity_s - 1e-9) * granularity_s

@@ -78,6 +78,8 @@ class RequestBook:
 
     def __init__(self, arrivals: Arrivals) -> None:
         n = int(arrivals.arrival_s.size)
+        self.input_tokens_array = arrivals.input_tokens
+        self.output_tokens_array = arrivals.output_tokens
         self.arrival_s: list[float] = arrivals.arrival_s.tolist()
         self.input_tokens: list[float] = arrivals.input_tokens.tolist()
         self.output_tokens: list[float] = arrivals.output_tokens.tolist()

@@ -71,13 +71,19 @@ class SimServerlessPool:
         self._env = env
         self._book = book
         self._log = log
-        self._sampler = ServiceSampler(pool.service, stream(seed, f"{role}.service"))
+        # One instance serves one request, so service times do not depend on a batch:
+        # draw them for every request at once (one vectorised call), billed alike.
+        service_s = ServiceSampler(pool.service, stream(seed, f"{role}.service")).per_request(
+            book.input_tokens_array, book.output_tokens_array
+        )
+        self._service_s: list[float] = service_s.tolist()
+        self._billed_s: list[float] = billed_s(service_s, pool.billing_granularity_s).tolist()
         self._cold_rng = stream(seed, f"{role}.cold_start")
         self._prov_rng = stream(seed, f"{role}.provisioning")
         self._max = pool.max_replicas
         self._keep_alive_s = pool.keep_alive_s
-        self._granularity_s = pool.billing_granularity_s
-        self._heap: list[tuple[float, int, int, int, int, float]] = []
+        # (time_s, seq, kind, instance, request): completions, cold starts, PC init.
+        self._heap: list[tuple[float, int, int, int, int]] = []
         self._expiries: deque[tuple[float, int, int]] = deque()  # (expire_s, instance, gen)
         self._seq = 0
         self._ids = 0
@@ -202,22 +208,19 @@ class SimServerlessPool:
             self.busy_s += self.busy * elapsed
             self.provisioned_s += self.desired * elapsed
             self._area_t = now_s
-        delay_s = 0.0
+        delay_s, cold = 0.0, False
         if self._idle_pc:
             instance = self._idle_pc.pop()
-            kind = "warm_start"
         elif self._idle:
             instance = self._idle.pop()
             self._gen[instance] += 1  # cancels its pending expiry
-            kind = "warm_start"
         elif self.instances < self._max:
             instance = self._new_instance()
             self._gen[instance] = 0
-            delay_s = self.pool.cold_start_s.sample(self._cold_rng)
+            delay_s, cold = self.pool.cold_start_s.sample(self._cold_rng), True
             self.cold_starts += 1
             self.starting += 1
             self._push(now_s + delay_s, _WARM, instance)
-            kind = "cold_start"
         else:
             self.throttled += 1
             self._book.drop(request)
@@ -225,21 +228,23 @@ class SimServerlessPool:
                 self._log.append((now_s, self.name, "drop", f"req={request} throttled"))
             return
         self.busy += 1
-        book = self._book
-        book.start_s[request] = now_s + delay_s
-        service_s = self._sampler.sample_s(
-            book.input_tokens[request], book.output_tokens[request], 1
-        )
+        start_s = now_s + delay_s
+        self._book.start_s[request] = start_s
         self._seq += 1
         heapq.heappush(
-            heap, (now_s + delay_s + service_s, self._seq, _DONE, instance, request, service_s)
+            heap, (start_s + self._service_s[request], self._seq, _DONE, instance, request)
         )
         if self._log is not None:
+            kind = "cold_start" if cold else "warm_start"
             self._log.append((now_s, self.name, kind, f"req={request} instance={instance}"))
 
     def advance(self, now_s: float) -> None:
-        """Apply every internal transition due at or before `now_s`, in time order."""
-        heap, expiries = self._heap, self._expiries
+        """Apply every internal transition due at or before `now_s`, in time order.
+
+        The completion branch is written out inline: it runs once per request.
+        """
+        heap, expiries, gen, idle = self._heap, self._expiries, self._gen, self._idle
+        book, log = self._book, self._log
         while True:
             heap_s = heap[0][0] if heap else _INF
             if expiries and expiries[0][0] <= heap_s:
@@ -247,20 +252,39 @@ class SimServerlessPool:
                 if expire_s > now_s:
                     break
                 expiries.popleft()
-                if self._gen.get(instance) == generation:  # idle ever since
+                if gen.get(instance) == generation:  # idle ever since
                     self._touch(expire_s)
-                    del self._idle[bisect_left(self._idle, instance)]
-                    del self._gen[instance]
+                    del idle[bisect_left(idle, instance)]
+                    del gen[instance]
                     self.instances -= 1
-                    if self._log is not None:
-                        self._log.append((expire_s, self.name, "expire", f"instance={instance}"))
+                    if log is not None:
+                        log.append((expire_s, self.name, "expire", f"instance={instance}"))
                 continue
             if heap_s > now_s:
                 break
-            time_s, _, kind, instance, request, service_s = heapq.heappop(heap)
-            self._touch(time_s)
+            time_s, _, kind, instance, request = heapq.heappop(heap)
+            elapsed = time_s - self._area_t
+            if elapsed > 0.0:
+                self.instance_s += self.instances * elapsed
+                self.busy_s += self.busy * elapsed
+                self.provisioned_s += self.desired * elapsed
+                self._area_t = time_s
             if kind == _DONE:
-                self._on_done(time_s, instance, request, service_s)
+                self.busy -= 1
+                self.billed_busy_s += self._billed_s[request]
+                book.serve(request, time_s)
+                if log is not None:
+                    log.append((time_s, self.name, "finish", f"req={request} instance={instance}"))
+                if instance in self._pc:
+                    self._idle_pc.append(instance)
+                    continue
+                generation = gen.get(instance, -1) + 1
+                gen[instance] = generation
+                insort(idle, instance)
+                # Keep-alive is one constant, so expiries come due in the order
+                # instances go idle: a FIFO holds them (entries of instances reused
+                # since are skipped by their generation).
+                expiries.append((time_s + self._keep_alive_s, instance, generation))
             elif kind == _WARM:
                 self.starting -= 1
             elif instance in self._pc_init:  # _PC_READY, not cancelled meanwhile
@@ -268,30 +292,14 @@ class SimServerlessPool:
                 self.starting -= 1
                 self._idle_pc.append(instance)
 
-    def _on_done(self, time_s: float, instance: int, request: int, service_s: float) -> None:
-        self.busy -= 1
-        self.billed_busy_s += billed_s(service_s, self._granularity_s)
-        self._book.serve(request, time_s)
-        if self._log is not None:
-            self._log.append((time_s, self.name, "finish", f"req={request} instance={instance}"))
-        if instance in self._pc:
-            self._idle_pc.append(instance)
-            return
-        generation = self._gen.get(instance, -1) + 1
-        self._gen[instance] = generation
-        insort(self._idle, instance)
-        # Keep-alive is one constant, so expiries come due in the order instances go
-        # idle: a FIFO holds them (stale entries, of reused instances, are skipped).
-        self._expiries.append((time_s + self._keep_alive_s, instance, generation))
-
     def _new_instance(self) -> int:
         self._ids += 1
         self.instances += 1
         return self._ids
 
-    def _push(self, time_s: float, kind: int, instance: int, arg: int = 0) -> None:
+    def _push(self, time_s: float, kind: int, instance: int) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (time_s, self._seq, kind, instance, arg, 0.0))
+        heapq.heappush(self._heap, (time_s, self._seq, kind, instance, -1))
 
     def _touch(self, now_s: float) -> None:
         elapsed = now_s - self._area_t

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.capacity.service import ExponentialService, ServiceModel
+from sim.capacity.service import ExponentialService, ServiceModel, TokenService
+from sim.workload.model import FloatArray
 
 #: Fixed spawn keys. Append new purposes at the end; never renumber.
 STREAM_KEYS: dict[str, int] = {
@@ -60,6 +61,25 @@ class ServiceSampler:
         self._mean_s = service.mean_s if isinstance(service, ExponentialService) else 0.0
         self._buffer: list[float] = []
         self._index = 0
+
+    def per_request(self, input_tokens: FloatArray, output_tokens: FloatArray) -> FloatArray:
+        """Service times of every request at batch 1, in one vectorised draw.
+
+        For servers that never batch (serverless instances). An exponential model
+        draws one standard exponential per request; the token model is evaluated on
+        the arrays (the same arithmetic as `TokenService.service_s`, element-wise);
+        any other model is asked request by request.
+        """
+        if isinstance(self._service, ExponentialService):
+            return self._service.mean_s * self._rng.standard_exponential(input_tokens.size)
+        if isinstance(self._service, TokenService):
+            return np.asarray(self._service.service_s(input_tokens, output_tokens, 1))  # type: ignore[arg-type]
+        return np.array(
+            [
+                self._service.sample_s(self._rng, float(i), float(o), 1)
+                for i, o in zip(input_tokens, output_tokens, strict=True)
+            ]
+        )
 
     def sample_s(self, input_tokens: float, output_tokens: float, batch: int) -> float:
         """Seconds one request holds its batch slot, given the occupancy at its start."""
