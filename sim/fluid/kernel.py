@@ -184,10 +184,11 @@ def advance(
         s_batch1 = mean_base + mean_slope
         arriving = arrivals[s]
         backlogged = backlog > 1e-9
-        # Batch fill follows the occupancy (as the DES draws a request's service time
-        # at the occupancy it starts into); a backlog means every slot is busy.
+        # A request's service time is set by the batch it starts into (as in the DES):
+        # the occupancy of the least-loaded replica plus itself, on average the mean
+        # occupancy plus about half a slot (measured against the DES; docs/engines.md).
         if ready > 0:
-            batch = float(max_batch) if backlogged else in_service / ready
+            batch = in_service / ready + 0.5
             batch = min(max(batch, 1.0), float(max_batch))
         else:
             batch = 1.0
