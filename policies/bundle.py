@@ -72,7 +72,7 @@ class TrainingWindow(BaseModel):
 def _check_file_name(name: str) -> str:
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts or path.name == MANIFEST:
-        raise ValueError(
+        raise PolicyError(
             f"file name {name!r} must be a relative path inside the bundle, without '..', "
             f"and not named {MANIFEST!r}"
         )
@@ -80,7 +80,11 @@ def _check_file_name(name: str) -> str:
 
 
 class PolicyBundle(BaseModel):
-    """A fitted policy with everything needed to reproduce and audit it."""
+    """A fitted policy with everything needed to reproduce and audit it.
+
+    A bad name, a naive `created_at` or an unsafe file name is a `PolicyError`
+    (the caller can fix it); other invalid fields are pydantic validation errors.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,7 +104,7 @@ class PolicyBundle(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(
+            raise PolicyError(
                 f"bundle name {value!r} must start with a letter or digit and use only "
                 "letters, digits, '.', '_' and '-'"
             )
@@ -119,7 +123,7 @@ class PolicyBundle(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            raise ValueError("created_at must carry a time zone, e.g. datetime.now(UTC)")
+            raise PolicyError("created_at must carry a time zone, e.g. datetime.now(UTC)")
         return value
 
     @field_validator("files")
@@ -318,3 +322,5 @@ def read_bundle(path: Path) -> PolicyBundle:
         return PolicyBundle.model_validate({**data, "files": files})
     except ValidationError as exc:
         raise PolicyError(format_validation_error(exc, f"{path}/{MANIFEST}")) from None
+    except PolicyError as exc:
+        raise PolicyError(f"{path}/{MANIFEST}: {exc}") from None

@@ -141,6 +141,19 @@ def test_tampered_and_missing_files_are_detected(tmp_path: Path) -> None:
             json.dumps(
                 {
                     "schema_version": 1,
+                    "name": "a/b",
+                    "version": 1,
+                    "created_at": CREATED.isoformat(),
+                    "spec": {"kind": "hpa"},
+                }
+            ),
+            r"bundle\.json: bundle name 'a/b'",
+            id="bad-name",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "schema_version": 1,
                     "name": "x",
                     "version": 0,
                     "created_at": CREATED.isoformat(),
@@ -192,7 +205,7 @@ def test_archive_member_outside_bundle_is_rejected(tmp_path: Path) -> None:
 )
 def test_bundle_validation(update: dict, message: str) -> None:
     data = {**make_bundle().model_dump(), "files": {}, **update}
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(PolicyError, match=message):
         PolicyBundle.model_validate(data)
 
 
