@@ -134,6 +134,14 @@ class Hysteresis:
             (tolerance 0.1, scale-down window 300 s, +max(100%, 4 pods)/15 s up,
             -100%/15 s down).
         name: Display name; defaults to the inner policy's.
+
+    Edges:
+        * `Observation.desired` of 0: no ratio exists, so the dead band passes the
+          recommendation; Percent rate policies allow nothing from 0, Pods ones do.
+        * Missing metrics are the inner policy's business: the stages see only its
+          recommendation (a holding inner policy recommends `desired`).
+        * `reset` clears the recommendation and scale-event history and resets the
+          inner policy.
     """
 
     def __init__(self, inner: Policy, spec: HysteresisSpec, name: str | None = None) -> None:
