@@ -2,7 +2,7 @@
 
 Trace: ServeGen m-small (Alibaba Bailian, 14 days of 600 s windows). Days 1-10
 are history: the forecasters fit on them, and the predictive policy's two
-sizing knobs (forecast quantile, Allen-Cunneen arrival variability) are tuned on
+sizing knobs (forecast quantile, planned batch-slot utilisation cap) are tuned on
 them alone (fit on days 1-8, score on days 9-10). Days 11-14 are evaluated once,
 with the tuned spec; nothing is tuned on them.
 
@@ -59,7 +59,7 @@ TUNE_FIT_DAYS = 8
 BASELINES = ["hpa", "aws-target-tracking", "threshold", "step", "scheduled"]
 #: Tuning grid, days 1-10 only.
 QUANTILES = (0.75, 0.9)
-ARRIVAL_SCVS = (1.0, 4.0, 8.0)
+MAX_UTILISATIONS = (0.7, 0.8, 0.9)
 PACKAGES = ("scaleplan", "numpy", "numba", "scipy", "statsmodels", "pydantic")
 
 
@@ -115,23 +115,23 @@ def tune(
     scenario = window_scenario(trace, TUNE_FIT_DAYS, HISTORY_DAYS - TUNE_FIT_DAYS, mean_tune_rps)
     rows: list[dict[str, Any]] = []
     table = Table(title="tuning on days 9-10 (history days 1-8)", title_justify="left")
-    for column in ("quantile", "arrival_scv", "cost USD", "SLO att.", "p99 s", "actions"):
+    for column in ("quantile", "max_util", "cost USD", "SLO att.", "p99 s", "actions"):
         table.add_column(column, justify="right")
     for quantile in QUANTILES:
-        for scv in ARRIVAL_SCVS:
-            spec = PredictiveSpec(quantile=quantile, arrival_scv=scv)
+        for cap in MAX_UTILISATIONS:
+            spec = PredictiveSpec(quantile=quantile, max_utilisation=cap)
             result, _ = run_policy(scenario, spec)
             rows.append(
                 {
                     "quantile": quantile,
-                    "arrival_scv": scv,
+                    "max_utilisation": cap,
                     "cost_usd": result.cost_usd,
                     "slo_attainment": result.slo_attainment,
                 }
             )
             table.add_row(
                 f"{quantile:g}",
-                f"{scv:g}",
+                f"{cap:g}",
                 f"{result.cost_usd:,.0f}",
                 f"{result.slo_attainment:.2%}",
                 f"{result.p99_latency_s:.1f}",
@@ -144,7 +144,7 @@ def tune(
         if meeting
         else max(rows, key=lambda r: r["slo_attainment"])
     )
-    return PredictiveSpec(quantile=best["quantile"], arrival_scv=best["arrival_scv"]), rows
+    return PredictiveSpec(quantile=best["quantile"], max_utilisation=best["max_utilisation"]), rows
 
 
 def oracle_cost(scenario: Scenario) -> float | None:
@@ -178,7 +178,7 @@ def main() -> None:
     ]
     entries.append(("predictive (preset)", scenario, resolve("predictive")))
     entries.append(
-        (f"predictive (tuned q{tuned.quantile:g} scv{tuned.arrival_scv:g})", scenario, tuned)
+        (f"predictive (tuned q{tuned.quantile:g} u{tuned.max_utilisation:g})", scenario, tuned)
     )
     anomaly = resolve("anomaly").model_copy(update={"forecast": tuned})
     entries.append(("anomaly", scenario, anomaly))
@@ -238,7 +238,7 @@ def main() -> None:
         "trace_mean_rps": args.mean_rps,
         "eval_mean_rps": round(mean_eval, 2),
         "engine": "fluid",
-        "tuned": {"quantile": tuned.quantile, "arrival_scv": tuned.arrival_scv},
+        "tuned": {"quantile": tuned.quantile, "max_utilisation": tuned.max_utilisation},
         "tuning": tuning_rows,
         "oracle_cost_usd": None if oracle is None else round(oracle, 2),
         "results": results,

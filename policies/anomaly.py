@@ -28,7 +28,7 @@ from pydantic import Field
 
 from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, clamp, recent_demand_rps
+from policies.predictive.sizing import Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.errors import FitError
@@ -69,7 +69,7 @@ class AnomalyPolicy:
         target_utilisation: Base policy target (batch-slot utilisation).
         tolerance: Base policy dead band (Kubernetes HPA default 0.1).
         demand_window_s: Window of observed demand the residual uses.
-        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
+        sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
     Edge behaviour: without a forecast (no or too little history, no fit), the
@@ -90,10 +90,10 @@ class AnomalyPolicy:
         target_utilisation: float = 0.7,
         tolerance: float = 0.1,
         demand_window_s: float = 60.0,
-        variability: float = 1.0,
+        sizing: SizingConfig | None = None,
         name: str = "anomaly",
     ) -> None:
-        self.variability = variability
+        self.sizing = sizing or SizingConfig()
         self.config = config
         self.z_threshold = z_threshold
         self.window_s = window_s
@@ -112,7 +112,7 @@ class AnomalyPolicy:
         self._provisioning_s = 0.0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.variability)
+        self._sizer = Sizer.from_context(context, self.sizing)
         self._provisioning_s = context.provisioning_s
         self._residuals.clear()
         self._baseline = None
@@ -214,7 +214,7 @@ class AnomalySpec(PolicySpecBase):
                 target_utilisation=self.target_utilisation,
                 tolerance=self.tolerance,
                 demand_window_s=self.demand_window_s,
-                variability=self.forecast.variability(),
+                sizing=self.forecast.sizing(),
                 name=self.display_name(),
             )
         )

@@ -32,7 +32,7 @@ from pydantic import Field
 
 from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, clamp
+from policies.predictive.sizing import Sizer, SizingConfig, clamp
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.errors import FitError, PolicyError
@@ -56,7 +56,7 @@ class SpilloverPolicy:
         serverless_service_s: Seconds a request holds a serverless instance (None:
             from the scenario's spillover pool via the context).
         max_provisioned: Cap on provisioned concurrency.
-        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
+        sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
     Edge behaviour: a forecast that cannot be fitted is logged and the base falls
@@ -74,10 +74,10 @@ class SpilloverPolicy:
         burst_quantile: float = 0.99,
         serverless_service_s: float | None = None,
         max_provisioned: int = SAGEMAKER_MAX_CONCURRENCY,
-        variability: float = 1.0,
+        sizing: SizingConfig | None = None,
         name: str = "spillover",
     ) -> None:
-        self.variability = variability
+        self.sizing = sizing or SizingConfig()
         self.config = config
         self.base_quantile = base_quantile
         self.base_window_s = base_window_s
@@ -101,7 +101,7 @@ class SpilloverPolicy:
                 "none: add a 'spillover:' block to the scenario or set serverless_service_s"
             )
         self._spill_service_s = spill_s
-        self._sizer = Sizer.from_context(context, self.variability)
+        self._sizer = Sizer.from_context(context, self.sizing)
         self._provisioning_s = context.provisioning_s
         self._recent.clear()
         self.forecast = None
@@ -190,7 +190,7 @@ class SpilloverSpec(PolicySpecBase):
                 burst_quantile=self.burst_quantile,
                 serverless_service_s=self.serverless_service_s,
                 max_provisioned=self.max_provisioned,
-                variability=self.forecast.variability(),
+                sizing=self.forecast.sizing(),
                 name=self.display_name(),
             )
         )

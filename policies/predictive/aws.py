@@ -28,7 +28,7 @@ from typing import Literal
 from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
 from policies.predictive.policy import ReactiveFloor
-from policies.predictive.sizing import Sizer, clamp
+from policies.predictive.sizing import Sizer, SizingConfig, clamp
 from sim.errors import FitError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class AwsPredictivePolicy:
         forecast_only: Report what the forecast would do; scale reactively only.
         floor_window_s: Window of observed demand the reactive part sizes for.
         floor_hold_s: Scale-down stabilisation of the reactive part.
-        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
+        sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
     Edge behaviour: when the forecast cannot be fitted, the policy logs a warning and
@@ -70,7 +70,7 @@ class AwsPredictivePolicy:
         forecast_only: bool = False,
         floor_window_s: float = 60.0,
         floor_hold_s: float = 300.0,
-        variability: float = 1.0,
+        sizing: SizingConfig | None = None,
         name: str = "predictive-aws",
     ) -> None:
         if config.bin_s != HOUR_S:
@@ -84,7 +84,7 @@ class AwsPredictivePolicy:
         self.max_capacity_buffer_pct = max_capacity_buffer_pct
         self.forecast_only = forecast_only
         self.reactive = ReactiveFloor(floor_window_s, floor_hold_s)
-        self.variability = variability
+        self.sizing = sizing or SizingConfig()
         self._provisioning_s = 0.0
         self.name = name
         self.forecast: OnlineForecast | None = None
@@ -95,7 +95,7 @@ class AwsPredictivePolicy:
         self._cap = 0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.variability)
+        self._sizer = Sizer.from_context(context, self.sizing)
         self._provisioning_s = context.provisioning_s
         self.reactive.reset()
         base_max = self.max_capacity if self.max_capacity is not None else context.max_replicas

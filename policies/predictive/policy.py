@@ -17,7 +17,7 @@ from collections import deque
 
 from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, clamp, recent_demand_rps
+from policies.predictive.sizing import Sizer, SizingConfig, clamp, recent_demand_rps
 from sim.errors import FitError
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class PredictivePolicy:
         reactive_floor: Keep capacity at least at the reactive recommendation.
         floor_window_s: Window of observed demand the floor sizes for.
         floor_hold_s: Scale-down stabilisation of the floor.
-        variability: Allen-Cunneen factor of the sizing (`Sizer`; 1 = M/M/c).
+        sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
     Edge behaviour: with no history, too little history (under
@@ -85,13 +85,13 @@ class PredictivePolicy:
         reactive_floor: bool = True,
         floor_window_s: float = 60.0,
         floor_hold_s: float = 300.0,
-        variability: float = 1.0,
+        sizing: SizingConfig | None = None,
         name: str = "predictive",
     ) -> None:
         self.config = config
         self.use_floor = reactive_floor
         self.floor = ReactiveFloor(floor_window_s, floor_hold_s)
-        self.variability = variability
+        self.sizing = sizing or SizingConfig()
         self.name = name
         self.forecast: OnlineForecast | None = None
         self.fallback: str | None = None
@@ -99,7 +99,7 @@ class PredictivePolicy:
         self._provisioning_s = 0.0
 
     def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.variability)
+        self._sizer = Sizer.from_context(context, self.sizing)
         self._provisioning_s = context.provisioning_s
         self.floor.reset()
         self.forecast = None

@@ -11,6 +11,12 @@ wait by `(ca2 + cs2) / 2` (squared coefficients of variation of inter-arrival
 and service times); the sizer applies it by shrinking the wait budget of the SLO
 by the same factor (`variability`; 1 is M/M/c).
 
+An LLM replica also slows down as its batch fills (`TokenService.batch_slowdown`),
+so a pool run at full batch misses a latency SLO on long requests even with no
+queue at all. `max_utilisation` caps the batch-slot utilisation the sizing may
+plan for: replicas >= rate * mean_service_s / (max_batch * max_utilisation), the
+same quantity target-tracking autoscalers hold at their target.
+
 The binary search behind it costs milliseconds, and a policy sizes every decision
 interval, so rates are rounded *up* to a geometric grid (1% steps by default) and
 memoised: the answer is conservative by at most one grid step.
@@ -19,11 +25,25 @@ memoised: the answer is conservative by at most one grid step.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from policies.base import MetricSample, Observation, PolicyContext
 from sim.capacity.queueing import servers_for_attainment
 
 DEFAULT_GRID_STEP = 0.01
+
+
+@dataclass(frozen=True)
+class SizingConfig:
+    """Corrections of the M/M/c sizing (see the module docstring).
+
+    Attributes:
+        variability: Allen-Cunneen factor (ca2 + cs2) / 2; 1 is M/M/c.
+        max_utilisation: Highest planned batch-slot utilisation; 1 is no cap.
+    """
+
+    variability: float = 1.0
+    max_utilisation: float = 1.0
 
 
 class Sizer:
@@ -37,6 +57,7 @@ class Sizer:
         max_replicas: Pool bound; the search stops one replica above it.
         grid_step: Relative rate rounding for the memo (0.01 = 1%).
         variability: Allen-Cunneen factor (ca2 + cs2) / 2 dividing the wait budget.
+        max_utilisation: Highest planned batch-slot utilisation (1 = no cap).
     """
 
     def __init__(
@@ -48,7 +69,11 @@ class Sizer:
         max_replicas: int,
         grid_step: float = DEFAULT_GRID_STEP,
         variability: float = 1.0,
+        max_utilisation: float = 1.0,
     ) -> None:
+        if not 0.0 < max_utilisation <= 1.0:
+            raise ValueError(f"max_utilisation must lie in (0, 1], got {max_utilisation}")
+        self.max_utilisation = max_utilisation
         if mean_service_s <= 0 or slo_latency_s <= 0 or max_batch < 1 or variability <= 0:
             raise ValueError(
                 "mean_service_s, slo_latency_s, max_batch and variability must be positive"
@@ -67,14 +92,16 @@ class Sizer:
         self._max_rate_memo: dict[int, float] = {}
 
     @classmethod
-    def from_context(cls, context: PolicyContext, variability: float = 1.0) -> Sizer:
+    def from_context(cls, context: PolicyContext, sizing: SizingConfig | None = None) -> Sizer:
+        sizing = sizing or SizingConfig()
         return cls(
             context.mean_service_s,
             context.slo_latency_s,
             context.slo_target,
             context.max_batch,
             context.max_replicas,
-            variability=variability,
+            variability=sizing.variability,
+            max_utilisation=sizing.max_utilisation,
         )
 
     def replicas(self, rate_rps: float) -> int:
@@ -93,7 +120,8 @@ class Sizer:
             self.slo_target,
             max_servers=(self.max_replicas + 1) * self.max_batch,
         )
-        replicas = math.ceil(servers / self.max_batch)
+        busy_slots = grid_rate * self.mean_service_s / self.max_utilisation
+        replicas = math.ceil(max(servers, busy_slots) / self.max_batch - 1e-9)
         self._memo[step] = replicas
         return replicas
 

@@ -19,6 +19,7 @@ from policies.predictive.aws import HOUR_S, AwsPredictivePolicy
 from policies.predictive.forecasters import ModelName, Seasonality
 from policies.predictive.online import DAY_S, ForecastConfig
 from policies.predictive.policy import PredictivePolicy
+from policies.predictive.sizing import SizingConfig
 from policies.spec import PolicySpecBase
 
 
@@ -50,6 +51,8 @@ class PredictiveSpec(PolicySpecBase):
     # Allen-Cunneen: squared CVs of inter-arrival and service times (1, 1 = M/M/c).
     arrival_scv: float = Field(default=1.0, gt=0.0)
     service_scv: float = Field(default=1.0, ge=0.0)
+    # Highest planned batch-slot utilisation (a full batch slows every request down).
+    max_utilisation: float = Field(default=1.0, gt=0.0, le=1.0)
     # AWS-like mode (EC2 Auto Scaling predictive scaling user guide).
     horizon_h: int = Field(default=48, ge=1, le=48)
     refresh_s: float = Field(default=6 * HOUR_S, gt=0.0)
@@ -108,9 +111,12 @@ class PredictiveSpec(PolicySpecBase):
             ),
         )
 
-    def variability(self) -> float:
-        """Allen-Cunneen factor (ca2 + cs2) / 2 for `Sizer`."""
-        return (self.arrival_scv + self.service_scv) / 2.0
+    def sizing(self) -> SizingConfig:
+        """Sizing corrections: Allen-Cunneen factor (ca2 + cs2) / 2 and utilisation cap."""
+        return SizingConfig(
+            variability=(self.arrival_scv + self.service_scv) / 2.0,
+            max_utilisation=self.max_utilisation,
+        )
 
     def build(self) -> Policy:
         config = self.forecast_config()
@@ -127,7 +133,7 @@ class PredictiveSpec(PolicySpecBase):
                 forecast_only=self.forecast_only,
                 floor_window_s=self.floor_window_s,
                 floor_hold_s=self.floor_hold_s,
-                variability=self.variability(),
+                sizing=self.sizing(),
                 name=self.display_name(),
             )
         else:
@@ -136,7 +142,7 @@ class PredictiveSpec(PolicySpecBase):
                 reactive_floor=self.reactive_floor,
                 floor_window_s=self.floor_window_s,
                 floor_hold_s=self.floor_hold_s,
-                variability=self.variability(),
+                sizing=self.sizing(),
                 name=self.display_name(),
             )
         return self.wrap(policy)

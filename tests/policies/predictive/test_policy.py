@@ -13,7 +13,7 @@ import pytest
 from policies.base import Observation, PolicyContext
 from policies.predictive import PredictivePolicy, PredictiveSpec
 from policies.predictive.policy import ReactiveFloor
-from policies.predictive.sizing import Sizer, recent_demand_rps
+from policies.predictive.sizing import Sizer, SizingConfig, recent_demand_rps
 from sim.capacity.queueing import servers_for_attainment
 from sim.workload.model import FloatArray, RateEnvelope
 
@@ -195,8 +195,21 @@ def test_floor_holds_before_scaling_in_and_drains_the_queue(
 
 def test_burstier_traffic_needs_more_replicas(make_context: Callable[..., PolicyContext]) -> None:
     context = make_context(None)
-    sizes = [Sizer.from_context(context, k).replicas(50.0) for k in (1.0, 2.0, 4.0, 8.0)]
+    sizes = [
+        Sizer.from_context(context, SizingConfig(variability=k)).replicas(50.0)
+        for k in (1.0, 2.0, 4.0, 8.0)
+    ]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+
+
+def test_utilisation_cap_bounds_planned_batch_occupancy(
+    make_context: Callable[..., PolicyContext],
+) -> None:
+    context = make_context(None)
+    capped = Sizer.from_context(context, SizingConfig(max_utilisation=0.5))
+    # 100 rps x 2 s = 200 busy slots; at most half of 4 slots per replica busy -> 100.
+    assert 100 <= capped.replicas(100.0) <= 101  # rates round up to a 1% grid
+    assert Sizer.from_context(context).replicas(100.0) < 100
 
 
 def test_nan_demand_is_a_missing_metric(
