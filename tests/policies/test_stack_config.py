@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from policies.stack_config import CapacitySchedule, StackScaling
@@ -281,3 +283,42 @@ def test_to_config_is_what_the_program_reads_back() -> None:
     value = s.to_config()
     assert "serverless" not in value and value["asg"]["schedule"]["start"] == "2026-01-01T00:00:00Z"
     assert StackScaling.model_validate(value) == s
+
+
+# Properties: any contiguous partition of the step axis is accepted, any gap is not.
+
+
+@st.composite
+def _edges(draw: st.DrawFn) -> list[int]:
+    cuts = draw(st.lists(st.integers(1, 100), min_size=0, max_size=5, unique=True))
+    return [0, *sorted(cuts)]
+
+
+def _out_steps(edges: list[int]) -> list[dict[str, Any]]:
+    steps = []
+    for i, lo in enumerate(edges):
+        step: dict[str, Any] = {"lower": lo, "adjustment": i + 1}
+        if i + 1 < len(edges):
+            step["upper"] = edges[i + 1]
+        steps.append(step)
+    return steps
+
+
+@settings(max_examples=60, deadline=None)
+@given(_edges())
+def test_contiguous_scale_out_steps_are_accepted(edges: list[int]) -> None:
+    step = {**STEP, "scale_out": _out_steps(edges)}
+    parsed = scaling(asg={"bounds": {"min": 1, "max": 2}, "step": step})
+    assert parsed.asg is not None and parsed.asg.step is not None
+    assert len(parsed.asg.step.scale_out) == len(edges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_edges().filter(lambda e: len(e) >= 2), st.integers(1, 5))
+def test_a_gap_between_steps_is_rejected(edges: list[int], gap: int) -> None:
+    steps = _out_steps(edges)
+    steps[0]["upper"] = steps[0]["upper"] - gap if steps[0]["upper"] - gap > 0 else None
+    if steps[0]["upper"] is None:
+        steps[0].pop("upper")
+    with pytest.raises(ValidationError):
+        scaling(asg={"bounds": {"min": 1, "max": 2}, "step": {**STEP, "scale_out": steps}})
