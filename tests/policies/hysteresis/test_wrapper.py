@@ -152,3 +152,12 @@ def test_explicit_empty_policies_remove_the_rate_limit() -> None:
     assert HysteresisSpec().scale_up.policies[0] == RatePolicy(
         type="Percent", value=100, period_s=15
     )
+
+
+def test_from_zero_only_pods_policies_allow_growth(make_obs: Callable[..., Observation]) -> None:
+    percent_only = HysteresisSpec.model_validate(
+        {"scale_up": {"policies": [{"type": "Percent", "value": 100, "period_s": 15}]}}
+    )
+    obs = make_obs(desired=0, ready=0, min_replicas=0, utilisation=None)
+    assert Hysteresis(Scripted([10]), HysteresisSpec()).decide(obs).desired == 4
+    assert Hysteresis(Scripted([10]), percent_only).decide(obs).desired == 0
