@@ -9,11 +9,14 @@ policy scales.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from sim.workload.model import Workload
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class PolicyContext:
         spillover_mean_service_s: Mean time one request occupies a serverless
             spillover instance (one request per instance); None when the scenario
             has no spillover pool.
+        scenario: The full scenario (capacity model, prices, SLO), given only to
+            clairvoyant references (the oracle plans under the same capacity model);
+            None for ordinary policies.
     """
 
     interval_s: float
@@ -119,6 +125,7 @@ class PolicyContext:
     future: Workload | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     spillover_mean_service_s: float | None = None
+    scenario: Scenario | None = None
 
 
 @runtime_checkable

@@ -96,4 +96,5 @@ def make_context(
             if scenario.spillover is None
             else scenario.spillover.service.mean_service_s(tokens, 1)
         ),
+        scenario=scenario if clairvoyant else None,
     )
