@@ -106,3 +106,58 @@ def test_pack_name_and_policy_names() -> None:
         "encryption",
         "stack-rules",
     ]
+
+
+def test_the_pack_as_the_cli_calls_it_over_grpc() -> None:
+    """Drive the analyzer `PolicyPack` serves (its gRPC servicer) with a protobuf request.
+
+    This is the path `pulumi preview --policy-pack` takes: properties arrive as
+    a protobuf Struct, are deserialised by the SDK and wrapped so that values
+    unknown during preview raise; the pack must report violations and turn
+    unknowns into advisory diagnostics, not crash.
+    """
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime import proto
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    servicer = _PolicyAnalyzerServicer(
+        PACK_NAME, "0.0.1", build_policies(), pulumi_policy.EnforcementLevel.MANDATORY
+    )
+
+    def analyze(props: dict[str, Any]) -> list[tuple[str, str, int]]:
+        struct = struct_pb2.Struct()
+        json_format.ParseDict(props, struct)
+        request = proto.AnalyzeRequest(
+            type="aws:eks/nodeGroup:NodeGroup", properties=struct, urn="urn:ng", name="ng"
+        )
+        response = servicer.Analyze(request, None)
+        # A diagnostic's message is the policy description, a newline, then ours.
+        return [
+            (d.policyName, d.message.splitlines()[-1], d.enforcementLevel)
+            for d in response.diagnostics
+        ]
+
+    tags = {"owner": "ml", "scaleplan:environment": "dev"}
+    found = analyze(
+        {
+            "tags": tags,
+            "instanceTypes": ["g5.xlarge"],
+            "scalingConfig": {"minSize": 0, "maxSize": 9},
+        }
+    )
+    mandatory = 1  # proto EnforcementLevel.MANDATORY
+    assert found == [
+        ("required-tags", "missing tag(s) scaleplan:stack, cost-center", mandatory),
+        ("max-gpu-nodes", "max size 9 exceeds the dev limit of 4 GPU nodes", mandatory),
+    ]
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # Pulumi's "unknown during preview" sentinel
+    full_tags = {**tags, "scaleplan:stack": "dev", "cost-center": "cc"}
+    preview = analyze(
+        {
+            "tags": full_tags,
+            "instanceTypes": ["g5.xlarge"],
+            "scalingConfig": {"minSize": 0, "maxSize": unknown},
+        }
+    )
+    assert {name for name, _, _ in preview} == {"bounds", "max-gpu-nodes"}
+    assert all("can't be known during preview" in m and level == 0 for _, m, level in preview)
