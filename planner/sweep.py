@@ -13,7 +13,9 @@ A sweep file (YAML)::
 
 Each grid point is applied to the policy's spec with `model_copy(update=...)` and
 re-validated, so a misspelt field or a bad value fails before anything runs.
-The oracle runs once per scenario; every row carries its cost ratio to it.
+Each seed is one replication (it seeds the workload's sampling and the engine);
+the oracle runs once per scenario and seed, and every row carries its cost ratio
+to it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from planner.spec_update import updated_spec
 from planner.whatif import (
     EngineName,
     OracleSummary,
+    build_history,
     build_scenario_workload,
     json_safe,
     make_engine,
@@ -80,7 +83,7 @@ class SweepCase:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """All cases of a sweep, plus the distinct scenarios (one oracle each)."""
+    """All cases of a sweep, plus the distinct scenarios they were expanded from."""
 
     scenarios: dict[str, Scenario]
     cases: tuple[SweepCase, ...]
@@ -174,8 +177,11 @@ def expand_sweep(sweep_file: SweepFile, base_dir: Path) -> SweepPlan:
             tuned = updated_spec(spec, params, f"grid.{name}")
             policy_label = spec.display_name() + (f"[{_param_label(params)}]" if params else "")
             for seed in sweep_file.seeds:
+                # The seed drives the workload's sampling as well as the engine, as
+                # `simulate --seed` does: each seed is one independent replication.
+                seeded = scenario.model_copy(update={"seed": seed})
                 cases.append(
-                    SweepCase(label, scenario, policy_label, tuned, params, seed, sweep_file.engine)
+                    SweepCase(label, seeded, policy_label, tuned, params, seed, sweep_file.engine)
                 )
     return SweepPlan(scenarios=scenarios, cases=tuple(cases))
 
@@ -186,21 +192,23 @@ def _relative(base_dir: Path, text: str) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_workload(scenario_json: str) -> Workload:
-    # One load per scenario per worker process, however many cases it runs.
-    return build_scenario_workload(Scenario.model_validate_json(scenario_json))
+def _cached_inputs(scenario_json: str) -> tuple[Workload, Workload | None]:
+    # One load per scenario and seed per worker process, however many cases it runs.
+    scenario = Scenario.model_validate_json(scenario_json)
+    return build_scenario_workload(scenario), build_history(scenario)
 
 
 def run_oracle(scenario: Scenario) -> OracleSummary:
     """Worker task: the oracle of one scenario."""
-    return solve_reference(scenario, _cached_workload(scenario.model_dump_json()))
+    workload, _ = _cached_inputs(scenario.model_dump_json())
+    return solve_reference(scenario, workload)
 
 
 def run_case(case: SweepCase) -> SweepRow:
     """Worker task: one policy run (module level, so both executors can ship it)."""
-    workload = _cached_workload(case.scenario.model_dump_json())
+    workload, history = _cached_inputs(case.scenario.model_dump_json())
     result = make_engine(case.engine).run(
-        case.scenario, workload, case.spec.build(), seed=case.seed
+        case.scenario, workload, case.spec.build(), seed=case.seed, history=history
     )
     return SweepRow(
         scenario=case.scenario_label,
@@ -220,17 +228,29 @@ def run_case(case: SweepCase) -> SweepRow:
     )
 
 
+def sweep_task(item: SweepCase | Scenario) -> SweepRow | OracleSummary:
+    """Worker task: a policy run for a case, the oracle for a (seeded) scenario."""
+    return run_case(item) if isinstance(item, SweepCase) else run_oracle(item)
+
+
 def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
-    """Run every case and each scenario's oracle on `executor`; rows in plan order."""
-    labels = list(plan.scenarios)
-    oracles = dict(
-        zip(labels, executor.map(run_oracle, [plan.scenarios[k] for k in labels]), strict=True)
-    )
-    rows = executor.map(run_case, list(plan.cases))
+    """Run every case and the oracle of each (scenario, seed) in one batch on `executor`.
+
+    One batch keeps every worker busy; rows come back in plan order.
+    """
+    references: dict[tuple[str, int], Scenario] = {}
+    for case in plan.cases:
+        references.setdefault((case.scenario_label, case.seed), case.scenario)
+    keys = list(references)
+    items: list[SweepCase | Scenario] = [*references.values(), *plan.cases]
+    outcomes = executor.map(sweep_task, items)
+    oracles = dict(zip(keys, outcomes[: len(keys)], strict=True))
     out = []
-    for row in rows:
-        oracle_cost = oracles[row.scenario].cost_usd
-        ratio = row.cost_usd / oracle_cost if oracle_cost > 0 else None
+    for row in outcomes[len(keys) :]:
+        assert isinstance(row, SweepRow)
+        oracle = oracles[(row.scenario, row.seed)]
+        assert isinstance(oracle, OracleSummary)
+        ratio = row.cost_usd / oracle.cost_usd if oracle.cost_usd > 0 else None
         out.append(replace(row, cost_vs_oracle=ratio))
     return out
 
