@@ -121,9 +121,9 @@ class DesEngine:
             pools[pool.name] = PoolStats(pool.name, mean, cold, throttled)
         book = simulation.book
         requests = RequestRecord(
-            arrival_s=np.asarray(book.arrival_s, dtype=np.float64),
-            start_s=np.asarray(book.start_s, dtype=np.float64),
-            latency_s=np.asarray(book.latency_s, dtype=np.float64),
+            arrival_s=np.array(book.arrival_s, dtype=np.float64),
+            start_s=np.array(book.start_s, dtype=np.float64),
+            latency_s=np.array(book.latency_s, dtype=np.float64),
             outcome=np.frombuffer(bytes(book.outcome), dtype=np.uint8).copy(),
         )
         return DesRun(result=result, log=log, pools=pools, requests=requests)

@@ -80,7 +80,7 @@ class SeriesRecorder:
 
 
 def latency_summary(
-    latency_s: list[float], outcome: bytearray, slo_s: float, served_code: int
+    latency_s: Sequence[float], outcome: bytearray, slo_s: float, served_code: int
 ) -> tuple[float, float, float, int]:
     """(p50, p95, p99, count within SLO) over served requests; NaNs if none served."""
     served_mask = np.frombuffer(bytes(outcome), dtype=np.uint8) == served_code

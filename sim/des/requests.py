@@ -1,13 +1,14 @@
 """Requests of one run: their arrivals, sizes and fates (served, dropped, in flight).
 
-The book is a set of parallel Python lists indexed by request number rather than
+The book is a set of parallel flat arrays indexed by request number rather than
 one object per request: the engine touches a request a handful of times, and
-plain list indexing is the cheapest state a CPython event loop can keep.
+indexing is the cheapest state a CPython event loop can keep.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,11 +81,14 @@ class RequestBook:
         n = int(arrivals.arrival_s.size)
         self.input_tokens_array = arrivals.input_tokens
         self.output_tokens_array = arrivals.output_tokens
-        self.arrival_s: list[float] = arrivals.arrival_s.tolist()
-        self.input_tokens: list[float] = arrivals.input_tokens.tolist()
-        self.output_tokens: list[float] = arrivals.output_tokens.tolist()
-        self.start_s: list[float] = [math.nan] * n
-        self.latency_s: list[float] = [math.nan] * n
+        # array('d'): 8 bytes a value instead of a list's 32 (pointer plus float
+        # object), which matters for day-long traces at 100 req/s; indexing costs
+        # about the same.
+        self.arrival_s = array("d", arrivals.arrival_s.tobytes())
+        self.input_tokens = array("d", arrivals.input_tokens.tobytes())
+        self.output_tokens = array("d", arrivals.output_tokens.tobytes())
+        self.start_s = array("d", np.full(n, math.nan).tobytes())
+        self.latency_s = array("d", np.full(n, math.nan).tobytes())
         self.outcome = bytearray(n)
         self.served = 0
         self.dropped = 0

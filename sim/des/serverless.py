@@ -26,6 +26,7 @@ is touched (`advance`). That is exact and saves two SimPy events per request.
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_left, insort
 from collections import deque
 
@@ -76,8 +77,8 @@ class SimServerlessPool:
         service_s = ServiceSampler(pool.service, stream(seed, f"{role}.service")).per_request(
             book.input_tokens_array, book.output_tokens_array
         )
-        self._service_s: list[float] = service_s.tolist()
-        self._billed_s: list[float] = billed_s(service_s, pool.billing_granularity_s).tolist()
+        self._service_s = array("d", service_s.tobytes())
+        self._billed_s = array("d", billed_s(service_s, pool.billing_granularity_s).tobytes())
         self._cold_rng = stream(seed, f"{role}.cold_start")
         self._prov_rng = stream(seed, f"{role}.provisioning")
         self._max = pool.max_replicas
