@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from infra.guardrails import ResourceView
 from infra.settings import REQUIRED_TAGS, read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -345,3 +346,35 @@ def test_karpenter_discovers_the_cluster_security_group(built: dict[str, Any]) -
         "key": "karpenter.sh/discovery",
         "value": "scaleplan-prod-net",
     }
+
+
+def test_preview_with_unknown_outputs_registers_the_same_resources(built: dict[str, Any]) -> None:
+    """Under `pulumi preview` provider outputs (ARNs, endpoints, issuers) are unknown.
+
+    The mocks here return only the inputs, as a preview does, so every `.apply`
+    over a computed output is skipped; the program must still register the whole
+    stack.
+    """
+    import pulumi
+
+    from infra import __main__ as program
+    from tests.infra.conftest import RecordingMocks, stack_config
+
+    class PreviewMocks(RecordingMocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            with self._lock:
+                self.resources.append(ResourceView(args.typ, args.name, dict(args.inputs)))
+            return "", dict(args.inputs)
+
+    mocks = PreviewMocks(environment="prod")
+    pulumi.runtime.set_mocks(mocks, project="scaleplan", stack="prod", preview=True)
+    pulumi.runtime.set_all_config(stack_config("prod"), secret_keys=["scaleplan:modelToken"])
+
+    @pulumi.runtime.test
+    def body() -> None:
+        program.main()
+
+    body()
+    pulumi.runtime.set_all_config({})
+    previewed = sorted((r.type, r.name) for r in mocks.resources)
+    assert previewed == sorted((r.type, r.name) for r in built["prod"].resources)
