@@ -127,7 +127,9 @@ class OracleSummary:
 
     cost_usd: float
     gpu_hours: float
-    #: Capacity (replicas) per decision interval, when the oracle reports one.
+    #: SLO attainment the capacity model predicts for the oracle's schedule (0..1).
+    predicted_attainment: float
+    #: Ready replicas per decision interval.
     schedule: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -163,10 +165,11 @@ def solve_reference(scenario: Scenario, workload: Workload) -> OracleSummary:
     from sim.oracle import solve_oracle
 
     solved = solve_oracle(scenario, workload)
-    schedule = getattr(solved, "schedule", None)
-    values = tuple(float(v) for v in schedule) if schedule is not None else ()
     return OracleSummary(
-        cost_usd=float(solved.cost_usd), gpu_hours=float(solved.gpu_hours), schedule=values
+        cost_usd=float(solved.cost_usd),
+        gpu_hours=float(solved.gpu_hours),
+        predicted_attainment=float(solved.predicted_attainment),
+        schedule=tuple(float(v) for v in solved.replicas),
     )
 
 

@@ -113,7 +113,8 @@ def latency_png(report: WhatIfReport) -> bytes:
 
 
 def cost_vs_slo_png(report: WhatIfReport) -> bytes:
-    """Each policy as a point (cost, attainment); the oracle as a star at the SLO target."""
+    """Each policy as a point (cost, attainment); the oracle as a star at its predicted
+    attainment (the capacity model's, at least the target)."""
     figure, axes = _new_figure(1, 4.0)
     axis = axes[0]
     for result in report.results:
@@ -127,7 +128,12 @@ def cost_vs_slo_png(report: WhatIfReport) -> bytes:
         )
     target_pct = report.scenario.slo.target_attainment * 100.0
     axis.scatter(
-        report.oracle.cost_usd, target_pct, marker="*", s=220, color="#2ca02c", label="oracle"
+        report.oracle.cost_usd,
+        report.oracle.predicted_attainment * 100.0,
+        marker="*",
+        s=220,
+        color="#2ca02c",
+        label="oracle",
     )
     axis.axhline(target_pct, color="#d62728", ls="--", lw=1.0, label="SLO target")
     axis.set_xlabel("cost (USD)")
