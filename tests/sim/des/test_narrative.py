@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
+import simpy
 
 from policies.base import Decision, Observation, PolicyContext
+from sim.actuator import Actuator
 from sim.capacity.distributions import fixed
-from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
+from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool, ServerlessEndpoint
 from sim.capacity.service import TokenService
 from sim.des import DesEngine, LogEntry
+from sim.des.instance_pool import SimInstancePool
+from sim.des.requests import RequestBook, arrivals_from
+from sim.des.serverless import SimServerlessPool
 
 ONE_SECOND_PER_100_TOKENS = TokenService(
     prefill_s_per_1k_tokens=0.0, decode_s_per_token=0.01, max_batch=1, batch_slowdown=0.0
@@ -202,3 +208,44 @@ def test_serverless_throttles_at_max_concurrency(
     assert events(run.log, "drop") == [(0.5, "drop", "req=1 throttled")]
     assert run.pools[pool.name].throttled == 1
     assert (run.result.served, run.result.dropped) == (2, 1)
+
+
+def test_asg_warm_pool_starts_faster_than_a_boot(
+    make_scenario: Callable, make_trace: Callable
+) -> None:
+    pool = Ec2AutoScalingGroup(
+        instance_type="g5.xlarge",
+        min_replicas=0,
+        max_replicas=4,
+        service=ONE_SECOND_PER_100_TOKENS,
+        warm_pool_size=1,
+        warm_start_s=fixed(10),
+        instance_boot_s=fixed(200),
+        model_load_s=fixed(5),
+        spot_interruption_per_h=0.0,
+    )
+    trace = make_trace([1.0], 300.0, tokens=100)
+    run = DesEngine(record_log=True).simulate(make_scenario(pool), trace, Schedule({15: 2}), seed=0)
+    assert events(run.log, "node_launch", "node_ready", "replica_ready", "start") == [
+        (15.0, "node_launch", "node=1 spot=False"),
+        (15.0, "node_launch", "node=3 spot=False"),
+        (25.0, "node_ready", "node=1"),
+        (30.0, "replica_ready", "replica=2"),
+        (30.0, "start", "req=0 replica=2 batch=1"),
+        (215.0, "node_ready", "node=3"),
+        (220.0, "replica_ready", "replica=4"),
+    ]
+
+
+def test_pools_implement_the_actuator_protocol(make_trace: Callable) -> None:
+    env = simpy.Environment()
+    book = RequestBook(arrivals_from(make_trace([], 10.0), np.random.default_rng(0)))
+    gpu = SimInstancePool(env, gpu_pool(min_replicas=1), book, seed=0)
+    endpoint = SimServerlessPool(env, ServerlessEndpoint(), book, seed=0)
+    for pool in (gpu, endpoint):
+        assert isinstance(pool, Actuator)
+        low, high = pool.bounds()
+        with pytest.raises(ValueError, match="outside bounds"):
+            pool.set_desired(high + 1, "too many")
+        pool.set_desired(low + 1, "one more")
+        assert pool.current() == low + 1
