@@ -6,11 +6,7 @@ boots, model loads, interruptions) and one pending decision tick. SimPy orders
 simultaneous events by (time, priority, insertion id), so ties break the same way
 on every run.
 
-Spillover routing (when the scenario has a `spillover` endpoint): a request goes
-to the primary pool when one of its ready replicas has a free batch slot;
-otherwise it spills when the primary queue already holds at least
-`spillover.spill_queue_threshold` requests and the endpoint would not throttle it;
-otherwise it joins the primary queue.
+With a `spillover` endpoint, arrivals go through `router.SpilloverRouter`.
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from sim.des.eventlog import LogEntry, sorted_log
 from sim.des.instance_pool import SimInstancePool
 from sim.des.metrics import SeriesRecorder, latency_summary, quantile
 from sim.des.requests import SERVED, RequestBook, arrivals_from
+from sim.des.router import SpilloverRouter
 from sim.des.serverless import SimServerlessPool
 from sim.des.streams import stream
 from sim.engine import make_context
@@ -77,6 +74,7 @@ class Simulation:
         else:
             self.main = SimInstancePool(self.env, scenario.pool, self.book, seed, log=self.log)
         self.spill: SimServerlessPool | None = None
+        router: SpilloverRouter | None = None
         if scenario.spillover is not None:
             if not isinstance(self.main, SimInstancePool):
                 raise ScenarioError(
@@ -91,6 +89,7 @@ class Simulation:
             self.spill = SimServerlessPool(
                 self.env, scenario.spillover, self.book, seed, role="spillover", log=self.log
             )
+            router = SpilloverRouter(self.main, self.spill, self.log)
         clairvoyant = bool(getattr(policy, "clairvoyant", False))
         context = make_context(
             scenario, workload, stream(seed, "policy"), history=history, clairvoyant=clairvoyant
@@ -109,7 +108,7 @@ class Simulation:
         self._tick_index = 0
         self._last_tick_s = 0.0
         self._last_busy = (0.0, 0.0)
-        self._route = self.main.submit if self.spill is None else self._route_spill
+        self._route = self.main.submit if router is None else router.submit
         self._clock_free = self.spill is None and isinstance(self.main, SimServerlessPool)
 
     # --- run ---------------------------------------------------------------------------
@@ -151,20 +150,6 @@ class Simulation:
         if index < len(arrival_s):
             following = Timeout(env, arrival_s[index] - now_s)
             following.callbacks.append(self._on_arrival)
-
-    def _route_spill(self, request: int, now_s: float) -> None:
-        main, spill = self.main, self.spill
-        assert isinstance(main, SimInstancePool) and spill is not None
-        if (
-            not main.has_free_slot()
-            and main.waiting() >= spill.pool.spill_queue_threshold
-            and spill.can_accept(now_s)
-        ):
-            if self.log is not None:
-                self.log.append((now_s, main.name, "spill", f"req={request} to={spill.name}"))
-            spill.submit(request, now_s)
-        else:
-            main.submit(request, now_s)
 
     # --- decisions ---------------------------------------------------------------------
 
