@@ -29,7 +29,8 @@ pool:
   instance_type: g5.xlarge
   min_replicas: 1
   max_replicas: 8
-slo: {{latency_s: 20.0, target_attainment: 0.9}}
+  initial_replicas: 4
+slo: {{latency_s: 40.0, target_attainment: 0.9}}
 decision_interval_s: 30
 policies: [{policies}]
 seed: 3

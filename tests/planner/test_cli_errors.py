@@ -24,7 +24,7 @@ def _bad_yaml(d: Path) -> list[str]:
 
 
 def _invalid_field(d: Path) -> list[str]:
-    text = (d / "tiny.yaml").read_text().replace("latency_s: 20.0", "latency_s: -3")
+    text = (d / "tiny.yaml").read_text().replace("latency_s: 40.0", "latency_s: -3")
     (d / "neg.yaml").write_text(text)
     return ["--scenario", str(d / "neg.yaml")]
 
