@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.report.table import whatif_table
-from planner.whatif import run_whatif
+from planner.whatif import default_workers, run_whatif
 from sim.scenario import Scenario, scenario_from_dict
 
 TRACE = Path("/work/shared/traces/servegen/m-small")
@@ -60,6 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     console = Console(width=140)
+    # The machine may be shared: record its load so timings can be read in context.
+    load_before = os.getloadavg()[0]
     wall_start = time.perf_counter()
     setup_start = time.perf_counter()
     resolved = scenario(args.trace, args.mean_rps)
@@ -74,6 +76,7 @@ def main() -> None:
     for stage, seconds in timings.items():
         table.add_row(stage, f"{seconds:.2f}")
     table.add_row("[bold]total wall-clock[/bold]", f"[bold]{wall_s:.2f}[/bold]")
+    table.caption = "policy and oracle stages run side by side on worker processes"
     console.print(table)
     console.print(whatif_table(report))
 
@@ -96,6 +99,8 @@ def main() -> None:
             for r in report.results
         },
         "goal_s": 30.0,
+        "workers": default_workers(report.workload, len(report.results) + 1),
+        "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "versions": {name: version(name) for name in PACKAGES},
