@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,11 @@ def _file(path: Path) -> Path:
     ],
     ids=["file-in-missing-dir", "file-is-dir", "dir-is-file"],
 )
-def test_output_checks_fail_early(tmp_path: Path, make, check, fragment: str) -> None:  # type: ignore[no-untyped-def]
+def test_output_checks_fail_early(
+    tmp_path: Path,
+    make: Callable[[Path], Path],
+    check: Callable[[Path, str], None],
+    fragment: str,
+) -> None:
     with pytest.raises(UserInputError, match=fragment):
         check(make(tmp_path), "--opt")
