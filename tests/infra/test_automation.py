@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,12 @@ def test_missing_cli_message_says_how_to_install(tmp_path: Path) -> None:
     assert "https://www.pulumi.com/docs/install/" in message
 
 
-@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed here")
 @pytest.mark.parametrize("command", [automation.preview, automation.up], ids=["preview", "up"])
-def test_preview_and_up_fail_fast_without_the_cli(command: object) -> None:
+def test_preview_and_up_fail_fast_without_the_cli(
+    command: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty PATH: the CLI is missing whatever this machine has installed.
+    monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PulumiCliMissingError, match="Pulumi CLI is not installed"):
         command("dev")  # type: ignore[operator]
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import pulumi_policy
 
-pulumi_policy = pytest.importorskip("pulumi_policy")
-
-from infra import guardrails  # noqa: E402
-from infra.policypack.policies import PACK_NAME, build_policies, environment_of  # noqa: E402
+from infra import guardrails
+from infra.policypack.policies import PACK_NAME, build_policies, environment_of
 
 TAGS = {
     "scaleplan:stack": "dev",
