@@ -176,10 +176,15 @@ def main() -> None:
     entries: list[tuple[str, Scenario, PolicySpecBase]] = [
         (name, scenario, resolve(name)) for name in BASELINES
     ]
-    entries.append(("predictive (preset)", scenario, resolve("predictive")))
-    entries.append(
-        (f"predictive (tuned q{tuned.quantile:g} u{tuned.max_utilisation:g})", scenario, tuned)
-    )
+    preset = resolve("predictive")
+    tuned_label = f"predictive (tuned q{tuned.quantile:g} u{tuned.max_utilisation:g})"
+    if preset == tuned:
+        tuned_label = f"predictive (preset = tuned q{tuned.quantile:g} u{tuned.max_utilisation:g})"
+    else:
+        entries.append(("predictive (preset)", scenario, preset))
+    entries.append((tuned_label, scenario, tuned))
+    aws = tuned.model_copy(update={"mode": "aws", "bin_s": 3600.0, "name": "predictive-aws"})
+    entries.append(("predictive-aws", scenario, aws))
     anomaly = resolve("anomaly").model_copy(update={"forecast": tuned})
     entries.append(("anomaly", scenario, anomaly))
     spill = resolve("spillover").model_copy(update={"forecast": tuned})
@@ -200,6 +205,7 @@ def main() -> None:
             "cost_by_pool": {k: round(v, 2) for k, v in result.cost_by_pool.items()},
             "run_s": round(seconds, 1),
         }
+        print(f"{label}: {results[label]}", flush=True)
 
     slo = scenario.slo
     table = Table(
@@ -230,6 +236,16 @@ def main() -> None:
     )
     console.print(table)
 
+    hpa = results["hpa"]
+    mine = results[tuned_label]
+    goal = {
+        "predictive_cheaper_than_hpa": mine["cost_usd"] < hpa["cost_usd"],
+        "predictive_attainment_ge_hpa": mine["slo_attainment"] >= hpa["slo_attainment"],
+        "predictive_within_1_25x_oracle": None
+        if mine["cost_vs_oracle"] is None
+        else mine["cost_vs_oracle"] <= 1.25,
+    }
+    console.print(f"goal: {goal}")
     figures: dict[str, Any] = {
         "benchmark": "scoreboard_servegen",
         "trace": str(args.trace),
@@ -241,6 +257,7 @@ def main() -> None:
         "tuned": {"quantile": tuned.quantile, "max_utilisation": tuned.max_utilisation},
         "tuning": tuning_rows,
         "oracle_cost_usd": None if oracle is None else round(oracle, 2),
+        "goal": goal,
         "results": results,
         "wall_s": round(time.perf_counter() - wall_start, 1),
         "cpu_count": os.cpu_count(),

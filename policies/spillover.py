@@ -140,7 +140,9 @@ class SpilloverPolicy:
         recent = np.fromiter((d for _, d in self._recent), dtype=float)
         base, base_why = self._base_rate(observation, recent)
         sustain_s = self._provisioning_s if self.sustain_s is None else self.sustain_s
-        sustained = min(d for t, d in self._recent if t > now - sustain_s) if sustain_s > 0 else 0.0
+        lasting = [d for t, d in self._recent if t > now - sustain_s]
+        # No sample in the sustain window (a metrics gap): nothing has provably lasted.
+        sustained = min(lasting) if lasting and sustain_s > 0 else 0.0
         gpu = max(self._sizer.replicas(base), self._sizer.replicas(sustained))
         desired = clamp(gpu, observation)
         burst = max(float(np.quantile(recent, self.burst_quantile)), recent[-1])

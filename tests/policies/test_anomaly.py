@@ -7,6 +7,7 @@ import pytest
 
 from policies.anomaly import AnomalyPolicy, AnomalySpec, target_tracking
 from policies.base import Decision, Observation, PolicyContext
+from policies.predictive import PredictiveSpec
 from policies.predictive.sizing import Sizer
 from policies.spec import validate_spec
 from sim.errors import PolicyError
@@ -80,7 +81,11 @@ def test_surge_triggers_scale_out_while_utilisation_is_on_target() -> None:
     assert all("anomaly" not in d.reason and d.desired == 30 for d in calm)
     assert surge.reason.startswith("anomaly z=")
     implied = HISTORY_RPS[0] * 1.6 * 1.1
-    assert surge.desired >= Sizer.from_context(context(None)).replicas(implied * 0.95) > 30
+    assert (
+        surge.desired
+        >= Sizer.from_context(context(None), PredictiveSpec().sizing()).replicas(implied * 0.95)
+        > 30
+    )
     # The surge stays anomalous (its residuals do not enter the window) while it lasts.
     assert all(d.reason.startswith("anomaly") for d in decisions[41:])
 

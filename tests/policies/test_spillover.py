@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from policies.base import Decision, Observation, PolicyContext
+from policies.predictive import PredictiveSpec
 from policies.predictive.sizing import Sizer
 from policies.spec import validate_spec
 from policies.spillover import SpilloverPolicy, SpilloverSpec
@@ -30,7 +31,7 @@ CONTEXT = PolicyContext(
     max_batch=4,
     spillover_mean_service_s=SPILL_S,
 )
-SIZER = Sizer.from_context(CONTEXT)
+SIZER = Sizer.from_context(CONTEXT, PredictiveSpec().sizing())
 
 
 def obs(time_s: float, demand: float | None, ready: int) -> Observation:
@@ -146,6 +147,16 @@ def test_missing_demand_holds() -> None:
     policy = recent_policy()
     decision = policy.decide(obs(60.0, None, 7))
     assert decision.desired == 7 and decision.spillover_provisioned is None
+
+
+def test_a_metrics_gap_longer_than_sustain_keeps_the_base() -> None:
+    policy = recent_policy()
+    ready = SIZER.replicas(40.0)
+    feed(policy, [40.0] * 10, ready)
+    # 20 minutes without a demand sample: older samples remain in the base window only.
+    decision = policy.decide(obs(60.0 * 31, None, ready))
+    assert decision.desired == ready
+    assert "sustained 0.0 rps" in decision.reason
 
 
 @pytest.mark.parametrize(

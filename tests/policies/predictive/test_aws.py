@@ -12,6 +12,8 @@ from policies.predictive.sizing import Sizer
 from sim.workload.model import FloatArray, RateEnvelope
 
 LOW_RPS, HIGH_RPS = 10.0, 60.0
+#: The preset's sizing corrections (utilisation cap), as the built policies use them.
+SIZING = PredictiveSpec().sizing()
 
 
 def step_days(days: int) -> FloatArray:
@@ -52,7 +54,7 @@ def test_schedule_launches_a_buffer_ahead_of_the_hour(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)))
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     policy = aws_policy(scheduling_buffer_s=300)
     policy.reset(context)
     before = policy.decide(make_obs(9 * 3600 + 3000.0, LOW_RPS))  # 09:50
@@ -68,7 +70,7 @@ def test_forecast_only_reports_but_keeps_the_reactive_decision(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)))
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     policy = aws_policy(forecast_only=True)
     policy.reset(context)
     decision = policy.decide(make_obs(11 * 3600.0, LOW_RPS))
@@ -87,7 +89,7 @@ def test_reactive_part_wins_above_the_schedule(
     policy = aws_policy()
     policy.reset(context)
     decision = policy.decide(make_obs(3 * 3600.0, 200.0))
-    assert decision.desired == Sizer.from_context(context).replicas(200.0)
+    assert decision.desired == Sizer.from_context(context, SIZING).replicas(200.0)
     assert decision.reason.startswith("reactive ")
 
 
@@ -97,7 +99,7 @@ def test_max_capacity_honor_and_increase(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)))
-    assert Sizer.from_context(context).replicas(HIGH_RPS) > 12
+    assert Sizer.from_context(context, SIZING).replicas(HIGH_RPS) > 12
     honor = aws_policy(max_capacity=10)
     honor.reset(context)
     assert honor.decide(make_obs(11 * 3600.0, 1.0)).desired == 10

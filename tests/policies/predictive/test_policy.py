@@ -18,6 +18,8 @@ from sim.capacity.queueing import servers_for_attainment
 from sim.workload.model import FloatArray, RateEnvelope
 
 LOW_RPS, HIGH_RPS = 10.0, 60.0
+#: The preset's sizing corrections (utilisation cap), as the built policies use them.
+SIZING = PredictiveSpec().sizing()
 
 
 def step_days(days: int) -> FloatArray:
@@ -40,7 +42,7 @@ def test_decision_at_t_covers_demand_at_t_plus_provisioning(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     policy = naive_policy()
     policy.reset(context)
     early = policy.decide(make_obs(9 * 3600 + 1200, LOW_RPS))  # 09:20: ready by 09:50
@@ -56,7 +58,7 @@ def test_scale_in_waits_until_the_bin_ends(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     policy = naive_policy()
     policy.reset(context)
     # 13:50: the peak lasts until 14:00; removing capacity now would be too early.
@@ -70,7 +72,7 @@ def test_reactive_floor_wins_when_the_forecast_is_too_low(
     make_obs: Callable[..., Observation],
 ) -> None:
     context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     policy = naive_policy()
     policy.reset(context)
     decision = policy.decide(make_obs(3 * 3600, 100.0))
@@ -88,7 +90,7 @@ def test_short_history_falls_back_loudly_in_every_reason(
     with caplog.at_level(logging.WARNING):
         policy.reset(make_context(make_envelope(np.full(3, 20.0))))
     assert "falling back to reactive" in caplog.text
-    sizer = Sizer.from_context(make_context(None))
+    sizer = Sizer.from_context(make_context(None), SIZING)
     for t_s in (60.0, 120.0, 180.0):
         decision = policy.decide(make_obs(t_s, 20.0))
         assert decision.reason.startswith("fallback: reactive (history 3.0h < 2+2 days)")
@@ -114,7 +116,9 @@ def test_missing_demand_holds_and_bins_without_samples_count_as_missing(
     assert policy.forecast is not None and policy.forecast.completed == 2
     # Missing bins were filled with the forecast (yesterday), not with zero demand.
     np.testing.assert_allclose(policy.forecast.forecast_bins(1), [LOW_RPS])
-    assert decision.desired == max(7, Sizer.from_context(make_context(None)).replicas(LOW_RPS))
+    assert decision.desired == max(
+        7, Sizer.from_context(make_context(None), SIZING).replicas(LOW_RPS)
+    )
 
 
 def test_decisions_clamp_to_pool_bounds(
@@ -179,7 +183,7 @@ def test_floor_holds_before_scaling_in_and_drains_the_queue(
     make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
 ) -> None:
     context = make_context(None, provisioning_s=300.0)
-    sizer = Sizer.from_context(context)
+    sizer = Sizer.from_context(context, SIZING)
     floor = ReactiveFloor(window_s=1.0, hold_s=300.0)
     high, _ = floor.replicas(make_obs(60.0, 80.0), sizer, 300.0)
     held, why = floor.replicas(make_obs(120.0, 10.0), sizer, 300.0)
