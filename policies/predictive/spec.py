@@ -3,8 +3,9 @@
 The defaults are the `predictive` preset: ETS (additive and multiplicative) and
 SARIMAX, selected per workload by a rolling-origin backtest on the last two days
 of a 10-minute demand series, the 0.75 quantile of the backtest's forecast errors
-as headroom, batch-slot utilisation planned at most 0.8, and a reactive floor. `mode: aws` switches to the EC2 predictive
-scaling emulation (hourly bins, 48 h forecast, 6 h refresh).
+as headroom, batch-slot utilisation planned at most 0.8, and a reactive floor.
+`mode: aws` switches to the EC2 predictive scaling emulation (hourly bins, 48 h
+forecast, 6 h refresh).
 """
 
 from __future__ import annotations
