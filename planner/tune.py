@@ -110,15 +110,42 @@ def objective_value(cost_ratio: float, attainment: float, target: float) -> floa
     return cost_ratio + INFEASIBLE_PENALTY + SHORTFALL_WEIGHT * shortfall
 
 
-def windowed(scenario: Scenario, window_h: tuple[float, float]) -> Scenario:
-    """`scenario` restricted to (start_h, duration_h) of its trace, validated."""
-    start_h, duration_h = window_h
+def _with_workload(scenario: Scenario, update: dict[str, Any], source: str) -> Scenario:
     data = scenario.model_dump(mode="json")
-    data["workload"] = {**data["workload"], "start_h": start_h, "duration_h": duration_h}
+    data["workload"] = {**data["workload"], **update}
     base_dir = Path(data.pop("base_dir"))
-    return scenario_from_dict(
-        data, f"{scenario.name} window {start_h:g}+{duration_h:g} h", base_dir
-    )
+    return scenario_from_dict(data, source, base_dir)
+
+
+def windowed(scenario: Scenario, window_h: tuple[float, float]) -> Scenario:
+    """`scenario` restricted to (start_h, duration_h) of its trace, validated.
+
+    A scenario that rescales its traffic (`scale_mean_rps`) has its factor computed
+    once, on its own window, and applied unchanged to this one: rescaling each
+    window to the same mean would flatten the trend between training and evaluation.
+    """
+    start_h, duration_h = window_h
+    label = f"{scenario.name} window {start_h:g}+{duration_h:g} h"
+    update: dict[str, Any] = {"start_h": start_h, "duration_h": duration_h}
+    target_rps = scenario.workload.scale_mean_rps
+    if target_rps is not None:
+        unscaled = _with_workload(scenario, {"scale_mean_rps": None}, scenario.name)
+        factor = target_rps / _mean_rps(unscaled)
+        window = _with_workload(unscaled, update, label)
+        update["scale_mean_rps"] = _mean_rps(window) * factor
+    return _with_workload(scenario, update, label)
+
+
+def _mean_rps(scenario: Scenario) -> float:
+    from sim.workload import mean_rps, observed_s
+
+    workload = build_scenario_workload(scenario)
+    if observed_s(workload) <= 0 or mean_rps(workload) <= 0:
+        raise ScenarioError(
+            f"{scenario.name}: window starting at {scenario.workload.start_h:g} h has no "
+            "traffic; pick windows with data"
+        )
+    return mean_rps(workload)
 
 
 def default_windows(scenario: Scenario) -> tuple[tuple[float, float], tuple[float, float]]:

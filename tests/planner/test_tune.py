@@ -9,9 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.scenario_input import resolve_scenario
-from planner.tune import INFEASIBLE_PENALTY, objective_value, tune_policy
+from planner.scenario_input import WorkloadOverrides, resolve_scenario
+from planner.tune import INFEASIBLE_PENALTY, objective_value, tune_policy, windowed
+from planner.whatif import build_scenario_workload
 from sim.errors import ScenarioError
+from sim.workload import mean_rps
 
 runner = CliRunner()
 
@@ -97,3 +99,13 @@ def test_tune_writes_a_bundle_that_simulate_runs(tiny_scenario: Path) -> None:
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     assert (root / "threshold-tuned" / "v2" / "bundle.json").is_file()  # never overwritten
+
+
+def test_windows_share_the_scenarios_scale_factor(tiny_scenario: Path) -> None:
+    scenario = resolve_scenario(tiny_scenario, WorkloadOverrides(scale_mean_rps=6.0))
+    raw = resolve_scenario(tiny_scenario)
+    factor = 6.0 / mean_rps(build_scenario_workload(raw))
+    for window in [(0.0, 0.5), (1.0, 0.5)]:
+        scaled = build_scenario_workload(windowed(scenario, window))
+        unscaled = build_scenario_workload(windowed(raw, window))
+        assert mean_rps(scaled) == pytest.approx(mean_rps(unscaled) * factor, rel=1e-9)
