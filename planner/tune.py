@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import optuna
 
 from planner.tuning_space import apply_params, suggest, tunable
 from planner.whatif import (
@@ -223,8 +226,11 @@ def tune_policy(
     study = optuna.create_study(direction="minimize", sampler=sampler)
     study.optimize(objective, n_trials=trials)
 
-    best = study.best_trial
     feasible = sum(1 for t in study.trials if t.user_attrs["shortfall"] <= 0)
+    # With constraints, optuna's best_trial refuses to answer when no trial is
+    # feasible; the penalised value still ranks them (smallest shortfall first), and
+    # the report says plainly that the SLO was not met.
+    best = study.best_trial if feasible else min(study.trials, key=_trial_value)
     tuned_spec = apply_params(base_spec, ranges, best.params).model_copy(
         update={"name": f"{base_spec.display_name()}-tuned"}
     )
@@ -268,6 +274,11 @@ def tune_policy(
     )
 
 
+def _trial_value(trial: optuna.trial.FrozenTrial) -> float:
+    value = trial.value
+    return float("inf") if value is None else float(value)
+
+
 def tune_table(outcome: TuneOutcome) -> Table:
     """Tuned parameters and the train / held-back scores."""
     table = Table(
@@ -295,15 +306,21 @@ def tune_table(outcome: TuneOutcome) -> Table:
             "yes" if score.meets_slo else "no",
         )
     table.add_row("eval oracle", f"{outcome.eval_oracle.cost_usd:,.2f}", "1.00x", "", "")
-    table.caption = "best parameters: " + ", ".join(
+    caption = "best parameters: " + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
         for k, v in outcome.best_params.items()
     )
+    if outcome.feasible_trials == 0:
+        caption += (
+            "\nno trial met the SLO target on the training window: these are the parameters "
+            "with the smallest shortfall; try more trials, a longer window or a looser SLO"
+        )
+    table.caption = caption
     return table
 
 
 def _window_label(window_h: tuple[float, float]) -> str:
-    return f"{window_h[0]:g}-{window_h[0] + window_h[1]:g} h"
+    return f"{window_h[0]:.2f}-{window_h[0] + window_h[1]:.2f} h"
 
 
 def write_tuned_bundle(outcome: TuneOutcome, root: Path, *, created_at: datetime) -> Path:
