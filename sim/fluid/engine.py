@@ -131,6 +131,23 @@ class FluidEngine:
         return workload, per_second_arrivals(workload, rng)
 
 
+def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -> FloatArray:
+    """Share of requests within the SLO in each of the first `intervals` intervals when
+    the pool keeps its initial replicas (used by the oracle for the intervals no
+    decision can change yet: queues carried over between them are captured here)."""
+    from policies.base import FixedPolicy  # the baseline policy lives in the contract
+
+    engine = FluidEngine()
+    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
+    workload, inputs = engine._arrivals(workload, 0, rng)
+    tokens = token_profile(workload)
+    strata = service_strata(scenario.pool.service, workload, tokens)
+    run = _InstanceRun(scenario, inputs, strata, rng, engine.settings, workload, tokens)
+    policy = FixedPolicy(scenario.pool.start_replicas, name="startup")
+    run.simulate(policy, 0, workload.epoch_s, stop_after=intervals)
+    return np.asarray(run.interval_share[:intervals], dtype=np.float64)
+
+
 class _InstanceRun:
     """One run of an instance pool (GPU node pool or ASG), optionally with spillover."""
 
@@ -180,28 +197,41 @@ class _InstanceRun:
             spill_strata = service_strata(scenario.spillover.service, workload, tokens)
             self.spill = ServerlessFluid(scenario, scenario.spillover, inputs, spill_strata, rng)
 
-    def simulate(self, policy: Policy, seed: int, epoch_s: float | None) -> RunResult:
+    def simulate(
+        self,
+        policy: Policy,
+        seed: int,
+        epoch_s: float | None,
+        stop_after: int | None = None,
+    ) -> RunResult:
         inputs, fleet, interval_s = self.inputs, self.fleet, self.interval_s
         duration = inputs.duration_s
         n_int = max(1, math.ceil(duration / interval_s - 1e-9))
-        bounds = np.minimum(np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration)
+        bounds_arr = np.minimum(
+            np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration
+        )
+        # demand per interval over its observed seconds (None where all are missing)
         cum_arr = np.concatenate([[0.0], np.cumsum(np.where(inputs.missing, 0.0, inputs.arrivals))])
         cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
+        seen = np.diff(cum_obs[bounds_arr])
+        demand_arr = np.diff(cum_arr[bounds_arr]) / np.maximum(seen, 1)
+        demands: list[float | None] = [
+            float(d) if n > 0 else None for d, n in zip(demand_arr, seen, strict=True)
+        ]
+        bounds = bounds_arr.tolist()
         strata_packed = self.strata.packed()
         state = np.zeros(K.N_STATE)
         state[K.S_OCC_SERVICE_S] = self.strata.mean_s(1.0)
         ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
-        ctab = np.zeros((fleet.max_replicas + 1, K.ERLANG_GRID))
-        cdone = np.zeros(fleet.max_replicas + 1)
         hist = np.zeros(L.HIST_BINS)
         ihist = np.zeros(L.HIST_BINS)
         out = np.zeros(K.N_OUT)
-        series = np.full((7, n_int), np.nan)
         totals = np.zeros(K.N_OUT)
+        rows: list[tuple[float, float, int, int, int, float, float]] = []
         history: deque[MetricSample] = deque(maxlen=HISTORY_LEN)
         pool = self.scenario.pool
         min_r, max_r = pool.min_replicas, pool.max_replicas
-        epoch = epoch_s
+        capacity_rps = self.capacity_rps
         spill = self.spill
         if spill is not None:
             sp_on, sp_service, sp_strata = True, spill.service_s, spill.strata.packed()
@@ -209,71 +239,92 @@ class _InstanceRun:
         else:
             sp_on, sp_service, sp_strata = False, 1.0, strata_packed
             vp, vs, dq_t, dq_v = np.zeros(8), np.zeros(32), np.zeros(2), np.zeros(2)
-        arrivals, lam, params = inputs.arrivals, self.lam, self.params
+        arrivals, lam, params, blocks = inputs.arrivals, self.lam, self.params, self.blocks
         ready_at, until = fleet.ready_arrays()
-        for i in range(n_int):
-            t0, t1 = int(bounds[i]), int(bounds[i + 1])
+        share = self.interval_share = np.ones(n_int)
+        last = n_int if stop_after is None else min(n_int, stop_after)
+        advance = K.advance
+        i_ready, i_pending, i_queue = K.O_READY_AT_T1, K.O_PENDING_AT_T1, K.O_QUEUE_END
+        i_busy, i_slot, i_p95 = K.O_BUSY_SLOT_S, K.O_READY_SLOT_S, K.O_P95_S
+        i_served, i_dropped, i_att = K.O_SERVED, K.O_DROPPED, K.O_ATTAINED
+        for i in range(last):
+            t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
             desired = fleet.desired
-            K.advance(
-                t0, t1, arrivals, lam, ready_at, until, desired, self.blocks, params,
-                state, ring, ctab, cdone, hist, ihist, out,
+            advance(
+                t0, t1, arrivals, lam, ready_at, until, desired, blocks, params,
+                state, ring, hist, ihist, out, totals,
                 sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
             )  # fmt: skip
-            totals += out
+            o = out.tolist()
+            finished = o[i_served] + o[i_dropped]
+            if finished > 0:
+                share[i] = o[i_att] / finished
             if fleet.has_hazard:
                 fleet.replace_dead(float(t1))
-            seen = int(cum_obs[t1] - cum_obs[t0])
-            demand = float(cum_arr[t1] - cum_arr[t0]) / seen if seen else None
-            ready = fleet.ready(float(t1))
-            ready_slot_s = out[K.O_READY_SLOT_S]
-            util = out[K.O_BUSY_SLOT_S] / ready_slot_s if ready_slot_s > 0 else None
-            p95 = float(out[K.O_P95_S])
-            pending = fleet.pending(float(t1))
+            demand = demands[i]
+            ready = int(o[i_ready])
+            pending = int(o[i_pending])
+            p95 = o[i_p95]
+            now = float(t1)
             if t1 >= duration:
                 # the last, partial interval: a series row, no decision
-                _row(series, i, t1, demand, ready, desired, pending, p95, fleet, spill)
+                rows.append(self._row(now, demand, ready, desired, pending, p95))
                 break
+            util = o[i_busy] / o[i_slot] if o[i_slot] > 0 else None
             obs = Observation(
-                time_s=float(t1),
+                time_s=now,
                 interval_s=interval_s,
                 demand_rps=demand,
                 utilisation=util,
-                queue_len=round(out[K.O_QUEUE_END]),
+                queue_len=int(o[i_queue] + 0.5),
                 ready=ready,
                 pending=pending,
                 desired=desired,
                 min_replicas=min_r,
                 max_replicas=max_r,
-                replica_capacity_rps=self.capacity_rps,
-                p95_latency_s=None if math.isnan(p95) else p95,
-                epoch_s=epoch,
+                replica_capacity_rps=capacity_rps,
+                p95_latency_s=None if p95 != p95 else p95,  # NaN: nothing finished
+                epoch_s=epoch_s,
                 history=tuple(history),
-                spillover_in_flight=round(vs[V.V_BUSY]) if sp_on else 0,
+                spillover_in_flight=int(vs[V.V_BUSY] + 0.5) if sp_on else 0,
             )
             decision = policy.decide(obs)
             if not isinstance(decision, Decision):
                 raise PolicyError(
                     f"policy {policy.name!r} returned {type(decision).__name__}, not a Decision"
                 )
-            fleet.clock_s = float(t1)
-            self._apply(fleet, int(decision.desired), decision.reason)
+            wanted = decision.desired
+            if wanted != desired or not min_r <= wanted <= max_r:
+                fleet.clock_s = now
+                self._apply(fleet, int(wanted), decision.reason)
             if decision.spillover_provisioned is not None:
                 if spill is None:
                     self._note(
                         "policy set spillover_provisioned but there is no spillover; ignored"
                     )
                 else:
-                    spill.clock_s = float(t1)
+                    spill.clock_s = now
                     self._apply(spill, int(decision.spillover_provisioned), decision.reason)
             # the row and the history sample describe the state after the decision,
-            # as the SimPy engine records them
-            ready = fleet.ready(float(t1))
-            pending = fleet.pending(float(t1))
-            _row(series, i, t1, demand, ready, fleet.desired, pending, p95, fleet, spill)
-            history.append(MetricSample(float(t1), demand, util, obs.ready, obs.desired))
+            # as the SimPy engine records them (only a change moves ready or pending)
+            if fleet.desired != desired:
+                ready = fleet.ready(now)
+                pending = fleet.pending(now)
+            rows.append(self._row(now, demand, ready, fleet.desired, pending, p95))
+            history.append(MetricSample(now, demand, util, obs.ready, desired))
+        series = np.asarray(rows, dtype=np.float64).reshape(-1, 7).T
         return self._result(policy, seed, totals, hist, series, duration)
+
+    def _row(
+        self, now: float, demand: float | None, ready: int, desired: int, pending: int, p95: float
+    ) -> tuple[float, float, int, int, int, float, float]:
+        """One series row: time, demand, ready, desired, pending, p95, cumulative cost."""
+        cost = self.fleet.cost_usd(now)
+        if self.spill is not None:
+            cost += self.spill.cost_usd()
+        return (now, 0.0 if demand is None else demand, ready, desired, pending, p95, cost)
 
     def _apply(self, actuator: Fleet | ServerlessFluid, desired: int, reason: str) -> None:
         """Clamp an out-of-bounds decision (counted in the notes) and actuate it."""
@@ -323,15 +374,14 @@ class _InstanceRun:
         attainment = attained / finished if finished > 0 else 1.0
         cost = float(sum(cost_by_pool.values()))
         gpu_hours = fleet.billed_node_seconds(float(duration)) * fleet.gpus_per_node / 3600.0
-        keep = ~np.isnan(series[0])
         ts = TimeSeries(
-            time_s=series[0][keep],
-            demand_rps=series[1][keep],
-            ready=series[2][keep],
-            desired=series[3][keep],
-            pending=series[4][keep],
-            p95_latency_s=series[5][keep],
-            cost_usd=series[6][keep],
+            time_s=series[0],
+            demand_rps=series[1],
+            ready=series[2],
+            desired=series[3],
+            pending=series[4],
+            p95_latency_s=series[5],
+            cost_usd=series[6],
         )
         return RunResult(
             policy=policy.name,
@@ -354,25 +404,3 @@ class _InstanceRun:
             cold_starts=cold_starts,
             notes=tuple(self.notes),
         )
-
-
-def _row(
-    series: FloatArray,
-    i: int,
-    t1: int,
-    demand: float | None,
-    ready: int,
-    desired: int,
-    pending: int,
-    p95: float,
-    fleet: Fleet,
-    spill: ServerlessFluid | None,
-) -> None:
-    """One series row (time, demand, ready, desired, pending, p95, cumulative cost)."""
-    series[0, i] = t1
-    series[1, i] = 0.0 if demand is None else demand
-    series[2, i] = ready
-    series[3, i] = desired
-    series[4, i] = pending
-    series[5, i] = p95
-    series[6, i] = fleet.cost_usd(float(t1)) + (spill.cost_usd() if spill is not None else 0.0)

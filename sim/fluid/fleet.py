@@ -51,7 +51,8 @@ class Fleet:
         self.node_usd_per_s = np.zeros(self.max_nodes)
         self.node_spot = np.zeros(self.max_nodes, dtype=np.bool_)
         self.warm_pool = pool.warm_pool_size if isinstance(pool, Ec2AutoScalingGroup) else 0
-        self.has_hazard = self._hazard_spot_per_s > 0.0 or self._hazard_od_per_s > 0.0
+        spot_hazard = pool.spot_share > 0.0 and pool.spot_interruption_per_h > 0.0
+        self.has_hazard = spot_hazard or self._hazard_od_per_s > 0.0
         self.closed_usd = 0.0
         self.closed_node_s = 0.0
         self._open_usd_per_s = 0.0  # sum of running nodes' prices
