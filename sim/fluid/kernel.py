@@ -41,7 +41,8 @@ P_AC_FACTOR = 4
 P_RHO_MAX = 5
 P_BLOCK_S = 6
 P_GLOBAL_BATCH1_S = 7
-N_PARAMS = 8
+P_QUEUE_SMOOTHED = 8  # 1: the queue takes the smoothed rate, 0: the raw per-second counts
+N_PARAMS = 9
 
 # state indices (persist across calls)
 S_BACKLOG = 0
@@ -141,6 +142,7 @@ def advance(
     timeout = math.ceil(params[P_TIMEOUT_S])
     ac = params[P_AC_FACTOR]
     rho_max = params[P_RHO_MAX]
+    smoothed = params[P_QUEUE_SMOOTHED] > 0.0
     q_len = ring.shape[0]
     exp_q = EXP_QUANTILES
     block_s = int(params[P_BLOCK_S])
@@ -199,7 +201,7 @@ def advance(
                 mean_base += strata[0, k] * strata[1, k]
                 mean_slope += strata[0, k] * strata[2, k]
         s_batch1 = mean_base + mean_slope
-        arriving = arrivals[s]
+        arriving = lam_s if smoothed else arrivals[s]
         backlogged = backlog > 1e-9
         # A request's service time is set by the batch it starts into (as in the DES):
         # the occupancy of the least-loaded replica plus itself, on average the mean

@@ -70,15 +70,17 @@ def sv_second(
     keep = vp[V_KEEP_ALIVE_S]
     max_c = vp[V_MAX]
     busy = vs[V_BUSY]
-    # drain: a share of the busy instances completes this second
-    busy *= math.exp(-1.0 / max(service_s, 1e-9))  # service_s already at the local scale
+    # drain: a 1 - exp(-1/S) share of the busy instances completes this second
+    decay = math.exp(-1.0 / max(service_s, 1e-9))
+    busy *= decay
     idle = max(vs[V_INSTANCES] - busy, 0.0)
     warm = min(offered, idle)
     cold = min(offered - warm, max(max_c - vs[V_INSTANCES], 0.0))
     cold = max(cold, 0.0)
     admitted = warm + cold
     throttled = offered - admitted
-    busy += admitted
+    # the admitted join for the part of the second they run (steady state: rate x S)
+    busy += admitted * service_s * (1.0 - decay)
     vs[V_COLD_STARTS] += cold
     vs[V_SERVED] += admitted
     if vp[V_THROTTLE_DROPS] > 0.0:
