@@ -28,7 +28,7 @@ from pydantic import Field
 
 from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, SizingConfig, clamp, recent_demand_rps
+from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.errors import FitError
@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 def target_tracking(observation: Observation, target: float, tolerance: float) -> tuple[int, str]:
     """The base reactive recommendation: HPA-style `ceil(ready * utilisation / target)`.
 
-    Within the tolerance band (Kubernetes default 0.1) the desired capacity is kept.
+    Within the tolerance band (Kubernetes default 0.1) the desired capacity is kept,
+    and so it is while replicas are pending and the rule would go below it.
     Without a utilisation metric (no ready replica) it sizes from demand at the
     target; with neither metric it holds.
     """
@@ -48,7 +49,11 @@ def target_tracking(observation: Observation, target: float, tolerance: float) -
         if abs(ratio - 1.0) <= tolerance:
             return observation.desired, f"target tracking within tolerance ({ratio:.2f})"
         replicas = math.ceil(observation.ready * ratio)
-        return replicas, f"target tracking util {observation.utilisation:.2f}/{target:.2f}"
+        why = f"target tracking util {observation.utilisation:.2f}/{target:.2f}"
+        if observation.pending > 0 and replicas < observation.desired:
+            # As the HPA, which counts not-yet-ready pods: never cancel a scale-out in flight.
+            return observation.desired, f"{why}, {observation.pending} pending"
+        return replicas, why
     if observation.demand_rps is not None:
         replicas = math.ceil(observation.demand_rps / (observation.replica_capacity_rps * target))
         return replicas, f"target tracking demand {observation.demand_rps:.1f} rps"
@@ -69,6 +74,7 @@ class AnomalyPolicy:
         target_utilisation: Base policy target (batch-slot utilisation).
         tolerance: Base policy dead band (Kubernetes HPA default 0.1).
         demand_window_s: Window of observed demand the residual uses.
+        hold_s: Scale-down stabilisation of the decision (Kubernetes default 300 s).
         sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
@@ -90,6 +96,7 @@ class AnomalyPolicy:
         target_utilisation: float = 0.7,
         tolerance: float = 0.1,
         demand_window_s: float = 60.0,
+        hold_s: float = 300.0,
         sizing: SizingConfig | None = None,
         name: str = "anomaly",
     ) -> None:
@@ -103,6 +110,7 @@ class AnomalyPolicy:
         self.target_utilisation = target_utilisation
         self.tolerance = tolerance
         self.demand_window_s = demand_window_s
+        self._hold = ScaleInHold(hold_s)
         self.name = name
         self.forecast: OnlineForecast | None = None
         self.fallback: str | None = None
@@ -115,6 +123,7 @@ class AnomalyPolicy:
         self._sizer = Sizer.from_context(context, self.sizing)
         self._provisioning_s = context.provisioning_s
         self._residuals.clear()
+        self._hold.reset()
         self._baseline = None
         self.forecast = None
         self.fallback = None
@@ -151,6 +160,16 @@ class AnomalyPolicy:
     def decide(self, observation: Observation) -> Decision:
         if self._sizer is None:
             raise RuntimeError(f"{self.name}: decide() before reset()")
+        decision = self._decide(observation)
+        held = clamp(
+            self._hold.push(observation.time_s, decision.desired, observation.desired), observation
+        )
+        if held > decision.desired:
+            return Decision(held, f"{decision.reason}; held at {held} ({self._hold.hold_s:.0f}s)")
+        return decision
+
+    def _decide(self, observation: Observation) -> Decision:
+        assert self._sizer is not None
         base, base_why = target_tracking(observation, self.target_utilisation, self.tolerance)
         prefix = (
             "" if self.fallback is None else f"fallback: baseline rolling mean ({self.fallback}); "
@@ -201,6 +220,7 @@ class AnomalySpec(PolicySpecBase):
     target_utilisation: float = Field(default=0.7, gt=0.0, le=1.0)
     tolerance: float = Field(default=0.1, ge=0.0, lt=1.0)
     demand_window_s: float = Field(default=60.0, gt=0.0)
+    hold_s: float = Field(default=300.0, ge=0.0)
 
     def build(self) -> Policy:
         return self.wrap(
@@ -214,6 +234,7 @@ class AnomalySpec(PolicySpecBase):
                 target_utilisation=self.target_utilisation,
                 tolerance=self.tolerance,
                 demand_window_s=self.demand_window_s,
+                hold_s=self.hold_s,
                 sizing=self.forecast.sizing(),
                 name=self.display_name(),
             )

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 
 from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, SizingConfig, clamp, recent_demand_rps
+from policies.predictive.sizing import (
+    ScaleInHold,
+    Sizer,
+    SizingConfig,
+    clamp,
+    recent_demand_rps,
+)
 from sim.errors import FitError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +33,9 @@ class ReactiveFloor:
 
     Sizes the mean demand of the last `window_s` plus the rate that drains the
     current queue within `drain_s` (one provisioning delay: replicas asked for now
-    arrive then), and holds the highest recommendation of the last `hold_s` before
+    arrive then), at least the replicas the measured utilisation needs at the
+    sizing's utilisation cap (`ceil(ready * utilisation / max_utilisation)`, the
+    target-tracking rule, which sees requests longer than the model's mean), and holds the highest recommendation of the last `hold_s` before
     letting it fall (the Kubernetes HPA's 300 s scale-down stabilisation), so a
     quiet 15 s sample does not remove capacity that takes minutes to get back.
     """
@@ -36,10 +43,10 @@ class ReactiveFloor:
     def __init__(self, window_s: float, hold_s: float = 300.0) -> None:
         self.window_s = window_s
         self.hold_s = hold_s
-        self._recent: deque[tuple[float, int]] = deque()
+        self._hold = ScaleInHold(hold_s)
 
     def reset(self) -> None:
-        self._recent.clear()
+        self._hold.reset()
 
     def replicas(self, observation: Observation, sizer: Sizer, drain_s: float) -> tuple[int, str]:
         """(replicas, description). Missing demand holds the desired capacity in force."""
@@ -51,11 +58,13 @@ class ReactiveFloor:
         why = f"{rate:.1f} rps"
         if observation.queue_len:
             why += f" + queue {observation.queue_len} over {drain_s:.0f}s"
-        now = observation.time_s
-        self._recent.append((now, need))
-        while self._recent and self._recent[0][0] <= now - self.hold_s:
-            self._recent.popleft()
-        held = max(n for _, n in self._recent)
+        if observation.utilisation is not None and observation.ready > 0:
+            # Measured busy slots catch requests longer than the capacity model's mean.
+            busy = math.ceil(observation.ready * observation.utilisation / sizer.max_utilisation)
+            if busy > need:
+                need = busy
+                why += f", utilisation {observation.utilisation:.2f} of {observation.ready}"
+        held = self._hold.push(observation.time_s, need, observation.desired)
         if held > need:
             why += f", held at {held} for {self.hold_s:.0f}s"
         return held, why

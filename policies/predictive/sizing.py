@@ -25,6 +25,7 @@ memoised: the answer is conservative by at most one grid step.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from policies.base import MetricSample, Observation, PolicyContext
@@ -145,6 +146,39 @@ class Sizer:
         rate = math.exp(low * self._log_step)
         self._max_rate_memo[replicas] = rate
         return rate
+
+
+class ScaleInHold:
+    """Highest recommendation of the last `hold_s`: a scale-down stabilisation window.
+
+    As the Kubernetes HPA's (default 300 s): capacity removed on one quiet sample
+    takes a provisioning delay to get back, so a recommendation may only fall once
+    it has stayed lower for the whole window.
+    """
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self._recent: deque[tuple[float, int]] = deque()
+        self._started = False
+
+    def reset(self) -> None:
+        self._recent.clear()
+        self._started = False
+
+    def push(self, time_s: float, replicas: int, current: int) -> int:
+        """Record a recommendation; return the held (highest recent) one.
+
+        The first call seeds the window with `current` (the capacity in force), as
+        the HPA's window holds the replica count it starts from: a run does not
+        begin by dropping its initial capacity on one sample.
+        """
+        if not self._recent and not self._started:
+            self._recent.append((time_s, current))
+            self._started = True
+        self._recent.append((time_s, replicas))
+        while self._recent and self._recent[0][0] <= time_s - self.hold_s:
+            self._recent.popleft()
+        return max(n for _, n in self._recent)
 
 
 def recent_demand_rps(observation: Observation, window_s: float) -> float | None:

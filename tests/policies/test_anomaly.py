@@ -118,8 +118,9 @@ def test_without_history_the_baseline_is_a_rolling_mean() -> None:
         (0.35, 10, 5.0, 5),
         (None, 0, 14.0, 10),
         (None, 0, None, 10),
+        (0.8, 6, 5.0, 10),
     ],
-    ids=["on-target", "tolerance", "up", "down", "no-util", "no-metrics"],
+    ids=["on-target", "tolerance", "up", "down", "no-util", "no-metrics", "pending"],
 )
 def test_target_tracking_table(
     utilisation: float | None, ready: int, demand: float | None, expected: int
@@ -131,7 +132,7 @@ def test_target_tracking_table(
         utilisation=utilisation,
         queue_len=0,
         ready=ready,
-        pending=0,
+        pending=10 - ready if ready else 0,  # the rest of the desired 10 is booting
         desired=10,
         min_replicas=1,
         max_replicas=50,

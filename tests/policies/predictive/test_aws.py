@@ -57,8 +57,8 @@ def test_schedule_launches_a_buffer_ahead_of_the_hour(
     sizer = Sizer.from_context(context, SIZING)
     policy = aws_policy(scheduling_buffer_s=300)
     policy.reset(context)
-    before = policy.decide(make_obs(9 * 3600 + 3000.0, LOW_RPS))  # 09:50
-    within = policy.decide(make_obs(9 * 3600 + 3360.0, LOW_RPS))  # 09:56
+    before = policy.decide(make_obs(9 * 3600 + 3000.0, LOW_RPS, desired=1))  # 09:50
+    within = policy.decide(make_obs(9 * 3600 + 3360.0, LOW_RPS, desired=1))  # 09:56
     assert before.desired == sizer.replicas(LOW_RPS)
     assert within.desired == sizer.replicas(HIGH_RPS)
     assert within.reason == f"scheduled forecast seasonal-naive hour 9 -> {within.desired}"
@@ -73,7 +73,7 @@ def test_forecast_only_reports_but_keeps_the_reactive_decision(
     sizer = Sizer.from_context(context, SIZING)
     policy = aws_policy(forecast_only=True)
     policy.reset(context)
-    decision = policy.decide(make_obs(11 * 3600.0, LOW_RPS))
+    decision = policy.decide(make_obs(11 * 3600.0, LOW_RPS, desired=1))
     assert decision.desired == sizer.replicas(LOW_RPS)
     assert decision.reason.startswith(
         f"forecast-only: forecast would set {sizer.replicas(HIGH_RPS)}; reactive"

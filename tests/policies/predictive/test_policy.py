@@ -45,8 +45,8 @@ def test_decision_at_t_covers_demand_at_t_plus_provisioning(
     sizer = Sizer.from_context(context, SIZING)
     policy = naive_policy()
     policy.reset(context)
-    early = policy.decide(make_obs(9 * 3600 + 1200, LOW_RPS))  # 09:20: ready by 09:50
-    late = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS))  # 09:40: ready by 10:10
+    early = policy.decide(make_obs(9 * 3600 + 1200, LOW_RPS, desired=1))  # 09:20: ready by 09:50
+    late = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS, desired=1))  # 09:40: ready by 10:10
     assert early.desired == sizer.replicas(LOW_RPS)
     assert late.desired == sizer.replicas(HIGH_RPS)
     assert late.reason.startswith("forecast seasonal-naive 60.0 rps @mean (t+1800s)")
@@ -228,3 +228,14 @@ def test_nan_demand_is_a_missing_metric(
     assert policy.forecast is not None
     assert np.isfinite(policy.forecast.forecast_bins(3)).all()
     assert decision.desired >= 7
+
+
+def test_a_run_does_not_start_by_dropping_its_initial_capacity(
+    make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
+) -> None:
+    policy = PredictiveSpec().build()
+    policy.reset(make_context(None))
+    first = policy.decide(make_obs(15.0, 1.0, desired=8, utilisation=0.1))
+    assert first.desired == 8 and "held at 8" in first.reason
+    later = policy.decide(make_obs(400.0, 1.0, desired=8, utilisation=0.1))
+    assert later.desired < 8
