@@ -33,11 +33,12 @@ class ReactiveFloor:
 
     Sizes the mean demand of the last `window_s` plus the rate that drains the
     current queue within `drain_s` (one provisioning delay: replicas asked for now
-    arrive then), at least the replicas the measured utilisation needs at the
-    sizing's utilisation cap (`ceil(ready * utilisation / max_utilisation)`, the
-    target-tracking rule, which sees requests longer than the model's mean), and holds the highest recommendation of the last `hold_s` before
-    letting it fall (the Kubernetes HPA's 300 s scale-down stabilisation), so a
-    quiet 15 s sample does not remove capacity that takes minutes to get back.
+    arrive then); takes at least the replicas the measured utilisation needs at
+    the sizing's cap (`ceil(ready * utilisation / max_utilisation)`, the
+    target-tracking rule, which sees requests longer than the model's mean); and
+    holds the highest recommendation of the last `hold_s` before letting it fall
+    (the Kubernetes HPA's 300 s scale-down stabilisation), so a quiet 15 s sample
+    does not remove capacity that takes minutes to get back.
     """
 
     def __init__(self, window_s: float, hold_s: float = 300.0) -> None:
