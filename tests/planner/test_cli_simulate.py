@@ -94,6 +94,7 @@ def test_trace_and_window_flags_override_the_scenario(tiny_scenario: Path, tmp_p
         "--duration-h", "1",
         "--scale-mean-rps", "3",
         "--policies", "threshold",
+        "--workers", "1",
     )  # fmt: skip
     workload = document["scenario"]["workload"]
     assert workload["format"] == "rate-csv"
