@@ -34,6 +34,12 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def observed_s(missing: tuple[tuple[float, float], ...], start_s: float, end_s: float) -> float:
+    """Seconds of [start_s, end_s) outside the workload's missing-data intervals."""
+    gap_s = sum(max(0.0, min(end_s, b) - max(start_s, a)) for a, b in missing)
+    return max(0.0, end_s - start_s - gap_s)
+
+
 @dataclass
 class SeriesRecorder:
     """Collects one row per decision tick and freezes them into a `TimeSeries`."""

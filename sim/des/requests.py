@@ -29,6 +29,7 @@ class Arrivals:
     input_tokens: FloatArray
     output_tokens: FloatArray
     duration_s: float
+    missing: tuple[tuple[float, float], ...] = ()
 
 
 def arrivals_from(workload: Workload, rng: np.random.Generator) -> Arrivals:
@@ -58,6 +59,7 @@ def arrivals_from(workload: Workload, rng: np.random.Generator) -> Arrivals:
         input_tokens=np.asarray(trace.input_tokens, dtype=np.float64)[keep],
         output_tokens=np.asarray(trace.output_tokens, dtype=np.float64)[keep],
         duration_s=float(trace.duration_s),
+        missing=tuple((float(a), float(b)) for a, b in trace.missing),
     )
 
 

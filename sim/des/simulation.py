@@ -21,7 +21,7 @@ from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
 from sim.des.eventlog import LogEntry, sorted_log
 from sim.des.instance_pool import SimInstancePool
-from sim.des.metrics import SeriesRecorder, latency_summary, quantile
+from sim.des.metrics import SeriesRecorder, latency_summary, observed_s, quantile
 from sim.des.requests import SERVED, RequestBook, arrivals_from
 from sim.des.router import SpilloverRouter
 from sim.des.serverless import SimServerlessPool
@@ -65,6 +65,7 @@ class Simulation:
         arrivals = arrivals_from(workload, stream(seed, "workload"))
         self.book = RequestBook(arrivals)
         self.horizon_s = arrivals.duration_s
+        self.missing = arrivals.missing
         self.log: list[tuple[float, str, str, str]] | None = [] if record_log else None
         self.main: SimInstancePool | SimServerlessPool
         if isinstance(scenario.pool, ServerlessEndpoint):
@@ -176,8 +177,10 @@ class Simulation:
         busy_s, slot_s = main.busy_areas(now_s)
         busy_delta, slot_delta = busy_s - self._last_busy[0], slot_s - self._last_busy[1]
         utilisation = busy_delta / slot_delta if slot_delta > 0.0 else None
-        elapsed_s = now_s - self._last_tick_s
-        demand_rps = self._interval_arrivals / elapsed_s if elapsed_s > 0.0 else None
+        # Demand over the interval's observed seconds: a collection gap in the trace
+        # is no metric (None), not zero load.
+        seen_s = observed_s(self.missing, self._last_tick_s, now_s)
+        demand_rps = self._interval_arrivals / seen_s if seen_s > 1e-9 else None
         p95 = quantile(self.book.interval_latencies, 0.95)
         low, high = main.bounds()
         return Observation(
@@ -233,7 +236,7 @@ class Simulation:
             cost += self.spill.cost_usd(now_s)
         self.series.add(
             now_s,
-            observation.demand_rps or 0.0,
+            math.nan if observation.demand_rps is None else observation.demand_rps,
             main.ready,
             main.desired,
             main.pending,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from policies.base import Decision, Observation, PolicyContext
@@ -11,6 +12,7 @@ from sim.capacity.distributions import fixed
 from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
 from sim.capacity.service import TokenService
 from sim.des import DesEngine
+from sim.workload.model import RequestTrace
 
 FIVE_SECONDS = TokenService(  # 500 output tokens x 0.01 s
     prefill_s_per_1k_tokens=0.0, decode_s_per_token=0.01, max_batch=1, batch_slowdown=0.0
@@ -102,3 +104,19 @@ def test_spillover_provisioned_concurrency_is_billed_while_configured(
     # Four provisioned instances from 15 s to 75 s, 6 GB each, at the PC price.
     assert result.cost_by_pool["spill"] == pytest.approx(4 * 60.0 * 6 * 0.0000048)
     assert result.cost_usd == pytest.approx(sum(result.cost_by_pool.values()))
+
+
+def test_collection_gaps_are_no_metric_not_zero_load(make_scenario: Callable) -> None:
+    trace = RequestTrace(
+        arrival_s=np.array([1.0, 2.0, 40.0]),
+        duration_s=60.0,
+        input_tokens=np.array([1, 1, 1]),
+        output_tokens=np.array([500, 500, 500]),
+        missing=((15.0, 30.0), (40.0, 50.0)),
+    )
+    policy = Recorder([Decision(1, "hold")])
+    result = DesEngine().run(make_scenario(_pool(), interval_s=15.0), trace, policy, seed=0)
+    demand = [o.demand_rps for o in policy.seen]
+    # 30-45 s: 40-45 s is a gap, so one arrival over 10 observed seconds.
+    assert demand == [pytest.approx(2 / 15), None, pytest.approx(1 / 10)]
+    assert np.isnan(result.series.demand_rps[1])
