@@ -191,7 +191,10 @@ class _InstanceRun:
         self.lam = smoothed_rate(inputs.arrivals, settings.rate_window_s)
         ca2 = settings.arrival_scv
         if ca2 is None:
-            ca2 = dispersion(inputs.arrivals, self.lam)
+            # raw counts already carry their bursts into the queue; a smoothed queue
+            # needs them in the wait through the measured dispersion
+            raw = settings.queue_input == "raw"
+            ca2 = 1.0 if raw else dispersion(inputs.arrivals, self.lam)
         ac = (ca2 + strata.scv(full)) / 2.0
         self.params = np.zeros(K.N_PARAMS)
         self.params[K.P_MAX_BATCH] = pool.service.max_batch

@@ -98,7 +98,7 @@ def attainment_table(
     max_batch: int,
     slowdown_per_slot: float,
     slo_s: float,
-    ac_factor: float,
+    ac_factor: FloatArray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(intervals, levels) attainment, and each interval's first stable level.
 
@@ -127,7 +127,7 @@ def attainment_table(
                 strata,
                 slowdown_per_slot,
                 slo_s,
-                ac_factor,
+                ac_factor[t],
             )
             table[t, j] = value
             if prev >= 0.0 and value > 0.0 and value - prev < 1e-7:

@@ -48,11 +48,11 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.engine import provisioning_mean_s, token_profile
 from sim.errors import ScenarioError
 from sim.fluid.engine import startup_attainment
-from sim.fluid.inputs import block_strata, per_second_arrivals, service_strata
+from sim.fluid.inputs import ServiceStrata, block_strata, per_second_arrivals, service_strata
 from sim.oracle.attainment import attainment_table
 from sim.oracle.dp import attained, dp_pass, schedule_cost
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, IntArray, Workload
+from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
 OracleMode = Literal["aggregate", "per-interval"]
 STRATA_BLOCK_S = 60  # as the fluid engine's default per-block strata
@@ -144,16 +144,9 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
     high_nodes = pool.nodes_for(pool.max_replicas)
     level_nodes = np.arange(low_nodes, high_nodes + 1, dtype=np.int64)
     level_replicas = np.minimum(level_nodes * per_node, pool.max_replicas).astype(np.int64)
-    ac = (1.0 + strata.scv(float(pool.service.max_batch))) / 2.0
-    table, stable_from = attainment_table(
-        lam,
-        block_of,
-        blocks,
-        level_replicas,
-        pool.service.max_batch,
-        strata.slowdown_per_slot,
-        scenario.slo.latency_s,
-        ac,
+    ac = np.full(n_int, (1.0 + strata.scv(float(pool.service.max_batch))) / 2.0)
+    table, stable_from = _expected_table(
+        scenario, workload, lam, lengths, block_of, blocks, level_replicas, strata, ac
     )
     lead = provisioning_mean_s(scenario) if lead_s is None else lead_s
     lead_intervals = math.ceil(lead / interval_s - 1e-9)
@@ -188,6 +181,68 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
         gpus=max(pool.gpus, 0),
         interval_s=interval_s,
     )
+
+
+def _expected_table(
+    scenario: Scenario,
+    workload: Workload,
+    lam: FloatArray,
+    lengths: IntArray,
+    block_of: IntArray,
+    blocks: FloatArray,
+    level_replicas: IntArray,
+    strata: ServiceStrata,
+    ac: FloatArray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Attainment per (interval, level), in expectation over the interval's arrivals.
+
+    A trace's future is known exactly. An envelope's is known in distribution only:
+    the engines sample its requests (a ServeGen envelope's clients burstier than
+    Poisson), so an interval's rate is random around the envelope's mean. The table
+    then averages `_QUANTILES` realisations of the rate, with the interval-scale
+    dispersion measured on one sampled realisation, weighted by their arrivals.
+    """
+    pool = scenario.pool
+    args = (pool.service.max_batch, strata.slowdown_per_slot, scenario.slo.latency_s, ac)
+    table, stable_from = attainment_table(lam, block_of, blocks, level_replicas, *args)
+    if not isinstance(workload, RateEnvelope):
+        return table, stable_from
+    idc = _interval_dispersion(workload, lam, lengths)
+    if idc <= 1e-3:  # Poisson: the M/M/c wait already holds its noise
+        return table, stable_from
+    from scipy.stats import gamma  # lazy: only envelopes need it
+
+    # rate ~ Gamma(mean lam, variance lam x extra / length): shape = lam x length / extra
+    shape = np.maximum(lam * lengths / idc, 1e-9)
+    weighted = np.zeros_like(table, dtype=np.float64)
+    for q in _QUANTILES:
+        rate = np.where(lam > 0, gamma.ppf(q, shape, scale=lam / shape), 0.0)
+        part, _ = attainment_table(rate, block_of, blocks, level_replicas, *args)
+        weighted += part * rate[:, None]
+    expected = weighted / np.maximum(lam * len(_QUANTILES), 1e-300)[:, None]
+    expected[lam <= 0] = 1.0
+    return expected.astype(np.float32), stable_from
+
+
+_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def _interval_dispersion(workload: RateEnvelope, lam: FloatArray, lengths: IntArray) -> float:
+    """Extra dispersion of interval counts (variance over mean, minus Poisson's 1) on a
+    sampled realisation."""
+    from sim.fluid.engine import FluidEngine  # the engines' own sampler
+
+    rng = np.random.default_rng(0)
+    _, inputs = FluidEngine()._arrivals(workload, 0, rng)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    bounds = np.minimum(bounds, len(inputs.arrivals))
+    cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
+    counts = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
+    expected = lam * lengths
+    total = float(expected.sum())
+    if total <= 0.0:
+        return 0.0
+    return float(((counts - expected) ** 2).sum() / total) - 1.0
 
 
 def _dp(p: _Problem, mu: float, lower: np.ndarray) -> tuple[float, float, np.ndarray]:
