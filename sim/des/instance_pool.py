@@ -221,7 +221,9 @@ class SimInstancePool:
         service_s = self._sampler.sample_s(
             book.input_tokens[request], book.output_tokens[request], replica.busy
         )
-        done = Timeout(self._env, service_s, (replica, request))
+        # Relative to the clock, which may still lag `now_s` when the arrival is
+        # handled ahead of its SimPy event (see Simulation._on_arrival).
+        done = Timeout(self._env, now_s + service_s - self._env.now, (replica, request))
         done.callbacks.append(self._on_done)
         if self._log is not None:
             self._log.append(

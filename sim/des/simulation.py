@@ -110,7 +110,6 @@ class Simulation:
         self._last_tick_s = 0.0
         self._last_busy = (0.0, 0.0)
         self._route = self.main.submit if router is None else router.submit
-        self._clock_free = self.spill is None and isinstance(self.main, SimServerlessPool)
 
     # --- run ---------------------------------------------------------------------------
 
@@ -135,17 +134,15 @@ class Simulation:
         route(index, arrival_s[index])
         index += 1
         handled = 1
-        if self._clock_free:
-            # Arrivals due before the next scheduled SimPy event are handled here, in
-            # order, at their own times: nothing else can happen in between, and the
-            # lazy serverless pool takes time as an argument and schedules no SimPy
-            # event, so this equals one event per arrival, minus SimPy's overhead.
-            next_event_s = env.peek()
-            count = len(arrival_s)
-            while index < count and arrival_s[index] < next_event_s:
-                route(index, arrival_s[index])
-                index += 1
-                handled += 1
+        # Arrivals due before the next scheduled SimPy event are handled here, in
+        # order, at their own times: nothing else can happen in between. The pools
+        # take the time as an argument and schedule what they start relative to it,
+        # so this equals one SimPy event per arrival, minus SimPy's overhead.
+        count = len(arrival_s)
+        while index < count and arrival_s[index] < env.peek():
+            route(index, arrival_s[index])
+            index += 1
+            handled += 1
         self._interval_arrivals += handled
         self._next = index
         if index < len(arrival_s):
