@@ -23,8 +23,26 @@ import math
 
 import numpy as np
 
+from sim.capacity.distributions import Delay
 from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool
 from sim.workload.model import FloatArray
+
+
+def sample_many(delay: Delay, rng: np.random.Generator, count: int) -> FloatArray:
+    """`count` draws of `delay`, with the parametrisation of `Delay.sample`, in one call."""
+    if count <= 0:
+        return np.zeros(0)
+    if (
+        delay.kind == "fixed"
+        or delay.mean_s == 0.0
+        or (delay.kind == "lognormal" and delay.cv == 0.0)
+    ):
+        return np.full(count, delay.mean_s)
+    if delay.kind == "exponential":
+        return np.asarray(rng.exponential(delay.mean_s, count), dtype=np.float64)
+    sigma2 = math.log1p(delay.cv**2)
+    mu = math.log(delay.mean_s) - sigma2 / 2.0
+    return np.asarray(rng.lognormal(mu, math.sqrt(sigma2), count), dtype=np.float64)
 
 
 class Fleet:
@@ -95,46 +113,62 @@ class Fleet:
     def _nodes(self, replicas: int) -> int:
         return math.ceil(replicas / self.per_node)
 
-    def _launch(self, node: int, now: float, instant: bool) -> None:
-        pool = self.pool
+    def _launch(self, first: int, last: int, now: float, instant: bool) -> None:
+        """Launch nodes [first, last) at `now`, drawing their delays in one call each."""
+        count = last - first
+        if count <= 0:
+            return
+        pool, rng = self.pool, self.rng
         if instant:
-            up = now
+            up = np.full(count, now)
         elif isinstance(pool, GpuNodePool):
-            up = now + pool.node_boot_s.sample(self.rng) + pool.image_pull_s.sample(self.rng)
-        elif self.warm_pool > 0:
-            self.warm_pool -= 1
-            up = now + pool.warm_start_s.sample(self.rng)
+            up = now + sample_many(pool.node_boot_s, rng, count)
+            up += sample_many(pool.image_pull_s, rng, count)
         else:
-            up = now + pool.instance_boot_s.sample(self.rng)
+            warm = min(self.warm_pool, count)
+            self.warm_pool -= warm
+            up = np.empty(count)
+            up[:warm] = now + sample_many(pool.warm_start_s, rng, warm)
+            up[warm:] = now + sample_many(pool.instance_boot_s, rng, count - warm)
         # node k is spot when that keeps the spot count at round(share x nodes),
         # the same deterministic rule as the SimPy engine
-        target_spot = math.floor(pool.spot_share * (self._open_nodes + 1) + 0.5)
-        spot = self._spot_nodes < target_spot
-        self._spot_nodes += spot
-        price = self._spot_usd_per_s if spot else self._od_usd_per_s
-        hazard = self._hazard_spot_per_s if spot else self._hazard_od_per_s
-        death = now + self.rng.exponential(1.0 / hazard) if hazard > 0.0 else math.inf
-        self.node_launch_s[node] = now
-        self.node_up_s[node] = up
-        self.node_death_s[node] = death
-        self.node_usd_per_s[node] = price
-        self.node_spot[node] = spot
-        self._open_usd_per_s += price
-        self._open_usd_launch += price * now
-        self._open_nodes += 1
-        self._open_launch_sum += now
+        spot = np.zeros(count, dtype=np.bool_)
+        if pool.spot_share > 0.0:
+            for i in range(count):
+                target = math.floor(pool.spot_share * (self._open_nodes + i + 1) + 0.5)
+                if self._spot_nodes < target:
+                    spot[i] = True
+                    self._spot_nodes += 1
+        price = np.where(spot, self._spot_usd_per_s, self._od_usd_per_s)
+        hazard = np.where(spot, self._hazard_spot_per_s, self._hazard_od_per_s)
+        death = np.full(count, math.inf)
+        live = hazard > 0.0
+        if live.any():
+            death[live] = now + rng.exponential(1.0 / hazard[live])
+        self.node_launch_s[first:last] = now
+        self.node_up_s[first:last] = up
+        self.node_death_s[first:last] = death
+        self.node_usd_per_s[first:last] = price
+        self.node_spot[first:last] = spot
+        total = float(price.sum())
+        self._open_usd_per_s += total
+        self._open_usd_launch += total * now
+        self._open_nodes += count
+        self._open_launch_sum += count * now
 
-    def _place(self, replica: int, now: float, instant: bool) -> None:
-        node = replica // self.per_node
-        load = 0.0 if instant else self.pool.model_load_s.sample(self.rng)
-        self.ready_at[replica] = max(self.node_up_s[node], now) + load
-        self.until[replica] = self.node_death_s[node]
+    def _place(self, first: int, last: int, now: float, instant: bool) -> None:
+        """Put replicas [first, last) on their nodes; each loads its model after the node is up."""
+        count = last - first
+        if count <= 0:
+            return
+        nodes = np.arange(first, last) // self.per_node
+        load = np.zeros(count) if instant else sample_many(self.pool.model_load_s, self.rng, count)
+        self.ready_at[first:last] = np.maximum(self.node_up_s[nodes], now) + load
+        self.until[first:last] = self.node_death_s[nodes]
 
     def _add(self, desired: int, now: float, instant: bool) -> None:
-        for node in range(self._nodes(self.desired), self._nodes(desired)):
-            self._launch(node, now, instant)
-        for replica in range(self.desired, desired):
-            self._place(replica, now, instant)
+        self._launch(self._nodes(self.desired), self._nodes(desired), now, instant)
+        self._place(self.desired, desired, now, instant)
 
     def _close(self, node: int, end_s: float) -> None:
         launch = self.node_launch_s[node]
@@ -162,13 +196,12 @@ class Fleet:
         """Replace nodes that died before `horizon_s`; the replacement launches at the death."""
         nodes = self._nodes(self.desired)
         deaths = np.flatnonzero(self.node_death_s[:nodes] < horizon_s)
-        for node in deaths:
+        for node in deaths.tolist():
             died = float(self.node_death_s[node])
-            self._close(int(node), died)
-            self._launch(int(node), died, instant=False)
-            first = int(node) * self.per_node
-            for replica in range(first, min(first + self.per_node, self.desired)):
-                self._place(replica, died, instant=False)
+            self._close(node, died)
+            self._launch(node, node + 1, died, instant=False)
+            first = node * self.per_node
+            self._place(first, min(first + self.per_node, self.desired), died, instant=False)
         self.replaced_nodes += len(deaths)
         return len(deaths)
 
