@@ -31,36 +31,11 @@ from typing import cast
 import simpy
 from simpy.events import Event, Timeout
 
-from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool, InstancePool
+from sim.capacity.pools import InstancePool
 from sim.des.billing import NodeLedger
+from sim.des.nodes import LogSink, Node, NodeTimings, Replica
 from sim.des.requests import RequestBook
 from sim.des.streams import ServiceSampler, stream
-
-LogSink = list[tuple[float, str, str, str]] | None
-
-
-class _Node:
-    __slots__ = ("id", "ready", "released", "replicas", "spot")
-
-    def __init__(self, node_id: int, spot: bool) -> None:
-        self.id = node_id
-        self.spot = spot
-        self.ready = False
-        self.released = False
-        self.replicas: list[_Replica] = []
-
-
-class _Replica:
-    __slots__ = ("busy", "dead", "draining", "id", "node", "ready", "running")
-
-    def __init__(self, replica_id: int, node: _Node) -> None:
-        self.id = replica_id
-        self.node = node
-        self.ready = False
-        self.draining = False
-        self.dead = False
-        self.busy = 0
-        self.running: dict[int, None] = {}  # request -> None, in start order
 
 
 class SimInstancePool:
@@ -91,20 +66,17 @@ class SimInstancePool:
         self._timeout_s = pool.queue_timeout_s
         self._per_node = pool.replicas_per_node
         self._sampler = ServiceSampler(pool.service, stream(seed, "pool.service"))
-        self._prov_rng = stream(seed, "pool.provisioning")
-        self._spot_rng = stream(seed, "pool.spot")
-        self._fail_rng = stream(seed, "pool.failure")
+        self._timings = NodeTimings(env, pool, seed)
         self.ledger = NodeLedger(pool.billing_min_s, pool.gpus)
         self.desired = pool.start_replicas
         self.actions = 0
         self._ids = 0
-        self._nodes: list[_Node] = []
+        self._nodes: list[Node] = []
         self._spot_nodes = 0
-        self._serving: list[_Replica] = []  # ready, not draining
-        self._pending: list[_Replica] = []  # not ready yet, not cancelled
-        self._draining: list[_Replica] = []
+        self._serving: list[Replica] = []  # ready, not draining
+        self._pending: list[Replica] = []  # not ready yet, not cancelled
+        self._draining: list[Replica] = []
         self._queue: deque[tuple[int, float]] = deque()  # (request, deadline_s)
-        self._warm_pool = pool.warm_pool_size if isinstance(pool, Ec2AutoScalingGroup) else 0
         self._busy = 0
         self._ready_replicas = 0
         self._area_t = 0.0
@@ -194,8 +166,8 @@ class SimInstancePool:
         if self._log is not None:
             self._log.append((now_s, self.name, "queue", f"req={request}"))
 
-    def _pick(self) -> _Replica | None:
-        best: _Replica | None = None
+    def _pick(self) -> Replica | None:
+        best: Replica | None = None
         best_busy = self._max_batch
         for replica in self._serving:
             if replica.busy < best_busy:
@@ -211,7 +183,7 @@ class SimInstancePool:
             self.ready_slot_s += self._ready_replicas * self._max_batch * elapsed
             self._area_t = now_s
 
-    def _start(self, replica: _Replica, request: int, now_s: float) -> None:
+    def _start(self, replica: Replica, request: int, now_s: float) -> None:
         self._touch(now_s)
         replica.busy += 1
         self._busy += 1
@@ -236,7 +208,7 @@ class SimInstancePool:
             )
 
     def _on_done(self, event: Event) -> None:
-        replica, request = cast("tuple[_Replica, int]", event.value)
+        replica, request = cast("tuple[Replica, int]", event.value)
         if replica.dead:
             return  # its node was lost; the request was re-queued
         del replica.running[request]
@@ -314,14 +286,14 @@ class SimInstancePool:
             if self._log is not None:
                 self._log.append((now_s, self.name, "replica_drain", f"replica={replica.id}"))
 
-    def _new_replica(self, node: _Node) -> _Replica:
+    def _new_replica(self, node: Node) -> Replica:
         self._ids += 1
-        replica = _Replica(self._ids, node)
+        replica = Replica(self._ids, node)
         node.replicas.append(replica)
         self._pending.append(replica)
         return replica
 
-    def _remove_replica(self, replica: _Replica, now_s: float) -> None:
+    def _remove_replica(self, replica: Replica, now_s: float) -> None:
         if replica.ready:
             self._touch(now_s)
             self._ready_replicas -= 1
@@ -335,11 +307,11 @@ class SimInstancePool:
         if not node.replicas:
             self._release_node(node, now_s)
 
-    def _launch_node(self, now_s: float, *, boot: bool) -> _Node:
+    def _launch_node(self, now_s: float, *, boot: bool) -> Node:
         pool = self.pool
         self._ids += 1
         target_spot = math.floor(pool.spot_share * (len(self._nodes) + 1) + 0.5)
-        node = _Node(self._ids, spot=self._spot_nodes < target_spot)
+        node = Node(self._ids, spot=self._spot_nodes < target_spot)
         self._nodes.append(node)
         self._spot_nodes += node.spot
         price = pool.spot_usd_per_h if node.spot else pool.on_demand_usd_per_h
@@ -350,27 +322,12 @@ class SimInstancePool:
         if not boot:
             node.ready = True
             return node
-        ready = Timeout(self._env, self._boot_s(), node)
+        ready = Timeout(self._env, self._timings.boot_s(), node)
         ready.callbacks.append(self._on_node_ready)
         return node
 
-    def _boot_s(self) -> float:
-        pool, rng = self.pool, self._prov_rng
-        if isinstance(pool, GpuNodePool):
-            return pool.node_boot_s.sample(rng) + pool.image_pull_s.sample(rng)
-        if self._warm_pool > 0:
-            self._warm_pool -= 1
-            refill = Timeout(self._env, pool.instance_boot_s.sample(rng))
-            refill.callbacks.append(self._on_warm_refill)
-            return pool.warm_start_s.sample(rng)
-        return pool.instance_boot_s.sample(rng)
-
-    def _on_warm_refill(self, event: Event) -> None:
-        del event
-        self._warm_pool += 1
-
     def _on_node_ready(self, event: Event) -> None:
-        node = cast(_Node, event.value)
+        node = cast(Node, event.value)
         if node.released:
             return
         node.ready = True
@@ -379,19 +336,19 @@ class SimInstancePool:
         for replica in node.replicas:
             self._load_model(replica)
 
-    def _load_model(self, replica: _Replica) -> None:
-        loaded = Timeout(self._env, self.pool.model_load_s.sample(self._prov_rng), replica)
+    def _load_model(self, replica: Replica) -> None:
+        loaded = Timeout(self._env, self._timings.model_load_s(), replica)
         loaded.callbacks.append(self._on_replica_loaded)
 
     def _on_replica_loaded(self, event: Event) -> None:
-        replica = cast(_Replica, event.value)
+        replica = cast(Replica, event.value)
         if replica.dead:
             return
         self._replica_ready(replica, self._env.now)
         if self._queue:
             self._drain_queue(self._env.now)
 
-    def _replica_ready(self, replica: _Replica, now_s: float) -> None:
+    def _replica_ready(self, replica: Replica, now_s: float) -> None:
         self._touch(now_s)
         replica.ready = True
         self._pending.remove(replica)
@@ -400,7 +357,7 @@ class SimInstancePool:
         if self._log is not None:
             self._log.append((now_s, self.name, "replica_ready", f"replica={replica.id}"))
 
-    def _release_node(self, node: _Node, now_s: float) -> None:
+    def _release_node(self, node: Node, now_s: float) -> None:
         node.released = True
         self._nodes.remove(node)
         self._spot_nodes -= node.spot
@@ -410,22 +367,14 @@ class SimInstancePool:
 
     # --- spot reclaims and failures ----------------------------------------------------
 
-    def _schedule_loss(self, node: _Node) -> None:
-        pool = self.pool
-        loss_s, kind = math.inf, ""
-        if node.spot and pool.spot_interruption_per_h > 0.0:
-            loss_s = float(self._spot_rng.exponential(3600.0 / pool.spot_interruption_per_h))
-            kind = "spot_reclaim"
-        if pool.node_failure_per_h > 0.0:
-            fail_s = float(self._fail_rng.exponential(3600.0 / pool.node_failure_per_h))
-            if fail_s < loss_s:
-                loss_s, kind = fail_s, "node_failure"
-        if math.isfinite(loss_s):
-            lost = Timeout(self._env, loss_s, (node, kind))
+    def _schedule_loss(self, node: Node) -> None:
+        loss = self._timings.loss(node.spot)
+        if loss is not None:
+            lost = Timeout(self._env, loss[0], (node, loss[1]))
             lost.callbacks.append(self._on_node_lost)
 
     def _on_node_lost(self, event: Event) -> None:
-        node, kind = cast("tuple[_Node, str]", event.value)
+        node, kind = cast("tuple[Node, str]", event.value)
         if node.released:
             return
         now_s = self._env.now

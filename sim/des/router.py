@@ -12,7 +12,8 @@ serverless compute.
 
 from __future__ import annotations
 
-from sim.des.instance_pool import LogSink, SimInstancePool
+from sim.des.instance_pool import SimInstancePool
+from sim.des.nodes import LogSink
 from sim.des.serverless import SimServerlessPool
 
 

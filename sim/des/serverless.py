@@ -34,13 +34,12 @@ import simpy
 
 from sim.capacity.pools import ServerlessEndpoint
 from sim.des.billing import billed_s
+from sim.des.nodes import LogSink
 from sim.des.requests import RequestBook
 from sim.des.streams import ServiceSampler, stream
 
 _DONE, _WARM, _PC_READY = 0, 1, 2
 _INF = float("inf")
-
-LogSink = list[tuple[float, str, str, str]] | None
 
 
 class SimServerlessPool:
