@@ -76,7 +76,8 @@ def main() -> None:
     for stage, seconds in timings.items():
         table.add_row(stage, f"{seconds:.2f}")
     table.add_row("[bold]total wall-clock[/bold]", f"[bold]{wall_s:.2f}[/bold]")
-    table.caption = "policy and oracle stages run side by side on worker processes"
+    table.caption = "stages after the workload run side by side on worker processes"
+    table.width = 72
     console.print(table)
     console.print(whatif_table(report))
 
