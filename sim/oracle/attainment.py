@@ -16,32 +16,8 @@ import math
 import numba
 import numpy as np
 
+from sim.fluid.kernel import erlang_c_fast
 from sim.workload.model import FloatArray
-
-
-@numba.njit(cache=True)
-def erlang_c_series(slots: int, offered: float) -> float:
-    """Erlang C by the series 1/B = sum_j prod_{i<j} (c - i) / a, stopped once it settles.
-
-    O(c - a + a few sqrt(c)) terms instead of the O(c) recursion from zero, and it
-    returns 0 as soon as the blocking probability drops below 1e-15.
-    """
-    if slots <= 0 or offered >= slots:
-        return 1.0
-    if offered <= 0.0:
-        return 0.0
-    total = 1.0
-    term = 1.0
-    for j in range(slots):
-        term *= (slots - j) / offered
-        total += term
-        if total > 1e15:
-            return 0.0
-        if term < 1e-13 * total:
-            break
-    blocking = 1.0 / total
-    rho = offered / slots
-    return blocking / (1.0 - rho * (1.0 - blocking))
 
 
 @numba.njit(cache=True)
@@ -78,7 +54,7 @@ def level_attainment(
     offered = lam_rps * service_s
     if offered >= slots:
         return 0.0
-    c_wait = erlang_c_series(slots, offered)
+    c_wait = erlang_c_fast(slots, offered)
     rho = offered / slots
     theta = slots / service_s * (1.0 - rho) / ac_factor
     met = 0.0
@@ -89,7 +65,7 @@ def level_attainment(
     return met
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def attainment_table(
     lam_rps: FloatArray,
     block_of: np.ndarray,
@@ -99,23 +75,15 @@ def attainment_table(
     slowdown_per_slot: float,
     slo_s: float,
     ac_factor: FloatArray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(intervals, levels) attainment, and each interval's first stable level.
-
-    A level's value is copied upward once it settles. The first stable level is the
-    lowest with offered load below its slots (the number of levels if none is).
-    """
+) -> np.ndarray:
+    """(intervals, levels) attainment; a level's value is copied upward once it settles."""
     n_int = lam_rps.shape[0]
     n_lvl = replicas_of_level.shape[0]
     table = np.zeros((n_int, n_lvl), dtype=np.float32)
-    stable_from = np.full(n_int, n_lvl, dtype=np.int64)
-    for t in range(n_int):
+    for t in numba.prange(n_int):
         strata = blocks[block_of[t]]
         prev = -1.0
         settled = False
-        stable_from[t] = first_stable(
-            lam_rps[t], replicas_of_level, max_batch, strata, slowdown_per_slot
-        )
         for j in range(n_lvl):
             if settled:
                 table[t, j] = prev
@@ -133,7 +101,26 @@ def attainment_table(
             if prev >= 0.0 and value > 0.0 and value - prev < 1e-7:
                 settled = True
             prev = value
-    return table, stable_from
+    return table
+
+
+@numba.njit(cache=True, parallel=True)
+def stable_levels(
+    lam_rps: FloatArray,
+    block_of: np.ndarray,
+    blocks: FloatArray,
+    replicas_of_level: np.ndarray,
+    max_batch: int,
+    slowdown_per_slot: float,
+) -> np.ndarray:
+    """Each interval's lowest level with offered load below its slots (len(levels) if none)."""
+    n_int = lam_rps.shape[0]
+    out = np.empty(n_int, dtype=np.int64)
+    for t in numba.prange(n_int):
+        out[t] = first_stable(
+            lam_rps[t], replicas_of_level, max_batch, blocks[block_of[t]], slowdown_per_slot
+        )
+    return out
 
 
 @numba.njit(cache=True)

@@ -47,7 +47,7 @@ def dp_pass(
         mu: Value of one attained request (USD).
         lower, upper: Allowed level range per interval (inclusive).
         start: The level in force at t = 0 (interval 0 is pinned to it).
-        choice: (intervals, levels) int32 scratch: best predecessor level.
+        choice: (intervals, levels) int16 scratch: best predecessor level.
         path: (intervals,) int32 output: the chosen level per interval.
     """
     n_int, n_lvl = table.shape

@@ -49,13 +49,14 @@ from sim.engine import provisioning_mean_s, token_profile
 from sim.errors import ScenarioError
 from sim.fluid.engine import startup_attainment
 from sim.fluid.inputs import ServiceStrata, block_strata, per_second_arrivals, service_strata
-from sim.oracle.attainment import attainment_table
+from sim.oracle.attainment import attainment_table, stable_levels
 from sim.oracle.dp import attained, dp_pass, schedule_cost
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
 OracleMode = Literal["aggregate", "per-interval"]
 STRATA_BLOCK_S = 60  # as the fluid engine's default per-block strata
+MAX_LEVELS = 256  # capacity levels the DP plans over (memory and time are N x levels)
 _BISECTION_STEPS = 40
 
 
@@ -117,6 +118,7 @@ class _Problem:
     lead_s: float
     gpus: int
     interval_s: float
+    choice: np.ndarray  # (intervals, levels) int16 scratch of the DP, reused by every pass
 
 
 def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _Problem:
@@ -142,7 +144,12 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
     per_node = pool.replicas_per_node
     low_nodes = pool.nodes_for(pool.min_replicas)
     high_nodes = pool.nodes_for(pool.max_replicas)
-    level_nodes = np.arange(low_nodes, high_nodes + 1, dtype=np.int64)
+    # at most MAX_LEVELS levels: a pool of thousands of nodes is planned in steps of
+    # several nodes (the optimum's cost rises by at most one step per interval)
+    stride = max(1, math.ceil((high_nodes - low_nodes + 1) / MAX_LEVELS))
+    level_nodes = np.arange(low_nodes, high_nodes + stride, stride, dtype=np.int64)
+    level_nodes = np.minimum(level_nodes, high_nodes)
+    level_nodes = np.unique(np.append(level_nodes, pool.nodes_for(pool.start_replicas)))
     level_replicas = np.minimum(level_nodes * per_node, pool.max_replicas).astype(np.int64)
     ac = np.full(n_int, (1.0 + strata.scv(float(pool.service.max_batch))) / 2.0)
     table, stable_from = _expected_table(
@@ -155,7 +162,7 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
     switch_cost = usd_per_s * (
         lead_paid_s + max(0.0, pool.billing_min_s - lead_paid_s - interval_s)
     )
-    start = pool.nodes_for(pool.start_replicas) - low_nodes
+    start = int(np.searchsorted(level_nodes, pool.nodes_for(pool.start_replicas)))
     lower = np.zeros(n_int, dtype=np.int64)
     upper = np.full(n_int, len(level_nodes) - 1, dtype=np.int64)
     forced = min(n_int, 1 + lead_intervals)
@@ -180,6 +187,7 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
         lead_s=lead_intervals * interval_s,
         gpus=max(pool.gpus, 0),
         interval_s=interval_s,
+        choice=np.zeros(table.shape, dtype=np.int16),
     )
 
 
@@ -204,27 +212,31 @@ def _expected_table(
     """
     pool = scenario.pool
     args = (pool.service.max_batch, strata.slowdown_per_slot, scenario.slo.latency_s, ac)
-    table, stable_from = attainment_table(lam, block_of, blocks, level_replicas, *args)
-    if not isinstance(workload, RateEnvelope):
-        return table, stable_from
-    idc = _interval_dispersion(workload, lam, lengths)
-    if idc <= 1e-3:  # Poisson: the M/M/c wait already holds its noise
-        return table, stable_from
+    stable_from = stable_levels(
+        lam, block_of, blocks, level_replicas, pool.service.max_batch, strata.slowdown_per_slot
+    )
+    envelope = isinstance(workload, RateEnvelope)
+    idc = _interval_dispersion(workload, lam, lengths) if envelope else 0.0  # type: ignore[arg-type]
+    if idc <= 1e-3:  # a trace, or Poisson: the M/M/c wait already holds its noise
+        return attainment_table(lam, block_of, blocks, level_replicas, *args), stable_from
     from scipy.stats import gamma  # lazy: only envelopes need it
 
     # rate ~ Gamma(mean lam, variance lam x extra / length): shape = lam x length / extra
     shape = np.maximum(lam * lengths / idc, 1e-9)
-    weighted = np.zeros_like(table, dtype=np.float64)
+    weighted = np.zeros((len(lam), len(level_replicas)), dtype=np.float32)
+    positive = lam > 0
     for q in _QUANTILES:
-        rate = np.where(lam > 0, gamma.ppf(q, shape, scale=lam / shape), 0.0)
-        part, _ = attainment_table(rate, block_of, blocks, level_replicas, *args)
-        weighted += part * rate[:, None]
-    expected = weighted / np.maximum(lam * len(_QUANTILES), 1e-300)[:, None]
-    expected[lam <= 0] = 1.0
-    return expected.astype(np.float32), stable_from
+        rate = np.zeros_like(lam)
+        rate[positive] = gamma.ppf(q, shape[positive], scale=lam[positive] / shape[positive])
+        part = attainment_table(rate, block_of, blocks, level_replicas, *args)
+        part *= rate[:, None].astype(np.float32)
+        weighted += part
+    weighted /= np.maximum(lam * len(_QUANTILES), 1e-30)[:, None].astype(np.float32)
+    weighted[~positive] = 1.0
+    return weighted, stable_from
 
 
-_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+_QUANTILES = (0.125, 0.375, 0.625, 0.875)
 
 
 def _interval_dispersion(workload: RateEnvelope, lam: FloatArray, lengths: IntArray) -> float:
@@ -246,7 +258,7 @@ def _interval_dispersion(workload: RateEnvelope, lam: FloatArray, lengths: IntAr
 
 
 def _dp(p: _Problem, mu: float, lower: np.ndarray) -> tuple[float, float, np.ndarray]:
-    choice = np.zeros(p.table.shape, dtype=np.int32)
+    choice = p.choice
     path = np.zeros(len(p.counts), dtype=np.int32)
     cost, got = dp_pass(
         p.price_per_interval, p.switch_cost, p.level_nodes, p.table, p.counts, mu,
@@ -358,6 +370,6 @@ def _lagrangian(p: _Problem, need: float) -> tuple[float, float, np.ndarray, str
             hi, best = mid, (cost, got, path, "lagrangian", mid)
         else:
             lo = mid
-        if hi / lo < 1.0 + 1e-6:
+        if hi / lo < 1.0 + 1e-3:  # the cost moves by far less than a node-interval
             break
     return best

@@ -84,7 +84,7 @@ def _brute(t: dict, mu: float) -> tuple[float, np.ndarray]:  # type: ignore[type
 @pytest.mark.parametrize("mu", [0.0, 0.05, 0.3, 2.0])
 def test_dp_equals_brute_force_over_all_schedules(seed: int, mu: float) -> None:
     t = _tiny(seed)
-    choice = np.zeros(t["table"].shape, dtype=np.int32)
+    choice = np.zeros(t["table"].shape, dtype=np.int16)
     path = np.zeros(t["table"].shape[0], dtype=np.int32)
     cost, got = dp_pass(
         t["price"], t["switch"], t["nodes"], t["table"], t["counts"], mu,
@@ -100,7 +100,7 @@ def test_dp_respects_per_interval_bounds() -> None:
     t["lower"] = np.array([0, 2, 2, 0, 0, 3])
     t["lower"][0] = t["start"]
     t["upper"] = np.array([t["start"], 3, 3, 3, 1, 3])
-    choice = np.zeros(t["table"].shape, dtype=np.int32)
+    choice = np.zeros(t["table"].shape, dtype=np.int16)
     path = np.zeros(6, dtype=np.int32)
     cost, _ = dp_pass(
         t["price"], t["switch"], t["nodes"], t["table"], t["counts"], 0.0,
