@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from policies.base import Decision, Observation, PolicyContext
 from policies.spec import PolicySpecBase
@@ -82,6 +82,15 @@ class OracleSpec(PolicySpecBase):
     lead_factor: float = Field(default=1.0, gt=0.0)
 
     clairvoyant: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _no_hysteresis(self) -> OracleSpec:
+        if self.hysteresis is not None:
+            raise ValueError(
+                "the oracle is the offline optimum: hysteresis stages would make it a "
+                "different schedule; remove 'hysteresis' from the oracle spec"
+            )
+        return self
 
     def build(self) -> OraclePolicy:
         return OraclePolicy(self.display_name(), mode=self.mode, lead_factor=self.lead_factor)

@@ -197,3 +197,8 @@ def test_spec_is_a_clairvoyant_reference() -> None:
     )  # fmt: skip
     with pytest.raises(PolicyError, match="future"):
         policy.reset(context)
+
+
+def test_spec_rejects_hysteresis() -> None:
+    with pytest.raises(ValueError, match="remove 'hysteresis'"):
+        OracleSpec.model_validate({"kind": "oracle", "hysteresis": {}})
