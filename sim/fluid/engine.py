@@ -27,8 +27,10 @@ from sim.fluid.inputs import (
     SecondInputs,
     ServiceStrata,
     block_strata,
+    dispersion,
     per_second_arrivals,
     service_strata,
+    smoothed_rate,
 )
 from sim.fluid.serverless import ServerlessFluid
 from sim.result import RunResult, TimeSeries
@@ -36,34 +38,6 @@ from sim.scenario import Scenario
 from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
 
 HISTORY_LEN = 240  # intervals of history in each Observation (one hour at 15 s), as the DES
-
-
-def smoothed_rate(arrivals: FloatArray, window_s: int) -> FloatArray:
-    """Centred moving average of arrivals per second: the rate behind Poisson counts.
-
-    The M/M/c part of the model already accounts for Poisson noise, so it is fed
-    the local mean rate, not the noisy per-second count.
-    """
-    if window_s <= 1:
-        return arrivals.copy()
-    cumulative = np.concatenate([[0.0], np.cumsum(arrivals)])
-    n = len(arrivals)
-    half = window_s // 2
-    lo = np.clip(np.arange(n) - half, 0, n)
-    hi = np.clip(np.arange(n) + half + 1, 0, n)
-    return np.asarray((cumulative[hi] - cumulative[lo]) / (hi - lo), dtype=np.float64)
-
-
-def dispersion(arrivals: FloatArray, rate: FloatArray) -> float:
-    """Index of dispersion of per-second counts about their local rate (1 for Poisson).
-
-    Used as the arrivals' squared coefficient of variation in the Allen-Cunneen
-    factor: bursts shorter than the smoothing window reach the wait through it.
-    """
-    total = float(rate.sum())
-    if total <= 0.0:
-        return 1.0
-    return max(float(((arrivals - rate) ** 2).sum()) / total, 0.0)
 
 
 @dataclass(frozen=True)
@@ -115,7 +89,7 @@ class FluidEngine:
             clairvoyant=clairvoyant,
         )
         policy.reset(context)
-        workload, inputs = self._arrivals(workload, seed, rng)
+        workload, inputs = self.sample_arrivals(workload, seed, rng)
         pool = scenario.pool
         tokens = token_profile(workload)
         strata = service_strata(pool.service, workload, tokens)
@@ -127,7 +101,7 @@ class FluidEngine:
         run_ = _InstanceRun(scenario, inputs, strata, rng, self.settings, workload, tokens)
         return run_.simulate(policy, seed, workload.epoch_s)
 
-    def _arrivals(
+    def sample_arrivals(
         self, workload: Workload, seed: int, rng: np.random.Generator
     ) -> tuple[Workload, SecondInputs]:
         """The run's per-second arrivals (and the workload the service strata use)."""
@@ -152,7 +126,7 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
 
     engine = FluidEngine()
     rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
-    workload, inputs = engine._arrivals(workload, 0, rng)
+    workload, inputs = engine.sample_arrivals(workload, 0, rng)
     tokens = token_profile(workload)
     strata = service_strata(scenario.pool.service, workload, tokens)
     run = _InstanceRun(scenario, inputs, strata, rng, engine.settings, workload, tokens)

@@ -329,3 +329,31 @@ def block_strata(
         out[b, 1, has] = sums_b[has] / counts[has]
         out[b, 2, has] = sums_s[has] / counts[has]
     return out
+
+
+def smoothed_rate(arrivals: FloatArray, window_s: int) -> FloatArray:
+    """Centred moving average of arrivals per second: the rate behind Poisson counts.
+
+    The M/M/c part of the model already accounts for Poisson noise, so it is fed
+    the local mean rate, not the noisy per-second count.
+    """
+    if window_s <= 1:
+        return arrivals.copy()
+    cumulative = np.concatenate([[0.0], np.cumsum(arrivals)])
+    n = len(arrivals)
+    half = window_s // 2
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) + half + 1, 0, n)
+    return np.asarray((cumulative[hi] - cumulative[lo]) / (hi - lo), dtype=np.float64)
+
+
+def dispersion(arrivals: FloatArray, rate: FloatArray) -> float:
+    """Index of dispersion of per-second counts about their local rate (1 for Poisson).
+
+    Used as the arrivals' squared coefficient of variation in the Allen-Cunneen
+    factor: bursts shorter than the smoothing window reach the wait through it.
+    """
+    total = float(rate.sum())
+    if total <= 0.0:
+        return 1.0
+    return max(float(((arrivals - rate) ** 2).sum()) / total, 0.0)

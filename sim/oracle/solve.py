@@ -245,7 +245,7 @@ def _interval_dispersion(workload: RateEnvelope, lam: FloatArray, lengths: IntAr
     from sim.fluid.engine import FluidEngine  # the engines' own sampler
 
     rng = np.random.default_rng(0)
-    _, inputs = FluidEngine()._arrivals(workload, 0, rng)
+    _, inputs = FluidEngine().sample_arrivals(workload, 0, rng)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     bounds = np.minimum(bounds, len(inputs.arrivals))
     cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
