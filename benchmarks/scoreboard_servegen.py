@@ -58,8 +58,8 @@ EVAL_DAYS = 4
 TUNE_FIT_DAYS = 8
 BASELINES = ["hpa", "aws-target-tracking", "threshold", "step", "scheduled"]
 #: Tuning grid, days 1-10 only.
-QUANTILES = (0.75, 0.9)
-MAX_UTILISATIONS = (0.7, 0.8, 0.9)
+QUANTILES = (0.5, 0.75, 0.9)
+MAX_UTILISATIONS = (0.75, 0.8, 0.85, 0.9)
 PACKAGES = ("scaleplan", "numpy", "numba", "scipy", "statsmodels", "pydantic")
 
 
