@@ -271,6 +271,11 @@ def advance(
             x = 0.0
         leftover = m - x
         if spill:
+            # the Erlang waiting share only while the pool is stable; an overloaded
+            # pool's excess is the deterministic leftover, and what it starts found
+            # a free slot (no wait)
+            if lam_s * service_s >= slots:
+                c_wait = 0.0
             waiting = c_wait * x
             admitted = sv_second(
                 s,

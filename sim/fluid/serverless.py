@@ -88,9 +88,12 @@ class ServerlessFluid:
     # -- read-outs -------------------------------------------------------------
     def cost_usd(self) -> float:
         ep = self.endpoint
-        return ep.memory_gb * (
-            self.vs[V.V_BUSY_S] * ep.price_usd_per_gb_s
-            + self.vs[V.V_PROV_S] * ep.provisioned_usd_per_gb_s
+        return float(
+            ep.memory_gb
+            * (
+                self.vs[V.V_BUSY_S] * ep.price_usd_per_gb_s
+                + self.vs[V.V_PROV_S] * ep.provisioned_usd_per_gb_s
+            )
         )
 
     def ready(self) -> int:

@@ -79,7 +79,10 @@ def sv_second(
     cold = max(cold, 0.0)
     admitted = warm + cold
     throttled = offered - admitted
-    # the admitted join for the part of the second they run (steady state: rate x S)
+    # instances needed: each admitted request holds one when it starts
+    peak = busy + admitted
+    # the admitted join the drain state for the part of the second they run
+    # (steady state: rate x S, the billed busy time)
     busy += admitted * service_s * (1.0 - decay)
     vs[V_COLD_STARTS] += cold
     vs[V_SERVED] += admitted
@@ -110,18 +113,18 @@ def sv_second(
     size = dq_t.shape[0]
     head = int(vs[V_DQ_HEAD])
     tail = int(vs[V_DQ_TAIL])
-    while tail > head and dq_v[(tail - 1) % size] <= busy:
+    while tail > head and dq_v[(tail - 1) % size] <= peak:
         tail -= 1
     dq_t[tail % size] = s
-    dq_v[tail % size] = busy
+    dq_v[tail % size] = peak
     tail += 1
     while tail - head > 1 and dq_t[head % size] <= s - keep:
         head += 1
     vs[V_DQ_HEAD] = head
     vs[V_DQ_TAIL] = tail
-    peak = dq_v[head % size]
-    instances = max(peak, vs[V_PROVISIONED], busy)
-    vs[V_INSTANCES] = min(instances, max(max_c, busy))
+    warmest = dq_v[head % size]
+    instances = max(warmest, vs[V_PROVISIONED], peak)
+    vs[V_INSTANCES] = min(instances, max(max_c, peak))
     vs[V_BUSY] = busy
     vs[V_BUSY_S] += busy
     vs[V_PROV_S] += vs[V_CONFIGURED]
