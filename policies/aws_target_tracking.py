@@ -43,6 +43,20 @@ DEFAULT_SCALE_IN_COOLDOWN_S = 300.0
 _EPS = 1e-9
 
 
+def per_replica_metric(observation: Observation, metric: str) -> float | None:
+    """The alarm metric AWS policies watch: `utilisation`, or else demand per ready replica.
+
+    None (an alarm's INSUFFICIENT_DATA) when nothing is ready or the metric is missing.
+    """
+    if observation.ready <= 0:
+        return None
+    if metric == "utilisation":
+        return observation.utilisation
+    if observation.demand_rps is None:
+        return None
+    return observation.demand_rps / observation.ready
+
+
 class WarmupTracker:
     """Replicas still warming up, inferred from observed increases of `ready`.
 
@@ -130,21 +144,12 @@ class AwsTargetTrackingPolicy:
         del context
         self._reset_state()
 
-    def _metric(self, observation: Observation) -> float | None:
-        if observation.ready <= 0:
-            return None
-        if self.metric == "utilisation":
-            return observation.utilisation
-        if observation.demand_rps is None:
-            return None
-        return observation.demand_rps / observation.ready
-
     def decide(self, observation: Observation) -> Decision:
         now = observation.time_s
         low, high = observation.min_replicas, observation.max_replicas
         capacity = min(max(observation.desired, low), high)
         warming = self.warmup.update(now, observation.ready)
-        value = self._metric(observation)
+        value = per_replica_metric(observation, self.metric)
         if value is None:
             self.high_since_s = self.low_since_s = None
             return Decision(capacity, "InsufficientData: hold")

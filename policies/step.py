@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from policies.aws_target_tracking import DEFAULT_WARMUP_S, WarmupTracker
+from policies.aws_target_tracking import DEFAULT_WARMUP_S, WarmupTracker, per_replica_metric
 from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.spec import PolicySpecBase
 
@@ -223,21 +223,12 @@ class StepScalingPolicy:
         del context
         self._reset_state()
 
-    def _value(self, observation: Observation) -> float | None:
-        if observation.ready <= 0:
-            return None
-        if self.metric == "utilisation":
-            return observation.utilisation
-        if observation.demand_rps is None:
-            return None
-        return observation.demand_rps / observation.ready
-
     def decide(self, observation: Observation) -> Decision:
         now = observation.time_s
         low, high = observation.min_replicas, observation.max_replicas
         desired = min(max(observation.desired, low), high)
         warming = self.warmup.update(now, observation.ready)
-        value = self._value(observation)
+        value = per_replica_metric(observation, self.metric)
         if value is None:
             self.high_count = self.low_count = 0
             return Decision(desired, "InsufficientData: hold")
