@@ -167,3 +167,9 @@ def test_a_metrics_gap_longer_than_sustain_keeps_the_base() -> None:
 def test_invalid_params_are_policy_errors(data: dict[str, object]) -> None:
     with pytest.raises(PolicyError, match="invalid policy spec"):
         validate_spec(SpilloverSpec, {"kind": "spillover", **data}, "spec.yaml")
+
+
+def test_same_demand_same_decisions() -> None:
+    noise = [40.0 + 20.0 * float(x) for x in np.random.default_rng(5).random(60)]
+    runs = [feed(recent_policy(), noise, SIZER.replicas(40.0)) for _ in range(2)]
+    assert runs[0] == runs[1]
