@@ -18,7 +18,6 @@ shrinks the residual.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
 from typing import Literal
@@ -27,13 +26,11 @@ import numpy as np
 from pydantic import Field
 
 from policies.base import Decision, Observation, Policy, PolicyContext
-from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
+from policies.predictive.base import ForecastPolicyBase
+from policies.predictive.online import ForecastConfig
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
-from sim.errors import FitError
-
-logger = logging.getLogger(__name__)
 
 
 def target_tracking(observation: Observation, target: float, tolerance: float) -> tuple[int, str]:
@@ -60,7 +57,7 @@ def target_tracking(observation: Observation, target: float, tolerance: float) -
     return observation.desired, "metrics missing: hold"
 
 
-class AnomalyPolicy:
+class AnomalyPolicy(ForecastPolicyBase):
     """Target tracking, plus early scale-out when demand departs upward from the forecast.
 
     Args:
@@ -100,8 +97,9 @@ class AnomalyPolicy:
         sizing: SizingConfig | None = None,
         name: str = "anomaly",
     ) -> None:
-        self.sizing = sizing or SizingConfig()
-        self.config = config
+        super().__init__(
+            config, sizing=sizing, name=name, fallback_action="residuals against a rolling mean"
+        )
         self.z_threshold = z_threshold
         self.window_s = window_s
         self.min_samples = min_samples
@@ -111,36 +109,20 @@ class AnomalyPolicy:
         self.tolerance = tolerance
         self.demand_window_s = demand_window_s
         self._hold = ScaleInHold(hold_s)
-        self.name = name
-        self.forecast: OnlineForecast | None = None
-        self.fallback: str | None = None
         self._residuals: deque[tuple[float, float]] = deque()
         self._baseline: float | None = None
-        self._sizer: Sizer | None = None
-        self._provisioning_s = 0.0
 
-    def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.sizing)
-        self._provisioning_s = context.provisioning_s
+    def _reset_state(self, context: PolicyContext) -> None:
         self._residuals.clear()
         self._hold.reset()
         self._baseline = None
-        self.forecast = None
-        self.fallback = None
-        try:
-            self.forecast = fit_online_forecast(context, self.config)
-        except FitError as exc:
-            self.fallback = str(exc)
-            logger.warning("%s: no forecast, residuals against a rolling mean: %s", self.name, exc)
 
     def _expected(self, observation: Observation, observed: float) -> tuple[float, float]:
         """(expected demand now, expected demand one provisioning delay ahead)."""
-        if self.forecast is not None:
-            self.forecast.observe(
-                observation.time_s, observation.interval_s, observation.demand_rps
-            )
-            now, _, _ = self.forecast.forecast_at(observation.time_s)
-            ahead, _, _ = self.forecast.forecast_at(observation.time_s + self._provisioning_s)
+        forecast = self.observe(observation)
+        if forecast is not None:
+            now, _, _ = forecast.forecast_at(observation.time_s)
+            ahead, _, _ = forecast.forecast_at(observation.time_s + self.provisioning_s)
             return now, ahead
         previous = observed if self._baseline is None else self._baseline
         weight = 1.0 - math.exp(-observation.interval_s / self.window_s)
@@ -158,9 +140,8 @@ class AnomalyPolicy:
         return (residual - float(values.mean())) / spread
 
     def decide(self, observation: Observation) -> Decision:
-        if self._sizer is None:
-            raise RuntimeError(f"{self.name}: decide() before reset()")
-        decision = self._decide(observation)
+        sizer = self.sizer  # raises before reset()
+        decision = self._decide(observation, sizer)
         held = clamp(
             self._hold.push(observation.time_s, decision.desired, observation.desired), observation
         )
@@ -168,8 +149,7 @@ class AnomalyPolicy:
             return Decision(held, f"{decision.reason}; held at {held} ({self._hold.hold_s:.0f}s)")
         return decision
 
-    def _decide(self, observation: Observation) -> Decision:
-        assert self._sizer is not None
+    def _decide(self, observation: Observation, sizer: Sizer) -> Decision:
         base, base_why = target_tracking(observation, self.target_utilisation, self.tolerance)
         prefix = (
             "" if self.fallback is None else f"fallback: baseline rolling mean ({self.fallback}); "
@@ -190,13 +170,13 @@ class AnomalyPolicy:
         z_text = "z n/a" if z is None else f"z={z:.1f}"
         if anomalous:
             implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
-            need = self._sizer.replicas(implied)
+            need = sizer.replicas(implied)
             if need > base:
                 desired = clamp(need, observation)
                 return Decision(
                     desired,
                     f"{prefix}anomaly {z_text} (demand {100 * residual:+.0f}% vs expected): "
-                    f"implied {implied:.1f} rps at t+{self._provisioning_s:.0f}s -> {desired}",
+                    f"implied {implied:.1f} rps at t+{self.provisioning_s:.0f}s -> {desired}",
                 )
         desired = clamp(base, observation)
         return Decision(desired, f"{prefix}{base_why} -> {desired} ({z_text})")

@@ -22,7 +22,6 @@ exceeds it while more GPU nodes boot. The policy sizes both pools:
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
 from typing import Literal
@@ -31,19 +30,18 @@ import numpy as np
 from pydantic import Field
 
 from policies.base import Decision, Observation, Policy, PolicyContext
-from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
-from policies.predictive.sizing import Sizer, SizingConfig, clamp
+from policies.predictive.base import ForecastPolicyBase
+from policies.predictive.online import ForecastConfig
+from policies.predictive.sizing import SizingConfig, clamp
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
-from sim.errors import FitError, PolicyError
-
-logger = logging.getLogger(__name__)
+from sim.errors import PolicyError
 
 #: SageMaker serverless inference: MaxConcurrency 1-200 (developer guide).
 SAGEMAKER_MAX_CONCURRENCY = 200
 
 
-class SpilloverPolicy:
+class SpilloverPolicy(ForecastPolicyBase):
     """Size a GPU pool for the base load and a serverless endpoint for the overflow.
 
     Args:
@@ -77,23 +75,19 @@ class SpilloverPolicy:
         sizing: SizingConfig | None = None,
         name: str = "spillover",
     ) -> None:
-        self.sizing = sizing or SizingConfig()
-        self.config = config
+        super().__init__(
+            config, sizing=sizing, name=name, fallback_action="base load from recent demand"
+        )
         self.base_quantile = base_quantile
         self.base_window_s = base_window_s
         self.sustain_s = sustain_s
         self.burst_quantile = burst_quantile
         self.serverless_service_s = serverless_service_s
         self.max_provisioned = max_provisioned
-        self.name = name
-        self.forecast: OnlineForecast | None = None
-        self.fallback: str | None = None
         self._recent: deque[tuple[float, float]] = deque()
-        self._sizer: Sizer | None = None
-        self._provisioning_s = 0.0
         self._spill_service_s = 0.0
 
-    def reset(self, context: PolicyContext) -> None:
+    def _reset_state(self, context: PolicyContext) -> None:
         spill_s = self.serverless_service_s or context.spillover_mean_service_s
         if spill_s is None:
             raise PolicyError(
@@ -101,34 +95,20 @@ class SpilloverPolicy:
                 "none: add a 'spillover:' block to the scenario or set serverless_service_s"
             )
         self._spill_service_s = spill_s
-        self._sizer = Sizer.from_context(context, self.sizing)
-        self._provisioning_s = context.provisioning_s
         self._recent.clear()
-        self.forecast = None
-        self.fallback = None
-        if self.config is None:
-            return
-        try:
-            self.forecast = fit_online_forecast(context, self.config)
-        except FitError as exc:
-            self.fallback = str(exc)
-            logger.warning("%s: no forecast, base load from recent demand: %s", self.name, exc)
 
     def _base_rate(self, observation: Observation, recent: np.ndarray) -> tuple[float, str]:
         label = f"q{self.base_quantile:g}"
-        if self.forecast is not None:
-            self.forecast.observe(
-                observation.time_s, observation.interval_s, observation.demand_rps
-            )
-            ends = (observation.time_s, observation.time_s + self._provisioning_s)
-            rate = max(self.forecast.forecast_at(t)[1] for t in ends)
+        forecast = self.observe(observation)
+        if forecast is not None:
+            ends = (observation.time_s, observation.time_s + self.provisioning_s)
+            rate = max(forecast.forecast_at(t)[1] for t in ends)
             return rate, f"forecast {label}"
         source = "recent" if self.fallback is None else f"fallback: recent ({self.fallback})"
         return float(np.quantile(recent, self.base_quantile)), f"{source} {label}"
 
     def decide(self, observation: Observation) -> Decision:
-        if self._sizer is None:
-            raise RuntimeError(f"{self.name}: decide() before reset()")
+        sizer = self.sizer  # raises before reset()
         now = observation.time_s
         if observation.demand_rps is not None:
             self._recent.append((now, observation.demand_rps))
@@ -139,14 +119,14 @@ class SpilloverPolicy:
             return Decision(desired, f"demand metric missing: hold {desired}", None)
         recent = np.fromiter((d for _, d in self._recent), dtype=float)
         base, base_why = self._base_rate(observation, recent)
-        sustain_s = self._provisioning_s if self.sustain_s is None else self.sustain_s
+        sustain_s = self.provisioning_s if self.sustain_s is None else self.sustain_s
         lasting = [d for t, d in self._recent if t > now - sustain_s]
         # No sample in the sustain window (a metrics gap): nothing has provably lasted.
         sustained = min(lasting) if lasting and sustain_s > 0 else 0.0
-        gpu = max(self._sizer.replicas(base), self._sizer.replicas(sustained))
+        gpu = max(sizer.replicas(base), sizer.replicas(sustained))
         desired = clamp(gpu, observation)
         burst = max(float(np.quantile(recent, self.burst_quantile)), recent[-1])
-        absorbed = self._sizer.max_rate(observation.ready)
+        absorbed = sizer.max_rate(observation.ready)
         overflow = max(burst - absorbed, 0.0)
         provisioned = min(math.ceil(overflow * self._spill_service_s), self.max_provisioned)
         reason = (

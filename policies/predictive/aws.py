@@ -21,22 +21,19 @@ bounds still clamp every decision.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Literal
 
 from policies.base import Decision, Observation, PolicyContext
-from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
+from policies.predictive.base import ForecastPolicyBase
+from policies.predictive.online import ForecastConfig
 from policies.predictive.policy import ReactiveFloor
-from policies.predictive.sizing import Sizer, SizingConfig, clamp
-from sim.errors import FitError
-
-logger = logging.getLogger(__name__)
+from policies.predictive.sizing import SizingConfig, clamp
 
 HOUR_S = 3600.0
 
 
-class AwsPredictivePolicy:
+class AwsPredictivePolicy(ForecastPolicyBase):
     """Hourly capacity schedule from a 48 h forecast, refreshed on a fixed cadence.
 
     Args:
@@ -75,7 +72,9 @@ class AwsPredictivePolicy:
     ) -> None:
         if config.bin_s != HOUR_S:
             raise ValueError("the AWS-like mode forecasts hourly: config.bin_s must be 3600")
-        self.config = config
+        super().__init__(
+            config, sizing=sizing, name=name, fallback_action="falling back to reactive sizing"
+        )
         self.horizon_h = horizon_h
         self.refresh_s = refresh_s
         self.scheduling_buffer_s = scheduling_buffer_s
@@ -84,19 +83,11 @@ class AwsPredictivePolicy:
         self.max_capacity_buffer_pct = max_capacity_buffer_pct
         self.forecast_only = forecast_only
         self.reactive = ReactiveFloor(floor_window_s, floor_hold_s)
-        self.sizing = sizing or SizingConfig()
-        self._provisioning_s = 0.0
-        self.name = name
-        self.forecast: OnlineForecast | None = None
-        self.fallback: str | None = None
         self.refresh_times_s: list[float] = []
         self._schedule: list[int] = []  # forecast capacity per run hour
-        self._sizer: Sizer | None = None
         self._cap = 0
 
-    def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.sizing)
-        self._provisioning_s = context.provisioning_s
+    def _reset_state(self, context: PolicyContext) -> None:
         self.reactive.reset()
         base_max = self.max_capacity if self.max_capacity is not None else context.max_replicas
         if self.max_capacity_behavior == "increase":
@@ -104,23 +95,16 @@ class AwsPredictivePolicy:
         self._cap = base_max
         self.refresh_times_s = []
         self._schedule = []
-        self.forecast = None
-        self.fallback = None
-        try:
-            self.forecast = fit_online_forecast(context, self.config)
-        except FitError as exc:
-            self.fallback = str(exc)
-            logger.warning("%s: no forecast, falling back to reactive sizing: %s", self.name, exc)
 
     def _refresh(self, time_s: float) -> None:
         """Re-forecast the next `horizon_h` hours from the last completed hour."""
-        assert self.forecast is not None and self._sizer is not None
+        assert self.forecast is not None
         start_hour = self.forecast.completed
         schedule = self._schedule[:start_hour]
         schedule += [0] * (start_hour - len(schedule))
         for hour in range(start_hour, start_hour + self.horizon_h + 1):
             _, rate_q, _ = self.forecast.forecast_at(hour * HOUR_S)
-            schedule.append(min(self._sizer.replicas(rate_q), self._cap))
+            schedule.append(min(self.sizer.replicas(rate_q), self._cap))
         self._schedule = schedule
         self.refresh_times_s.append(time_s)
 
@@ -133,17 +117,12 @@ class AwsPredictivePolicy:
         return max(picks) if picks else 0
 
     def decide(self, observation: Observation) -> Decision:
-        if self._sizer is None:
-            raise RuntimeError(f"{self.name}: decide() before reset()")
         reactive, reactive_why = self.reactive.replicas(
-            observation, self._sizer, self._provisioning_s
+            observation, self.sizer, self.provisioning_s
         )
-        if self.forecast is None:
-            desired = clamp(reactive, observation)
-            return Decision(
-                desired, f"fallback: reactive ({self.fallback}) {reactive_why} -> {desired}"
-            )
-        self.forecast.observe(observation.time_s, observation.interval_s, observation.demand_rps)
+        forecast = self.observe(observation)
+        if forecast is None:
+            return self.reactive_fallback(reactive, reactive_why, observation)
         due = not self.refresh_times_s or (
             observation.time_s - self.refresh_times_s[-1] >= self.refresh_s
         )
@@ -165,5 +144,5 @@ class AwsPredictivePolicy:
         desired = clamp(planned, observation)
         hour = math.floor(observation.time_s / HOUR_S)
         return Decision(
-            desired, f"scheduled forecast {self.forecast.name} hour {hour} -> {desired}"
+            desired, f"scheduled forecast {forecast.name} hour {hour} -> {desired}"
         )

@@ -11,11 +11,11 @@ under-forecast from starving the service. The reason names the winner.
 
 from __future__ import annotations
 
-import logging
 import math
 
 from policies.base import Decision, Observation, PolicyContext
-from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
+from policies.predictive.base import ForecastPolicyBase
+from policies.predictive.online import ForecastConfig
 from policies.predictive.sizing import (
     ScaleInHold,
     Sizer,
@@ -23,9 +23,6 @@ from policies.predictive.sizing import (
     clamp,
     recent_demand_rps,
 )
-from sim.errors import FitError
-
-logger = logging.getLogger(__name__)
 
 
 class ReactiveFloor:
@@ -71,7 +68,7 @@ class ReactiveFloor:
         return held, why
 
 
-class PredictivePolicy:
+class PredictivePolicy(ForecastPolicyBase):
     """Forecast-driven capacity with a reactive floor.
 
     Args:
@@ -98,57 +95,38 @@ class PredictivePolicy:
         sizing: SizingConfig | None = None,
         name: str = "predictive",
     ) -> None:
-        self.config = config
+        super().__init__(
+            config, sizing=sizing, name=name, fallback_action="falling back to reactive sizing"
+        )
+        self.config: ForecastConfig = config
         self.use_floor = reactive_floor
         self.floor = ReactiveFloor(floor_window_s, floor_hold_s)
-        self.sizing = sizing or SizingConfig()
-        self.name = name
-        self.forecast: OnlineForecast | None = None
-        self.fallback: str | None = None
-        self._sizer: Sizer | None = None
-        self._provisioning_s = 0.0
 
-    def reset(self, context: PolicyContext) -> None:
-        self._sizer = Sizer.from_context(context, self.sizing)
-        self._provisioning_s = context.provisioning_s
+    def _reset_state(self, context: PolicyContext) -> None:
         self.floor.reset()
-        self.forecast = None
-        self.fallback = None
-        try:
-            self.forecast = fit_online_forecast(context, self.config)
-        except FitError as exc:
-            self.fallback = str(exc)
-            logger.warning("%s: no forecast, falling back to reactive sizing: %s", self.name, exc)
-            return
-        logger.info("%s: selected %s", self.name, self.forecast.selection.summary())
 
     def forecast_need(self, time_s: float) -> tuple[int, float, int]:
         """(replicas, quantile rps, steps) for the worst bin in [t, t + provisioning]."""
-        assert self.forecast is not None and self._sizer is not None
+        assert self.forecast is not None
         bin_s = self.forecast.bin_s
         first = math.floor(time_s / bin_s)
-        last = math.floor((time_s + self._provisioning_s) / bin_s)
+        last = math.floor((time_s + self.provisioning_s) / bin_s)
         needs: list[tuple[int, float, int]] = []
         for index in range(first, last + 1):
             _, rate_q, steps = self.forecast.forecast_at(max(index * bin_s, time_s))
-            needs.append((self._sizer.replicas(rate_q), rate_q, steps))
+            needs.append((self.sizer.replicas(rate_q), rate_q, steps))
         return max(needs)
 
     def decide(self, observation: Observation) -> Decision:
-        if self._sizer is None:
-            raise RuntimeError(f"{self.name}: decide() before reset()")
-        floor, floor_why = self.floor.replicas(observation, self._sizer, self._provisioning_s)
-        if self.forecast is None:
-            desired = clamp(floor, observation)
-            return Decision(
-                desired, f"fallback: reactive ({self.fallback}) {floor_why} -> {desired}"
-            )
-        self.forecast.observe(observation.time_s, observation.interval_s, observation.demand_rps)
+        floor, floor_why = self.floor.replicas(observation, self.sizer, self.provisioning_s)
+        forecast = self.observe(observation)
+        if forecast is None:
+            return self.reactive_fallback(floor, floor_why, observation)
         need, rate_q, _ = self.forecast_need(observation.time_s)
         quantile = self.config.quantile
         label = f"q{quantile:g}" if quantile is not None else "mean"
-        lead = f"t+{self._provisioning_s:.0f}s"
-        forecast_why = f"forecast {self.forecast.name} {rate_q:.1f} rps @{label} ({lead})"
+        lead = f"t+{self.provisioning_s:.0f}s"
+        forecast_why = f"forecast {forecast.name} {rate_q:.1f} rps @{label} ({lead})"
         if self.use_floor and floor > need:
             desired = clamp(floor, observation)
             reason = f"reactive floor {floor} ({floor_why}) > {forecast_why} -> {need}"

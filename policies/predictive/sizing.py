@@ -172,6 +172,8 @@ class ScaleInHold:
         the HPA's window holds the replica count it starts from: a run does not
         begin by dropping its initial capacity on one sample.
         """
+        if self.hold_s <= 0.0:
+            return replicas  # no stabilisation: the recommendation stands as it is
         if not self._recent and not self._started:
             self._recent.append((time_s, current))
             self._started = True
