@@ -32,13 +32,14 @@ import simpy
 from simpy.events import Event, Timeout
 
 from sim.capacity.pools import InstancePool
+from sim.des.actuation import DesiredCapacity
 from sim.des.billing import NodeLedger
 from sim.des.nodes import LogSink, Node, NodeTimings, Replica
 from sim.des.requests import RequestBook
 from sim.des.streams import ServiceSampler, stream
 
 
-class SimInstancePool:
+class SimInstancePool(DesiredCapacity):
     """The simulator's instance pool; implements `sim.actuator.Actuator`.
 
     Args:
@@ -57,19 +58,17 @@ class SimInstancePool:
         seed: int,
         log: LogSink = None,
     ) -> None:
-        self.name = pool.name
+        super().__init__(
+            env, pool.name, (pool.min_replicas, pool.max_replicas), pool.start_replicas, log
+        )
         self.pool = pool
-        self._env = env
         self._book = book
-        self._log = log
         self._max_batch = pool.service.max_batch
         self._timeout_s = pool.queue_timeout_s
         self._per_node = pool.replicas_per_node
         self._sampler = ServiceSampler(pool.service, stream(seed, "pool.service"))
         self._timings = NodeTimings(env, pool, seed)
         self.ledger = NodeLedger(pool.billing_min_s, pool.gpus)
-        self.desired = pool.start_replicas
-        self.actions = 0
         self._ids = 0
         self._nodes: list[Node] = []
         self._spot_nodes = 0
@@ -89,28 +88,11 @@ class SimInstancePool:
                 replica = self._new_replica(node)
                 self._replica_ready(replica, 0.0)
 
-    # --- Actuator protocol -------------------------------------------------------------
+    # --- Actuator protocol (the rest in DesiredCapacity) ------------------------------
 
-    def current(self) -> int:
-        return self.desired
-
-    def bounds(self) -> tuple[int, int]:
-        return self.pool.min_replicas, self.pool.max_replicas
-
-    def set_desired(self, desired: int, reason: str) -> None:
-        """Apply a desired replica count (the single place capacity changes)."""
-        low, high = self.bounds()
-        if not low <= desired <= high:
-            raise ValueError(f"desired {desired} outside bounds [{low}, {high}] of {self.name}")
-        if desired == self.desired:
-            return
-        if self._log is not None:
-            self._log.append(
-                (self._env.now, self.name, "desired", f"{self.desired}->{desired} {reason}")
-            )
-        self.desired = desired
-        self.actions += 1
-        self._reconcile(self._env.now)
+    def _after_change(self, previous: int, now_s: float) -> None:
+        del previous
+        self._reconcile(now_s)
 
     # --- observation -------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from collections import deque
 import simpy
 
 from sim.capacity.pools import ServerlessEndpoint
+from sim.des.actuation import DesiredCapacity
 from sim.des.billing import billed_s
 from sim.des.nodes import LogSink
 from sim.des.requests import RequestBook
@@ -42,7 +43,7 @@ _DONE, _WARM, _PC_READY = 0, 1, 2
 _INF = float("inf")
 
 
-class SimServerlessPool:
+class SimServerlessPool(DesiredCapacity):
     """The simulator's serverless endpoint; implements `sim.actuator.Actuator`.
 
     Its desired capacity is the provisioned concurrency; on-demand instances come
@@ -66,11 +67,11 @@ class SimServerlessPool:
         role: str = "pool",
         log: LogSink = None,
     ) -> None:
-        self.name = pool.name
+        super().__init__(
+            env, pool.name, (pool.min_replicas, pool.max_replicas), pool.start_replicas, log
+        )
         self.pool = pool
-        self._env = env
         self._book = book
-        self._log = log
         # One instance serves one request, so service times do not depend on a batch:
         # draw them for every request at once (one vectorised call), billed alike.
         service_s = ServiceSampler(pool.service, stream(seed, f"{role}.service")).per_request(
@@ -97,8 +98,6 @@ class SimServerlessPool:
         self.starting = 0
         self.cold_starts = 0
         self.throttled = 0
-        self.desired = pool.start_replicas
-        self.actions = 0
         self._area_t = 0.0
         self.instance_s = 0.0
         self.busy_s = 0.0
@@ -109,29 +108,14 @@ class SimServerlessPool:
             self._pc.add(instance)
             self._idle_pc.append(instance)
 
-    # --- Actuator protocol (provisioned concurrency) -----------------------------------
+    # --- Actuator protocol: the desired count is the provisioned concurrency ------------
 
-    def current(self) -> int:
-        return self.desired
-
-    def bounds(self) -> tuple[int, int]:
-        return self.pool.min_replicas, self.pool.max_replicas
-
-    def set_desired(self, desired: int, reason: str) -> None:
-        """Set provisioned concurrency (the single place this pool's capacity changes)."""
-        low, high = self.bounds()
-        if not low <= desired <= high:
-            raise ValueError(f"desired {desired} outside bounds [{low}, {high}] of {self.name}")
-        if desired == self.desired:
-            return
-        now_s = self._env.now
+    def _before_change(self, now_s: float) -> None:
         self.advance(now_s)
         self._touch(now_s)
-        if self._log is not None:
-            self._log.append((now_s, self.name, "desired", f"{self.desired}->{desired} {reason}"))
-        change = desired - self.desired
-        self.desired = desired
-        self.actions += 1
+
+    def _after_change(self, previous: int, now_s: float) -> None:
+        change = self.desired - previous
         for _ in range(change):
             instance = self._new_instance()
             self._pc.add(instance)
