@@ -35,19 +35,10 @@ def level_attainment(
         return 1.0
     if replicas <= 0:
         return 0.0
-    mean_base = 0.0
-    mean_slope = 0.0
-    for k in range(strata.shape[1]):
-        mean_base += strata[0, k] * strata[1, k]
-        mean_slope += strata[0, k] * strata[2, k]
-    a1 = mean_base + mean_slope
-    k_slope = mean_slope * slowdown_per_slot
-    denom = 1.0 - lam_rps * k_slope / replicas
-    if denom <= 0.0:
+    mean_base, mean_slope = strata_means(strata)
+    batch = batch_fill(lam_rps, replicas, max_batch, mean_base, mean_slope, slowdown_per_slot)
+    if batch < 0.0:  # the fill diverges: every slot is taken
         batch = float(max_batch)
-    else:
-        batch = (lam_rps * (a1 - k_slope) / replicas + 0.5) / denom
-        batch = min(max(batch, 1.0), float(max_batch))
     step = 1.0 + slowdown_per_slot * (batch - 1.0)
     service_s = mean_base + mean_slope * step
     slots = replicas * max_batch
@@ -134,22 +125,50 @@ def first_stable(
     """Lowest level whose slots exceed the offered load (len(levels) if none)."""
     if lam_rps <= 0.0:
         return 0
+    mean_base, mean_slope = strata_means(strata)
+    for j in range(replicas_of_level.shape[0]):
+        replicas = replicas_of_level[j]
+        if replicas <= 0:
+            continue
+        batch = batch_fill(lam_rps, replicas, max_batch, mean_base, mean_slope, slowdown_per_slot)
+        if batch < 0.0:
+            continue
+        service_s = mean_base + mean_slope * (1.0 + slowdown_per_slot * (batch - 1.0))
+        if lam_rps * service_s < replicas * max_batch:
+            return j
+    return replicas_of_level.shape[0]
+
+
+@numba.njit(cache=True)
+def strata_means(strata: FloatArray) -> tuple[float, float]:
+    """(base, slope) of the mean service time: sums of weight x base and weight x slope."""
     mean_base = 0.0
     mean_slope = 0.0
     for k in range(strata.shape[1]):
         mean_base += strata[0, k] * strata[1, k]
         mean_slope += strata[0, k] * strata[2, k]
-    for j in range(replicas_of_level.shape[0]):
-        replicas = replicas_of_level[j]
-        if replicas <= 0:
-            continue
-        k_slope = mean_slope * slowdown_per_slot
-        denom = 1.0 - lam_rps * k_slope / replicas
-        if denom <= 0.0:
-            continue
-        batch = (lam_rps * (mean_base + mean_slope - k_slope) / replicas + 0.5) / denom
-        batch = min(max(batch, 1.0), float(max_batch))
-        service_s = mean_base + mean_slope * (1.0 + slowdown_per_slot * (batch - 1.0))
-        if lam_rps * service_s < replicas * max_batch:
-            return j
-    return replicas_of_level.shape[0]
+    return mean_base, mean_slope
+
+
+@numba.njit(cache=True)
+def batch_fill(
+    lam_rps: float,
+    replicas: int,
+    max_batch: int,
+    mean_base: float,
+    mean_slope: float,
+    slowdown_per_slot: float,
+) -> float:
+    """Mean batch occupancy per replica at `lam_rps` (plus half a slot), in [1, max_batch].
+
+    Occupancy is rate x service time per replica, and the service time grows with the
+    occupancy (`slowdown_per_slot`), so the fill solves a linear fixed point. It
+    returns -1.0 when that has no solution (the fill diverges): the callers decide
+    what a saturated level means.
+    """
+    k_slope = mean_slope * slowdown_per_slot
+    denom = 1.0 - lam_rps * k_slope / replicas
+    if denom <= 0.0:
+        return -1.0
+    batch = (lam_rps * (mean_base + mean_slope - k_slope) / replicas + 0.5) / denom
+    return min(max(batch, 1.0), float(max_batch))
