@@ -15,7 +15,7 @@ from typing import Any
 
 from infra import guardrails
 from infra.settings import load_stack_file
-from sim.errors import ScaleplanError, StackConfigError
+from sim.errors import ScaleplanError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 POLICY_PACK_DIR = Path(__file__).resolve().parent / "policypack"
@@ -52,16 +52,7 @@ def require_cli(which: str | None = None) -> str:
 
 
 def _checked(stack: str, project_dir: Path) -> None:
-    settings = load_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-    violations = (
-        guardrails.check_plan(settings.scaling, settings)
-        if settings.scaling is not None
-        else guardrails.check_settings(settings)
-    )
-    if violations:
-        raise StackConfigError(
-            f"stack {stack} breaks guardrails:\n" + guardrails.format_violations(violations)
-        )
+    guardrails.enforce_stack(load_stack_file(project_dir / f"Pulumi.{stack}.yaml"))
 
 
 def _select(stack: str, project_dir: Path) -> Any:

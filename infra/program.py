@@ -24,21 +24,6 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.retraining import RetrainingArgs, RetrainingJob
 from infra.components.serverless import ServerlessArgs, ServerlessEndpoint
 from infra.settings import StackSettings
-from sim.errors import StackConfigError
-
-
-def check_guardrails(settings: StackSettings) -> None:
-    """Raise StackConfigError if the settings or the emitted policy break a guardrail."""
-    violations = (
-        guardrails.check_plan(settings.scaling, settings)
-        if settings.scaling is not None
-        else guardrails.check_settings(settings)
-    )
-    if violations:
-        raise StackConfigError(
-            f"stack {settings.stack} breaks guardrails:\n"
-            + guardrails.format_violations(violations)
-        )
 
 
 def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict[str, Any]:
@@ -51,7 +36,7 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
     Raises:
         StackConfigError: a guardrail fails; nothing has been created.
     """
-    check_guardrails(settings)
+    guardrails.enforce_stack(settings)
     tags = settings.tags
     scaling = settings.scaling
     net_settings = settings.network

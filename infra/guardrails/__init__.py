@@ -19,7 +19,7 @@ settings, emitted policies and live changes; both are re-exported here.
 
 from __future__ import annotations
 
-from infra.guardrails.plans import check_change, check_plan, check_settings
+from infra.guardrails.plans import check_change, check_plan, check_settings, enforce_stack
 from infra.guardrails.resources import (
     MAX_GPU_NODES,
     TAGGED_TYPES,
@@ -52,6 +52,7 @@ __all__ = [
     "check_settings",
     "check_stack",
     "check_tags",
+    "enforce_stack",
     "format_violations",
     "gpu_nodes_max",
     "is_gpu_instance",

@@ -1,16 +1,18 @@
 """Guardrails over stack settings, emitted policies and live changes.
 
 `check_plan` is what the planner runs before `planner emit`, `check_change` on
-every change `planner apply` makes; the program runs `check_plan` (or
-`check_settings` without a policy) before creating anything.
+every change `planner apply` makes; the program and the Automation API driver run
+`enforce_stack` (`check_plan`, or `check_settings` without a policy) before
+creating anything.
 """
 
 from __future__ import annotations
 
-from infra.guardrails.resources import MAX_GPU_NODES, Violation
+from infra.guardrails.resources import MAX_GPU_NODES, Violation, format_violations
 from infra.settings import StackSettings
 from policies.stack_config import Bounds, StackScaling
 from sim.capacity.catalog import CATALOG
+from sim.errors import StackConfigError
 
 
 def check_settings(settings: StackSettings) -> list[Violation]:
@@ -49,6 +51,23 @@ def check_settings(settings: StackSettings) -> list[Violation]:
             )
         )
     return out
+
+
+def enforce_stack(settings: StackSettings) -> None:
+    """Refuse a stack whose settings or emitted policy break a guardrail.
+
+    Raises:
+        StackConfigError: listing every violation; nothing should be created.
+    """
+    violations = (
+        check_plan(settings.scaling, settings)
+        if settings.scaling is not None
+        else check_settings(settings)
+    )
+    if violations:
+        raise StackConfigError(
+            f"stack {settings.stack} breaks guardrails:\n" + format_violations(violations)
+        )
 
 
 def check_plan(scaling: StackScaling, settings: StackSettings) -> list[Violation]:
