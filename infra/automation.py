@@ -51,8 +51,14 @@ def require_cli(which: str | None = None) -> str:
     return path
 
 
-def _checked(stack: str, project_dir: Path) -> None:
+def _prepared(
+    stack: str, project_dir: Path, with_policy_pack: bool
+) -> tuple[Any, list[str] | None]:
+    """The selected stack and its policy packs, once the CLI and the guardrails pass."""
+    require_cli()
     guardrails.enforce_stack(load_stack_file(project_dir / f"Pulumi.{stack}.yaml"))
+    packs = [str(POLICY_PACK_DIR)] if with_policy_pack else None
+    return _select(stack, project_dir), packs
 
 
 def _select(stack: str, project_dir: Path) -> Any:
@@ -70,10 +76,8 @@ def preview(
         PulumiCliMissingError: `pulumi` is not on PATH.
         StackConfigError: the stack file or its emitted policy is invalid.
     """
-    require_cli()
-    _checked(stack, project_dir)
-    packs = [str(POLICY_PACK_DIR)] if with_policy_pack else None
-    result = _select(stack, project_dir).preview(policy_packs=packs)
+    selected, packs = _prepared(stack, project_dir, with_policy_pack)
+    result = selected.preview(policy_packs=packs)
     changes = {str(k): int(v) for k, v in (result.change_summary or {}).items()}
     return RunSummary(stack=stack, changes=changes, outputs={})
 
@@ -85,10 +89,8 @@ def up(stack: str, project_dir: Path = PROJECT_DIR, with_policy_pack: bool = Tru
         PulumiCliMissingError: `pulumi` is not on PATH.
         StackConfigError: the stack file or its emitted policy is invalid.
     """
-    require_cli()
-    _checked(stack, project_dir)
-    packs = [str(POLICY_PACK_DIR)] if with_policy_pack else None
-    result = _select(stack, project_dir).up(policy_packs=packs)
+    selected, packs = _prepared(stack, project_dir, with_policy_pack)
+    result = selected.up(policy_packs=packs)
     changes = {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
     outputs = {k: v.value for k, v in result.outputs.items()}
     return RunSummary(stack=stack, changes=changes, outputs=outputs)
