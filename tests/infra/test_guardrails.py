@@ -10,6 +10,7 @@ import pytest
 from infra import guardrails
 from infra.guardrails import ResourceView, check_plan, check_resource, check_settings, check_stack
 from infra.settings import load_stack_file
+from sim.errors import StackConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"scaleplan:stack": "prod", "owner": "ml", "cost-center": "cc-1"}
@@ -321,3 +322,23 @@ def test_live_change_guardrails(
 
     found = guardrails.check_change("prod/asg", current, desired, Bounds(min=2, max=24), max_step)
     assert [v.rule for v in found] == expected
+
+
+def test_enforce_stack_refuses_a_stack_that_breaks_a_guardrail() -> None:
+    settings = load_stack_file(ROOT / "Pulumi.prod.yaml")
+    guardrails.enforce_stack(settings)  # the committed stack passes: no error
+    assert settings.scaling is not None and settings.scaling.asg is not None
+    asg = settings.scaling.asg
+    too_wide = settings.with_scaling(
+        settings.scaling.model_copy(
+            update={
+                "asg": asg.model_copy(update={"bounds": asg.bounds.model_copy(update={"max": 30})})
+            }
+        )
+    )
+    with pytest.raises(StackConfigError, match="stack prod breaks guardrails") as err:
+        guardrails.enforce_stack(too_wide)
+    assert "asg.bounds.max 30 exceeds the stack's asg.max_size 24" in str(err.value)
+    # Without an emitted policy only the settings rules apply.
+    bare = settings.model_copy(update={"scaling": None})
+    guardrails.enforce_stack(bare)
