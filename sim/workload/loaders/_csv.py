@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import TraceFormatError
-from sim.workload.model import BoolArray, FloatArray, IntArray
+from sim.workload.model import BoolArray, FloatArray, IntArray, RequestTrace
 
 
 class Table:
@@ -264,3 +264,30 @@ def scatter(values: FloatArray, index: IntArray, n_bins: int) -> tuple[FloatArra
     missing = np.ones(n_bins, dtype=bool)
     missing[index] = False
     return out, missing
+
+
+def observed_duration_s(arrival_s: FloatArray) -> float:
+    """The observed window of a request trace: up to the whole second after the last arrival.
+
+    A request file does not say when observation stopped; ending at the next whole
+    second keeps every arrival inside `[0, duration_s)`.
+    """
+    return float(np.floor(arrival_s[-1]) + 1.0)
+
+
+def request_trace(
+    arrival_s: FloatArray,
+    epoch_s: float | None,
+    input_tokens: IntArray | None,
+    output_tokens: IntArray | None,
+    source: str,
+) -> RequestTrace:
+    """The `RequestTrace` of a request file's checked columns, over its observed window."""
+    return RequestTrace(
+        arrival_s=arrival_s,
+        duration_s=observed_duration_s(arrival_s),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        epoch_s=epoch_s,
+        source=source,
+    )

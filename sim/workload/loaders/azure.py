@@ -13,19 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import TraceFormatError
-from sim.workload.loaders._csv import check_order, non_negative, numbers, read_table, timestamps
-from sim.workload.model import FloatArray, RequestTrace
+from sim.workload.loaders._csv import (
+    check_order,
+    non_negative,
+    numbers,
+    read_table,
+    request_trace,
+    timestamps,
+)
+from sim.workload.model import RequestTrace
 
 FIELDS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
-
-
-def observed_duration_s(arrival_s: FloatArray) -> float:
-    """The observed window of a request trace: up to the whole second after the last arrival.
-
-    A request file does not say when observation stopped; ending at the next whole
-    second keeps every arrival inside `[0, duration_s)`.
-    """
-    return float(np.floor(arrival_s[-1]) + 1.0)
 
 
 def load_azure_llm(path: Path) -> RequestTrace:
@@ -52,11 +50,4 @@ def load_azure_llm(path: Path) -> RequestTrace:
             row = int(np.argmax(fractional))
             raise table.fail(row, field, f"{values[row]:g} is not a whole number", "fix the count")
         tokens.append(values.astype(np.int64))
-    return RequestTrace(
-        arrival_s=arrival_s,
-        duration_s=observed_duration_s(arrival_s),
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
-        epoch_s=epoch_s,
-        source=f"azure-llm:{path.name}",
-    )
+    return request_trace(arrival_s, epoch_s, tokens[0], tokens[1], f"azure-llm:{path.name}")

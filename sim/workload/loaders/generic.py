@@ -25,10 +25,10 @@ from sim.workload.loaders._csv import (
     non_negative,
     numbers,
     read_table,
+    request_trace,
     scatter,
     timestamps,
 )
-from sim.workload.loaders.azure import observed_duration_s
 from sim.workload.model import IntArray, RateEnvelope, RequestTrace
 
 REQUEST_FIELDS = ("timestamp", "input_tokens", "output_tokens")
@@ -57,14 +57,7 @@ def load_requests_csv(path: Path) -> RequestTrace:
             values = numbers(table, field)
             non_negative(table, field, values)
             tokens[i] = np.rint(values).astype(np.int64)
-    return RequestTrace(
-        arrival_s=arrival_s,
-        duration_s=observed_duration_s(arrival_s),
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
-        epoch_s=epoch_s,
-        source=f"requests-csv:{path.name}",
-    )
+    return request_trace(arrival_s, epoch_s, tokens[0], tokens[1], f"requests-csv:{path.name}")
 
 
 def load_rate_csv(path: Path, bin_s: float | None = None) -> RateEnvelope:
