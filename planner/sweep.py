@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
@@ -47,7 +46,7 @@ from planner.whatif import (
 )
 from policies.spec import PolicySpecBase
 from sim.errors import PolicyError, ScenarioError
-from sim.scenario import Scenario
+from sim.scenario import Scenario, format_validation, read_yaml
 from sim.workload.model import Workload
 
 DEFAULT_SCENARIO = "default"
@@ -136,20 +135,11 @@ def load_sweep(path: Path) -> SweepPlan:
         ScenarioError: The file is missing, not YAML, or fails validation.
         PolicyError: A policy or grid field is unknown, or a grid value is invalid.
     """
-    if not path.is_file():
-        raise ScenarioError(f"sweep file {path} does not exist; pass an existing YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    raw = read_yaml(path, "sweep")
     try:
         sweep_file = SweepFile.model_validate(raw)
     except ValidationError as exc:
-        problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
-            for item in exc.errors()
-        )
-        raise ScenarioError(f"{path}: invalid sweep file\n{problems}") from None
+        raise ScenarioError(format_validation(exc, str(path), "sweep file")) from None
     return expand_sweep(sweep_file, path.resolve().parent)
 
 

@@ -111,8 +111,13 @@ class Scenario(BaseModel):
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
 
 
-def _format_validation(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid scenario"]
+def format_validation(error: ValidationError, source: str, what: str = "scenario") -> str:
+    """One line per invalid field of a `what` read from `source`: where, and pydantic's message.
+
+    Shared by every YAML file the planner reads (scenarios, sweep files), so they
+    report bad fields alike.
+    """
+    lines = [f"{source}: invalid {what}"]
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         lines.append(f"  - {where}: {item['msg']}")
@@ -128,19 +133,27 @@ def scenario_from_dict(data: Any, source: str, base_dir: Path) -> Scenario:
     try:
         return Scenario.model_validate({**data, "base_dir": str(base_dir)})
     except ValidationError as exc:
-        raise ScenarioError(_format_validation(exc, source)) from None
+        raise ScenarioError(format_validation(exc, source)) from None
 
 
 def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario YAML file."""
     file = Path(path)
-    if not file.is_file():
-        raise ScenarioError(f"scenario file {file} does not exist; pass an existing YAML file")
+    return scenario_from_dict(read_yaml(file, "scenario"), str(file), file.resolve().parent)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse the YAML file `path` (a `what` file, for messages).
+
+    Raises:
+        ScenarioError: The file is missing or is not valid YAML.
+    """
+    if not path.is_file():
+        raise ScenarioError(f"{what} file {path} does not exist; pass an existing YAML file")
     try:
-        data = yaml.safe_load(file.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"{file}: not valid YAML ({exc})") from None
-    return scenario_from_dict(data, str(file), file.resolve().parent)
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
 
 
 def default_scenario_path() -> Path:
