@@ -12,7 +12,6 @@ from typing import Protocol
 import numpy as np
 
 from policies.base import Policy, PolicyContext
-from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import RateEnvelope, RequestTrace, TokenProfile, Workload
@@ -59,10 +58,8 @@ def token_profile(workload: Workload) -> TokenProfile:
 
 
 def provisioning_mean_s(scenario: Scenario) -> float:
-    pool = scenario.pool
-    if isinstance(pool, GpuNodePool | ServerlessEndpoint):
-        return pool.provisioning_mean_s()
-    return pool.provisioning_mean_s()
+    """Mean time from a scale-out decision to a serving replica (every pool kind has one)."""
+    return scenario.pool.provisioning_mean_s()
 
 
 def make_context(
