@@ -7,10 +7,12 @@ output of a command and publishes them only once the whole run has succeeded.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sim.errors import UserInputError
 
@@ -59,6 +61,10 @@ class StagedOutputs:
 
     def add_text(self, path: Path, text: str) -> None:
         self.add(path, text.encode("utf-8"))
+
+    def add_json(self, path: Path, document: Any) -> None:
+        """`document` as indented JSON; NaN or infinity is an error (strict JSON readers)."""
+        self.add_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
     def publish(self) -> list[Path]:
         """Create requested directories, then write every file atomically."""

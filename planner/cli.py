@@ -10,7 +10,6 @@ a hint to rerun with `planner --debug ...` for the traceback.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -216,7 +215,7 @@ def simulate(
     stdout.print(whatif_table(result))
     staged = StagedOutputs()
     if json_out is not None:
-        staged.add_text(json_out, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+        staged.add_json(json_out, result.to_json())
     if report is not None or plot_dir is not None:
         from planner.report.html import render_html
         from planner.report.plots import render_plots
@@ -267,8 +266,7 @@ def sweep(
     if csv_out is not None:
         staged.add_text(csv_out, rows_to_csv(rows))
     if json_out is not None:
-        document: list[dict[str, Any]] = [row.to_json() for row in rows]
-        staged.add_text(json_out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        staged.add_json(json_out, [row.to_json() for row in rows])
     for path in staged.publish():
         stderr.print(f"wrote {path}")
 

@@ -41,6 +41,15 @@ def test_staged_outputs_write_nothing_until_published(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "b.png").read_bytes() == b"\x89PNG"
 
 
+def test_staged_json_is_indented_strict_and_newline_terminated(tmp_path: Path) -> None:
+    staged = StagedOutputs()
+    staged.add_json(tmp_path / "rows.json", [{"cost_usd": 1.5}])
+    staged.publish()
+    assert (tmp_path / "rows.json").read_text() == '[\n  {\n    "cost_usd": 1.5\n  }\n]\n'
+    with pytest.raises(ValueError, match="Out of range float"):
+        staged.add_json(tmp_path / "bad.json", {"x": float("nan")})
+
+
 def _file(path: Path) -> Path:
     path.write_text("")
     return path
