@@ -33,6 +33,7 @@ from sim.fluid.inputs import (
     smoothed_rate,
 )
 from sim.fluid.serverless import ServerlessFluid
+from sim.fluid.work import cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
@@ -182,6 +183,12 @@ class _InstanceRun:
             pool.service, workload, tokens, inputs.duration_s, settings.size_block_s
         )
         self.params[K.P_BLOCK_S] = settings.size_block_s
+        self.work = cohort_work(pool.service, workload, tokens, inputs.duration_s)
+        if self.work.per_request:
+            self.work_b, self.work_d = self.work.smoothed_s(settings.rate_window_s)
+            self.params[K.P_COHORT_WORK] = 1.0
+        else:
+            self.work_b, self.work_d = np.zeros(1), np.zeros(1)
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.capacity_rps = self.max_batch / strata.mean_s(full)
         self.spill: ServerlessFluid | None = None
@@ -215,8 +222,10 @@ class _InstanceRun:
         bounds = bounds_arr.tolist()
         strata_packed = self.strata.packed()
         state = np.zeros(K.N_STATE)
-        state[K.S_OCC_SERVICE_S] = self.strata.mean_s(1.0)
         ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
+        # completions are scheduled up to the longest service time (a full batch) ahead
+        done_len = math.ceil(self._longest_service_s()) + 3
+        done_ring, done_busy_ring = np.zeros(done_len), np.zeros(done_len)
         hist = np.zeros(L.HIST_BINS)
         ihist = np.zeros(L.HIST_BINS)
         out = np.zeros(K.N_OUT)
@@ -234,6 +243,8 @@ class _InstanceRun:
             sp_on, sp_service, sp_strata = False, 1.0, strata_packed
             vp, vs, dq_t, dq_v = np.zeros(8), np.zeros(32), np.zeros(2), np.zeros(2)
         arrivals, lam, params, blocks = inputs.arrivals, self.lam, self.params, self.blocks
+        offsets, base_s, slope_s = self.work.offsets, self.work.base_s, self.work.slope_s
+        work_b, work_d = self.work_b, self.work_d
         ready_at, until = fleet.ready_arrays()
         share = self.interval_share = np.ones(n_int)
         last = n_int if stop_after is None else min(n_int, stop_after)
@@ -247,8 +258,9 @@ class _InstanceRun:
                 continue
             desired = fleet.desired
             advance(
-                t0, t1, arrivals, lam, ready_at, until, desired, blocks, params,
-                state, ring, hist, ihist, out, totals,
+                t0, t1, arrivals, lam, ready_at, until, desired, blocks,
+                offsets, base_s, slope_s, work_b, work_d, params,
+                state, ring, done_ring, done_busy_ring, hist, ihist, out, totals,
                 sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
             )  # fmt: skip
             o = out.tolist()
@@ -310,6 +322,14 @@ class _InstanceRun:
             history.append(MetricSample(now, demand, util, obs.ready, desired))
         series = np.asarray(rows, dtype=np.float64).reshape(-1, 7).T
         return self._result(policy, seed, totals, hist, series, duration)
+
+    def _longest_service_s(self) -> float:
+        """The longest service time of the run, at a full batch: a stratum's or a
+        request's (the kernel never schedules a completion further ahead)."""
+        blocks = self.blocks
+        step = 1.0 + self.params[K.P_SLOWDOWN_PER_SLOT] * (self.max_batch - 1)
+        longest = float((blocks[:, 1, :] + blocks[:, 2, :] * step).max(initial=1.0))
+        return max(longest, self.work.longest_s(step))
 
     def _row(
         self, now: float, demand: float | None, ready: int, desired: int, pending: int, p95: float

@@ -27,8 +27,15 @@ import math
 
 import numba
 import numpy as np
+from numpy.typing import NDArray
 
-from sim.fluid.latency import EXP_QUANTILES, HIST_BINS, hist_quantile, record
+from sim.fluid.latency import (
+    EXP_QUANTILES,
+    HIST_BINS,
+    hist_quantile,
+    record,
+    record_requests,
+)
 from sim.fluid.serverless_kernel import sv_second
 from sim.workload.model import FloatArray
 
@@ -42,14 +49,14 @@ P_RHO_MAX = 5
 P_BLOCK_S = 6
 P_GLOBAL_BATCH1_S = 7
 P_QUEUE_SMOOTHED = 8  # 1: the queue takes the smoothed rate, 0: the raw per-second counts
-N_PARAMS = 9
+P_COHORT_WORK = 9  # 1: `work_b`/`work_d` hold the requests' own smoothed work per second
+N_PARAMS = 10
 
 # state indices (persist across calls)
 S_BACKLOG = 0
 S_OLDEST = 1
-S_IN_SERVICE = 2  # requests holding a batch slot (fluid: drains at 1 / mean service)
-S_OCC_SERVICE_S = 3  # mean service time of the requests holding slots
-N_STATE = 4
+S_IN_SERVICE = 2  # requests holding a batch slot at the start of the current second
+N_STATE = 3
 
 # out indices (overwritten each call)
 O_ARRIVALS = 0
@@ -106,6 +113,76 @@ def erlang_c_fast(slots: int, offered: float) -> float:
 
 
 @numba.njit(cache=True)
+def _hold(
+    m: float, s: int, d: float, done_ring: FloatArray, done_busy_ring: FloatArray
+) -> tuple[float, float]:
+    """Schedule `m` requests that start uniformly within second `s` and hold a slot
+    for `d` seconds: their completions land in `done_ring` (two seconds, the share
+    ending in each), the part of those seconds they still hold the slot in
+    `done_busy_ring`. Returns (slot-seconds held within second s, requests still
+    holding a slot at s + 1)."""
+    d_len = done_ring.shape[0]
+    if d > d_len - 3:
+        d = d_len - 3.0
+    whole = int(d)
+    frac = d - whole
+    if whole >= 1:
+        busy = 0.5 * m
+        joined = m
+        i1 = (s + whole) % d_len
+        done_ring[i1] += m * (1.0 - frac)
+        done_busy_ring[i1] += m * (1.0 - frac) * (1.0 + frac) * 0.5
+    else:
+        # the (1 - d) share ends within this second, the rest in the next
+        busy = m * (1.0 - frac) * frac + m * frac * frac * 0.5
+        joined = m * frac
+    i2 = (s + whole + 1) % d_len
+    done_ring[i2] += m * frac
+    done_busy_ring[i2] += m * frac * frac * 0.5
+    return busy, joined
+
+
+@numba.njit(cache=True)
+def occupy(
+    mass: float,
+    cohort: int,
+    s: int,
+    step: float,
+    strata: FloatArray,
+    offsets: NDArray[np.int64],
+    base_s: FloatArray,
+    slope_s: FloatArray,
+    done_ring: FloatArray,
+    done_busy_ring: FloatArray,
+) -> tuple[float, float]:
+    """Schedule the slot occupancy of `mass` requests of second `cohort`'s arrivals
+    that start in second `s` at decode step factor `step`.
+
+    With the cohort's own requests (`sim.fluid.work`), each holds its slot for its
+    own service time (a partly served cohort: the same share of each); otherwise
+    the strata stand in. Returns (busy slot-seconds within s, holding at s + 1).
+    """
+    busy = 0.0
+    joined = 0.0
+    lo = offsets[cohort]
+    hi = offsets[cohort + 1]
+    if hi > lo:
+        m = mass / (hi - lo)
+        for i in range(lo, hi):
+            b, j = _hold(m, s, base_s[i] + slope_s[i] * step, done_ring, done_busy_ring)
+            busy += b
+            joined += j
+        return busy, joined
+    for k in range(strata.shape[1]):
+        m = mass * strata[0, k]
+        if m > 0.0:
+            b, j = _hold(m, s, strata[1, k] + strata[2, k] * step, done_ring, done_busy_ring)
+            busy += b
+            joined += j
+    return busy, joined
+
+
+@numba.njit(cache=True)
 def advance(
     t0: int,
     t1: int,
@@ -115,9 +192,16 @@ def advance(
     until: FloatArray,
     desired: int,
     blocks: FloatArray,
+    offsets: NDArray[np.int64],
+    base_s: FloatArray,
+    slope_s: FloatArray,
+    work_b: FloatArray,
+    work_d: FloatArray,
     params: FloatArray,
     state: FloatArray,
     ring: FloatArray,
+    done_ring: FloatArray,
+    done_busy_ring: FloatArray,
     hist: FloatArray,
     ihist: FloatArray,
     out: FloatArray,
@@ -143,6 +227,7 @@ def advance(
     ac = params[P_AC_FACTOR]
     rho_max = params[P_RHO_MAX]
     smoothed = params[P_QUEUE_SMOOTHED] > 0.0
+    own_work = params[P_COHORT_WORK] > 0.0
     q_len = ring.shape[0]
     exp_q = EXP_QUANTILES
     block_s = int(params[P_BLOCK_S])
@@ -185,7 +270,7 @@ def advance(
     backlog = state[S_BACKLOG]
     oldest = int(state[S_OLDEST])
     in_service = state[S_IN_SERVICE]
-    occ_service_s = state[S_OCC_SERVICE_S]
+    d_len = done_ring.shape[0]
     last_lq = 0.0
     for s in range(t0, t1):
         if s > t0:
@@ -213,12 +298,24 @@ def advance(
             batch = 1.0
         step = 1.0 + per_slot * (batch - 1.0)
         service_s = mean_base + mean_slope * step  # of the requests starting now
-        # slots free now plus those freed by completions this second: a burst fills
-        # idle slots at once instead of queueing
-        decay = math.exp(-1.0 / occ_service_s)
-        avail = slots - in_service * decay
+        # slots free now plus those freed by this second's completions (known exactly:
+        # each started cohort scheduled its own), so a burst fills idle slots at once;
+        # a slot whose request ends within the second it started serves again
+        di = s % d_len
+        done = done_ring[di]
+        done_busy = done_busy_ring[di]
+        done_ring[di] = 0.0
+        done_busy_ring[di] = 0.0
+        avail = slots - in_service + done
         if avail < 0.0:
             avail = 0.0
+        same = 0.0
+        for k in range(n_strata):
+            d_k = strata[1, k] + strata[2, k] * step
+            if d_k < 1.0:
+                same += strata[0, k] * (1.0 - d_k)
+        if same > 0.0:
+            avail /= 1.0 - min(same, 0.9)
         # cohorts that waited past the timeout leave unserved
         while oldest < s - timeout:
             idx = oldest % q_len
@@ -237,23 +334,43 @@ def advance(
         c_wait = 0.0
         theta = 1.0
         last_lq = 0.0
-        if not backlogged and slots > 0 and lam_s > 0.0:
-            rho = min(lam_s * service_s / slots, rho_max)
+        if not own_work and not backlogged and slots > 0 and lam_s > 0.0:
+            if own_work:
+                # the offered load of the requests themselves (smoothed like lam)
+                rho = min(in_service / slots, rho_max)
+            else:
+                rho = min(lam_s * service_s / slots, rho_max)
             c_wait = erlang_c_fast(slots, rho * slots)
             theta = slots / service_s * (1.0 - rho) / ac
             last_lq = c_wait * rho / (1.0 - rho)
             if c_wait < 1e-7:
                 c_wait = 0.0
         served = 0.0
+        started_busy = 0.0
+        started_joined = 0.0
         # older cohorts first (FIFO): they waited s - arrival second
         while oldest < s and avail > 1e-12:
             idx = oldest % q_len
             m = ring[idx]
             if m > 0.0:
                 x = m if m < avail else avail
-                att, lat = record(x, float(s - oldest), 0.0, 1.0, step, strata, slo_s, ihist, exp_q)
+                lo, hi = offsets[oldest], offsets[oldest + 1]
+                if hi > lo:
+                    att, lat = record_requests(
+                        x, float(s - oldest), 0.0, 1.0, step, base_s, slope_s, lo, hi,
+                        slo_s, ihist, exp_q,
+                    )  # fmt: skip
+                else:
+                    att, lat = record(
+                        x, float(s - oldest), 0.0, 1.0, step, strata, slo_s, ihist, exp_q
+                    )
                 out[O_ATTAINED] += att
                 out[O_SERVED_LAT_S] += lat
+                b, j = occupy(
+                    x, oldest, s, step, strata, offsets, base_s, slope_s, done_ring, done_busy_ring
+                )
+                started_busy += b
+                started_joined += j
                 ring[idx] = m - x
                 avail -= x
                 served += x
@@ -297,31 +414,38 @@ def advance(
                 backlog -= from_wait
                 c_wait = (waiting - from_wait) / x if x > 1e-12 else 0.0
         if x > 0.0:
-            att, lat = record(x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q)
+            lo, hi = offsets[s], offsets[s + 1]
+            if hi > lo:
+                att, lat = record_requests(
+                    x, 0.0, c_wait, theta, step, base_s, slope_s, lo, hi, slo_s, ihist, exp_q
+                )
+            else:
+                att, lat = record(x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q)
             out[O_ATTAINED] += att
             out[O_SERVED_LAT_S] += lat
+            b, j = occupy(
+                x, s, s, step, strata, offsets, base_s, slope_s, done_ring, done_busy_ring
+            )
+            started_busy += b
+            started_joined += j
             served += x
             backlog -= x
         ring[idx] = leftover if leftover > 1e-12 else 0.0
         if oldest == s and ring[idx] == 0.0:
             oldest = s + 1
         out[O_SERVED] += served
-        # occupancy: a 1 - exp(-1/S) share of it completes, what started joins for
-        # the part of the second it ran (so the steady state is served x S)
-        joined = served * service_s * (1.0 - math.exp(-1.0 / service_s))
-        kept = in_service * decay
-        if kept + joined > 0.0:
-            occ_service_s = (kept * occ_service_s + joined * service_s) / (kept + joined)
-        in_service = kept + joined
-        if in_service > slots:
-            in_service = float(slots)
-        out[O_BUSY_SLOT_S] += in_service
+        busy = in_service - done + done_busy + started_busy
+        joined = started_joined
+        in_service = in_service - done + joined
+        if in_service < 0.0:
+            in_service = 0.0
+        busy_slots = busy if busy < slots else float(slots)
+        out[O_BUSY_SLOT_S] += busy_slots
         out[O_READY_SLOT_S] += slots
         out[O_READY_REPLICA_S] += ready
     state[S_BACKLOG] = max(backlog, 0.0)
     state[S_OLDEST] = oldest
     state[S_IN_SERVICE] = in_service
-    state[S_OCC_SERVICE_S] = occ_service_s
     out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
     out[O_READY_END] = ready
     out[O_P95_S] = hist_quantile(ihist, 0.95)

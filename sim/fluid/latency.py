@@ -108,3 +108,39 @@ def record(
             for e in range(exp_q.shape[0]):
                 ihist[_hist_bin(latency + exp_q[e] / theta)] += share
     return attained, lat_sum
+
+
+@numba.njit(cache=True)
+def record_requests(
+    mass: float,
+    wait_s: float,
+    c_wait: float,
+    theta: float,
+    step: float,
+    base_s: FloatArray,
+    slope_s: FloatArray,
+    lo: int,
+    hi: int,
+    slo_s: float,
+    ihist: FloatArray,
+    exp_q: FloatArray,
+) -> tuple[float, float]:
+    """`record` for a cohort whose own requests [lo, hi) are known (`sim.fluid.work`):
+    each request is a stratum of weight 1 / (hi - lo), so the service part of every
+    latency is the request's own, as in the SimPy engine."""
+    attained = 0.0
+    lat_sum = 0.0
+    m = mass / (hi - lo)
+    mean_extra = c_wait / theta if c_wait > 0.0 else 0.0
+    share = m * c_wait / exp_q.shape[0]
+    for i in range(lo, hi):
+        latency = wait_s + base_s[i] + slope_s[i] * step
+        budget = slo_s - latency
+        if budget >= 0.0:
+            attained += m if c_wait == 0.0 else m * (1.0 - c_wait * math.exp(-theta * budget))
+        lat_sum += m * (latency + mean_extra)
+        ihist[_hist_bin(latency)] += m * (1.0 - c_wait)
+        if c_wait > 0.0:
+            for e in range(exp_q.shape[0]):
+                ihist[_hist_bin(latency + exp_q[e] / theta)] += share
+    return attained, lat_sum
