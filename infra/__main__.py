@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 
 from infra.program import build_stack
-from infra.settings import StackSettings, settings_from_config
+from infra.settings import StackSettings
+from infra.stack_file import settings_from_config
 
 
 def read_settings() -> tuple[StackSettings, pulumi.Output[str]]:

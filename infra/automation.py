@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import guardrails
-from infra.settings import load_stack_file
+from infra.stack_file import load_stack_file
 from sim.errors import ScaleplanError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]

@@ -92,7 +92,7 @@ def cost_table(costs: list[HourlyCost]) -> str:
 if __name__ == "__main__":
     from pathlib import Path
 
-    from infra.settings import load_stack_file
+    from infra.stack_file import load_stack_file
 
     root = Path(__file__).resolve().parents[1]
     results = [

@@ -20,7 +20,7 @@ import pulumi
 import pytest
 
 from infra.guardrails import ResourceView, Violation, check_resource, check_stack
-from infra.settings import read_stack_file
+from infra.stack_file import read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_AMI = "ami-0123456789abcdef0"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra.cost import EKS_CONTROL_PLANE_USD_PER_H, NAT_GATEWAY_USD_PER_H, cost_table, hourly_cost
-from infra.settings import load_stack_file
+from infra.stack_file import load_stack_file
 from sim.capacity.catalog import lookup
 
 ROOT = Path(__file__).resolve().parents[2]

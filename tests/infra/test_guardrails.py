@@ -9,7 +9,7 @@ import pytest
 
 from infra import guardrails
 from infra.guardrails import ResourceView, check_plan, check_resource, check_settings, check_stack
-from infra.settings import load_stack_file
+from infra.stack_file import load_stack_file
 from sim.errors import StackConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from infra.guardrails import ResourceView
-from infra.settings import REQUIRED_TAGS, read_stack_file
+from infra.settings import REQUIRED_TAGS
+from infra.stack_file import read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

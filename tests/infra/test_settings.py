@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.settings import load_stack_file, read_stack_file, settings_from_config
+from infra.stack_file import load_stack_file, read_stack_file, settings_from_config
 from sim.errors import StackConfigError, UserInputError
 
 ROOT = Path(__file__).resolve().parents[2]
