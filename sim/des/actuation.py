@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import simpy
 
+from sim.capacity.pools import InstancePool, ServerlessEndpoint
 from sim.des.nodes import LogSink
 
 
@@ -19,9 +20,8 @@ class DesiredCapacity:
 
     Args:
         env: The SimPy environment (the only clock).
-        name: The pool's name, in log entries and errors.
-        bounds: Inclusive (min, max) desired count the pool accepts.
-        start: Desired count at t = 0.
+        pool: The pool's model: its name (in log entries and errors), its inclusive
+            (min, max) replica bounds and its desired count at t = 0.
         log: A list to append log tuples to, or None for no log.
 
     Attributes:
@@ -30,13 +30,13 @@ class DesiredCapacity:
     """
 
     def __init__(
-        self, env: simpy.Environment, name: str, bounds: tuple[int, int], start: int, log: LogSink
+        self, env: simpy.Environment, pool: InstancePool | ServerlessEndpoint, log: LogSink
     ) -> None:
-        self.name = name
+        self.name = pool.name
         self._env = env
         self._log = log
-        self._bounds = bounds
-        self.desired = start
+        self._bounds = (pool.min_replicas, pool.max_replicas)
+        self.desired = pool.start_replicas
         self.actions = 0
 
     def current(self) -> int:

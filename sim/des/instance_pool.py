@@ -58,9 +58,7 @@ class SimInstancePool(DesiredCapacity):
         seed: int,
         log: LogSink = None,
     ) -> None:
-        super().__init__(
-            env, pool.name, (pool.min_replicas, pool.max_replicas), pool.start_replicas, log
-        )
+        super().__init__(env, pool, log)
         self.pool = pool
         self._book = book
         self._max_batch = pool.service.max_batch

@@ -67,9 +67,7 @@ class SimServerlessPool(DesiredCapacity):
         role: str = "pool",
         log: LogSink = None,
     ) -> None:
-        super().__init__(
-            env, pool.name, (pool.min_replicas, pool.max_replicas), pool.start_replicas, log
-        )
+        super().__init__(env, pool, log)
         self.pool = pool
         self._book = book
         # One instance serves one request, so service times do not depend on a batch:
