@@ -9,9 +9,17 @@ in the message. No pulumi import here.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from policies.stack_config import StackScaling
 from sim.capacity.catalog import lookup
@@ -27,17 +35,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_instance_types(types: tuple[str, ...], gpu: bool) -> tuple[str, ...]:
+def _check_gpu_instance_types(types: tuple[str, ...]) -> tuple[str, ...]:
     for name in types:
         try:
             shape = lookup(name)
         except ScenarioError as exc:
             raise ValueError(str(exc)) from None
-        if gpu and shape.gpus == 0:
+        if shape.gpus == 0:
             raise ValueError(f"instance type {name!r} has no GPU; use a g5/g6/p4d/p5 type")
         if name.startswith("ml."):
             raise ValueError(f"{name!r} is a SageMaker type; node pools and ASGs need EC2 types")
     return types
+
+
+#: EC2 GPU instance types from the catalog, at least one (node pools and ASGs).
+GpuInstanceTypes = Annotated[
+    tuple[str, ...], Field(min_length=1), AfterValidator(_check_gpu_instance_types)
+]
 
 
 class NetworkSettings(_Model):
@@ -80,17 +94,12 @@ class NodePoolSettings(_Model):
     """One managed GPU node group."""
 
     name: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
-    instance_types: tuple[str, ...] = Field(min_length=1)
+    instance_types: GpuInstanceTypes
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     min_size: int = Field(ge=0)
     max_size: int = Field(ge=1)
     desired_size: int = Field(ge=0)
     disk_size_gb: int = Field(default=200, ge=50, description="model weights + images")
-
-    @field_validator("instance_types")
-    @classmethod
-    def _types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_instance_types(value, gpu=True)
 
     @model_validator(mode="after")
     def _sizes(self) -> NodePoolSettings:
@@ -143,7 +152,7 @@ class WarmPoolSettings(_Model):
 class AsgSettings(_Model):
     """The EC2 Auto Scaling group serving directly on GPU instances."""
 
-    instance_types: tuple[str, ...] = Field(min_length=1)
+    instance_types: GpuInstanceTypes
     min_size: int = Field(ge=0)
     max_size: int = Field(ge=1)
     on_demand_base_capacity: int = Field(default=0, ge=0)
@@ -154,11 +163,6 @@ class AsgSettings(_Model):
     warm_pool: WarmPoolSettings | None = None
     ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
     volume_gb: int = Field(default=200, ge=50)
-
-    @field_validator("instance_types")
-    @classmethod
-    def _types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_instance_types(value, gpu=True)
 
     @model_validator(mode="after")
     def _sizes(self) -> AsgSettings:
