@@ -47,6 +47,7 @@ class AwsPredictivePolicy(ForecastPolicyBase):
         forecast_only: Report what the forecast would do; scale reactively only.
         floor_window_s: Window of observed demand the reactive part sizes for.
         floor_hold_s: Scale-down stabilisation of the reactive part.
+        floor_tracks_utilisation: The reactive part also tracks measured utilisation.
         sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
@@ -67,6 +68,7 @@ class AwsPredictivePolicy(ForecastPolicyBase):
         forecast_only: bool = False,
         floor_window_s: float = 60.0,
         floor_hold_s: float = 300.0,
+        floor_tracks_utilisation: bool = True,
         sizing: SizingConfig | None = None,
         name: str = "predictive-aws",
     ) -> None:
@@ -82,7 +84,7 @@ class AwsPredictivePolicy(ForecastPolicyBase):
         self.max_capacity_behavior = max_capacity_behavior
         self.max_capacity_buffer_pct = max_capacity_buffer_pct
         self.forecast_only = forecast_only
-        self.reactive = ReactiveFloor(floor_window_s, floor_hold_s)
+        self.reactive = ReactiveFloor(floor_window_s, floor_hold_s, floor_tracks_utilisation)
         self.refresh_times_s: list[float] = []
         self._schedule: list[int] = []  # forecast capacity per run hour
         self._cap = 0
@@ -143,6 +145,4 @@ class AwsPredictivePolicy(ForecastPolicyBase):
             )
         desired = clamp(planned, observation)
         hour = math.floor(observation.time_s / HOUR_S)
-        return Decision(
-            desired, f"scheduled forecast {forecast.name} hour {hour} -> {desired}"
-        )
+        return Decision(desired, f"scheduled forecast {forecast.name} hour {hour} -> {desired}")

@@ -30,17 +30,22 @@ class ReactiveFloor:
 
     Sizes the mean demand of the last `window_s` plus the rate that drains the
     current queue within `drain_s` (one provisioning delay: replicas asked for now
-    arrive then); takes at least the replicas the measured utilisation needs at
-    the sizing's cap (`ceil(ready * utilisation / max_utilisation)`, the
-    target-tracking rule, which sees requests longer than the model's mean); and
-    holds the highest recommendation of the last `hold_s` before letting it fall
-    (the Kubernetes HPA's 300 s scale-down stabilisation), so a quiet 15 s sample
-    does not remove capacity that takes minutes to get back.
+    arrive then); with `track_utilisation`, takes at least the replicas the measured
+    utilisation needs at the sizing's cap (`ceil(ready * utilisation /
+    max_utilisation)`, the target-tracking rule, which sees requests longer than the
+    model's mean, but which also reads a saturated pool as 1 / cap more replicas
+    whatever the demand, so it overshoots after a surge); and holds the highest
+    recommendation of the last `hold_s` before letting it fall (the Kubernetes HPA's
+    300 s scale-down stabilisation), so a quiet 15 s sample does not remove capacity
+    that takes minutes to get back.
     """
 
-    def __init__(self, window_s: float, hold_s: float = 300.0) -> None:
+    def __init__(
+        self, window_s: float, hold_s: float = 300.0, track_utilisation: bool = True
+    ) -> None:
         self.window_s = window_s
         self.hold_s = hold_s
+        self.track_utilisation = track_utilisation
         self._hold = ScaleInHold(hold_s)
 
     def reset(self) -> None:
@@ -56,7 +61,7 @@ class ReactiveFloor:
         why = f"{rate:.1f} rps"
         if observation.queue_len:
             why += f" + queue {observation.queue_len} over {drain_s:.0f}s"
-        if observation.utilisation is not None and observation.ready > 0:
+        if self.track_utilisation and observation.utilisation is not None and observation.ready:
             # Measured busy slots catch requests longer than the capacity model's mean.
             busy = math.ceil(observation.ready * observation.utilisation / sizer.max_utilisation)
             if busy > need:
@@ -76,6 +81,7 @@ class PredictivePolicy(ForecastPolicyBase):
         reactive_floor: Keep capacity at least at the reactive recommendation.
         floor_window_s: Window of observed demand the floor sizes for.
         floor_hold_s: Scale-down stabilisation of the floor.
+        floor_tracks_utilisation: The floor also tracks measured utilisation.
         sizing: Corrections of the Erlang C sizing (`SizingConfig`; default M/M/c).
         name: Display name.
 
@@ -92,6 +98,7 @@ class PredictivePolicy(ForecastPolicyBase):
         reactive_floor: bool = True,
         floor_window_s: float = 60.0,
         floor_hold_s: float = 300.0,
+        floor_tracks_utilisation: bool = True,
         sizing: SizingConfig | None = None,
         name: str = "predictive",
     ) -> None:
@@ -100,7 +107,7 @@ class PredictivePolicy(ForecastPolicyBase):
         )
         self.config: ForecastConfig = config
         self.use_floor = reactive_floor
-        self.floor = ReactiveFloor(floor_window_s, floor_hold_s)
+        self.floor = ReactiveFloor(floor_window_s, floor_hold_s, floor_tracks_utilisation)
 
     def _reset_state(self, context: PolicyContext) -> None:
         self.floor.reset()

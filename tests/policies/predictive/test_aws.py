@@ -36,6 +36,18 @@ def aws_policy(**params: object) -> AwsPredictivePolicy:
     return policy
 
 
+def reset_on_steps(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    **params: object,
+) -> tuple[AwsPredictivePolicy, Sizer]:
+    """An AWS-mode policy reset on four days of the step pattern, and its sizer."""
+    context = make_context(make_envelope(step_days(4)))
+    policy = aws_policy(**params)
+    policy.reset(context)
+    return policy, Sizer.from_context(context, SIZING)
+
+
 def test_forecast_is_refreshed_every_six_hours(
     make_envelope: Callable[..., RateEnvelope],
     make_context: Callable[..., PolicyContext],
@@ -53,10 +65,7 @@ def test_schedule_launches_a_buffer_ahead_of_the_hour(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    context = make_context(make_envelope(step_days(4)))
-    sizer = Sizer.from_context(context, SIZING)
-    policy = aws_policy(scheduling_buffer_s=300)
-    policy.reset(context)
+    policy, sizer = reset_on_steps(make_envelope, make_context, scheduling_buffer_s=300)
     before = policy.decide(make_obs(9 * 3600 + 3000.0, LOW_RPS, desired=1))  # 09:50
     within = policy.decide(make_obs(9 * 3600 + 3360.0, LOW_RPS, desired=1))  # 09:56
     assert before.desired == sizer.replicas(LOW_RPS)
@@ -69,10 +78,7 @@ def test_forecast_only_reports_but_keeps_the_reactive_decision(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    context = make_context(make_envelope(step_days(4)))
-    sizer = Sizer.from_context(context, SIZING)
-    policy = aws_policy(forecast_only=True)
-    policy.reset(context)
+    policy, sizer = reset_on_steps(make_envelope, make_context, forecast_only=True)
     decision = policy.decide(make_obs(11 * 3600.0, LOW_RPS, desired=1))
     assert decision.desired == sizer.replicas(LOW_RPS)
     assert decision.reason.startswith(

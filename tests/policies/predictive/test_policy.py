@@ -13,7 +13,7 @@ import pytest
 from policies.base import Observation, PolicyContext
 from policies.predictive import PredictivePolicy, PredictiveSpec
 from policies.predictive.policy import ReactiveFloor
-from policies.predictive.sizing import Sizer, SizingConfig, recent_demand_rps
+from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, recent_demand_rps
 from sim.capacity.queueing import servers_for_attainment
 from sim.workload.model import FloatArray, RateEnvelope
 
@@ -36,15 +36,24 @@ def naive_policy() -> PredictivePolicy:
     return policy
 
 
+def reset_on_steps(
+    make_envelope: Callable[..., RateEnvelope],
+    make_context: Callable[..., PolicyContext],
+    provisioning_s: float = 1800.0,
+) -> tuple[PredictivePolicy, Sizer]:
+    """The seasonal-naive policy reset on four days of the step pattern, and its sizer."""
+    context = make_context(make_envelope(step_days(4)), provisioning_s=provisioning_s)
+    policy = naive_policy()
+    policy.reset(context)
+    return policy, Sizer.from_context(context, SIZING)
+
+
 def test_decision_at_t_covers_demand_at_t_plus_provisioning(
     make_envelope: Callable[..., RateEnvelope],
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context, SIZING)
-    policy = naive_policy()
-    policy.reset(context)
+    policy, sizer = reset_on_steps(make_envelope, make_context)
     early = policy.decide(make_obs(9 * 3600 + 1200, LOW_RPS, desired=1))  # 09:20: ready by 09:50
     late = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS, desired=1))  # 09:40: ready by 10:10
     assert early.desired == sizer.replicas(LOW_RPS)
@@ -57,10 +66,7 @@ def test_scale_in_waits_until_the_bin_ends(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context, SIZING)
-    policy = naive_policy()
-    policy.reset(context)
+    policy, sizer = reset_on_steps(make_envelope, make_context)
     # 13:50: the peak lasts until 14:00; removing capacity now would be too early.
     assert policy.decide(make_obs(13 * 3600 + 3000, LOW_RPS)).desired == sizer.replicas(HIGH_RPS)
     assert policy.decide(make_obs(14 * 3600 + 60, LOW_RPS)).desired == sizer.replicas(LOW_RPS)
@@ -71,10 +77,7 @@ def test_reactive_floor_wins_when_the_forecast_is_too_low(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    context = make_context(make_envelope(step_days(4)), provisioning_s=1800.0)
-    sizer = Sizer.from_context(context, SIZING)
-    policy = naive_policy()
-    policy.reset(context)
+    policy, sizer = reset_on_steps(make_envelope, make_context)
     decision = policy.decide(make_obs(3 * 3600, 100.0))
     assert decision.desired == sizer.replicas(100.0) > sizer.replicas(LOW_RPS)
     assert decision.reason.startswith(f"reactive floor {sizer.replicas(100.0)} (100.0 rps) > ")
@@ -239,3 +242,30 @@ def test_a_run_does_not_start_by_dropping_its_initial_capacity(
     assert first.desired == 8 and "held at 8" in first.reason
     later = policy.decide(make_obs(400.0, 1.0, desired=8, utilisation=0.1))
     assert later.desired < 8
+
+
+def test_scale_in_hold_of_zero_passes_every_recommendation_through() -> None:
+    hold = ScaleInHold(0.0)
+    assert [hold.push(t, n, current=9) for t, n in ((0.0, 5), (15.0, 3), (30.0, 7))] == [5, 3, 7]
+
+
+def test_floor_tracks_utilisation_only_when_asked(
+    make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
+) -> None:
+    sizer = Sizer.from_context(make_context(None), SIZING)
+    saturated = make_obs(15.0, 10.0, desired=40, utilisation=1.0)
+    tracking, why = ReactiveFloor(60.0, 0.0, track_utilisation=True).replicas(
+        saturated, sizer, 300.0
+    )
+    demand_only, _ = ReactiveFloor(60.0, 0.0, track_utilisation=False).replicas(
+        saturated, sizer, 300.0
+    )
+    # A saturated pool reads as 40 / 0.8 = 50 replicas whatever the demand.
+    assert tracking == 50 and "utilisation 1.00 of 40" in why
+    assert demand_only == sizer.replicas(10.0) < tracking
+    assert PredictiveSpec().build().floor.track_utilisation is False  # type: ignore[attr-defined]
+
+
+def test_decide_before_reset_is_a_caller_error(make_obs: Callable[..., Observation]) -> None:
+    with pytest.raises(RuntimeError, match="decide\\(\\) before reset\\(\\)"):
+        PredictiveSpec().build().decide(make_obs(15.0, 10.0))

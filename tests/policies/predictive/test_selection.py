@@ -7,14 +7,14 @@ import logging
 import numpy as np
 import pytest
 
-from policies.predictive.forecasters import Seasonality
+from policies.predictive.forecasters import ModelName, Seasonality
 from policies.predictive.selection import select_forecaster
 from sim.errors import FitError
 
 HOURS = np.arange(24 * 8, dtype=float)
 #: SARIMAX with two harmonics and AR(1) errors keeps the fits fast.
 SEASON = Seasonality(24, fourier_daily=2, sarimax_order=(1, 0, 0))
-ALL = ("ets-add", "ets-mul", "sarimax", "seasonal-naive")
+ALL: tuple[ModelName, ...] = ("ets-add", "ets-mul", "sarimax", "seasonal-naive")
 
 
 def office_hours() -> np.ndarray:
