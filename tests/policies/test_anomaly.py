@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from policies.anomaly import AnomalyPolicy, AnomalySpec, target_tracking
-from policies.base import Decision, Observation, PolicyContext
+from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive import PredictiveSpec
 from policies.predictive.sizing import Sizer
 from policies.spec import validate_spec
@@ -56,10 +56,11 @@ def obs(time_s: float, demand: float, utilisation: float = 0.7, ready: int = 30)
 
 
 def spec() -> AnomalySpec:
-    return AnomalySpec(forecast={"bin_s": 3600, "models": ["seasonal-naive"], "backtest_days": 1})
+    forecast = PredictiveSpec(bin_s=3600, models=("seasonal-naive",), backtest_days=1)
+    return AnomalySpec(forecast=forecast)
 
 
-def run(policy: AnomalyPolicy, surge_at_s: float, seed: int) -> list[Decision]:
+def run(policy: Policy, surge_at_s: float, seed: int) -> list[Decision]:
     """40 minutes of demand at the forecast (2% noise), then +60%, utilisation on target."""
     noise = np.random.default_rng(seed)
     decisions = []

@@ -114,11 +114,12 @@ def test_forecast_base_and_its_fallback_are_named() -> None:
     hours = np.arange(4 * 24)
     history = RateEnvelope(
         bin_s=3600.0,
-        rate_rps=30.0 + 10.0 * (hours % 24 >= 12),
+        rate_rps=np.where(hours % 24 >= 12, 40.0, 30.0),
         missing=np.zeros(len(hours), bool),
         epoch_s=0.0,
     )
-    spec = SpilloverSpec(forecast={"bin_s": 3600, "models": ["seasonal-naive"], "backtest_days": 1})
+    forecast = PredictiveSpec(bin_s=3600, models=("seasonal-naive",), backtest_days=1)
+    spec = SpilloverSpec(forecast=forecast)
     policy = spec.build()
     policy.reset(replace(CONTEXT, history=history, epoch_s=history.duration_s))
     decision = policy.decide(obs(60.0, 30.0, SIZER.replicas(30.0)))
