@@ -3,7 +3,7 @@
 The defaults are the `predictive` preset: ETS (additive and multiplicative) and
 SARIMAX, selected per workload by a rolling-origin backtest on the last two days
 of a 10-minute demand series, the median of the backtest's forecast errors, batch-slot
-utilisation planned at most 0.8 (the headroom), and a reactive floor.
+utilisation planned at most 0.82 (the headroom), and a reactive floor on recent demand.
 `mode: aws` switches to the EC2 predictive scaling emulation (hourly bins, 48 h
 forecast, 6 h refresh).
 """
@@ -37,10 +37,10 @@ class PredictiveSpec(PolicySpecBase):
     # ServeGen's native window is 600 s; 5-15 min bins keep fits small and smooth bursts.
     bin_s: float = Field(default=600.0, ge=60.0, le=3600.0)
     models: tuple[ModelName, ...] = Field(default=("ets-add", "ets-mul", "sarimax"), min_length=1)
-    # quantile and max_utilisation: tuned on ServeGen m-small days 1-10 only (grid
-    # q in {0.5, 0.75, 0.9} x u in {0.75, 0.8, 0.85, 0.9}, cheapest meeting 95 % within
-    # 25 s on days 9-10; benchmarks/scoreboard_servegen.py, docs/predictive.md). The
-    # quantile moved cost by < 1 %; the utilisation cap is the knob that matters.
+    # quantile, max_utilisation and floor_tracks_utilisation: tuned on ServeGen m-small
+    # days 1-10 only (cheapest meeting 95 % within 25 s on days 9-10, history days 1-8;
+    # benchmarks/scoreboard_servegen.py, docs/predictive.md). The quantile moved cost
+    # by < 1 %; the utilisation cap is the knob that matters (u 0.82, grid step 0.02).
     quantile: float | None = Field(default=0.5, ge=0.5, lt=1.0)
     backtest_days: float = Field(default=2.0, gt=0.0)
     # Holt-Winters' heuristic initialisation needs two full seasons (statsmodels docs).
@@ -61,7 +61,7 @@ class PredictiveSpec(PolicySpecBase):
     arrival_scv: float = Field(default=1.0, gt=0.0)
     service_scv: float = Field(default=1.0, ge=0.0)
     # Highest planned batch-slot utilisation (a full batch slows every request down).
-    max_utilisation: float = Field(default=0.8, gt=0.0, le=1.0)
+    max_utilisation: float = Field(default=0.82, gt=0.0, le=1.0)
     # AWS-like mode (EC2 Auto Scaling predictive scaling user guide).
     horizon_h: int = Field(default=48, ge=1, le=48)
     refresh_s: float = Field(default=6 * HOUR_S, gt=0.0)

@@ -260,8 +260,8 @@ def test_floor_tracks_utilisation_only_when_asked(
     demand_only, _ = ReactiveFloor(60.0, 0.0, track_utilisation=False).replicas(
         saturated, sizer, 300.0
     )
-    # A saturated pool reads as 40 / 0.8 = 50 replicas whatever the demand.
-    assert tracking == 50 and "utilisation 1.00 of 40" in why
+    # A saturated pool reads as 40 / cap replicas whatever the demand.
+    assert tracking == math.ceil(40 / SIZING.max_utilisation) and "utilisation 1.00 of 40" in why
     assert demand_only == sizer.replicas(10.0) < tracking
     assert PredictiveSpec().build().floor.track_utilisation is False  # type: ignore[attr-defined]
 
