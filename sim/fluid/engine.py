@@ -184,11 +184,7 @@ class _InstanceRun:
         )
         self.params[K.P_BLOCK_S] = settings.size_block_s
         self.work = cohort_work(pool.service, workload, tokens, inputs.duration_s)
-        if self.work.per_request:
-            self.work_b, self.work_d = self.work.smoothed_s(settings.rate_window_s)
-            self.params[K.P_COHORT_WORK] = 1.0
-        else:
-            self.work_b, self.work_d = np.zeros(1), np.zeros(1)
+        self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.capacity_rps = self.max_batch / strata.mean_s(full)
         self.spill: ServerlessFluid | None = None
@@ -244,7 +240,6 @@ class _InstanceRun:
             vp, vs, dq_t, dq_v = np.zeros(8), np.zeros(32), np.zeros(2), np.zeros(2)
         arrivals, lam, params, blocks = inputs.arrivals, self.lam, self.params, self.blocks
         offsets, base_s, slope_s = self.work.offsets, self.work.base_s, self.work.slope_s
-        work_b, work_d = self.work_b, self.work_d
         ready_at, until = fleet.ready_arrays()
         share = self.interval_share = np.ones(n_int)
         last = n_int if stop_after is None else min(n_int, stop_after)
@@ -259,7 +254,7 @@ class _InstanceRun:
             desired = fleet.desired
             advance(
                 t0, t1, arrivals, lam, ready_at, until, desired, blocks,
-                offsets, base_s, slope_s, work_b, work_d, params,
+                offsets, base_s, slope_s, params,
                 state, ring, done_ring, done_busy_ring, hist, ihist, out, totals,
                 sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
             )  # fmt: skip

@@ -4,19 +4,24 @@ One call advances the serving pool over the seconds of one decision interval:
 
 1. Ready replicas per second follow from each replica's ready time and its node's
    death time (a difference array over the interval).
-2. Busy slots per replica solve `b = lambda * S(b) / R`, where the mean service
-   time `S(b)` grows with batch fill (`TokenService.batch_slowdown`); the pool then
-   completes `cap = R * max_batch / S(b)` requests per second.
+2. Occupancy (busy batch slots, the utilisation the policy observes, defined as
+   the SimPy engine defines it) is exact for the fluid: requests start uniformly
+   within their second and hold a slot for their service time at the batch they
+   start into (mean occupancy per replica plus half a slot); each start schedules
+   its completion in a ring (`occupy`), so a slot frees when its request ends, not
+   at an exponential rate. With a trace's tokens the service times are the
+   requests' own (`sim.fluid.work`), else the block's strata.
 3. A FIFO backlog of per-second cohorts: each second's arrivals join the queue,
-   `cap` requests leave it oldest first, cohorts older than the queue timeout are
-   dropped. A cohort served `g` seconds after it arrived waited `g` seconds.
-4. Without a backlog the wait is the stationary M/M/c wait (Erlang C with
-   c = ready replicas x max_batch slots, at the smoothed arrival rate), scaled by
-   the Allen-Cunneen factor (ca^2 + cs^2) / 2 for non-exponential service.
-5. Each served request's latency is wait + service; its distribution is the
-   mixture over service strata (and over the exponential wait, by four
-   quantile points), added to a log-spaced histogram; SLO attainment is computed
-   exactly from the same mixture.
+   the free slots plus this second's completions take them oldest first, cohorts
+   older than the queue timeout are dropped. A cohort served `g` seconds after it
+   arrived waited `g` seconds.
+4. Without per-request work and without a backlog, a request also waits the
+   stationary M/M/c wait (Erlang C with c = ready replicas x max_batch slots, at
+   the smoothed arrival rate), scaled by the Allen-Cunneen factor (ca^2 + cs^2) / 2.
+5. Each served request's latency is wait + service: its own service time, or the
+   mixture over service strata (and over the exponential wait, by four quantile
+   points), added to a log-spaced histogram; SLO attainment is computed exactly
+   from the same mixture.
 
 Arrays are preallocated by the engine; this module holds no state of its own.
 """
@@ -49,7 +54,7 @@ P_RHO_MAX = 5
 P_BLOCK_S = 6
 P_GLOBAL_BATCH1_S = 7
 P_QUEUE_SMOOTHED = 8  # 1: the queue takes the smoothed rate, 0: the raw per-second counts
-P_COHORT_WORK = 9  # 1: `work_b`/`work_d` hold the requests' own smoothed work per second
+P_COHORT_WORK = 9  # 1: the seconds' own requests are known (`offsets`, `base_s`, `slope_s`)
 N_PARAMS = 10
 
 # state indices (persist across calls)
@@ -195,8 +200,6 @@ def advance(
     offsets: NDArray[np.int64],
     base_s: FloatArray,
     slope_s: FloatArray,
-    work_b: FloatArray,
-    work_d: FloatArray,
     params: FloatArray,
     state: FloatArray,
     ring: FloatArray,
@@ -366,11 +369,11 @@ def advance(
                     )
                 out[O_ATTAINED] += att
                 out[O_SERVED_LAT_S] += lat
-                b, j = occupy(
+                held, kept_on = occupy(
                     x, oldest, s, step, strata, offsets, base_s, slope_s, done_ring, done_busy_ring
                 )
-                started_busy += b
-                started_joined += j
+                started_busy += held
+                started_joined += kept_on
                 ring[idx] = m - x
                 avail -= x
                 served += x
@@ -423,11 +426,11 @@ def advance(
                 att, lat = record(x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q)
             out[O_ATTAINED] += att
             out[O_SERVED_LAT_S] += lat
-            b, j = occupy(
+            held, kept_on = occupy(
                 x, s, s, step, strata, offsets, base_s, slope_s, done_ring, done_busy_ring
             )
-            started_busy += b
-            started_joined += j
+            started_busy += held
+            started_joined += kept_on
             served += x
             backlog -= x
         ring[idx] = leftover if leftover > 1e-12 else 0.0

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.capacity.service import ServiceModel, TokenService
-from sim.fluid.inputs import smoothed_rate, token_samples
+from sim.fluid.inputs import token_samples
 from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
 
 
@@ -45,16 +45,6 @@ class CohortWork:
     def per_request(self) -> bool:
         """Whether the workload gave per-request work (else the strata stand in)."""
         return self.base_s.size > 0
-
-    def smoothed_s(self, window_s: int) -> tuple[FloatArray, FloatArray]:
-        """Prefill and batch-1 decode seconds arriving per second, as centred moving
-        averages over `window_s` (the same window as the arrival rate of the M/M/c
-        wait, so that utilisation is the smoothed work of the requests themselves)."""
-        duration = self.offsets.size - 1
-        seconds = np.repeat(np.arange(duration), np.diff(self.offsets))
-        base = np.bincount(seconds, weights=self.base_s, minlength=duration)
-        slope = np.bincount(seconds, weights=self.slope_s, minlength=duration)
-        return smoothed_rate(base, window_s), smoothed_rate(slope, window_s)
 
     def longest_s(self, step: float) -> float:
         """The longest request's service time at decode step factor `step`."""

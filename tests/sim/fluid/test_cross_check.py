@@ -9,10 +9,14 @@ Provisioning delays are fixed (conftest) so ready times agree too.
 
 Open-loop policies (fixed at two sizes, a cron schedule, the oracle's replay) meet
 the tolerance, as do a serverless main pool and a GPU pool spilling to a
-serverless endpoint. Closed-loop policies that react every interval (HPA, threshold,
-step, AWS target tracking) amplify small metric differences into
-different decisions; they are checked at the tolerance docs/engines.md measures
-for them (attainment 1.5 pp, cost 10 %), with the reason written there.
+serverless endpoint, and the reactive policies that meet it on seed 0 (HPA,
+threshold and step on the conv hour; HPA and step on the ServeGen day). The
+utilisation those policies observe agrees interval by interval under fixed
+capacity. A reactive policy still amplifies a tiny metric difference at a decision
+edge (AWS target tracking on the conv hour: 0.875 vs 0.881 utilisation gives 28
+instead of 29 replicas, kept for minutes); those runs are held to 1.5 pp / 6 %,
+and over seeds 0-2 every reactive policy's mean difference to the tolerance
+(docs/engines.md has the figures and the reason).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import pytest
 
 from policies.aws_target_tracking import AwsTargetTrackingSpec
-from policies.base import FixedPolicy, Policy
+from policies.base import Decision, FixedPolicy, Observation, Policy, PolicyContext
 from policies.hpa import HpaSpec
 from policies.scheduled import ScheduledSpec
 from policies.step import StepSpec
@@ -93,10 +98,15 @@ POLICIES: dict[str, Callable[[], Policy]] = {
 
 
 @cache
-def _pair(scenario: str, policy: str) -> tuple[RunResult, RunResult]:
-    sc, workload = SCENARIOS[scenario]()
-    fluid = FluidEngine().run(sc, workload, POLICIES[policy](), seed=0)
-    des = DesEngine().run(sc, workload, POLICIES[policy](), seed=0)
+def _workload(scenario: str) -> tuple[Scenario, Workload]:
+    return SCENARIOS[scenario]()
+
+
+@cache
+def _pair(scenario: str, policy: str, seed: int = 0) -> tuple[RunResult, RunResult]:
+    sc, workload = _workload(scenario)
+    fluid = FluidEngine().run(sc, workload, POLICIES[policy](), seed=seed)
+    des = DesEngine().run(sc, workload, POLICIES[policy](), seed=seed)
     return fluid, des
 
 
@@ -111,15 +121,18 @@ TIGHT = [
     ("servegen", "oracle"),
     ("conv-spillover", "fixed-4"),
     ("serverless", "fixed-0"),
-]
-CLOSED_LOOP = [
-    ("conv", "aws-target-tracking"),
     ("conv", "hpa"),
     ("conv", "threshold"),
     ("conv", "step"),
     ("servegen", "hpa"),
-    ("servegen", "threshold"),
+    ("servegen", "step"),
 ]
+CLOSED_LOOP = [
+    ("conv", "aws-target-tracking"),
+    ("servegen", "threshold"),
+    ("servegen", "aws-target-tracking"),
+]
+REACTIVE = ["hpa", "threshold", "step", "aws-target-tracking"]
 
 
 @pytest.mark.parametrize(("scenario", "policy"), TIGHT, ids=[f"{s}-{p}" for s, p in TIGHT])
@@ -138,4 +151,51 @@ def test_closed_loop_policies_agree_within_their_documented_band(
 ) -> None:
     fluid, des = _pair(scenario, policy)
     assert fluid.slo_attainment == pytest.approx(des.slo_attainment, abs=0.015)
-    assert fluid.cost_usd == pytest.approx(des.cost_usd, rel=0.10)
+    assert fluid.cost_usd == pytest.approx(des.cost_usd, rel=0.06)
+
+
+@pytest.mark.parametrize("policy", REACTIVE)
+def test_reactive_policies_agree_on_average_over_seeds(policy: str) -> None:
+    """No systematic bias: seeds 0-2 of the ServeGen day (each seed samples other
+    arrivals), mean differences within the project tolerance."""
+    pairs = [_pair("servegen", policy, seed) for seed in (0, 1, 2)]
+    attainment_pp = np.mean([f.slo_attainment - d.slo_attainment for f, d in pairs])
+    cost_rel = np.mean([f.cost_usd / d.cost_usd - 1.0 for f, d in pairs])
+    assert abs(attainment_pp) <= 0.01
+    assert abs(cost_rel) <= 0.03
+
+
+class _Recorder:
+    """A fixed policy that keeps the utilisation of every observation."""
+
+    name = "recorder"
+
+    def __init__(self, replicas: int) -> None:
+        self.replicas = replicas
+        self.utilisation: list[float] = []
+
+    def reset(self, context: PolicyContext) -> None:
+        del context
+
+    def decide(self, observation: Observation) -> Decision:
+        assert observation.utilisation is not None
+        self.utilisation.append(observation.utilisation)
+        return Decision(self.replicas, "fixed")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "replicas"), [("conv", 8), ("servegen", 2)], ids=["conv-8", "servegen-2"]
+)
+def test_observed_utilisation_agrees_interval_by_interval(scenario: str, replicas: int) -> None:
+    """What the reactive policies decide on: the busy share of the batch slots over
+    each 15 s interval, the same requests in both engines (conv-8 spends minutes
+    saturated, servegen-2 runs near 50 %)."""
+    sc, workload = _workload(scenario)
+    fluid, des = _Recorder(replicas), _Recorder(replicas)
+    FluidEngine().run(sc, workload, fluid, seed=0)
+    DesEngine().run(sc, workload, des, seed=0)
+    u_fluid, u_des = np.array(fluid.utilisation), np.array(des.utilisation)
+    assert u_fluid.shape == u_des.shape
+    assert np.mean(np.abs(u_fluid - u_des)) < 0.01
+    assert abs(u_fluid.mean() / u_des.mean() - 1.0) < 0.01
+    assert np.corrcoef(u_fluid, u_des)[0, 1] > 0.99
