@@ -76,7 +76,7 @@ def test_fixed_capacity_bills_nodes_for_the_run() -> None:
     scenario = make_scenario(pool={"min_replicas": 1, "initial_replicas": 4})
     workload = uniform_trace(1.0, 3600.0, (500, 100))
     result = _run(scenario, workload, FixedPolicy(4))
-    price = scenario.pool.on_demand_usd_per_h  # type: ignore[union-attr]
+    price = scenario.pool.on_demand_usd_per_h
     assert result.cost_usd == pytest.approx(4 * price, rel=1e-9)
     assert result.gpu_hours == pytest.approx(4.0)
     assert result.scaling_actions == 0
@@ -99,7 +99,7 @@ def test_scale_out_pays_provisioning_and_a_short_node_pays_the_minimum() -> None
             return Decision(2 if observation.time_s == 15 else 1, "blip")
 
     result = _run(scenario, workload, Blip())
-    price_s = scenario.pool.on_demand_usd_per_h / 3600  # type: ignore[union-attr]
+    price_s = scenario.pool.on_demand_usd_per_h / 3600
     # one node all run long, one node held 15 s but billed the 60 s minimum
     assert result.cost_usd == pytest.approx(price_s * (600 + 60), rel=1e-9)
     assert result.scaling_actions == 2
@@ -115,7 +115,7 @@ def test_spot_share_lowers_the_bill() -> None:
     )
     assert half.cost_usd < on_demand.cost_usd
     pool = make_scenario().pool
-    expected = 0.5 * (pool.on_demand_usd_per_h + pool.spot_usd_per_h) / pool.on_demand_usd_per_h  # type: ignore[union-attr]
+    expected = 0.5 * (pool.on_demand_usd_per_h + pool.spot_usd_per_h) / pool.on_demand_usd_per_h
     assert half.cost_usd / on_demand.cost_usd == pytest.approx(expected, rel=1e-9)
 
 
@@ -178,7 +178,7 @@ def test_serverless_pool_cold_starts_and_bills_compute() -> None:
     assert result.cold_starts > 0
     assert result.gpu_hours == 0.0
     assert result.served + result.dropped == result.arrivals
-    busy_gb_s = 5.0 * 1800 * 1.0 * scenario.pool.memory_gb  # type: ignore[union-attr]
+    busy_gb_s = 5.0 * 1800 * 1.0 * scenario.pool.memory_gb
     assert result.cost_usd == pytest.approx(busy_gb_s * 0.00002, rel=0.05)
 
 
