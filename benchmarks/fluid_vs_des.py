@@ -8,7 +8,8 @@ count and package versions.
 
     .venv/bin/python benchmarks/fluid_vs_des.py [--quick]
 
-`--quick` runs only the conv hour.
+`--quick` runs only the conv hour; `--seed N` picks the run seed (default 0: on
+the ServeGen day it samples the arrivals, the conv hour is a fixed trace).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from policies.aws_target_tracking import AwsTargetTrackingSpec
 from policies.base import FixedPolicy, Policy
 from policies.hpa import HpaSpec
+from policies.step import StepSpec
 from policies.threshold import ThresholdSpec
 from sim.des.engine import DesEngine
 from sim.fluid import FluidEngine
@@ -66,12 +68,14 @@ POLICIES: dict[str, Callable[[str], Policy]] = {
     "oracle": lambda sc: OracleSpec().build(),
     "hpa": lambda sc: HpaSpec().build(),
     "threshold": lambda sc: ThresholdSpec().build(),
+    "step": lambda sc: StepSpec().build(),
     "aws-target-tracking": lambda sc: AwsTargetTrackingSpec().build(),
 }
 
 
 def main() -> None:
     names = ["conv-hour"] if "--quick" in sys.argv else ["conv-hour", "servegen-day"]
+    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 0
     rows: list[dict[str, Any]] = []
     header = (
         f"{'scenario':13s} {'policy':20s} {'fluid s':>8s} {'des s':>7s} {'speedup':>8s} "
@@ -86,10 +90,10 @@ def main() -> None:
         FluidEngine().run(sc, workload, FixedPolicy(4), seed=0)  # compile / load the kernels
         for policy, make in POLICIES.items():
             began = time.perf_counter()
-            fluid = FluidEngine().run(sc, workload, make(name), seed=0)
+            fluid = FluidEngine().run(sc, workload, make(name), seed=seed)
             fluid_s = time.perf_counter() - began
             began = time.perf_counter()
-            des = DesEngine().run(sc, workload, make(name), seed=0)
+            des = DesEngine().run(sc, workload, make(name), seed=seed)
             des_s = time.perf_counter() - began
             row = {
                 "scenario": name,
@@ -116,6 +120,7 @@ def main() -> None:
             )
     summary = {
         "benchmark": "fluid_vs_des",
+        "seed": seed,
         "runs": rows,
         "max_abs_attainment_diff_pp": max(abs(r["attainment_diff_pp"]) for r in rows),
         "max_abs_cost_diff_pct": max(abs(r["cost_diff_pct"]) for r in rows),
