@@ -113,15 +113,12 @@ def test_missing_demand_holds_and_bins_without_samples_count_as_missing(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    policy = naive_policy()
-    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=600.0))
+    policy, sizer = reset_on_steps(make_envelope, make_context, provisioning_s=600.0)
     decision = policy.decide(make_obs(7200.0 + 60, None, desired=7))
     assert policy.forecast is not None and policy.forecast.completed == 2
     # Missing bins were filled with the forecast (yesterday), not with zero demand.
     np.testing.assert_allclose(policy.forecast.forecast_bins(1), [LOW_RPS])
-    assert decision.desired == max(
-        7, Sizer.from_context(make_context(None), SIZING).replicas(LOW_RPS)
-    )
+    assert decision.desired == max(7, sizer.replicas(LOW_RPS))
 
 
 def test_decisions_clamp_to_pool_bounds(
@@ -129,8 +126,7 @@ def test_decisions_clamp_to_pool_bounds(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    policy = naive_policy()
-    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=1800.0))
+    policy, _ = reset_on_steps(make_envelope, make_context)
     decision = policy.decide(make_obs(9 * 3600 + 2400, LOW_RPS, max_replicas=5))
     assert decision.desired == 5
     assert decision.reason.endswith("clamped to 5")
@@ -224,8 +220,7 @@ def test_nan_demand_is_a_missing_metric(
     make_context: Callable[..., PolicyContext],
     make_obs: Callable[..., Observation],
 ) -> None:
-    policy = naive_policy()
-    policy.reset(make_context(make_envelope(step_days(4)), provisioning_s=600.0))
+    policy, _ = reset_on_steps(make_envelope, make_context, provisioning_s=600.0)
     decision = policy.decide(make_obs(60.0, float("nan"), desired=7))
     policy.decide(make_obs(3700.0, LOW_RPS))
     assert policy.forecast is not None
