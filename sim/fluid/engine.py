@@ -119,6 +119,31 @@ class FluidEngine:
         return workload, per_second_arrivals(workload, rng)
 
 
+def drain_s(in_service: float, ready: int, done_ring: FloatArray, now: int) -> float:
+    """Expected time a replica drained now keeps serving (its node stays billed).
+
+    The SimPy engine removes idle replicas first, then the least busy ones, which
+    finish their requests. With least-loaded routing the replicas hold about
+    `in_service / ready` requests each; the least busy holds the floor of it (none:
+    idle, no drain). Its requests' remaining times follow the pool's scheduled
+    completions (`done_ring`), so the drain is the median of the largest of them:
+    the first second by which a share 0.5^(1 / b) of the pool's requests is done.
+    """
+    if ready <= 0 or in_service <= 0.0:
+        return 0.0
+    held = math.floor(in_service / ready)
+    if held <= 0:
+        return 0.0
+    target = in_service * 0.5 ** (1.0 / held)
+    d_len = done_ring.shape[0]
+    done = 0.0
+    for ahead in range(d_len):
+        done += done_ring[(now + ahead) % d_len]
+        if done >= target:
+            return float(ahead) + 0.5
+    return float(d_len)
+
+
 def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -> FloatArray:
     """Share of requests within the SLO in each of the first `intervals` intervals when
     the pool keeps its initial replicas (used by the oracle for the intervals no
@@ -299,6 +324,8 @@ class _InstanceRun:
             wanted = decision.desired
             if wanted != desired or not min_r <= wanted <= max_r:
                 fleet.clock_s = now
+                if wanted < desired:
+                    fleet.drain_s = drain_s(state[K.S_IN_SERVICE], ready, done_ring, bounds[i + 1])
                 self._apply(fleet, int(wanted), decision.reason)
             if decision.spillover_provisioned is not None:
                 if spill is None:

@@ -80,6 +80,7 @@ class Fleet:
         self._spot_nodes = 0
         self.closed_billed_s = 0.0
         self.clock_s = 0.0
+        self.drain_s = 0.0  # how long a removed busy replica still serves (set by the engine)
         self.desired = 0
         self.actions = 0
         self.replaced_nodes = 0
@@ -184,8 +185,13 @@ class Fleet:
         self.closed_billed_s += max(life, self.billing_min_s)
 
     def _remove(self, desired: int, now: float) -> None:
+        ready = self.ready_at <= now
         for node in range(self._nodes(desired), self._nodes(self.desired)):
-            self._close(node, now)
+            # a node whose replicas serve drains (billed until its requests end), as
+            # the SimPy engine drains busy replicas; a pending one is cancelled at once
+            first = node * self.per_node
+            serving = bool(ready[first : min(first + self.per_node, self.desired)].any())
+            self._close(node, now + (self.drain_s if serving else 0.0))
             if isinstance(self.pool, Ec2AutoScalingGroup) and self.pool.warm_pool_size > 0:
                 # instances return to the warm pool on scale-in (ASG ReuseOnScaleIn)
                 self.warm_pool = min(self.warm_pool + 1, self.pool.warm_pool_size)

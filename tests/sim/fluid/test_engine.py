@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from policies.base import Decision, FixedPolicy, Observation, PolicyContext
+from sim.capacity.pools import GpuNodePool
 from sim.capacity.queueing import attainment as mmc_attainment
 from sim.capacity.queueing import erlang_c
 from sim.fluid import FluidEngine
+from sim.fluid.engine import drain_s
+from sim.fluid.fleet import Fleet
 from sim.fluid.kernel import erlang_c_fast
 from sim.result import RunResult
 from sim.scenario import Scenario
@@ -203,3 +206,38 @@ def test_series_are_one_row_per_decision(conv_scenario: Scenario, conv_workload:
     assert np.all(np.diff(result.series.cost_usd) >= 0)
     assert result.series.time_s[-1] == pytest.approx(conv_workload.duration_s)
     assert replace(result, cost_vs_oracle=1.0).summary()["cost_vs_oracle"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("in_service", "ready", "completions", "expected_s"),
+    [
+        (0.0, 4, [1.0] * 8, 0.0),  # nothing in service: nothing to drain
+        (3.0, 4, [1.0] * 8, 0.0),  # fewer requests than replicas: an idle one goes
+        (4.0, 0, [1.0] * 8, 0.0),  # no ready replica (pending ones are cancelled)
+        (4.0, 1, [1.0] * 8, 3.5),  # four requests ending 1 s apart: the median of
+        # the largest remaining time, 4 x 0.5^(1/4) = 3.4 done in second 3
+        (8.0, 2, [2.0] * 8, 3.5),  # the same per replica with two replicas
+        (2.0, 2, [0.0, 0.0, 0.0, 0.0, 2.0, 0.0], 4.5),  # one request each, ending in 4 s
+    ],
+)
+def test_a_drained_replica_serves_until_its_requests_end(
+    in_service: float, ready: int, completions: list[float], expected_s: float
+) -> None:
+    ring = np.zeros(len(completions) + 4)
+    now = 10
+    for ahead, count in enumerate(completions):
+        ring[(now + ahead) % ring.size] = count
+    assert drain_s(in_service, ready, ring, now) == pytest.approx(expected_s)
+
+
+def test_scale_in_bills_a_serving_node_until_it_drains(conv_scenario: Scenario) -> None:
+    pool = conv_scenario.pool
+    assert isinstance(pool, GpuNodePool)
+    price_s = pool.on_demand_usd_per_h / 3600.0
+    costs = []
+    for drain in (0.0, 30.0):
+        fleet = Fleet(pool, np.random.default_rng(0))  # 8 replicas, one per node, ready
+        fleet.clock_s, fleet.drain_s = 600.0, drain
+        fleet.set_desired(6, "test")
+        costs.append(fleet.cost_usd(600.0))
+    assert costs[1] - costs[0] == pytest.approx(2 * 30.0 * price_s)
