@@ -52,7 +52,8 @@ from sim.result import RunResult
 from sim.scenario import Scenario, scenario_from_dict
 from sim.workload import load_trace, mean_rps, slice_window
 
-TRACE = Path("/work/shared/traces/servegen/m-small")
+# The shared traces sit beside the repository (../shared/traces, see its README).
+TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "servegen" / "m-small"
 DAY_H = 24.0
 HISTORY_DAYS = 10
 EVAL_DAYS = 4

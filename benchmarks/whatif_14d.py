@@ -27,7 +27,8 @@ from planner.report.table import whatif_table
 from planner.whatif import default_workers, run_whatif
 from sim.scenario import Scenario, scenario_from_dict
 
-TRACE = Path("/work/shared/traces/servegen/m-small")
+# The shared traces sit beside the repository (../shared/traces, see its README).
+TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "servegen" / "m-small"
 POLICIES = ["hpa", "aws-target-tracking", "threshold", "step", "predictive", "fixed"]
 PACKAGES = ("scaleplan", "numpy", "numba", "scipy", "pandas", "statsmodels", "pydantic")
 

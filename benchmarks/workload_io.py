@@ -1,6 +1,6 @@
 """Benchmark: trace loading and envelope-to-request sampling on the real traces.
 
-Loads every trace in `/work/shared/traces` (the full 14-day ServeGen directories
+Loads every trace in `../shared/traces` (the full 14-day ServeGen directories
 included), then samples request-level arrivals from ServeGen m-small at realistic
 scales and reports throughput and burstiness (per-second count dispersion,
 variance / mean, averaged over 600 s windows; Poisson is 1). Each timing is the
@@ -66,7 +66,9 @@ def dispersion(trace: RequestTrace, start_s: float, hours: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--traces", type=Path, default=Path("/work/shared/traces"))
+    parser.add_argument(
+        "--traces", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "traces"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     root: Path = args.traces
