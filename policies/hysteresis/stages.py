@@ -139,6 +139,20 @@ def _changed_in_period(events: tuple[ScaleEvent, ...], now_s: float, period_s: f
     return sum(event.replicas for event in events if event.time_s > cutoff)
 
 
+def _period_start(
+    current: int,
+    *,
+    now_s: float,
+    period_s: float,
+    up_events: tuple[ScaleEvent, ...],
+    down_events: tuple[ScaleEvent, ...],
+) -> int:
+    """Replicas at the start of a rate policy's period: current - added + removed within it."""
+    added = _changed_in_period(up_events, now_s, period_s)
+    removed = _changed_in_period(down_events, now_s, period_s)
+    return current - added + removed
+
+
 def scale_up_limit(
     current: int,
     *,
@@ -150,7 +164,7 @@ def scale_up_limit(
     """Highest replicas the scale-up policies allow now; None when unlimited.
 
     Each policy measures from the replicas at the start of its period
-    (current - added + removed within it); Percent rounds up so a small fleet
+    (`_period_start`); Percent rounds up so a small fleet
     can always grow (Kubernetes `calculateScaleUpLimitWithScalingRules`).
     """
     if rules.select_policy == "Disabled":
@@ -159,9 +173,13 @@ def scale_up_limit(
         return None
     proposals = []
     for policy in rules.policies:
-        added = _changed_in_period(up_events, now_s, policy.period_s)
-        removed = _changed_in_period(down_events, now_s, policy.period_s)
-        start = current - added + removed
+        start = _period_start(
+            current,
+            now_s=now_s,
+            period_s=policy.period_s,
+            up_events=up_events,
+            down_events=down_events,
+        )
         if policy.type == "Pods":
             proposals.append(start + policy.value)
         else:
@@ -190,9 +208,13 @@ def scale_down_limit(
         return None
     proposals = []
     for policy in rules.policies:
-        added = _changed_in_period(up_events, now_s, policy.period_s)
-        removed = _changed_in_period(down_events, now_s, policy.period_s)
-        start = current - added + removed
+        start = _period_start(
+            current,
+            now_s=now_s,
+            period_s=policy.period_s,
+            up_events=up_events,
+            down_events=down_events,
+        )
         if policy.type == "Pods":
             proposals.append(start - policy.value)
         else:
