@@ -9,13 +9,15 @@ the two hooks, as SimPy's resources fill `_do_put`/`_do_get`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import simpy
 
 from sim.capacity.pools import InstancePool, ServerlessEndpoint
 from sim.des.nodes import LogSink
 
 
-class DesiredCapacity:
+class DesiredCapacity(ABC):
     """Base of the simulated pools; implements `sim.actuator.Actuator`.
 
     Args:
@@ -69,6 +71,6 @@ class DesiredCapacity:
         """Hook: bring the pool's state up to `now_s` while the old count is in force."""
         del now_s
 
+    @abstractmethod
     def _after_change(self, previous: int, now_s: float) -> None:
         """Hook: act on `self.desired`, which was `previous` until now."""
-        raise NotImplementedError
