@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
@@ -43,9 +44,12 @@ class Executor(Protocol):
     ) -> None: ...
 
 
-class _ClosingMixin:
+class _ClosingMixin(ABC):
+    """Context-manager support: leaving the `with` block calls `close`."""
+
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the backend's workers (idempotent)."""
 
     def __enter__(self) -> Self:
         return self
