@@ -51,12 +51,14 @@ class PolicySpecBase(BaseModel):
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per invalid field: where it is, what is wrong (pydantic's message)."""
-    lines = [f"{source}: invalid policy spec"]
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {item['msg']}")
-    return "\n".join(lines)
+    """One line per invalid field: where it is, what is wrong (pydantic's message).
+
+    The planner's shared formatter (`sim.scenario.format_validation`), imported
+    here only on the error path: `sim.scenario` pulls in the workload stack.
+    """
+    from sim.scenario import format_validation
+
+    return format_validation(error, source, "policy spec")
 
 
 def validate_spec(cls: type[PolicySpecBase], data: Any, source: str) -> PolicySpecBase:
