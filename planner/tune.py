@@ -120,21 +120,32 @@ def _with_workload(scenario: Scenario, update: dict[str, Any], source: str) -> S
     return scenario_from_dict(data, source, base_dir)
 
 
-def windowed(scenario: Scenario, window_h: tuple[float, float]) -> Scenario:
+def scale_factor(scenario: Scenario) -> float | None:
+    """The factor `scale_mean_rps` applies to the scenario's own window; None if unscaled."""
+    target_rps = scenario.workload.scale_mean_rps
+    if target_rps is None:
+        return None
+    return target_rps / _mean_rps(_with_workload(scenario, {"scale_mean_rps": None}, scenario.name))
+
+
+def windowed(
+    scenario: Scenario, window_h: tuple[float, float], factor: float | None = None
+) -> Scenario:
     """`scenario` restricted to (start_h, duration_h) of its trace, validated.
 
     A scenario that rescales its traffic (`scale_mean_rps`) has its factor computed
     once, on its own window, and applied unchanged to this one: rescaling each
     window to the same mean would flatten the trend between training and evaluation.
+    Pass `factor` (from `scale_factor`) to cut several windows without rebuilding the
+    scenario's whole workload for each.
     """
     start_h, duration_h = window_h
     label = f"{scenario.name} window {start_h:g}+{duration_h:g} h"
     update: dict[str, Any] = {"start_h": start_h, "duration_h": duration_h}
-    target_rps = scenario.workload.scale_mean_rps
-    if target_rps is not None:
-        unscaled = _with_workload(scenario, {"scale_mean_rps": None}, scenario.name)
-        factor = target_rps / _mean_rps(unscaled)
-        window = _with_workload(unscaled, update, label)
+    if scenario.workload.scale_mean_rps is not None:
+        factor = scale_factor(scenario) if factor is None else factor
+        assert factor is not None
+        window = _with_workload(scenario, {**update, "scale_mean_rps": None}, label)
         update["scale_mean_rps"] = _mean_rps(window) * factor
     return _with_workload(scenario, update, label)
 
@@ -196,9 +207,10 @@ def tune_policy(
     (base_spec,) = resolve_policies([policy_name])
     ranges = tunable(base_spec)
     engine = make_engine(TUNING_ENGINE)
-    train_scenario = windowed(scenario, train_window_h)
+    factor = scale_factor(scenario)  # one build of the full window, shared by both
+    train_scenario = windowed(scenario, train_window_h, factor)
+    eval_scenario = windowed(scenario, eval_window_h, factor)
     source = scenario.workload.path or scenario.workload.format
-    eval_scenario = windowed(scenario, eval_window_h)
     train_workload = build_scenario_workload(train_scenario)
     eval_workload = build_scenario_workload(eval_scenario)
     train_history = build_history(train_scenario)
