@@ -206,9 +206,7 @@ class HpaPolicy:
             now_s=observation.time_s,
             previous=current,
             new=value,
-            keep_s=max(
-                self.behavior.scale_up.max_period_s(), self.behavior.scale_down.max_period_s()
-            ),
+            keep_s=self.behavior.max_period_s(),
         )
         self.state = HysteresisState(self.state.recommendations, ups, downs)
         return Decision(value, reason)

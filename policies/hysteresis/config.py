@@ -97,6 +97,13 @@ class HysteresisSpec(BaseModel):
     scale_up: DirectionRules = Field(default_factory=default_scale_up)
     scale_down: DirectionRules = Field(default_factory=default_scale_down)
 
+    def max_period_s(self) -> float:
+        """Longest rate-policy period of either direction: how long scale events matter.
+
+        Both directions' limits read both event lists, so events are kept this long.
+        """
+        return max(self.scale_up.max_period_s(), self.scale_down.max_period_s())
+
     @field_validator("scale_up", mode="before")
     @classmethod
     def _fill_up(cls, value: Any) -> Any:

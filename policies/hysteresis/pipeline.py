@@ -115,7 +115,7 @@ def run_stages(
         now_s=now_s,
         previous=current,
         new=value,
-        keep_s=max(spec.scale_up.max_period_s(), spec.scale_down.max_period_s()),
+        keep_s=spec.max_period_s(),
     )
     return StagedDecision(value, tuple(reasons), HysteresisState(history, ups, downs))
 
