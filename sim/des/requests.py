@@ -76,7 +76,6 @@ class RequestBook:
         outcome: IN_FLIGHT, SERVED or DROPPED per request.
         retried: Re-queued executions (spot reclaims, node failures).
         interval_latencies: Latencies of requests finished in the current interval.
-        interval_dropped: Requests dropped in the current interval.
     """
 
     def __init__(self, arrivals: Arrivals) -> None:
@@ -96,7 +95,6 @@ class RequestBook:
         self.dropped = 0
         self.retried = 0
         self.interval_latencies: list[float] = []
-        self.interval_dropped = 0
 
     def serve(self, request: int, now_s: float) -> None:
         latency = now_s - self.arrival_s[request]
@@ -108,8 +106,6 @@ class RequestBook:
     def drop(self, request: int) -> None:
         self.outcome[request] = DROPPED
         self.dropped += 1
-        self.interval_dropped += 1
 
     def new_interval(self) -> None:
         self.interval_latencies = []
-        self.interval_dropped = 0
