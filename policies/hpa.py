@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from policies.aws_target_tracking import per_replica_metric
 from policies.base import Decision, Observation, PolicyContext
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.pipeline import HysteresisState, run_stages
@@ -167,7 +168,8 @@ class HpaPolicy:
         self.metric: HpaMetric = metric
         self.target = target
         # The controller's integer units: percent for utilisation, milli for Pods metrics.
-        self.target_units = max(1, round(target * (100 if metric == "utilisation" else 1000)))
+        self.unit_scale = 100.0 if metric == "utilisation" else 1000.0
+        self.target_units = max(1, round(target * self.unit_scale))
         self.behavior = behavior or HysteresisSpec()
         self.min_replicas = min_replicas
         self.max_replicas = max_replicas
@@ -189,15 +191,8 @@ class HpaPolicy:
 
     def _usage_units(self, observation: Observation) -> float | None:
         """The per-ready-pod metric in controller units, or None when missing."""
-        if observation.ready <= 0:
-            return None
-        if self.metric == "utilisation":
-            if observation.utilisation is None:
-                return None
-            return observation.utilisation * 100.0
-        if observation.demand_rps is None:
-            return None
-        return observation.demand_rps / observation.ready * 1000.0
+        value = per_replica_metric(observation, self.metric)
+        return None if value is None else value * self.unit_scale
 
     def _jump(self, observation: Observation, current: int, value: int, reason: str) -> Decision:
         ups, downs = record_scale_event(
