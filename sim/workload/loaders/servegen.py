@@ -22,7 +22,15 @@ import pandas as pd
 
 from sim.errors import TraceFormatError
 from sim.workload.loaders._csv import check_order, non_negative, numbers, read_table
-from sim.workload.model import MONDAY_EPOCH_S, ArrivalPattern, ClientFits, RateEnvelope
+from sim.workload.model import (
+    MONDAY_EPOCH_S,
+    ArrivalPattern,
+    BoolArray,
+    ClientFits,
+    FloatArray,
+    IntArray,
+    RateEnvelope,
+)
 
 WINDOW_S = 600.0
 SERVEGEN_EPOCH_S = MONDAY_EPOCH_S
@@ -54,8 +62,7 @@ def _read_client(path: Path) -> Client:
     table = read_table(path, FIELDS, header="none", what="servegen")
     t_s = numbers(table, "t_s")
     check_order(table, "t_s", t_s, duplicates_ok=False)
-    index = np.rint(t_s / WINDOW_S).astype(np.int64)
-    off_grid = np.abs(t_s - index * WINDOW_S) > 1e-6
+    index, off_grid = _window_index(t_s)
     if off_grid.any():
         row = int(np.argmax(off_grid))
         raise table.fail(
@@ -65,11 +72,9 @@ def _read_client(path: Path) -> Client:
     non_negative(table, "rate_rps", rate)
     shape = numbers(table, "shape", allow_empty=True)
     scale = numbers(table, "scale", allow_empty=True)
-    names = table.frame["pattern"].str.strip().str.lower()
-    pattern = np.where(rate > 0, int(ArrivalPattern.POISSON), int(ArrivalPattern.IDLE))
-    for name, code in _PATTERNS.items():
-        pattern[(names == name).to_numpy() & (rate > 0)] = int(code)
-    unknown = ~names.isin(["", *_PATTERNS]).to_numpy()
+    names = table.frame["pattern"].str.strip().str.lower().to_numpy(dtype=object)
+    pattern, known = _pattern_codes(names, rate)
+    unknown = ~known
     if unknown.any():
         row = int(np.argmax(unknown))
         raise table.fail(
@@ -84,6 +89,26 @@ def _read_client(path: Path) -> Client:
         row = int(np.argmax(bad_shape))
         raise table.fail(row, "shape", "a fitted pattern needs a shape > 0", "fix the fit")
     return index, rate, pattern.astype(np.int8), shape, scale
+
+
+def _window_index(t_s: FloatArray) -> tuple[IntArray, BoolArray]:
+    """Each row's 600 s window number, and which rows lie off that grid."""
+    index = np.rint(t_s / WINDOW_S).astype(np.int64)
+    return index, np.abs(t_s - index * WINDOW_S) > 1e-6
+
+
+def _pattern_codes(names: np.ndarray, rate: FloatArray) -> tuple[IntArray, BoolArray]:
+    """`ArrivalPattern` codes from lower-cased pattern names, and which names are known.
+
+    A window with traffic but no fitted pattern is POISSON; one without traffic is IDLE.
+    """
+    pattern = np.where(rate > 0, int(ArrivalPattern.POISSON), int(ArrivalPattern.IDLE))
+    known = names == ""
+    for name, code in _PATTERNS.items():
+        match = names == name
+        known |= match
+        pattern[match & (rate > 0)] = int(code)
+    return pattern, known
 
 
 _NUMERIC = ("t_s", "rate_rps", "cv", "shape", "scale")
@@ -124,16 +149,11 @@ def _read_all_fast(files: list[Path]) -> list[Client] | None:
         return None
     if not (np.isfinite(shape).all() and np.isfinite(scale).all()):
         return None
-    pattern = np.where(rate > 0, int(ArrivalPattern.POISSON), int(ArrivalPattern.IDLE))
-    known = names == ""
-    for name, code in _PATTERNS.items():
-        match = names == name
-        known |= match
-        pattern[match & (rate > 0)] = int(code)
+    pattern, known = _pattern_codes(names, rate)
     if not known.all() or np.any((pattern >= ArrivalPattern.GAMMA) & ~(shape > 0)):
         return None
-    index = np.rint(t_s / WINDOW_S).astype(np.int64)
-    if np.any(np.abs(t_s - index * WINDOW_S) > 1e-6):
+    index, off_grid = _window_index(t_s)
+    if off_grid.any():
         return None
     bounds = np.concatenate(([0], np.cumsum(lines)))
     step = np.diff(t_s)
