@@ -97,7 +97,9 @@ class FluidEngine:
         if isinstance(pool, ServerlessEndpoint):
             run = ServerlessFluid(scenario, pool, inputs, strata, rng)
             block_s = self.settings.size_block_s
-            blocks = block_strata(pool.service, workload, tokens, inputs.duration_s, block_s)
+            blocks = block_strata(
+                pool.service, workload, tokens, inputs.duration_s, block_s, strata
+            )
             return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
         run_ = _InstanceRun(scenario, inputs, strata, rng, self.settings, workload, tokens)
         return run_.simulate(policy, seed, workload.epoch_s)
@@ -205,7 +207,7 @@ class _InstanceRun:
         self.params[K.P_RHO_MAX] = settings.rho_max
         self.params[K.P_QUEUE_SMOOTHED] = 1.0 if settings.queue_input == "smoothed" else 0.0
         self.blocks = block_strata(
-            pool.service, workload, tokens, inputs.duration_s, settings.size_block_s
+            pool.service, workload, tokens, inputs.duration_s, settings.size_block_s, strata
         )
         self.params[K.P_BLOCK_S] = settings.size_block_s
         self.work = cohort_work(pool.service, workload, tokens, inputs.duration_s)

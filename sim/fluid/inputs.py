@@ -282,6 +282,7 @@ def block_strata(
     profile: TokenProfile,
     duration_s: int,
     block_s: int,
+    strata: ServiceStrata | None = None,
 ) -> FloatArray:
     """Service strata per block of `block_s` seconds, shape (blocks, 3, strata).
 
@@ -289,9 +290,10 @@ def block_strata(
     busiest minutes carry shorter answers), and both a replica's throughput and the
     share of requests within the SLO follow the requests actually served. A trace
     with token counts therefore gets strata of its own requests per block; an
-    envelope (or a block without arrivals) uses the run's global strata.
+    envelope (or a block without arrivals) uses the run's global strata (`strata`,
+    computed here when the caller has not already).
     """
-    glob = service_strata(service, workload, profile)
+    glob = strata if strata is not None else service_strata(service, workload, profile)
     k = len(STRATA_EDGES) - 1
     n_blocks = max(1, math.ceil(duration_s / block_s))
     out = np.zeros((n_blocks, 3, k))

@@ -139,7 +139,7 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
     lam = counts / lengths
     tokens = token_profile(workload)
     strata = service_strata(pool.service, workload, tokens)
-    blocks = block_strata(pool.service, workload, tokens, duration, STRATA_BLOCK_S)
+    blocks = block_strata(pool.service, workload, tokens, duration, STRATA_BLOCK_S, strata)
     block_of = np.minimum(bounds[:-1] // STRATA_BLOCK_S, len(blocks) - 1).astype(np.int64)
     per_node = pool.replicas_per_node
     low_nodes = pool.nodes_for(pool.min_replicas)
