@@ -338,11 +338,7 @@ def advance(
         theta = 1.0
         last_lq = 0.0
         if not own_work and not backlogged and slots > 0 and lam_s > 0.0:
-            if own_work:
-                # the offered load of the requests themselves (smoothed like lam)
-                rho = min(in_service / slots, rho_max)
-            else:
-                rho = min(lam_s * service_s / slots, rho_max)
+            rho = min(lam_s * service_s / slots, rho_max)
             c_wait = erlang_c_fast(slots, rho * slots)
             theta = slots / service_s * (1.0 - rho) / ac
             last_lq = c_wait * rho / (1.0 - rho)
