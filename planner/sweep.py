@@ -240,8 +240,7 @@ def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
         assert isinstance(row, SweepRow)
         oracle = oracles[(row.scenario, row.seed)]
         assert isinstance(oracle, OracleSummary)
-        ratio = row.cost_usd / oracle.cost_usd if oracle.cost_usd > 0 else None
-        out.append(replace(row, cost_vs_oracle=ratio))
+        out.append(replace(row, cost_vs_oracle=oracle.ratio(row.cost_usd)))
     return out
 
 

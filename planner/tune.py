@@ -54,8 +54,9 @@ class Score:
 
     @classmethod
     def of(cls, result: RunResult, oracle: OracleSummary) -> Score:
-        ratio = result.cost_usd / oracle.cost_usd if oracle.cost_usd > 0 else None
-        return cls(result.cost_usd, result.slo_attainment, ratio, result.meets_slo)
+        return cls(
+            result.cost_usd, result.slo_attainment, oracle.ratio(result.cost_usd), result.meets_slo
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -249,7 +250,7 @@ def tune_policy(
     train_score = Score(
         best.user_attrs["cost_usd"],
         best.user_attrs["slo_attainment"],
-        best.user_attrs["cost_usd"] / train_oracle.cost_usd if train_oracle.cost_usd > 0 else None,
+        train_oracle.ratio(best.user_attrs["cost_usd"]),
         best.user_attrs["slo_attainment"] >= target,
     )
 

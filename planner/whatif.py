@@ -135,6 +135,10 @@ class OracleSummary:
     def to_json(self) -> dict[str, Any]:
         return {"cost_usd": json_safe(self.cost_usd), "gpu_hours": json_safe(self.gpu_hours)}
 
+    def ratio(self, cost_usd: float) -> float | None:
+        """`cost_usd` as a multiple of the oracle's cost; None when the oracle costs nothing."""
+        return cost_usd / self.cost_usd if self.cost_usd > 0 else None
+
 
 @dataclass(frozen=True)
 class WhatIfReport:
@@ -171,12 +175,6 @@ def solve_reference(scenario: Scenario, workload: Workload) -> OracleSummary:
         predicted_attainment=float(solved.predicted_attainment),
         schedule=tuple(float(v) for v in solved.replicas),
     )
-
-
-def with_oracle_ratio(result: RunResult, oracle_cost_usd: float) -> RunResult:
-    """`result` with `cost_vs_oracle` filled in (None when the oracle costs nothing)."""
-    ratio = result.cost_usd / oracle_cost_usd if oracle_cost_usd > 0 else None
-    return replace(result, cost_vs_oracle=ratio)
 
 
 @dataclass(frozen=True)
@@ -285,6 +283,6 @@ def run_whatif(
         workload=workload,
         replica_capacity_rps=context.replica_capacity_rps,
         oracle=oracle,
-        results=tuple(with_oracle_ratio(r, oracle.cost_usd) for r in results),
+        results=tuple(replace(r, cost_vs_oracle=oracle.ratio(r.cost_usd)) for r in results),
         timings_s=timings,
     )
