@@ -120,12 +120,10 @@ def main() -> None:
         figures[f"to_requests_per_s.{key}"] = round(rate)
         figures[f"dispersion.{key}"] = round(dispersion(trace, 0.0, 1), 3)
         flat = RateEnvelope(bin_s=hour.bin_s, rate_rps=hour.rate_rps, missing=hour.missing)
-        figures[f"dispersion_poisson.{key}"] = round(
-            dispersion(to_requests(flat, np.random.default_rng(0)), 0.0, 1), 3
-        )
+        figures[f"dispersion_poisson.{key}"] = round(dispersion(sample(flat), 0.0, 1), 3)
 
     day = scale_to_mean(slice_window(small, 0.0, 86400.0), 100.0)
-    seconds, trace = best_of(1, lambda: to_requests(day, np.random.default_rng(0)))
+    seconds, trace = best_of(1, partial(sample, day))
     table.add_row(
         "to_requests m-small 24 h @ 100rps",
         f"{seconds:.3f}",
