@@ -123,6 +123,7 @@ def main() -> None:
         figures[f"dispersion_poisson.{key}"] = round(dispersion(sample(flat), 0.0, 1), 3)
 
     day = scale_to_mean(slice_window(small, 0.0, 86400.0), 100.0)
+    assert isinstance(day, RateEnvelope)
     seconds, trace = best_of(1, partial(sample, day))
     table.add_row(
         "to_requests m-small 24 h @ 100rps",
