@@ -36,6 +36,7 @@ import os
 import platform
 import time
 import warnings
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.result import RunResult
 from sim.scenario import Scenario, scenario_from_dict
 from sim.workload import load_trace, mean_rps, slice_window
+from sim.workload.model import Workload
 
 # The shared traces sit beside the repository (../shared/traces, see its README).
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "servegen" / "m-small"
@@ -101,12 +103,22 @@ def window_means(trace: Path, target_mean_rps: float) -> tuple[float, float]:
     return mean_rps(tune) * factor, mean_rps(evaluate) * factor
 
 
-def run_policy(scenario: Scenario, spec: PolicySpecBase) -> tuple[RunResult, float]:
-    workload = build_scenario_workload(scenario)
-    history = build_history(scenario)
+@dataclass(frozen=True)
+class Inputs:
+    """A scenario's workload and history, built (trace read) once for all its runs."""
+
+    workload: Workload
+    history: Workload | None
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Inputs:
+        return cls(build_scenario_workload(scenario), build_history(scenario))
+
+
+def run_policy(scenario: Scenario, inputs: Inputs, spec: PolicySpecBase) -> tuple[RunResult, float]:
     started = time.perf_counter()
     result = make_engine("fluid").run(
-        scenario, workload, spec.build(), seed=scenario.seed, history=history
+        scenario, inputs.workload, spec.build(), seed=scenario.seed, history=inputs.history
     )
     return result, time.perf_counter() - started
 
@@ -116,6 +128,7 @@ def tune(
 ) -> tuple[PredictiveSpec, list[dict[str, Any]]]:
     """Cheapest predictive spec meeting the SLO on days 9-10 (fit on days 1-8)."""
     scenario = window_scenario(trace, TUNE_FIT_DAYS, HISTORY_DAYS - TUNE_FIT_DAYS, mean_tune_rps)
+    inputs = Inputs.of(scenario)
     rows: list[dict[str, Any]] = []
     table = Table(title="tuning on days 9-10 (history days 1-8)", title_justify="left")
     for column in ("max_util", "floor util", "cost USD", "SLO att.", "p99 s", "actions"):
@@ -123,7 +136,7 @@ def tune(
     for tracks in FLOOR_TRACKS_UTILISATION:
         for cap in MAX_UTILISATIONS:
             spec = PredictiveSpec(max_utilisation=cap, floor_tracks_utilisation=tracks)
-            result, _ = run_policy(scenario, spec)
+            result, _ = run_policy(scenario, inputs, spec)
             rows.append(
                 {
                     "max_utilisation": cap,
@@ -155,12 +168,12 @@ def tune(
     return tuned, rows
 
 
-def oracle_cost(scenario: Scenario) -> float | None:
+def oracle_cost(scenario: Scenario, workload: Workload) -> float | None:
     """The oracle's cost, or None (said loudly) when `sim.oracle` is not installed yet."""
     try:
         from planner.whatif import solve_reference
 
-        return solve_reference(scenario, build_scenario_workload(scenario)).cost_usd
+        return solve_reference(scenario, workload).cost_usd
     except ImportError as exc:
         print(f"oracle unavailable: {exc}")
         return None
@@ -180,6 +193,8 @@ def main() -> None:
     tuned, tuning_rows = tune(args.trace, mean_tune, console)
     scenario = window_scenario(args.trace, HISTORY_DAYS, EVAL_DAYS, mean_eval)
     spill_scenario = scenario.model_copy(update={"spillover": ServerlessEndpoint()})
+    # Adding the spillover pool leaves the workload alone: both scenarios share it.
+    inputs = Inputs.of(scenario)
 
     entries: list[tuple[str, Scenario, PolicySpecBase]] = [
         (name, scenario, resolve(name)) for name in BASELINES
@@ -200,9 +215,9 @@ def main() -> None:
     entries.append(("spillover", spill_scenario, spill))
 
     results: dict[str, dict[str, Any]] = {}
-    oracle = oracle_cost(scenario)
+    oracle = oracle_cost(scenario, inputs.workload)
     for label, where, spec in entries:
-        result, seconds = run_policy(where, spec)
+        result, seconds = run_policy(where, inputs, spec)
         results[label] = {
             "cost_usd": round(result.cost_usd, 2),
             "cost_vs_oracle": None if not oracle else round(result.cost_usd / oracle, 3),
