@@ -28,6 +28,8 @@ from sim.fluid.inputs import (
     ServiceStrata,
     block_strata,
     dispersion,
+    interval_bounds,
+    interval_demand,
     per_second_arrivals,
     service_strata,
     smoothed_rate,
@@ -230,18 +232,9 @@ class _InstanceRun:
     ) -> RunResult:
         inputs, fleet, interval_s = self.inputs, self.fleet, self.interval_s
         duration = inputs.duration_s
-        n_int = max(1, math.ceil(duration / interval_s - 1e-9))
-        bounds_arr = np.minimum(
-            np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration
-        )
-        # demand per interval over its observed seconds (None where all are missing)
-        cum_arr = np.concatenate([[0.0], np.cumsum(np.where(inputs.missing, 0.0, inputs.arrivals))])
-        cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
-        seen = np.diff(cum_obs[bounds_arr])
-        demand_arr = np.diff(cum_arr[bounds_arr]) / np.maximum(seen, 1)
-        demands: list[float | None] = [
-            float(d) if n > 0 else None for d, n in zip(demand_arr, seen, strict=True)
-        ]
+        bounds_arr = interval_bounds(duration, interval_s)
+        n_int = len(bounds_arr) - 1
+        demands = interval_demand(inputs, bounds_arr)
         bounds = bounds_arr.tolist()
         strata_packed = self.strata.packed()
         state = np.zeros(K.N_STATE)

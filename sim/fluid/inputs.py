@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sim.capacity.service import ExponentialService, ServiceModel, TokenService
 from sim.workload.model import (
@@ -359,3 +360,19 @@ def dispersion(arrivals: FloatArray, rate: FloatArray) -> float:
     if total <= 0.0:
         return 1.0
     return max(float(((arrivals - rate) ** 2).sum()) / total, 0.0)
+
+
+def interval_bounds(duration_s: int, interval_s: float) -> NDArray[np.int64]:
+    """Whole-second bounds of the decision intervals: interval i is [b[i], b[i + 1])."""
+    n_int = max(1, math.ceil(duration_s / interval_s - 1e-9))
+    return np.minimum(np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration_s)
+
+
+def interval_demand(inputs: SecondInputs, bounds: NDArray[np.int64]) -> list[float | None]:
+    """Mean arrivals per second of each interval over its observed seconds (None where
+    every second is inside a collection gap): the demand a policy observes."""
+    cum_arr = np.concatenate([[0.0], np.cumsum(np.where(inputs.missing, 0.0, inputs.arrivals))])
+    cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
+    seen = np.diff(cum_obs[bounds])
+    demand = np.diff(cum_arr[bounds]) / np.maximum(seen, 1)
+    return [float(d) if n > 0 else None for d, n in zip(demand, seen, strict=True)]

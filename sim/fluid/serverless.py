@@ -18,7 +18,7 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.errors import PolicyError
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
-from sim.fluid.inputs import SecondInputs, ServiceStrata
+from sim.fluid.inputs import SecondInputs, ServiceStrata, interval_bounds, interval_demand
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 
@@ -115,11 +115,9 @@ class ServerlessFluid:
         inputs, scenario = self.inputs, self.scenario
         interval_s = scenario.decision_interval_s
         duration = inputs.duration_s
-        n_int = max(1, math.ceil(duration / interval_s - 1e-9))
-        bounds = np.minimum(np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration)
-        obs_arr = np.where(inputs.missing, 0.0, inputs.arrivals)
-        cum_arr = np.concatenate([[0.0], np.cumsum(obs_arr)])
-        cum_obs = np.concatenate([[0], np.cumsum(~inputs.missing)])
+        bounds = interval_bounds(duration, interval_s)
+        n_int = len(bounds) - 1
+        demands = interval_demand(inputs, bounds)
         hist = np.zeros(L.HIST_BINS)
         ihist = np.zeros(L.HIST_BINS)
         rows: list[tuple[float, float, float, float, float, float, float]] = []
@@ -135,8 +133,7 @@ class ServerlessFluid:
                 self.vp, vs, self.dq_t, self.dq_v, ihist,
             )  # fmt: skip
             hist += ihist
-            seen = int(cum_obs[t1] - cum_obs[t0])
-            demand = float(cum_arr[t1] - cum_arr[t0]) / seen if seen else None
+            demand = demands[i]
             inst_s = vs[V.V_INSTANCE_S] - inst_before
             util = (vs[V.V_BUSY_S] - busy_before) / inst_s if inst_s > 0 else None
             p95 = float(L.hist_quantile(ihist, 0.95))

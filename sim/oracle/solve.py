@@ -48,7 +48,13 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.engine import provisioning_mean_s, token_profile
 from sim.errors import ScenarioError
 from sim.fluid.engine import startup_attainment
-from sim.fluid.inputs import ServiceStrata, block_strata, per_second_arrivals, service_strata
+from sim.fluid.inputs import (
+    ServiceStrata,
+    block_strata,
+    interval_bounds,
+    per_second_arrivals,
+    service_strata,
+)
 from sim.oracle.attainment import attainment_table, stable_levels
 from sim.oracle.dp import attained, dp_pass, schedule_cost
 from sim.scenario import Scenario
@@ -131,8 +137,8 @@ def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _P
     interval_s = scenario.decision_interval_s
     inputs = per_second_arrivals(workload)
     duration = inputs.duration_s
-    n_int = max(1, math.ceil(duration / interval_s - 1e-9))
-    bounds = np.minimum(np.round(np.arange(n_int + 1) * interval_s).astype(np.int64), duration)
+    bounds = interval_bounds(duration, interval_s)
+    n_int = len(bounds) - 1
     cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
     counts = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
     lengths = np.maximum(bounds[1:] - bounds[:-1], 1)
