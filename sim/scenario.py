@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sim.capacity.pools import Pool, ServerlessEndpoint
 from sim.errors import ScenarioError
+from sim.workload.build import TraceFormat
 from sim.workload.model import TokenProfile
 
-TraceFormat = Literal["azure-llm", "servegen", "nab", "requests-csv", "rate-csv"]
 SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]
 
 PACKAGE_PREFIX = "package:"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -22,9 +22,11 @@ from sim.workload.ops import mean_rps, modulate, observed_s, scale_to_mean, slic
 from sim.workload.synthetic import generate
 
 if TYPE_CHECKING:  # sim.scenario imports the capacity model, which imports sim.workload
-    from sim.scenario import TraceFormat, WorkloadSpec
+    from sim.scenario import WorkloadSpec
 
-FORMATS: tuple[str, ...] = ("azure-llm", "servegen", "nab", "requests-csv", "rate-csv")
+TraceFormat = Literal["azure-llm", "servegen", "nab", "requests-csv", "rate-csv"]
+"""The trace formats `load_trace` reads (a scenario's `workload.format`, besides synthetic)."""
+FORMATS: tuple[str, ...] = get_args(TraceFormat)
 HOUR_S = 3600.0
 
 
