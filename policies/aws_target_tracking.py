@@ -78,6 +78,13 @@ class WarmupTracker:
         return min(sum(count for _, count in self.arrivals), ready)
 
 
+def scale_in_blocked(observation: Observation, warming: int) -> str | None:
+    """Why scale-in must wait (a replica pending or warming, as AWS blocks it), or None."""
+    if observation.pending > 0 or warming > 0:
+        return f"ScaleInBlockedByWarmup: {observation.pending} pending, {warming} warming"
+    return None
+
+
 class AwsTargetTrackingPolicy:
     """Keep a metric at a target the way an EC2 Auto Scaling target-tracking policy does.
 
@@ -176,11 +183,8 @@ class AwsTargetTrackingPolicy:
         ):
             if self.disable_scale_in:
                 return Decision(capacity, f"ScaleInDisabled: {shown}")
-            if observation.pending > 0 or warming > 0:
-                return Decision(
-                    capacity,
-                    f"ScaleInBlockedByWarmup: {observation.pending} pending, {warming} warming",
-                )
+            if blocked := scale_in_blocked(observation, warming):
+                return Decision(capacity, blocked)
             if now - self.last_scale_in_s < self.scale_in_cooldown_s:
                 return Decision(capacity, f"ScaleInCooldown: {shown}")
             step = max(1, math.floor(capacity * self.scale_in_max_fraction))

@@ -15,7 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from policies.aws_target_tracking import DEFAULT_WARMUP_S, WarmupTracker, per_replica_metric
+from policies.aws_target_tracking import (
+    DEFAULT_WARMUP_S,
+    WarmupTracker,
+    per_replica_metric,
+    scale_in_blocked,
+)
 from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.spec import PolicySpecBase
 
@@ -248,11 +253,8 @@ class StepScalingPolicy:
                 return Decision(proposed, f"HighAlarm: {value:.3f}, step {step.adjustment}")
             return Decision(desired, f"HighAlarmInFlight: {value:.3f}, {desired} covers it")
         if self.low is not None and self.low_count >= self.low.evaluation_periods:
-            if observation.pending > 0 or warming > 0:
-                return Decision(
-                    desired,
-                    f"ScaleInBlockedByWarmup: {observation.pending} pending, {warming} warming",
-                )
+            if blocked := scale_in_blocked(observation, warming):
+                return Decision(desired, blocked)
             step = self.low.step_for(value)
             if step is None:
                 return Decision(desired, f"NoMatchingStep: {value:.3f}")
