@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
 from planner.executor import Executor
+from planner.report.table import fmt_ratio
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.spec_update import updated_spec
 from planner.whatif import (
@@ -283,13 +284,12 @@ def sweep_table(rows: list[SweepRow]) -> Table:
     for name in ("cost USD", "vs oracle", "SLO att.", "p95 s", "actions", "meets SLO"):
         table.add_column(name, justify="right")
     for row in rows:
-        ratio = "n/a" if row.cost_vs_oracle is None else f"{row.cost_vs_oracle:.2f}x"
         table.add_row(
             row.scenario,
             row.policy,
             str(row.seed),
             f"{row.cost_usd:,.2f}",
-            ratio,
+            fmt_ratio(row.cost_vs_oracle),
             f"{row.slo_attainment:.2%}",
             f"{row.p95_latency_s:.2f}",
             f"{row.scaling_actions:,}",

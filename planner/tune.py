@@ -21,6 +21,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     import optuna
 
+from planner.report.table import fmt_ratio
 from planner.tuning_space import apply_params, suggest, tunable
 from planner.whatif import (
     OracleSummary,
@@ -310,11 +311,10 @@ def tune_table(outcome: TuneOutcome) -> Table:
         (f"eval {_window_label(outcome.eval_window_h)} (defaults)", outcome.eval_default),
     ]
     for label, score in rows:
-        ratio = "n/a" if score.cost_vs_oracle is None else f"{score.cost_vs_oracle:.2f}x"
         table.add_row(
             label,
             f"{score.cost_usd:,.2f}",
-            ratio,
+            fmt_ratio(score.cost_vs_oracle),
             f"{score.slo_attainment:.2%}",
             "yes" if score.meets_slo else "no",
         )
