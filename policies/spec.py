@@ -54,7 +54,7 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     """One line per invalid field: where it is, what is wrong (pydantic's message).
 
     The planner's shared formatter (`sim.scenario.format_validation`), imported
-    here only on the error path: `sim.scenario` pulls in the workload stack.
+    only on the error path so loading a spec never loads the scenario schema.
     """
     from sim.scenario import format_validation
 
