@@ -25,7 +25,6 @@ from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
 from sim.fluid.inputs import (
     SecondInputs,
-    ServiceStrata,
     block_strata,
     dispersion,
     interval_bounds,
@@ -38,7 +37,7 @@ from sim.fluid.serverless import ServerlessFluid
 from sim.fluid.work import cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
+from sim.workload.model import FloatArray, RequestTrace, Workload
 
 HISTORY_LEN = 240  # intervals of history in each Observation (one hour at 15 s), as the DES
 
@@ -94,16 +93,16 @@ class FluidEngine:
         policy.reset(context)
         workload, inputs = self.sample_arrivals(workload, seed, rng)
         pool = scenario.pool
-        tokens = token_profile(workload)
-        strata = service_strata(pool.service, workload, tokens)
         if isinstance(pool, ServerlessEndpoint):
+            tokens = token_profile(workload)
+            strata = service_strata(pool.service, workload, tokens)
             run = ServerlessFluid(scenario, pool, inputs, strata, rng)
             block_s = self.settings.size_block_s
             blocks = block_strata(
                 pool.service, workload, tokens, inputs.duration_s, block_s, strata
             )
             return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
-        run_ = _InstanceRun(scenario, inputs, strata, rng, self.settings, workload, tokens)
+        run_ = _InstanceRun(scenario, workload, inputs, rng, self.settings)
         return run_.simulate(policy, seed, workload.epoch_s)
 
     def sample_arrivals(
@@ -157,32 +156,33 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
     engine = FluidEngine()
     rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
     workload, inputs = engine.sample_arrivals(workload, 0, rng)
-    tokens = token_profile(workload)
-    strata = service_strata(scenario.pool.service, workload, tokens)
-    run = _InstanceRun(scenario, inputs, strata, rng, engine.settings, workload, tokens)
+    run = _InstanceRun(scenario, workload, inputs, rng, engine.settings)
     policy = FixedPolicy(scenario.pool.start_replicas, name="startup")
     run.simulate(policy, 0, workload.epoch_s, stop_after=intervals)
     return np.asarray(run.interval_share[:intervals], dtype=np.float64)
 
 
 class _InstanceRun:
-    """One run of an instance pool (GPU node pool or ASG), optionally with spillover."""
+    """One run of an instance pool (GPU node pool or ASG), optionally with spillover.
+
+    `workload` is the one the arrivals were sampled from (`FluidEngine.sample_arrivals`):
+    its requests' sizes give the service strata.
+    """
 
     def __init__(
         self,
         scenario: Scenario,
+        workload: Workload,
         inputs: SecondInputs,
-        strata: ServiceStrata,
         rng: np.random.Generator,
         settings: FluidSettings,
-        workload: Workload,
-        tokens: TokenProfile,
     ) -> None:
         pool = scenario.pool
         assert not isinstance(pool, ServerlessEndpoint)
+        tokens = token_profile(workload)
+        self.strata = strata = service_strata(pool.service, workload, tokens)
         self.scenario = scenario
         self.inputs = inputs
-        self.strata = strata
         self.fleet = Fleet(pool, rng)
         self.max_batch = pool.service.max_batch
         self.interval_s = scenario.decision_interval_s
