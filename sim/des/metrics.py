@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import fields
 
 import numpy as np
 
@@ -40,17 +40,14 @@ def observed_s(missing: tuple[tuple[float, float], ...], start_s: float, end_s: 
     return max(0.0, end_s - start_s - gap_s)
 
 
-@dataclass
 class SeriesRecorder:
-    """Collects one row per decision tick and freezes them into a `TimeSeries`."""
+    """Collects one row per decision tick and freezes them into a `TimeSeries`.
 
-    time_s: list[float] = field(default_factory=list)
-    demand_rps: list[float] = field(default_factory=list)
-    ready: list[float] = field(default_factory=list)
-    desired: list[float] = field(default_factory=list)
-    pending: list[float] = field(default_factory=list)
-    p95_latency_s: list[float] = field(default_factory=list)
-    cost_usd: list[float] = field(default_factory=list)
+    A row holds `TimeSeries`'s fields in their declared order.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, ...]] = []
 
     def add(
         self,
@@ -62,27 +59,12 @@ class SeriesRecorder:
         p95_latency_s: float,
         cost_usd: float,
     ) -> None:
-        self.time_s.append(time_s)
-        self.demand_rps.append(demand_rps)
-        self.ready.append(float(ready))
-        self.desired.append(float(desired))
-        self.pending.append(float(pending))
-        self.p95_latency_s.append(p95_latency_s)
-        self.cost_usd.append(cost_usd)
+        self._rows.append((time_s, demand_rps, ready, desired, pending, p95_latency_s, cost_usd))
 
     def freeze(self) -> TimeSeries:
-        def arr(values: list[float]) -> np.ndarray:
-            return np.asarray(values, dtype=np.float64)
-
-        return TimeSeries(
-            time_s=arr(self.time_s),
-            demand_rps=arr(self.demand_rps),
-            ready=arr(self.ready),
-            desired=arr(self.desired),
-            pending=arr(self.pending),
-            p95_latency_s=arr(self.p95_latency_s),
-            cost_usd=arr(self.cost_usd),
-        )
+        width = len(fields(TimeSeries))
+        columns = np.array(self._rows, dtype=np.float64).reshape(-1, width).T.copy()
+        return TimeSeries(*columns)
 
 
 def latency_summary(
