@@ -28,7 +28,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from policies.base import MetricSample, Observation, PolicyContext
+from policies.base import Observation, PolicyContext
 from sim.capacity.queueing import servers_for_attainment
 
 DEFAULT_GRID_STEP = 0.01
@@ -195,13 +195,12 @@ def recent_demand_rps(observation: Observation, window_s: float) -> float | None
 
 def demand_window(observation: Observation, window_s: float) -> list[float]:
     """Observed demand samples (rps) of the last `window_s`, oldest first."""
-    picked: list[MetricSample] = [
-        s
+    values = [
+        float(s.demand_rps)
         for s in observation.history
         if observation.time_s - window_s < s.time_s < observation.time_s
         and s.demand_rps is not None
     ]
-    values = [float(s.demand_rps) for s in picked if s.demand_rps is not None]
     if observation.demand_rps is not None:
         values.append(observation.demand_rps)
     # A NaN sample is a missing metric, never a rate.
