@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import ScenarioError
+from sim.workload.arrivals import to_requests
 from sim.workload.model import FloatArray, Workload
 
 IN_FLIGHT = 0
@@ -43,8 +44,6 @@ def arrivals_from(workload: Workload, rng: np.random.Generator) -> Arrivals:
     Raises:
         ScenarioError: the workload has no duration or unsorted arrivals.
     """
-    from sim.workload import to_requests  # lazy: the workload package imports loaders
-
     trace = to_requests(workload, rng)
     if trace.duration_s <= 0.0:
         raise ScenarioError(f"workload {trace.source!r} has duration_s <= 0; give it a window")
