@@ -118,6 +118,17 @@ def erlang_c_fast(slots: int, offered: float) -> float:
 
 
 @numba.njit(cache=True)
+def strata_means(strata: FloatArray) -> tuple[float, float]:
+    """(base, slope) of the mean service time: sums of weight x base and weight x slope."""
+    mean_base = 0.0
+    mean_slope = 0.0
+    for k in range(strata.shape[1]):
+        mean_base += strata[0, k] * strata[1, k]
+        mean_slope += strata[0, k] * strata[2, k]
+    return mean_base, mean_slope
+
+
+@numba.njit(cache=True)
 def _hold(
     m: float, s: int, d: float, done_ring: FloatArray, done_busy_ring: FloatArray
 ) -> tuple[float, float]:
@@ -283,11 +294,7 @@ def advance(
         if s // block_s != blk:
             blk = s // block_s
             strata = blocks[blk]
-            mean_base = 0.0
-            mean_slope = 0.0
-            for k in range(n_strata):
-                mean_base += strata[0, k] * strata[1, k]
-                mean_slope += strata[0, k] * strata[2, k]
+            mean_base, mean_slope = strata_means(strata)
         s_batch1 = mean_base + mean_slope
         arriving = lam_s if smoothed else arrivals[s]
         backlogged = backlog > 1e-9

@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from sim.fluid.kernel import erlang_c_fast
+from sim.fluid.kernel import erlang_c_fast, strata_means
 from sim.workload.model import FloatArray
 
 
@@ -137,17 +137,6 @@ def first_stable(
         if lam_rps * service_s < replicas * max_batch:
             return j
     return replicas_of_level.shape[0]
-
-
-@numba.njit(cache=True)
-def strata_means(strata: FloatArray) -> tuple[float, float]:
-    """(base, slope) of the mean service time: sums of weight x base and weight x slope."""
-    mean_base = 0.0
-    mean_slope = 0.0
-    for k in range(strata.shape[1]):
-        mean_base += strata[0, k] * strata[1, k]
-        mean_slope += strata[0, k] * strata[2, k]
-    return mean_base, mean_slope
 
 
 @numba.njit(cache=True)
