@@ -152,11 +152,16 @@ def sv_advance(
     """
     for i in range(ihist.shape[0]):
         ihist[i] = 0.0
+    blk = -1
+    strata = blocks[0]
+    service_s = 0.0
     for s in range(t0, t1):
         if s >= prov_ready_s:
             vs[V_PROVISIONED] = vs[V_CONFIGURED]
-        strata = blocks[s // block_s]
-        service_s = 0.0
-        for k in range(strata.shape[1]):
-            service_s += strata[0, k] * (strata[1, k] + strata[2, k])
+        if s // block_s != blk:  # a new block: its strata and mean service time
+            blk = s // block_s
+            strata = blocks[blk]
+            service_s = 0.0
+            for k in range(strata.shape[1]):
+                service_s += strata[0, k] * (strata[1, k] + strata[2, k])
         sv_second(s, arrivals[s], service_s, strata, vp, vs, dq_t, dq_v, ihist)
