@@ -124,6 +124,6 @@ class DesEngine:
             arrival_s=np.array(book.arrival_s, dtype=np.float64),
             start_s=np.array(book.start_s, dtype=np.float64),
             latency_s=np.array(book.latency_s, dtype=np.float64),
-            outcome=np.frombuffer(bytes(book.outcome), dtype=np.uint8).copy(),
+            outcome=np.frombuffer(book.outcome, dtype=np.uint8).copy(),
         )
         return DesRun(result=result, log=log, pools=pools, requests=requests)

@@ -71,7 +71,7 @@ def latency_summary(
     latency_s: Sequence[float], outcome: bytearray, slo_s: float, served_code: int
 ) -> tuple[float, float, float, int]:
     """(p50, p95, p99, count within SLO) over served requests; NaNs if none served."""
-    served_mask = np.frombuffer(bytes(outcome), dtype=np.uint8) == served_code
+    served_mask = np.frombuffer(outcome, dtype=np.uint8) == served_code
     served = np.asarray(latency_s, dtype=np.float64)[served_mask]
     if served.size == 0:
         return math.nan, math.nan, math.nan, 0
