@@ -103,6 +103,22 @@ class Scenario(BaseModel):
     seed: int = 0
     base_dir: str = Field(default=".", description="set by the loader; resolves relative paths")
 
+    @model_validator(mode="after")
+    def _spillover_fits_the_pool(self) -> Scenario:
+        # Checked here, once, so both engines refuse the same impossible clusters.
+        if self.spillover is None:
+            return self
+        if isinstance(self.pool, ServerlessEndpoint):
+            raise ValueError(
+                "spillover needs an instance pool as the primary pool (gpu-node-pool or "
+                "ec2-asg); remove 'spillover' or change 'pool'"
+            )
+        if self.spillover.name == self.pool.name:
+            raise ValueError(
+                f"pool and spillover are both named {self.pool.name!r}; give them distinct 'name's"
+            )
+        return self
+
     def resolve_path(self, path: str) -> Path:
         """The file a workload path names, relative to the scenario's directory."""
         if path.startswith(PACKAGE_PREFIX):

@@ -27,7 +27,6 @@ from sim.des.router import SpilloverRouter
 from sim.des.serverless import SimServerlessPool
 from sim.des.streams import stream
 from sim.engine import make_context
-from sim.errors import ScenarioError
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
@@ -77,16 +76,8 @@ class Simulation:
         self.spill: SimServerlessPool | None = None
         router: SpilloverRouter | None = None
         if scenario.spillover is not None:
-            if not isinstance(self.main, SimInstancePool):
-                raise ScenarioError(
-                    f"scenario {scenario.name!r}: spillover needs an instance pool as the "
-                    "primary pool (gpu-node-pool or ec2-asg); remove 'spillover' or change 'pool'"
-                )
-            if scenario.spillover.name == scenario.pool.name:
-                raise ScenarioError(
-                    f"scenario {scenario.name!r}: pool and spillover are both named "
-                    f"{scenario.pool.name!r}; give them distinct 'name's"
-                )
+            # Scenario validation guarantees an instance pool with a distinct name here.
+            assert isinstance(self.main, SimInstancePool)
             self.spill = SimServerlessPool(
                 self.env, scenario.spillover, self.book, seed, role="spillover", log=self.log
             )

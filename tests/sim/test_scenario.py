@@ -70,3 +70,22 @@ def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
         load_scenario(write(tmp_path, "- just\n- a list\n"))
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load_scenario(write(tmp_path, "name: [unclosed\n"))
+
+
+@pytest.mark.parametrize(
+    ("pool", "spillover", "fragment"),
+    [
+        ("{kind: serverless}", "{kind: serverless, name: spill}", "needs an instance pool"),
+        ("{kind: gpu-node-pool, name: gpu}", "{kind: serverless, name: gpu}", "both named 'gpu'"),
+    ],
+    ids=["serverless-primary", "same-name"],
+)
+def test_impossible_spillover_is_rejected_for_every_engine(
+    tmp_path: Path, pool: str, spillover: str, fragment: str
+) -> None:
+    text = VALID.replace(
+        "pool: {kind: gpu-node-pool, instance_type: g5.xlarge, min_replicas: 1, max_replicas: 8}",
+        f"pool: {pool}\nspillover: {spillover}",
+    )
+    with pytest.raises(ScenarioError, match=fragment):
+        load_scenario(write(tmp_path, text))
