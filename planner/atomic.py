@@ -40,11 +40,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """UTF-8 text version of `write_bytes_atomic`."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 @dataclass
 class StagedOutputs:
     """Outputs held in memory until `publish`, so bad input leaves no partial files.

@@ -11,7 +11,7 @@ from planner.atomic import (
     StagedOutputs,
     check_output_dir,
     check_output_file,
-    write_text_atomic,
+    write_bytes_atomic,
 )
 from sim.errors import UserInputError
 
@@ -19,14 +19,14 @@ from sim.errors import UserInputError
 def test_write_replaces_whole_file_and_leaves_no_temporaries(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     target.write_text("old")
-    write_text_atomic(target, "new content")
+    write_bytes_atomic(target, b"new content")
     assert target.read_text() == "new content"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
 def test_write_into_missing_directory_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="does not exist"):
-        write_text_atomic(tmp_path / "nope" / "out.json", "x")
+        write_bytes_atomic(tmp_path / "nope" / "out.json", b"x")
     assert list(tmp_path.iterdir()) == []
 
 
