@@ -16,6 +16,9 @@ from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import RateEnvelope, RequestTrace, TokenProfile, Workload
 
+#: Intervals of history in every Observation (one hour at 15 s), the same in both engines.
+OBSERVATION_HISTORY_LEN = 240
+
 
 class Engine(Protocol):
     """Runs one policy over one workload under one scenario's capacity model."""

@@ -26,13 +26,12 @@ from sim.des.requests import SERVED, RequestBook, arrivals_from
 from sim.des.router import SpilloverRouter
 from sim.des.serverless import SimServerlessPool
 from sim.des.streams import stream
-from sim.engine import make_context
+from sim.engine import OBSERVATION_HISTORY_LEN, make_context
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
 #: Decision intervals kept in `Observation.history` (one hour at the default 15 s).
-HISTORY_LEN = 240
 
 
 class Simulation:
@@ -91,7 +90,7 @@ class Simulation:
         self.epoch_s = workload.epoch_s
         self.interval_s = scenario.decision_interval_s
         self.series = SeriesRecorder()
-        self.history: deque[MetricSample] = deque(maxlen=HISTORY_LEN)
+        self.history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
         self.notes: list[str] = []
         self.clamped = 0
         self._next = 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
-from sim.engine import make_context, token_profile
+from sim.engine import OBSERVATION_HISTORY_LEN, make_context, token_profile
 from sim.errors import PolicyError, ScenarioError
 from sim.fluid import kernel as K
 from sim.fluid import latency as L
@@ -38,8 +38,6 @@ from sim.fluid.work import cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, RequestTrace, Workload
-
-HISTORY_LEN = 240  # intervals of history in each Observation (one hour at 15 s), as the DES
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class FluidEngine:
             )
             return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
         run_ = _InstanceRun(scenario, workload, inputs, rng, self.settings)
-        return run_.simulate(policy, seed, workload.epoch_s)
+        return run_.simulate(policy, context.replica_capacity_rps, seed, workload.epoch_s)
 
     def sample_arrivals(
         self, workload: Workload, seed: int, rng: np.random.Generator
@@ -158,7 +156,8 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
     workload, inputs = engine.sample_arrivals(workload, 0, rng)
     run = _InstanceRun(scenario, workload, inputs, rng, engine.settings)
     policy = FixedPolicy(scenario.pool.start_replicas, name="startup")
-    run.simulate(policy, 0, workload.epoch_s, stop_after=intervals)
+    # A fixed policy never reads replica_capacity_rps.
+    run.simulate(policy, 0.0, 0, workload.epoch_s, stop_after=intervals)
     return np.asarray(run.interval_share[:intervals], dtype=np.float64)
 
 
@@ -215,7 +214,6 @@ class _InstanceRun:
         self.work = cohort_work(pool.service, workload, tokens, inputs.duration_s)
         self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
-        self.capacity_rps = self.max_batch / strata.mean_s(full)
         self.spill: ServerlessFluid | None = None
         self.clamped = 0
         self.notes: list[str] = []
@@ -226,6 +224,7 @@ class _InstanceRun:
     def simulate(
         self,
         policy: Policy,
+        capacity_rps: float,
         seed: int,
         epoch_s: float | None,
         stop_after: int | None = None,
@@ -247,10 +246,9 @@ class _InstanceRun:
         out = np.zeros(K.N_OUT)
         totals = np.zeros(K.N_OUT)
         rows: list[tuple[float, float, int, int, int, float, float]] = []
-        history: deque[MetricSample] = deque(maxlen=HISTORY_LEN)
+        history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
         pool = self.scenario.pool
         min_r, max_r = pool.min_replicas, pool.max_replicas
-        capacity_rps = self.capacity_rps
         spill = self.spill
         if spill is not None:
             sp_on, sp_service, sp_strata = True, spill.service_s, spill.strata.packed()

@@ -15,14 +15,13 @@ import numpy as np
 
 from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
+from sim.engine import OBSERVATION_HISTORY_LEN
 from sim.errors import PolicyError
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
 from sim.fluid.inputs import SecondInputs, ServiceStrata, interval_bounds, interval_demand
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
-
-_HISTORY_LEN = 40
 
 
 class ServerlessFluid:
@@ -121,7 +120,7 @@ class ServerlessFluid:
         hist = np.zeros(L.HIST_BINS)
         ihist = np.zeros(L.HIST_BINS)
         rows: list[tuple[float, float, float, float, float, float, float]] = []
-        history: deque[MetricSample] = deque(maxlen=_HISTORY_LEN)
+        history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
         vs = self.vs
         for i in range(n_int):
             t0, t1 = int(bounds[i]), int(bounds[i + 1])
