@@ -13,28 +13,21 @@ import pulumi
 
 from infra.program import build_stack
 from infra.settings import StackSettings
-from infra.stack_file import settings_from_config
+from infra.stack_file import CONFIG_KEYS, REQUIRED_KEYS, SCALAR_KEYS, settings_from_config
+
+
+def _read(cfg: pulumi.Config, key: str) -> Any:
+    if key in SCALAR_KEYS:
+        return cfg.require(key) if key in REQUIRED_KEYS else cfg.get(key)
+    return cfg.require_object(key) if key in REQUIRED_KEYS else cfg.get_object(key)
 
 
 def read_settings() -> tuple[StackSettings, pulumi.Output[str]]:
     """The validated settings of the current stack and its model-registry secret."""
     cfg = pulumi.Config("scaleplan")
-    values: dict[str, Any] = {
-        "environment": cfg.require("environment"),
-        "owner": cfg.require("owner"),
-        "costCenter": cfg.require("costCenter"),
-        "network": cfg.require_object("network"),
-        "cluster": cfg.get_object("cluster"),
-        "gpuNodePools": cfg.require_object("gpuNodePools"),
-        "karpenter": cfg.get_object("karpenter"),
-        "addons": cfg.get_object("addons"),
-        "service": cfg.require_object("service"),
-        "asg": cfg.get_object("asg"),
-        "serverless": cfg.get_object("serverless"),
-        "retraining": cfg.require_object("retraining"),
-        "bucket": cfg.get_object("bucket"),
-        "scaling": cfg.get_object("scaling"),
-    }
+    # Every key StackSettings knows, from the one list (stack_file.CONFIG_KEYS); required
+    # keys go through `require*` so Pulumi itself names a missing one and the fix.
+    values: dict[str, Any] = {key: _read(cfg, key) for key in CONFIG_KEYS}
     region = pulumi.Config("aws").require("region")
     stack = pulumi.get_stack()
     settings = settings_from_config(

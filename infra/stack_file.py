@@ -39,6 +39,12 @@ CONFIG_KEYS: dict[str, str] = {
 
 #: Keys held as Pulumi secrets: read with `require_secret`, never put in StackSettings.
 SECRET_KEYS: tuple[str, ...] = ("modelToken",)
+#: Keys whose value is a plain string; every other key holds a structured object.
+SCALAR_KEYS: frozenset[str] = frozenset({"environment", "owner", "costCenter"})
+#: Keys a stack must set; the others have defaults in StackSettings.
+REQUIRED_KEYS: frozenset[str] = frozenset(
+    {"environment", "owner", "costCenter", "network", "gpuNodePools", "service", "retraining"}
+)
 
 
 def settings_from_config(
