@@ -70,11 +70,11 @@ def run_simfaas(horizon_s: float, seed: int) -> dict[str, float]:
 
 def run_des(horizon_s: float, seed: int) -> dict[str, float]:
     """Our engine, serverless mode, timed end to end (arrivals drawn inside the timing)."""
-    from policies.base import FixedPolicy
     from sim.capacity.distributions import Delay
     from sim.capacity.pools import ServerlessEndpoint
     from sim.capacity.service import ExponentialService
     from sim.des import DesEngine
+    from sim.replay import FixedPolicy
     from sim.scenario import Scenario
     from sim.workload.model import RequestTrace
 

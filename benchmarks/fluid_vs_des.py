@@ -24,13 +24,14 @@ from importlib.metadata import version
 from typing import Any
 
 from policies.aws_target_tracking import AwsTargetTrackingSpec
-from policies.base import FixedPolicy, Policy
 from policies.hpa import HpaSpec
 from policies.step import StepSpec
 from policies.threshold import ThresholdSpec
+from sim.contract import Policy
 from sim.des.engine import DesEngine
 from sim.fluid import FluidEngine
-from sim.oracle import OracleSpec
+from sim.oracle import solve_oracle
+from sim.replay import FixedPolicy
 from sim.scenario import BUNDLED_DIR, Scenario
 from sim.workload.build import build_workload
 
@@ -65,7 +66,6 @@ def scenario(name: str) -> Scenario:
 
 POLICIES: dict[str, Callable[[str], Policy]] = {
     "fixed": lambda sc: FixedPolicy(12 if sc == "conv-hour" else 4),
-    "oracle": lambda sc: OracleSpec().build(),
     "hpa": lambda sc: HpaSpec().build(),
     "threshold": lambda sc: ThresholdSpec().build(),
     "step": lambda sc: StepSpec().build(),
@@ -88,7 +88,10 @@ def main() -> None:
         sc = scenario(name)
         workload = build_workload(sc.workload, sc.resolve_path, seed=0)
         FluidEngine().run(sc, workload, FixedPolicy(4), seed=0)  # compile / load the kernels
-        for policy, make in POLICIES.items():
+        # the oracle as the planner runs it: solved offline, its schedule replayed
+        replay = solve_oracle(sc, workload).replay_policy
+        cases = {"oracle": lambda _sc, replay=replay: replay(), **POLICIES}
+        for policy, make in cases.items():
             began = time.perf_counter()
             fluid = FluidEngine().run(sc, workload, make(name), seed=seed)
             fluid_s = time.perf_counter() - began

@@ -44,11 +44,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from planner.whatif import build_history, build_scenario_workload, make_engine
+from planner.inputs import build_history, build_scenario_workload
 from policies.predictive import PredictiveSpec
 from policies.registry import resolve
 from policies.spec import PolicySpecBase
 from sim.capacity.pools import ServerlessEndpoint
+from sim.engine import make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario, scenario_from_dict
 from sim.workload import load_trace, mean_rps, slice_window
@@ -171,7 +172,7 @@ def tune(
 def oracle_cost(scenario: Scenario, workload: Workload) -> float | None:
     """The oracle's cost, or None (said loudly) when `sim.oracle` is not installed yet."""
     try:
-        from planner.whatif import solve_reference
+        from planner.oracle import solve_reference
 
         return solve_reference(scenario, workload).cost_usd
     except ImportError as exc:

@@ -21,7 +21,6 @@ to it.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import itertools
 from dataclasses import asdict, dataclass, replace
@@ -32,23 +31,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
 from planner.executor import Executor
+from planner.inputs import resolve_policies
 from planner.report.table import fmt_ratio
+from planner.runs import OracleTask, RunTask, Task, execute_run, run_tasks
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.spec_update import updated_spec
-from planner.whatif import (
-    EngineName,
-    OracleSummary,
-    build_history,
-    build_scenario_workload,
-    json_safe,
-    make_engine,
-    resolve_policies,
-    solve_reference,
-)
+from planner.whatif import json_safe
 from policies.spec import PolicySpecBase
+from sim.engine import EngineName
 from sim.errors import PolicyError, ScenarioError
+from sim.result import RunResult
 from sim.scenario import Scenario, format_validation, read_yaml
-from sim.workload.model import Workload
 
 DEFAULT_SCENARIO = "default"
 
@@ -182,25 +175,13 @@ def _relative(base_dir: Path, text: str) -> Path:
     return candidate if candidate.is_absolute() else base_dir / candidate
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_inputs(scenario_json: str) -> tuple[Workload, Workload | None]:
-    # One load per scenario and seed per worker process, however many cases it runs.
-    scenario = Scenario.model_validate_json(scenario_json)
-    return build_scenario_workload(scenario), build_history(scenario)
+def case_task(case: SweepCase) -> RunTask:
+    """The shared run task of one sweep case."""
+    return RunTask(case.scenario, case.spec, case.seed, case.engine)
 
 
-def run_oracle(scenario: Scenario) -> OracleSummary:
-    """Worker task: the oracle of one scenario."""
-    workload, _ = _cached_inputs(scenario.model_dump_json())
-    return solve_reference(scenario, workload)
-
-
-def run_case(case: SweepCase) -> SweepRow:
-    """Worker task: one policy run (module level, so both executors can ship it)."""
-    workload, history = _cached_inputs(case.scenario.model_dump_json())
-    result = make_engine(case.engine).run(
-        case.scenario, workload, case.spec.build(), seed=case.seed, history=history
-    )
+def sweep_row(case: SweepCase, result: RunResult) -> SweepRow:
+    """One CSV row of a case's run."""
     return SweepRow(
         scenario=case.scenario_label,
         policy=case.policy_label,
@@ -219,9 +200,9 @@ def run_case(case: SweepCase) -> SweepRow:
     )
 
 
-def sweep_task(item: SweepCase | Scenario) -> SweepRow | OracleSummary:
-    """Worker task: a policy run for a case, the oracle for a (seeded) scenario."""
-    return run_case(item) if isinstance(item, SweepCase) else run_oracle(item)
+def run_case(case: SweepCase) -> SweepRow:
+    """One case, in this process (the row without its oracle ratio)."""
+    return sweep_row(case, execute_run(case_task(case)))
 
 
 def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
@@ -232,15 +213,14 @@ def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
     references: dict[tuple[str, int], Scenario] = {}
     for case in plan.cases:
         references.setdefault((case.scenario_label, case.seed), case.scenario)
-    keys = list(references)
-    items: list[SweepCase | Scenario] = [*references.values(), *plan.cases]
-    outcomes = executor.map(sweep_task, items)
-    oracles = dict(zip(keys, outcomes[: len(keys)], strict=True))
+    tasks: list[Task] = [OracleTask(scenario) for scenario in references.values()]
+    tasks += [case_task(case) for case in plan.cases]
+    outcomes = run_tasks(tasks, executor)
+    oracles = {key: outcome.oracle for key, outcome in zip(references, outcomes, strict=False)}
     out = []
-    for row in outcomes[len(keys) :]:
-        assert isinstance(row, SweepRow)
-        oracle = oracles[(row.scenario, row.seed)]
-        assert isinstance(oracle, OracleSummary)
+    for case, outcome in zip(plan.cases, outcomes[len(references) :], strict=True):
+        row = sweep_row(case, outcome.run)
+        oracle = oracles[(case.scenario_label, case.seed)]
         out.append(replace(row, cost_vs_oracle=oracle.ratio(row.cost_usd)))
     return out
 

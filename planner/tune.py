@@ -21,16 +21,11 @@ from rich.table import Table
 if TYPE_CHECKING:
     import optuna
 
+from planner.inputs import build_scenario_workload, resolve_policies
+from planner.oracle import OracleSummary
 from planner.report.table import fmt_ratio
+from planner.runs import OracleTask, RunTask, execute_run, run_task, scenario_inputs
 from planner.tuning_space import apply_params, suggest, tunable
-from planner.whatif import (
-    OracleSummary,
-    build_history,
-    build_scenario_workload,
-    make_engine,
-    resolve_policies,
-    solve_reference,
-)
 from policies.spec import PolicySpecBase
 from sim.errors import ScenarioError
 from sim.result import RunResult
@@ -208,32 +203,29 @@ def tune_policy(
     _check_disjoint(train_window_h, eval_window_h)
     (base_spec,) = resolve_policies([policy_name])
     ranges = tunable(base_spec)
-    engine = make_engine(TUNING_ENGINE)
     factor = scale_factor(scenario)  # one build of the full window, shared by both
     train_scenario = windowed(scenario, train_window_h, factor)
     eval_scenario = windowed(scenario, eval_window_h, factor)
     source = scenario.workload.path or scenario.workload.format
-    train_workload = build_scenario_workload(train_scenario)
-    eval_workload = build_scenario_workload(eval_scenario)
-    train_history = build_history(train_scenario)
-    eval_history = build_history(eval_scenario)
-    train_oracle = solve_reference(train_scenario, train_workload)
+    train_oracle = run_task(OracleTask(train_scenario)).oracle
+    train_epoch_s = scenario_inputs(train_scenario)[0].epoch_s
     target = scenario.slo.target_attainment
+
+    def score(window: Scenario, spec: PolicySpecBase, oracle: OracleSummary) -> Score:
+        result = execute_run(RunTask(window, spec, seed, TUNING_ENGINE))
+        return Score.of(result, oracle)
 
     def objective(trial: optuna.Trial) -> float:
         spec = apply_params(base_spec, ranges, suggest(trial, ranges))
-        result = engine.run(
-            train_scenario, train_workload, spec.build(), seed=seed, history=train_history
-        )
-        score = Score.of(result, train_oracle)
-        trial.set_user_attr("cost_usd", score.cost_usd)
-        trial.set_user_attr("slo_attainment", score.slo_attainment)
-        trial.set_user_attr("shortfall", target - score.slo_attainment)
+        score_ = score(train_scenario, spec, train_oracle)
+        trial.set_user_attr("cost_usd", score_.cost_usd)
+        trial.set_user_attr("slo_attainment", score_.slo_attainment)
+        trial.set_user_attr("shortfall", target - score_.slo_attainment)
         # Optuna >= 5: constraints live on the trial (<= 0 is feasible); TPE favours
         # feasible trials and best_trial only picks an infeasible one if all are.
-        trial.set_constraint("slo_shortfall", target - score.slo_attainment)
-        ratio = score.cost_vs_oracle if score.cost_vs_oracle is not None else score.cost_usd
-        return objective_value(ratio, score.slo_attainment, target)
+        trial.set_constraint("slo_shortfall", target - score_.slo_attainment)
+        ratio = score_.cost_vs_oracle if score_.cost_vs_oracle is not None else score_.cost_usd
+        return objective_value(ratio, score_.slo_attainment, target)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed)
@@ -255,13 +247,10 @@ def tune_policy(
         best.user_attrs["slo_attainment"] >= target,
     )
 
-    eval_oracle = solve_reference(eval_scenario, eval_workload)
+    eval_oracle = run_task(OracleTask(eval_scenario)).oracle
 
     def evaluate(spec: PolicySpecBase) -> Score:
-        result = engine.run(
-            eval_scenario, eval_workload, spec.build(), seed=seed, history=eval_history
-        )
-        return Score.of(result, eval_oracle)
+        return score(eval_scenario, spec, eval_oracle)
 
     return TuneOutcome(
         scenario=scenario,
@@ -280,11 +269,7 @@ def tune_policy(
         eval_oracle=eval_oracle,
         source=source,
         # Slicing moved the window's epoch to its own start; the bundle records t = 0's.
-        epoch_s=(
-            None
-            if train_workload.epoch_s is None
-            else train_workload.epoch_s - train_window_h[0] * HOUR_S
-        ),
+        epoch_s=(None if train_epoch_s is None else train_epoch_s - train_window_h[0] * HOUR_S),
     )
 
 

@@ -9,100 +9,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from policies.spec import PolicySpecBase
-from sim.engine import Engine, make_context
-from sim.errors import PolicyError, ScenarioError
+from planner.executor import Executor, LocalExecutor
+from planner.inputs import HOUR_S, resolve_policies
+from planner.oracle import OracleSummary
+from planner.runs import OracleTask, RunTask, Task, run_task, run_tasks, scenario_inputs
+from sim.engine import make_context, make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
-HOUR_S = 3600.0
-EngineName = Literal["fluid", "des"]
-ENGINES: tuple[EngineName, ...] = ("fluid", "des")
-
 #: Called before each stage with a short label ("workload", "oracle", a policy name).
 ProgressFn = Callable[[str], None]
-
-
-def make_engine(name: str) -> Engine:
-    """The engine a `--engine` flag names (imported lazily: each pulls in numba or SimPy)."""
-    if name == "fluid":
-        from sim.fluid import FluidEngine
-
-        return FluidEngine()
-    if name == "des":
-        from sim.des import DesEngine
-
-        return DesEngine()
-    raise ScenarioError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")
-
-
-def build_scenario_workload(scenario: Scenario) -> Workload:
-    """The scenario's workload with its window and scaling applied."""
-    from sim.workload import build_workload
-
-    return build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
-
-
-def resolve_policies(names: Sequence[str]) -> list[PolicySpecBase]:
-    """Registry specs for policy names (`hpa`, `bundle:PATH`, ...), in order.
-
-    Raises:
-        PolicyError: A name is unknown, a bundle is unreadable, or a name repeats.
-    """
-    from policies.registry import resolve
-
-    specs = [resolve(name.strip()) for name in names if name.strip()]
-    if not specs:
-        raise PolicyError("no policy named; pass --policies NAME[,NAME...]")
-    seen: dict[str, str] = {}
-    for name, spec in zip(names, specs, strict=True):
-        label = spec.display_name()
-        if label in seen:
-            raise PolicyError(
-                f"policies {seen[label]!r} and {name!r} both display as {label!r}; "
-                "give one a distinct name (e.g. a bundle with its own spec name)"
-            )
-        seen[label] = name
-    return specs
-
-
-def build_history(scenario: Scenario) -> Workload | None:
-    """The trace before the scenario's window, for policies that fit on history.
-
-    Scaled by the same factor as the window (so a forecaster sees the level it will
-    run at); None when the window starts at the trace's beginning or the workload
-    is synthetic. Modulation and token overrides shape the run, not the history.
-    """
-    from sim.workload import load_trace, mean_rps, observed_s, scale_to_mean, slice_window
-
-    spec = scenario.workload
-    if spec.start_h <= 0.0 or spec.format == "synthetic" or spec.path is None:
-        return None
-    raw = load_trace(scenario.resolve_path(spec.path), spec.format, spec.bin_s)
-    start_s = spec.start_h * HOUR_S
-    end_s = raw.duration_s if spec.duration_h is None else start_s + spec.duration_h * HOUR_S
-    if start_s >= raw.duration_s:
-        return None  # build_workload reports the bad window with the full message
-    history = slice_window(raw, 0.0, start_s)
-    if spec.scale_mean_rps is None:
-        return history
-    window = slice_window(raw, start_s, min(end_s, raw.duration_s))
-    if (
-        min(observed_s(history), observed_s(window)) <= 0
-        or min(mean_rps(history), mean_rps(window)) <= 0
-    ):
-        # An all-gap history carries nothing to fit; an empty window is reported by
-        # build_workload with the full message.
-        return None
-    factor = spec.scale_mean_rps / mean_rps(window)
-    return scale_to_mean(history, mean_rps(history) * factor, np.random.default_rng(scenario.seed))
 
 
 def json_safe(value: Any) -> Any:
@@ -119,25 +42,6 @@ def json_safe(value: Any) -> Any:
         number = float(value)
         return number if np.isfinite(number) else None
     return value
-
-
-@dataclass(frozen=True)
-class OracleSummary:
-    """The offline optimum's totals (the reference every policy is divided by)."""
-
-    cost_usd: float
-    gpu_hours: float
-    #: SLO attainment the capacity model predicts for the oracle's schedule (0..1).
-    predicted_attainment: float
-    #: Ready replicas per decision interval.
-    schedule: tuple[float, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"cost_usd": json_safe(self.cost_usd), "gpu_hours": json_safe(self.gpu_hours)}
-
-    def ratio(self, cost_usd: float) -> float | None:
-        """`cost_usd` as a multiple of the oracle's cost; None when the oracle costs nothing."""
-        return cost_usd / self.cost_usd if self.cost_usd > 0 else None
 
 
 @dataclass(frozen=True)
@@ -164,54 +68,18 @@ class WhatIfReport:
         }
 
 
-def solve_reference(scenario: Scenario, workload: Workload) -> OracleSummary:
-    """Run the oracle and keep what the report needs."""
-    from sim.oracle import solve_oracle
-
-    solved = solve_oracle(scenario, workload)
-    return OracleSummary(
-        cost_usd=float(solved.cost_usd),
-        gpu_hours=float(solved.gpu_hours),
-        predicted_attainment=float(solved.predicted_attainment),
-        schedule=tuple(float(v) for v in solved.replicas),
-    )
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One unit of a what-if run, shippable to a worker process: a policy or the oracle."""
-
-    scenario: Scenario
-    workload: Workload
-    history: Workload | None
-    engine: str
-    seed: int
-    spec: PolicySpecBase | None  # None: the oracle
-
-
-def _run_task(task: _Task) -> tuple[RunResult | OracleSummary, float]:
-    """Run one task; return its outcome and its own wall-clock seconds."""
-    started = time.perf_counter()
-    if task.spec is None:
-        return solve_reference(task.scenario, task.workload), time.perf_counter() - started
-    result = make_engine(task.engine).run(
-        task.scenario, task.workload, task.spec.build(), seed=task.seed, history=task.history
-    )
-    if result.policy != task.spec.display_name():
-        result = replace(result, policy=task.spec.display_name())
-    return result, time.perf_counter() - started
-
-
-#: Workloads at least this long run their policies in parallel by default: below it,
-#: starting worker processes (imports, JIT cache loads) costs more than it saves.
-PARALLEL_FROM_S = 6 * HOUR_S
+#: Workloads at least this long may run their policies on more than one process:
+#: below it, starting worker processes (imports, JIT cache loads) costs more than
+#: the runs (measured in benchmarks/whatif_14d.py; see docs/cli.md).
+PARALLEL_FROM_S = 7 * 24 * HOUR_S
 
 
 def default_workers(workload: Workload, runs: int) -> int:
-    """Processes for `runs` independent runs: one for short workloads, else up to the CPUs."""
+    """Processes for `runs` independent runs: one unless the workload is long and the
+    machine has cores to spare (one is left for the parent and the OS)."""
     if workload.duration_s < PARALLEL_FROM_S:
         return 1
-    return max(1, min(runs, os.cpu_count() or 1))
+    return max(1, min(runs, (os.cpu_count() or 1) - 1))
 
 
 def run_whatif(
@@ -221,6 +89,7 @@ def run_whatif(
     seed: int | None = None,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    executor: Executor | None = None,
 ) -> WhatIfReport:
     """Run every policy of `scenario` and the oracle on its workload.
 
@@ -229,15 +98,14 @@ def run_whatif(
             list names the policies to compare.
         engine: `fluid` (fast, per-second) or `des` (request by request).
         seed: Seed of every stochastic path; default the scenario's seed.
-        workers: Processes running policies (and the oracle) side by side; None
-            picks `default_workers`. Results do not depend on it.
+        workers: Local processes running policies (and the oracle) side by side;
+            None picks `default_workers`. Results do not depend on it.
         progress: Optional callback told the name of each stage as it starts.
+        executor: Where the runs go (e.g. a `RayExecutor`); default local processes.
 
     Returns:
         The report, results in the order the policies were named.
     """
-    from planner.executor import LocalExecutor
-
     tell = progress or (lambda _label: None)
     run_seed = scenario.seed if seed is None else seed
     timings: dict[str, float] = {}
@@ -245,37 +113,39 @@ def run_whatif(
     # in a policy name fails at once.
     specs = resolve_policies(scenario.policies)
     make_engine(engine)
+    seeded = (
+        scenario if scenario.seed == run_seed else scenario.model_copy(update={"seed": run_seed})
+    )
 
     tell("loading the workload")
     started = time.perf_counter()
-    workload = build_scenario_workload(scenario)
-    history = build_history(scenario)
+    workload, _ = scenario_inputs(seeded)
     timings["workload"] = time.perf_counter() - started
 
-    tasks = [_Task(scenario, workload, history, engine, run_seed, spec) for spec in [*specs, None]]
-    processes = workers if workers is not None else default_workers(workload, len(tasks))
-    outcomes: list[tuple[RunResult | OracleSummary, float]] = []
-    if processes <= 1:
-        for task in tasks:
-            tell("oracle" if task.spec is None else task.spec.display_name())
-            outcomes.append(_run_task(task))
-    else:
-        tell(f"{len(specs)} policies and the oracle on {processes} processes")
-        with LocalExecutor(max_workers=processes) as pool:
-            outcomes = pool.map(_run_task, tasks)
-
-    results: list[RunResult] = []
-    oracle: OracleSummary | None = None
-    for outcome, elapsed_s in outcomes:
-        if isinstance(outcome, OracleSummary):
-            oracle = outcome
-            timings["oracle"] = elapsed_s
+    tasks: list[Task] = [RunTask(seeded, spec, run_seed, engine) for spec in specs]
+    tasks.append(OracleTask(seeded))
+    if executor is None:
+        processes = workers if workers is not None else default_workers(workload, len(tasks))
+        if processes <= 1:
+            outcomes = []
+            for task in tasks:
+                tell("oracle" if isinstance(task, OracleTask) else task.spec.display_name())
+                outcomes.append(run_task(task))
         else:
-            results.append(outcome)
-            timings[f"policy:{outcome.policy}"] = elapsed_s
-    assert oracle is not None  # the last task is always the oracle
+            tell(f"{len(specs)} policies and the oracle on {processes} processes")
+            with LocalExecutor(max_workers=processes) as pool:
+                outcomes = run_tasks(tasks, pool)
+    else:
+        tell(f"{len(specs)} policies and the oracle on {executor.name}")
+        outcomes = run_tasks(tasks, executor)
 
-    context = make_context(scenario, workload, np.random.default_rng(run_seed))
+    *runs, reference = outcomes
+    oracle = reference.oracle
+    timings["oracle"] = reference.elapsed_s
+    for outcome in runs:
+        timings[f"policy:{outcome.run.policy}"] = outcome.elapsed_s
+
+    context = make_context(seeded, workload, np.random.default_rng(run_seed))
     return WhatIfReport(
         scenario=scenario,
         engine=engine,
@@ -283,6 +153,6 @@ def run_whatif(
         workload=workload,
         replica_capacity_rps=context.replica_capacity_rps,
         oracle=oracle,
-        results=tuple(replace(r, cost_vs_oracle=oracle.ratio(r.cost_usd)) for r in results),
+        results=tuple(replace(o.run, cost_vs_oracle=oracle.ratio(o.run.cost_usd)) for o in runs),
         timings_s=timings,
     )

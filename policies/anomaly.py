@@ -25,12 +25,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, Policy, PolicyContext
 
 
 def target_tracking(observation: Observation, target: float, tolerance: float) -> tuple[int, str]:

@@ -25,8 +25,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, Policy, PolicyContext
 
 TrackedMetric = Literal["utilisation", "rps_per_replica"]
 

@@ -114,7 +114,7 @@ class PolicyBundle(BaseModel):
     @classmethod
     def _spec(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            from policies.registry import spec_from_dict
+            from policies.kinds import spec_from_dict
 
             return spec_from_dict(value, source="bundle spec")
         return value
@@ -315,7 +315,7 @@ def read_bundle(path: Path) -> PolicyBundle:
         if hashlib.sha256(content).hexdigest() != expected:
             raise PolicyError(f"{path}: file {name!r} does not match its sha256 in {MANIFEST}")
         files[name] = content
-    from policies.registry import spec_from_dict
+    from policies.kinds import spec_from_dict
 
     data["spec"] = spec_from_dict(data.get("spec"), source=f"{path}/{MANIFEST}: spec")
     try:

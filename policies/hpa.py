@@ -27,7 +27,6 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from policies.aws_target_tracking import per_replica_metric
-from policies.base import Decision, Observation, PolicyContext
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.pipeline import HysteresisState, run_stages
 from policies.hysteresis.stages import (
@@ -37,6 +36,7 @@ from policies.hysteresis.stages import (
     within_tolerance,
 )
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, PolicyContext
 
 HpaMetric = Literal["utilisation", "rps_per_replica"]
 

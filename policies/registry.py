@@ -7,80 +7,16 @@ when that kind is asked for, and never breaks the rest of the registry.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policies.spec import SCHEMA_VERSION, PolicySpecBase, validate_spec
+from policies.kinds import spec_class, spec_from_dict
+from policies.spec import PolicySpecBase, validate_spec
 from sim.errors import PolicyError
-
-#: kind -> "module:Class" of its spec.
-SPEC_CLASSES: dict[str, str] = {
-    "fixed": "policies.spec:FixedSpec",
-    "hpa": "policies.hpa:HpaSpec",
-    "aws-target-tracking": "policies.aws_target_tracking:AwsTargetTrackingSpec",
-    "threshold": "policies.threshold:ThresholdSpec",
-    "step": "policies.step:StepSpec",
-    "scheduled": "policies.scheduled:ScheduledSpec",
-    "predictive": "policies.predictive:PredictiveSpec",
-    "anomaly": "policies.anomaly:AnomalySpec",
-    "spillover": "policies.spillover:SpilloverSpec",
-    "oracle": "sim.oracle:OracleSpec",
-}
 
 BUNDLE_PREFIX = "bundle:"
 FIXED_PREFIX = "fixed:"
-
-
-def spec_class(kind: str) -> type[PolicySpecBase]:
-    """The spec class of a policy kind, imported on first use.
-
-    Raises:
-        PolicyError: The kind is unknown, or its module cannot be imported.
-    """
-    target = SPEC_CLASSES.get(kind)
-    if target is None:
-        raise PolicyError(
-            f"unknown policy kind {kind!r}; known kinds: {', '.join(sorted(SPEC_CLASSES))}"
-        )
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PolicyError(
-            f"policy kind {kind!r} needs module {module_name} which cannot be imported ({exc}); "
-            "check that scaleplan is fully installed"
-        ) from None
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, PolicySpecBase)):
-        raise PolicyError(
-            f"policy kind {kind!r}: {target} is not a PolicySpecBase subclass in this install"
-        )
-    return cls
-
-
-def spec_from_dict(data: Any, source: str = "policy spec") -> PolicySpecBase:
-    """Validate a parsed spec mapping into the spec class its `kind` names.
-
-    Raises:
-        PolicyError: Not a mapping, no/unknown kind, a newer schema_version, or an
-            invalid field (each named with pydantic's message).
-    """
-    if not isinstance(data, dict):
-        raise PolicyError(f"{source}: expected a mapping with a 'kind', got {type(data).__name__}")
-    kind = data.get("kind")
-    if not isinstance(kind, str):
-        raise PolicyError(
-            f"{source}: missing 'kind'; set it to one of {', '.join(sorted(SPEC_CLASSES))}"
-        )
-    version = data.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise PolicyError(
-            f"{source}: spec schema_version {version!r} is not supported; this scaleplan "
-            f"reads schema_version {SCHEMA_VERSION} (re-create the spec or upgrade scaleplan)"
-        )
-    return validate_spec(spec_class(kind), data, source)
 
 
 def _default(kind: str, **params: Any) -> Callable[[], PolicySpecBase]:
@@ -127,7 +63,6 @@ PRESETS: dict[str, Callable[[], PolicySpecBase]] = {
     "predictive": _default("predictive"),
     "anomaly": _default("anomaly"),
     "spillover": _default("spillover"),
-    "oracle": _default("oracle"),
     "fixed": _default("fixed"),
 }
 
@@ -163,6 +98,12 @@ def resolve(name: str) -> PolicySpecBase:
             spec_class("fixed"), {"kind": "fixed", "replicas": int(count), "name": text}, text
         )
     factory = PRESETS.get(text)
+    if text == "oracle":
+        raise PolicyError(
+            "'oracle' is the offline optimum that every run reports as its reference "
+            "(the last row, and each policy's 'vs oracle'); it is not a policy to run: "
+            "leave it out of --policies"
+        )
     if factory is None:
         raise PolicyError(
             f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, bundle:PATH"

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.errors import PolicyError
 
 #: t = 0 when the workload has no epoch: Monday 1970-01-05T00:00:00 UTC.
@@ -162,11 +162,11 @@ class ScheduledPolicy:
         scoped = dataclasses.replace(observation, min_replicas=low, max_replicas=high)
         if self.inner is not None:
             inner = self.inner.decide(scoped)
-            base, why, spill = inner.desired, inner.reason, inner.spillover_provisioned
+            base, why, targets = inner.desired, inner.reason, inner.targets
         else:
-            base, why, spill = observation.desired, "hold", None
+            base, why, targets = observation.desired, "hold", {}
         desired = min(max(base, floor, low), high)
-        return Decision(desired, f"Scheduled[{names}] [{low},{high}] floor {floor}: {why}", spill)
+        return Decision(desired, f"Scheduled[{names}] [{low},{high}] floor {floor}: {why}", targets)
 
 
 class ScheduledSpec(PolicySpecBase):
@@ -184,7 +184,7 @@ class ScheduledSpec(PolicySpecBase):
     @classmethod
     def _inner_spec(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            from policies.registry import spec_from_dict
+            from policies.kinds import spec_from_dict
 
             return spec_from_dict(value, source="scheduled.inner")
         return value

@@ -10,13 +10,14 @@ Any spec may carry a `hysteresis:` block; `build()` implementations return
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policies.base import FixedPolicy, Policy
 from policies.hysteresis.config import HysteresisSpec
+from sim.contract import Policy
 from sim.errors import PolicyError
+from sim.replay import FixedPolicy
 
 SCHEMA_VERSION = 1
 
@@ -31,9 +32,6 @@ class PolicySpecBase(BaseModel):
     name: str | None = None
     #: Optional dead band / stabilisation / rate limit / clamp around the policy.
     hysteresis: HysteresisSpec | None = None
-
-    #: True for references that need the future (the oracle); never deployable.
-    clairvoyant: ClassVar[bool] = False
 
     def display_name(self) -> str:
         return self.name or self.kind

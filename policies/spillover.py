@@ -11,7 +11,7 @@ exceeds it while more GPU nodes boot. The policy sizes both pools:
   demand observed over `base_window_s`; and of the *sustained* rate, the lowest
   demand of the last `sustain_s` (load that has lasted a boot time is no burst:
   MArk launches instances when overflow persists).
-- Provisioned concurrency of the endpoint (`Decision.spillover_provisioned`): by
+- Provisioned concurrency of the endpoint (`Decision.targets[SPILLOVER]`): by
   Little's law, the overflow rate above what the *ready* GPU replicas carry
   within the SLO (the inverse of the sizing), taken at the `burst_quantile` of
   recent demand, times
@@ -29,12 +29,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
 from policies.predictive.sizing import SizingConfig, clamp
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
+from sim.contract import SPILLOVER, Decision, Observation, Policy, PolicyContext
 from sim.errors import PolicyError
 
 #: SageMaker serverless inference: MaxConcurrency 1-200 (developer guide).
@@ -116,7 +116,7 @@ class SpilloverPolicy(ForecastPolicyBase):
             self._recent.popleft()
         if not self._recent:
             desired = clamp(observation.desired, observation)
-            return Decision(desired, f"demand metric missing: hold {desired}", None)
+            return Decision(desired, f"demand metric missing: hold {desired}")
         recent = np.fromiter((d for _, d in self._recent), dtype=float)
         base, base_why = self._base_rate(observation, recent)
         sustain_s = self.provisioning_s if self.sustain_s is None else self.sustain_s
@@ -134,7 +134,7 @@ class SpilloverPolicy(ForecastPolicyBase):
             f"spillover {provisioned} provisioned for {overflow:.1f} rps overflow "
             f"(burst {burst:.1f} rps over {observation.ready} ready)"
         )
-        return Decision(desired, reason, provisioned)
+        return Decision(desired, reason, {SPILLOVER: provisioned})
 
 
 class SpilloverSpec(PolicySpecBase):

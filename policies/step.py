@@ -21,8 +21,8 @@ from policies.aws_target_tracking import (
     per_replica_metric,
     scale_in_blocked,
 )
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, Policy, PolicyContext
 
 AdjustmentType = Literal["ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"]
 Comparison = Literal[

@@ -1,56 +1,28 @@
-"""The one seam through which capacity changes: the actuator protocol.
+"""An in-memory `sim.contract.Actuator`: for tests, dry runs and shadow mode.
 
-After cluster-autoscaler's `NodeGroup` (min, max, target, increase, decrease):
-a decision is applied in exactly one place, `Actuator.set_desired`. The simulator's
-pools, the AWS (boto3) actuator, the emitted Pulumi config and the in-memory fake
-below all implement it.
+After cluster-autoscaler's test cloud provider: a real implementation of the
+protocol, with bounds and an audit trail, behind which no cloud exists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
-
-@runtime_checkable
-class Actuator(Protocol):
-    """Something whose desired capacity (in serving replicas) can be read and set."""
-
-    def current(self) -> int:
-        """The desired capacity currently in force."""
-        ...
-
-    def bounds(self) -> tuple[int, int]:
-        """Inclusive (min, max) capacity the target accepts."""
-        ...
-
-    def set_desired(self, desired: int, reason: str) -> None:
-        """Request `desired` capacity; `reason` is recorded for the audit trail."""
-        ...
-
-
-@dataclass(frozen=True)
-class ActuationRecord:
-    """One accepted capacity change."""
-
-    time_s: float
-    previous: int
-    desired: int
-    reason: str
+from sim.control import ActuationRecord
 
 
 @dataclass
 class InMemoryActuator:
-    """A real, in-memory actuator for tests and dry runs.
+    """A real, in-memory actuator.
 
     It enforces its bounds (a request outside them is an error, not a silent
-    clamp: clamping is the policy's job) and records every change.
+    clamp: clamping is the control loop's job) and records every change.
     """
 
     desired: int
     min_capacity: int
     max_capacity: int
-    clock_s: float = 0.0
+    name: str = "in-memory"
     log: list[ActuationRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -66,11 +38,11 @@ class InMemoryActuator:
     def bounds(self) -> tuple[int, int]:
         return self.min_capacity, self.max_capacity
 
-    def set_desired(self, desired: int, reason: str) -> None:
+    def set_desired(self, desired: int, reason: str, now_s: float) -> None:
         if not self.min_capacity <= desired <= self.max_capacity:
             raise ValueError(
                 f"desired {desired} outside bounds [{self.min_capacity}, {self.max_capacity}]"
             )
         if desired != self.desired:
-            self.log.append(ActuationRecord(self.clock_s, self.desired, desired, reason))
+            self.log.append(ActuationRecord(now_s, self.name, self.desired, desired, reason))
             self.desired = desired

@@ -2,22 +2,24 @@
 
 Both engines take the same scenario, workload and policy objects and return a
 `RunResult`. `make_context` builds the `PolicyContext` both hand to
-`Policy.reset`, so a policy sees identical facts in either engine.
+`Policy.reset`, so a policy sees identical facts in either engine; `make_engine`
+is the registry of engines by name.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
-from policies.base import Policy, PolicyContext
+from sim.contract import Policy, PolicyContext
+from sim.errors import ScenarioError
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import RateEnvelope, RequestTrace, TokenProfile, Workload
 
-#: Intervals of history in every Observation (one hour at 15 s), the same in both engines.
-OBSERVATION_HISTORY_LEN = 240
+EngineName = Literal["fluid", "des"]
+ENGINES: tuple[EngineName, ...] = ("fluid", "des")
 
 
 class Engine(Protocol):
@@ -71,9 +73,8 @@ def make_context(
     rng: np.random.Generator,
     *,
     history: Workload | None = None,
-    clairvoyant: bool = False,
 ) -> PolicyContext:
-    """The facts a policy may know before the run (the future only when clairvoyant)."""
+    """The facts a policy may know before the run (never the run's own traffic)."""
     pool = scenario.pool
     tokens = token_profile(workload)
     batch = pool.service.max_batch
@@ -89,12 +90,27 @@ def make_context(
         max_batch=batch,
         epoch_s=workload.epoch_s,
         history=history,
-        future=workload if clairvoyant else None,
         rng=rng,
         spillover_mean_service_s=(
             None
             if scenario.spillover is None
             else scenario.spillover.service.mean_service_s(tokens, 1)
         ),
-        scenario=scenario if clairvoyant else None,
     )
+
+
+def make_engine(name: str) -> Engine:
+    """The engine a `--engine` flag names (imported lazily: each pulls in numba or SimPy).
+
+    Raises:
+        ScenarioError: `name` is not an engine.
+    """
+    if name == "fluid":
+        from sim.fluid import FluidEngine
+
+        return FluidEngine()
+    if name == "des":
+        from sim.des import DesEngine
+
+        return DesEngine()
+    raise ScenarioError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")

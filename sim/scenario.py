@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sim.capacity.pools import Pool, ServerlessEndpoint
 from sim.errors import ScenarioError
-from sim.workload.build import TraceFormat
+from sim.workload.formats import TraceFormat
 from sim.workload.model import TokenProfile
 
 SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.stages import (
     Recommendation,
@@ -21,6 +20,7 @@ from policies.hysteresis.stages import (
     record_scale_event,
     stabilise,
 )
+from sim.contract import Decision, Observation, Policy, PolicyContext
 
 
 @dataclass(frozen=True)
@@ -167,4 +167,4 @@ class Hysteresis:
         )
         self.state = staged.state
         reason = raw.reason if not staged.reasons else f"{raw.reason}; {staged.reason_text()}"
-        return Decision(staged.value, reason, raw.spillover_provisioned)
+        return Decision(staged.value, reason, raw.targets)

@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
 from policies.predictive.policy import ReactiveFloor
 from policies.predictive.sizing import SizingConfig, clamp
+from sim.contract import Decision, Observation, PolicyContext
 
 HOUR_S = 3600.0
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.online import ForecastConfig, OnlineForecast, fit_online_forecast
 from policies.predictive.sizing import Sizer, SizingConfig, clamp
+from sim.contract import Decision, Observation, PolicyContext
 from sim.errors import FitError
 
 logger = logging.getLogger(__name__)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policies.base import PolicyContext
 from policies.predictive.forecasters import Forecaster, ModelName, Seasonality
 from policies.predictive.selection import Selection, select_forecaster
 from policies.predictive.series import DemandSeries, demand_series
+from sim.contract import PolicyContext
 from sim.errors import FitError
 from sim.workload.model import FloatArray
 

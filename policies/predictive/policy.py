@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-from policies.base import Decision, Observation, PolicyContext
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
 from policies.predictive.sizing import (
@@ -23,6 +22,7 @@ from policies.predictive.sizing import (
     clamp,
     recent_demand_rps,
 )
+from sim.contract import Decision, Observation, PolicyContext
 
 
 class ReactiveFloor:

@@ -28,8 +28,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from policies.base import Observation, PolicyContext
 from sim.capacity.queueing import servers_for_attainment
+from sim.contract import Observation, PolicyContext
 
 DEFAULT_GRID_STEP = 0.01
 

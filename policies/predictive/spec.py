@@ -15,13 +15,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from policies.base import Policy
 from policies.predictive.aws import HOUR_S, AwsPredictivePolicy
 from policies.predictive.forecasters import ModelName, Seasonality
 from policies.predictive.online import DAY_S, ForecastConfig
 from policies.predictive.policy import PredictivePolicy
 from policies.predictive.sizing import SizingConfig
 from policies.spec import PolicySpecBase
+from sim.contract import Policy
 
 
 class PredictiveSpec(PolicySpecBase):

@@ -47,15 +47,26 @@ class DesiredCapacity(ABC):
     def bounds(self) -> tuple[int, int]:
         return self._bounds
 
-    def set_desired(self, desired: int, reason: str) -> None:
+    def set_desired(self, desired: int, reason: str, now_s: float | None = None) -> None:
         """Apply a desired count (the single place this pool's capacity changes).
 
+        Args:
+            desired: The new desired count.
+            reason: Why, for the log.
+            now_s: The decision time; SimPy's clock is the only one here, so it must
+                be the environment's now (None means now).
+
         Raises:
-            ValueError: `desired` is outside `bounds()`; clamping is the policy's job.
+            ValueError: `desired` is outside `bounds()` (clamping is the control
+                loop's job), or `now_s` is not the simulation's current time.
         """
         low, high = self._bounds
         if not low <= desired <= high:
             raise ValueError(f"desired {desired} outside bounds [{low}, {high}] of {self.name}")
+        if now_s is not None and abs(now_s - self._env.now) > 1e-9:
+            raise ValueError(
+                f"{self.name}: actuation at {now_s} s while the simulation is at {self._env.now} s"
+            )
         if desired == self.desired:
             return
         now_s = self._env.now

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from policies.base import Policy
+from sim.contract import Policy
 from sim.des.eventlog import LogEntry
 from sim.des.serverless import SimServerlessPool
 from sim.des.simulation import Simulation

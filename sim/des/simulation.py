@@ -7,18 +7,23 @@ simultaneous events by (time, priority, insertion id), so ties break the same wa
 on every run.
 
 With a `spillover` endpoint, arrivals go through `router.SpilloverRouter`.
+
+Decisions go through the shared control loop (`sim.control.ControlLoop`): this
+module supplies only the reading at each tick and the pools as actuators. The
+run is steppable (`advance` to the next tick, `read`, `record`), so a driver
+other than `execute` can run the same loop.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import simpy
 from simpy.events import Event, Timeout
 
-from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
+from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
+from sim.control import ControlLoop, Reading, drive
 from sim.des.eventlog import LogEntry, sorted_log
 from sim.des.instance_pool import SimInstancePool
 from sim.des.metrics import SeriesRecorder, latency_summary, observed_s, quantile
@@ -26,12 +31,10 @@ from sim.des.requests import SERVED, RequestBook, arrivals_from
 from sim.des.router import SpilloverRouter
 from sim.des.serverless import SimServerlessPool
 from sim.des.streams import stream
-from sim.engine import OBSERVATION_HISTORY_LEN, make_context
+from sim.engine import make_context
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
-
-#: Decision intervals kept in `Observation.history` (one hour at the default 15 s).
 
 
 class Simulation:
@@ -74,6 +77,7 @@ class Simulation:
             self.main = SimInstancePool(self.env, scenario.pool, self.book, seed, log=self.log)
         self.spill: SimServerlessPool | None = None
         router: SpilloverRouter | None = None
+        actuators: dict[str, Actuator] = {PRIMARY: self.main}
         if scenario.spillover is not None:
             # Scenario validation guarantees an instance pool with a distinct name here.
             assert isinstance(self.main, SimInstancePool)
@@ -81,18 +85,12 @@ class Simulation:
                 self.env, scenario.spillover, self.book, seed, role="spillover", log=self.log
             )
             router = SpilloverRouter(self.main, self.spill, self.log)
-        clairvoyant = bool(getattr(policy, "clairvoyant", False))
-        context = make_context(
-            scenario, workload, stream(seed, "policy"), history=history, clairvoyant=clairvoyant
-        )
-        policy.reset(context)
-        self.capacity_rps = context.replica_capacity_rps
-        self.epoch_s = workload.epoch_s
+            actuators[SPILLOVER] = self.spill
+        context = make_context(scenario, workload, stream(seed, "policy"), history=history)
+        self.loop = ControlLoop(policy, actuators, context)
+        self.loop.reset()
         self.interval_s = scenario.decision_interval_s
         self.series = SeriesRecorder()
-        self.history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
-        self.notes: list[str] = []
-        self.clamped = 0
         self._next = 0
         self._arrival_s = self.book.arrival_s
         self._interval_arrivals = 0
@@ -100,20 +98,42 @@ class Simulation:
         self._last_tick_s = 0.0
         self._last_busy = (0.0, 0.0)
         self._route = self.main.submit if router is None else router.submit
+        self._started = False
+        self._done = False
 
     # --- run ---------------------------------------------------------------------------
 
     def execute(self) -> tuple[RunResult, tuple[LogEntry, ...]]:
         """Run to the horizon; return the result and the (possibly empty) event log."""
+        drive(self, self.loop)
+        return self.result(), sorted_log(self.log) if self.log is not None else ()
+
+    def advance(self) -> float | None:
+        """Run SimPy to the next decision tick and return its time, or None at the end.
+
+        The tick is an ordinary SimPy event at (time, NORMAL priority, insertion id),
+        so events due at the same instant keep the order they would have in one
+        uninterrupted run. At the end, the last (partial) interval is recorded
+        without a decision.
+        """
         env = self.env
-        if self._arrival_s:
-            first = Timeout(env, self._arrival_s[0])
-            first.callbacks.append(self._on_arrival)
-        self._schedule_tick()
+        if self._done:
+            return None
+        if not self._started:
+            self._started = True
+            if self._arrival_s:
+                first = Timeout(env, self._arrival_s[0])
+                first.callbacks.append(self._on_arrival)
+        due_s = (self._tick_index + 1) * self.interval_s
+        if due_s < self.horizon_s:
+            self._tick_index += 1
+            env.run(until=Timeout(env, due_s - env.now))
+            return env.now
         env.run(until=self.horizon_s)
+        self._done = True
         if self._last_tick_s < self.horizon_s - 1e-9:
-            self._record(self.horizon_s, None)  # the last, partial interval: no decision
-        return self._result(), sorted_log(self.log) if self.log is not None else ()
+            self.record(self.horizon_s, None)  # the last, partial interval: no decision
+        return None
 
     def _on_arrival(self, event: Event) -> None:
         del event
@@ -139,25 +159,13 @@ class Simulation:
             following = Timeout(env, arrival_s[index] - now_s)
             following.callbacks.append(self._on_arrival)
 
-    # --- decisions ---------------------------------------------------------------------
+    # --- what the control loop sees ----------------------------------------------------
 
-    def _schedule_tick(self) -> None:
-        due_s = (self._tick_index + 1) * self.interval_s
-        if due_s < self.horizon_s:
-            tick = Timeout(self.env, due_s - self.env.now)
-            tick.callbacks.append(self._on_tick)
+    def actuators(self) -> dict[str, Actuator]:
+        return dict(self.loop.actuators)
 
-    def _on_tick(self, event: Event) -> None:
-        del event
-        self._tick_index += 1
-        now_s = self.env.now
-        observation = self._observe(now_s)
-        decision = self.policy.decide(observation)
-        self._apply(decision)
-        self._record(now_s, observation)
-        self._schedule_tick()
-
-    def _observe(self, now_s: float) -> Observation:
+    def read(self, now_s: float) -> Reading:
+        """The metrics of the interval that ends at `now_s`."""
         main = self.main
         if self.spill is not None:
             self.spill.advance(now_s)
@@ -169,55 +177,22 @@ class Simulation:
         seen_s = observed_s(self.missing, self._last_tick_s, now_s)
         demand_rps = self._interval_arrivals / seen_s if seen_s > 1e-9 else None
         p95 = quantile(self.book.interval_latencies, 0.95)
-        low, high = main.bounds()
-        return Observation(
+        return Reading(
             time_s=now_s,
-            interval_s=self.interval_s,
             demand_rps=demand_rps,
             utilisation=utilisation,
             queue_len=main.queue_len(now_s),
             ready=main.ready,
             pending=main.pending,
-            desired=main.desired,
-            min_replicas=low,
-            max_replicas=high,
-            replica_capacity_rps=self.capacity_rps,
             p95_latency_s=None if math.isnan(p95) else p95,
-            epoch_s=self.epoch_s,
-            history=tuple(self.history),
             spillover_in_flight=self.spill.busy if self.spill is not None else 0,
         )
 
-    def _apply(self, decision: Decision) -> None:
-        """Clamp an out-of-bounds decision (recording why) and apply it through the actuator."""
-        self._actuate(self.main, int(decision.desired), decision.reason)
-        wanted = decision.spillover_provisioned
-        if wanted is None:
-            return
-        if self.spill is None:
-            note = "policy set spillover_provisioned but the scenario has no spillover; ignored"
-            if note not in self.notes:
-                self.notes.append(note)
-            return
-        self._actuate(self.spill, int(wanted), decision.reason)
-
-    def _actuate(
-        self, pool: SimInstancePool | SimServerlessPool, desired: int, reason: str
-    ) -> None:
-        low, high = pool.bounds()
-        if desired > high:
-            reason = f"{reason}; clamped {desired}->{high} (TooManyReplicas)"
-            desired, self.clamped = high, self.clamped + 1
-        elif desired < low:
-            reason = f"{reason}; clamped {desired}->{low} (TooFewReplicas)"
-            desired, self.clamped = low, self.clamped + 1
-        pool.set_desired(desired, reason)
-
-    def _record(self, now_s: float, observation: Observation | None) -> None:
-        """Append a series row and start the next interval."""
+    def record(self, now_s: float, observation: Observation | Reading | None) -> None:
+        """Append a series row (the state after the decision) and start the next interval."""
         main = self.main
         if observation is None:
-            observation = self._observe(now_s)
+            observation = self.read(now_s)
         cost = main.cost_usd(now_s)
         if self.spill is not None:
             cost += self.spill.cost_usd(now_s)
@@ -230,15 +205,6 @@ class Simulation:
             math.nan if observation.p95_latency_s is None else observation.p95_latency_s,
             cost,
         )
-        self.history.append(
-            MetricSample(
-                time_s=now_s,
-                demand_rps=observation.demand_rps,
-                utilisation=observation.utilisation,
-                ready=observation.ready,
-                desired=observation.desired,
-            )
-        )
         self._last_tick_s = now_s
         self._last_busy = main.busy_areas(now_s)
         self._interval_arrivals = 0
@@ -246,7 +212,8 @@ class Simulation:
 
     # --- result ------------------------------------------------------------------------
 
-    def _result(self) -> RunResult:
+    def result(self) -> RunResult:
+        """The run's result (call once the run has reached its horizon)."""
         end_s, book, main, spill = self.horizon_s, self.book, self.main, self.spill
         main.finish(end_s)
         cost_by_pool = {main.name: main.cost_usd(end_s, final=True)}
@@ -263,11 +230,9 @@ class Simulation:
             book.latency_s, book.outcome, self.scenario.slo.latency_s, SERVED
         )
         finished = book.served + book.dropped
-        notes = list(self.notes)
-        if self.clamped:
-            notes.append(f"{self.clamped} decisions were out of bounds and clamped")
+        notes = self.loop.run_notes()
         return RunResult(
-            policy=self.policy.name,
+            policy=self.loop.policy.name,
             engine="des",
             seed=self.seed,
             cost_usd=sum(cost_by_pool.values()),

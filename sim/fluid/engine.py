@@ -10,15 +10,16 @@ and its approximations.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
-from sim.engine import OBSERVATION_HISTORY_LEN, make_context, token_profile
-from sim.errors import PolicyError, ScenarioError
+from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
+from sim.control import ControlLoop, Reading, drive
+from sim.engine import make_context, token_profile
+from sim.errors import ScenarioError
 from sim.fluid import kernel as K
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
@@ -33,11 +34,14 @@ from sim.fluid.inputs import (
     service_strata,
     smoothed_rate,
 )
-from sim.fluid.serverless import ServerlessFluid
+from sim.fluid.serverless import ServerlessFluid, ServerlessRun
 from sim.fluid.work import cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, RequestTrace, Workload
+
+#: (workload, seed) pairs whose sampled arrivals an engine keeps for reuse.
+_CACHE_RUNS = 4
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class FluidEngine:
 
     def __init__(self, settings: FluidSettings | None = None) -> None:
         self.settings = settings or FluidSettings()
+        self._cache: dict[
+            tuple[int, int], tuple[Workload, Workload, SecondInputs, dict[str, Any]]
+        ] = {}
 
     def run(
         self,
@@ -78,30 +85,45 @@ class FluidEngine:
         history: Workload | None = None,
     ) -> RunResult:
         """Simulate `policy` on `workload` under `scenario`; see `RunResult`."""
-        engine_seq, policy_seq = np.random.SeedSequence(seed).spawn(2)
-        rng = np.random.default_rng(engine_seq)
-        clairvoyant = bool(getattr(policy, "clairvoyant", False))
+        policy_seq = np.random.SeedSequence(seed).spawn(2)[1]
         context = make_context(
-            scenario,
-            workload,
-            np.random.default_rng(policy_seq),
-            history=history,
-            clairvoyant=clairvoyant,
+            scenario, workload, np.random.default_rng(policy_seq), history=history
         )
-        policy.reset(context)
-        workload, inputs = self.sample_arrivals(workload, seed, rng)
+        run = self.start(scenario, workload, seed)
+        loop = ControlLoop(policy, run.actuators(), context)
+        loop.reset()
+        return run.simulate(loop, seed)
+
+    def start(self, scenario: Scenario, workload: Workload, seed: int) -> FluidRun:
+        """A steppable run of `workload` under `scenario` (no policy yet).
+
+        The arrivals and service strata of a (workload, seed) pair are sampled once
+        per engine and shared by every run of it, so several policies and the
+        oracle's start-up replay pay for them once.
+        """
+        sampled, inputs, rng = self._sampled(workload, seed)
         pool = scenario.pool
         if isinstance(pool, ServerlessEndpoint):
-            tokens = token_profile(workload)
-            strata = service_strata(pool.service, workload, tokens)
-            run = ServerlessFluid(scenario, pool, inputs, strata, rng)
-            block_s = self.settings.size_block_s
-            blocks = block_strata(
-                pool.service, workload, tokens, inputs.duration_s, block_s, strata
-            )
-            return run.simulate(policy, context.replica_capacity_rps, seed, blocks, block_s)
-        run_ = _InstanceRun(scenario, workload, inputs, rng, self.settings)
-        return run_.simulate(policy, context.replica_capacity_rps, seed, workload.epoch_s)
+            return ServerlessRun(scenario, pool, sampled, inputs, rng, self.settings.size_block_s)
+        return _InstanceRun(scenario, sampled, inputs, rng, self.settings)
+
+    def _sampled(
+        self, workload: Workload, seed: int
+    ) -> tuple[Workload, SecondInputs, np.random.Generator]:
+        """Sampled arrivals and the engine's generator, in the state right after sampling."""
+        key = (id(workload), seed)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not workload:  # an id can be reused after a free
+            rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+            sampled, inputs = self.sample_arrivals(workload, seed, rng)
+            hit = (workload, sampled, inputs, dict(rng.bit_generator.state))
+            if len(self._cache) >= _CACHE_RUNS:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = hit
+        _, sampled, inputs, state = hit
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+        return sampled, inputs, rng
 
     def sample_arrivals(
         self, workload: Workload, seed: int, rng: np.random.Generator
@@ -149,15 +171,15 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
     """Share of requests within the SLO in each of the first `intervals` intervals when
     the pool keeps its initial replicas (used by the oracle for the intervals no
     decision can change yet: queues carried over between them are captured here)."""
-    from policies.base import FixedPolicy  # the baseline policy lives in the contract
+    from sim.replay import FixedPolicy
 
     engine = FluidEngine()
-    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
-    workload, inputs = engine.sample_arrivals(workload, 0, rng)
-    run = _InstanceRun(scenario, workload, inputs, rng, engine.settings)
+    run = engine.start(scenario, workload, 0)
+    assert isinstance(run, _InstanceRun)
     policy = FixedPolicy(scenario.pool.start_replicas, name="startup")
-    # A fixed policy never reads replica_capacity_rps.
-    run.simulate(policy, 0.0, 0, workload.epoch_s, stop_after=intervals)
+    context = make_context(scenario, workload, np.random.default_rng(0))
+    loop = ControlLoop(policy, run.actuators(), context)
+    run.simulate(loop, 0, stop_after=intervals)
     return np.asarray(run.interval_share[:intervals], dtype=np.float64)
 
 
@@ -182,7 +204,9 @@ class _InstanceRun:
         self.strata = strata = service_strata(pool.service, workload, tokens)
         self.scenario = scenario
         self.inputs = inputs
-        self.fleet = Fleet(pool, rng)
+        self.fleet = Fleet(pool, rng, drain_s_at=self._drain_s_at)
+        self._ready = 0
+        self._queue = 0
         self.max_batch = pool.service.max_batch
         self.interval_s = scenario.decision_interval_s
         if self.interval_s < 1.0:
@@ -215,128 +239,134 @@ class _InstanceRun:
         self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.spill: ServerlessFluid | None = None
-        self.clamped = 0
-        self.notes: list[str] = []
         if scenario.spillover is not None:
             spill_strata = service_strata(scenario.spillover.service, workload, tokens)
             self.spill = ServerlessFluid(scenario, scenario.spillover, inputs, spill_strata, rng)
+        self._start()
 
-    def simulate(
-        self,
-        policy: Policy,
-        capacity_rps: float,
-        seed: int,
-        epoch_s: float | None,
-        stop_after: int | None = None,
-    ) -> RunResult:
-        inputs, fleet, interval_s = self.inputs, self.fleet, self.interval_s
-        duration = inputs.duration_s
-        bounds_arr = interval_bounds(duration, interval_s)
-        n_int = len(bounds_arr) - 1
-        demands = interval_demand(inputs, bounds_arr)
-        bounds = bounds_arr.tolist()
-        strata_packed = self.strata.packed()
-        state = np.zeros(K.N_STATE)
-        ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
+    def actuators(self) -> dict[str, Actuator]:
+        """The run's named actuator targets: the fleet, and the spillover if any."""
+        targets: dict[str, Actuator] = {PRIMARY: self.fleet}
+        if self.spill is not None:
+            targets[SPILLOVER] = self.spill
+        return targets
+
+    def simulate(self, loop: ControlLoop, seed: int, stop_after: int | None = None) -> RunResult:
+        """Run `loop` over the workload (or its first `stop_after` intervals)."""
+        if stop_after is not None:
+            self._limit = min(self.n_intervals, stop_after)
+        drive(self, loop)
+        return self.result(loop, seed)
+
+    # --- the steppable run ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Allocate the run's state (once, at construction)."""
+        inputs = self.inputs
+        self.duration = duration = inputs.duration_s
+        bounds = interval_bounds(duration, self.interval_s)
+        self.n_intervals = len(bounds) - 1
+        self.demands = interval_demand(inputs, bounds)
+        self.bounds = bounds.tolist()
+        self.state = np.zeros(K.N_STATE)
+        self.ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
         # completions are scheduled up to the longest service time (a full batch) ahead
         done_len = math.ceil(self._longest_service_s()) + 3
-        done_ring, done_busy_ring = np.zeros(done_len), np.zeros(done_len)
-        hist = np.zeros(L.HIST_BINS)
-        ihist = np.zeros(L.HIST_BINS)
-        out = np.zeros(K.N_OUT)
-        totals = np.zeros(K.N_OUT)
-        rows: list[tuple[float, float, int, int, int, float, float]] = []
-        history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
-        pool = self.scenario.pool
-        min_r, max_r = pool.min_replicas, pool.max_replicas
+        self.done_ring, self.done_busy_ring = np.zeros(done_len), np.zeros(done_len)
+        self.hist = np.zeros(L.HIST_BINS)
+        self.ihist = np.zeros(L.HIST_BINS)
+        self.out = np.zeros(K.N_OUT)
+        self.totals = np.zeros(K.N_OUT)
+        self.rows: list[tuple[float, float, int, int, int, float, float]] = []
+        self.interval_share = np.ones(self.n_intervals)
         spill = self.spill
         if spill is not None:
-            sp_on, sp_service, sp_strata = True, spill.service_s, spill.strata.packed()
-            vp, vs, dq_t, dq_v = spill.vp, spill.vs, spill.dq_t, spill.dq_v
+            self._spill_args = (
+                True, spill.service_s, spill.strata.packed(), spill.vp, spill.vs,
+                spill.dq_t, spill.dq_v,
+            )  # fmt: skip
         else:
-            sp_on, sp_service, sp_strata = False, 1.0, strata_packed
-            vp, vs, dq_t, dq_v = np.zeros(8), np.zeros(32), np.zeros(2), np.zeros(2)
-        arrivals, lam, params, blocks = inputs.arrivals, self.lam, self.params, self.blocks
-        offsets, base_s, slope_s = self.work.offsets, self.work.base_s, self.work.slope_s
-        ready_at, until = fleet.ready_arrays()
-        share = self.interval_share = np.ones(n_int)
-        last = n_int if stop_after is None else min(n_int, stop_after)
-        advance = K.advance
-        i_ready, i_pending, i_queue = K.O_READY_AT_T1, K.O_PENDING_AT_T1, K.O_QUEUE_END
-        i_busy, i_slot, i_p95 = K.O_BUSY_SLOT_S, K.O_READY_SLOT_S, K.O_P95_S
-        i_served, i_dropped, i_att = K.O_SERVED, K.O_DROPPED, K.O_ATTAINED
-        for i in range(last):
+            self._spill_args = (
+                False, 1.0, self.strata.packed(), np.zeros(8), np.zeros(32),
+                np.zeros(2), np.zeros(2),
+            )  # fmt: skip
+        self._index = 0
+        self._limit = self.n_intervals
+        self._last: tuple[float | None, int, int, float, float | None] = (None, 0, 0, 0.0, None)
+
+    def advance(self) -> float | None:
+        """Run the compiled kernel over the next decision interval.
+
+        Returns the time of the decision that ends it, or None when the run is over
+        (the last, partial interval gets a series row and no decision).
+        """
+        limit = self._limit
+        bounds, fleet, out = self.bounds, self.fleet, self.out
+        while self._index < limit:
+            i = self._index
+            self._index += 1
             t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
-            desired = fleet.desired
-            advance(
-                t0, t1, arrivals, lam, ready_at, until, desired, blocks,
-                offsets, base_s, slope_s, params,
-                state, ring, done_ring, done_busy_ring, hist, ihist, out, totals,
+            sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v = self._spill_args
+            ready_at, until = fleet.ready_arrays()
+            K.advance(
+                t0, t1, self.inputs.arrivals, self.lam, ready_at, until, fleet.desired,
+                self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
+                self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
+                self.hist, self.ihist, out, self.totals,
                 sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
             )  # fmt: skip
             o = out.tolist()
-            finished = o[i_served] + o[i_dropped]
+            finished = o[K.O_SERVED] + o[K.O_DROPPED]
             if finished > 0:
-                share[i] = o[i_att] / finished
+                self.interval_share[i] = o[K.O_ATTAINED] / finished
             if fleet.has_hazard:
                 fleet.replace_dead(float(t1))
-            demand = demands[i]
-            ready = int(o[i_ready])
-            pending = int(o[i_pending])
-            p95 = o[i_p95]
-            now = float(t1)
-            if t1 >= duration:
-                # the last, partial interval: a series row, no decision
-                rows.append(self._row(now, demand, ready, desired, pending, p95))
-                break
-            util = o[i_busy] / o[i_slot] if o[i_slot] > 0 else None
-            obs = Observation(
-                time_s=now,
-                interval_s=interval_s,
-                demand_rps=demand,
-                utilisation=util,
-                queue_len=int(o[i_queue] + 0.5),
-                ready=ready,
-                pending=pending,
-                desired=desired,
-                min_replicas=min_r,
-                max_replicas=max_r,
-                replica_capacity_rps=capacity_rps,
-                p95_latency_s=None if p95 != p95 else p95,  # NaN: nothing finished
-                epoch_s=epoch_s,
-                history=tuple(history),
-                spillover_in_flight=int(vs[V.V_BUSY] + 0.5) if sp_on else 0,
-            )
-            decision = policy.decide(obs)
-            if not isinstance(decision, Decision):
-                raise PolicyError(
-                    f"policy {policy.name!r} returned {type(decision).__name__}, not a Decision"
-                )
-            wanted = decision.desired
-            if wanted != desired or not min_r <= wanted <= max_r:
-                fleet.clock_s = now
-                if wanted < desired:
-                    fleet.drain_s = drain_s(state[K.S_IN_SERVICE], ready, done_ring, bounds[i + 1])
-                self._apply(fleet, int(wanted), decision.reason)
-            if decision.spillover_provisioned is not None:
-                if spill is None:
-                    self._note(
-                        "policy set spillover_provisioned but there is no spillover; ignored"
-                    )
-                else:
-                    spill.clock_s = now
-                    self._apply(spill, int(decision.spillover_provisioned), decision.reason)
-            # the row and the history sample describe the state after the decision,
-            # as the SimPy engine records them (only a change moves ready or pending)
-            if fleet.desired != desired:
-                ready = fleet.ready(now)
-                pending = fleet.pending(now)
-            rows.append(self._row(now, demand, ready, fleet.desired, pending, p95))
-            history.append(MetricSample(now, demand, util, obs.ready, desired))
-        series = np.asarray(rows, dtype=np.float64).reshape(-1, 7).T
-        return self._result(policy, seed, totals, hist, series, duration)
+            util = o[K.O_BUSY_SLOT_S] / o[K.O_READY_SLOT_S] if o[K.O_READY_SLOT_S] > 0 else None
+            p95 = o[K.O_P95_S]
+            self._ready = int(o[K.O_READY_AT_T1])
+            self._last = (
+                self.demands[i], self._ready, int(o[K.O_PENDING_AT_T1]), p95, util
+            )  # fmt: skip
+            self._queue = int(o[K.O_QUEUE_END] + 0.5)
+            if t1 >= self.duration:
+                demand, ready, pending, _, _ = self._last
+                self.rows.append(self._row(float(t1), demand, ready, fleet.desired, pending, p95))
+                self._index = limit
+                return None
+            return float(t1)
+        return None
+
+    def read(self, now: float) -> Reading:
+        """The metrics of the interval that ended at `now` (after `advance`)."""
+        demand, ready, pending, p95, util = self._last
+        vs = self._spill_args[4]
+        return Reading(
+            time_s=now,
+            demand_rps=demand,
+            utilisation=util,
+            queue_len=self._queue,
+            ready=ready,
+            pending=pending,
+            p95_latency_s=None if p95 != p95 else p95,  # NaN: nothing finished
+            spillover_in_flight=int(vs[V.V_BUSY] + 0.5) if self.spill is not None else 0,
+        )
+
+    def record(self, now: float, observation: Observation) -> None:
+        """The series row after the decision, as the SimPy engine records it (only a
+        change moves ready or pending)."""
+        fleet = self.fleet
+        ready, pending = observation.ready, observation.pending
+        if fleet.desired != observation.desired:
+            ready, pending = fleet.ready(now), fleet.pending(now)
+        demand = observation.demand_rps
+        p95 = math.nan if observation.p95_latency_s is None else observation.p95_latency_s
+        self.rows.append(self._row(now, demand, ready, fleet.desired, pending, p95))
+
+    def _drain_s_at(self, now: float) -> float:
+        """How long a busy replica removed at `now` keeps serving (see `drain_s`)."""
+        return drain_s(self.state[K.S_IN_SERVICE], self._ready, self.done_ring, int(now))
 
     def _longest_service_s(self) -> float:
         """The longest service time of the run, at a full batch: a stratum's or a
@@ -355,31 +385,11 @@ class _InstanceRun:
             cost += self.spill.cost_usd()
         return (now, 0.0 if demand is None else demand, ready, desired, pending, p95, cost)
 
-    def _apply(self, actuator: Fleet | ServerlessFluid, desired: int, reason: str) -> None:
-        """Clamp an out-of-bounds decision (counted in the notes) and actuate it."""
-        low, high = actuator.bounds()
-        if desired > high:
-            desired, reason = high, f"{reason}; clamped to {high} (TooManyReplicas)"
-            self.clamped += 1
-        elif desired < low:
-            desired, reason = low, f"{reason}; clamped to {low} (TooFewReplicas)"
-            self.clamped += 1
-        actuator.set_desired(desired, reason)
-
-    def _note(self, note: str) -> None:
-        if note not in self.notes:
-            self.notes.append(note)
-
-    def _result(
-        self,
-        policy: Policy,
-        seed: int,
-        totals: FloatArray,
-        hist: FloatArray,
-        series: FloatArray,
-        duration: int,
-    ) -> RunResult:
-        fleet, spill = self.fleet, self.spill
+    def result(self, loop: ControlLoop, seed: int) -> RunResult:
+        """The run's result (after the last `advance`)."""
+        fleet, spill, totals, hist = self.fleet, self.spill, self.totals, self.hist
+        duration = self.duration
+        series = np.asarray(self.rows, dtype=np.float64).reshape(-1, 7).T
         arrivals = float(totals[K.O_ARRIVALS])
         served = float(totals[K.O_SERVED])
         dropped = float(totals[K.O_DROPPED])
@@ -395,10 +405,9 @@ class _InstanceRun:
             attained += float(spill.vs[V.V_ATTAINED])
             cost_by_pool[spill.endpoint.name] = spill.cost_usd()
             cold_starts = round(spill.vs[V.V_COLD_STARTS])
-        if self.clamped:
-            self._note(f"{self.clamped} decisions were out of bounds and clamped")
+        notes = loop.run_notes()
         if fleet.replaced_nodes:
-            self._note(f"{fleet.replaced_nodes} nodes replaced after a spot reclaim or failure")
+            notes.append(f"{fleet.replaced_nodes} nodes replaced after a spot reclaim or failure")
         finished = served + dropped
         attainment = attained / finished if finished > 0 else 1.0
         cost = float(sum(cost_by_pool.values()))
@@ -413,7 +422,7 @@ class _InstanceRun:
             cost_usd=series[6],
         )
         return RunResult(
-            policy=policy.name,
+            policy=loop.policy.name,
             engine="fluid",
             seed=seed,
             cost_usd=cost,
@@ -431,5 +440,9 @@ class _InstanceRun:
             scaling_actions=fleet.actions,
             series=ts,
             cold_starts=cold_starts,
-            notes=tuple(self.notes),
+            notes=tuple(notes),
         )
+
+
+#: A steppable fluid run: an instance pool (with its spillover) or a serverless endpoint.
+FluidRun = _InstanceRun | ServerlessRun

@@ -20,6 +20,7 @@ delay.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,8 +49,21 @@ def sample_many(delay: Delay, rng: np.random.Generator, count: int) -> FloatArra
 class Fleet:
     """Replica and node state of one instance pool during a fluid run."""
 
-    def __init__(self, pool: GpuNodePool | Ec2AutoScalingGroup, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        pool: GpuNodePool | Ec2AutoScalingGroup,
+        rng: np.random.Generator,
+        drain_s_at: Callable[[float], float] | None = None,
+    ) -> None:
+        """Args:
+            pool: The pool's capacity model.
+            rng: The engine's seeded generator (delays, spot draws, lifetimes).
+            drain_s_at: How long a busy replica removed at a given time keeps serving
+                (its node stays billed); the engine derives it from its queue state.
+                None: removed replicas stop at once.
+        """
         self.pool = pool
+        self._drain_s_at = drain_s_at
         self.rng = rng
         self.per_node = pool.replicas_per_node
         self.min_replicas = pool.min_replicas
@@ -79,8 +93,6 @@ class Fleet:
         self._open_launch_sum = 0.0
         self._spot_nodes = 0
         self.closed_billed_s = 0.0
-        self.clock_s = 0.0
-        self.drain_s = 0.0  # how long a removed busy replica still serves (set by the engine)
         self.desired = 0
         self.actions = 0
         self.replaced_nodes = 0
@@ -95,8 +107,9 @@ class Fleet:
     def bounds(self) -> tuple[int, int]:
         return self.min_replicas, self.max_replicas
 
-    def set_desired(self, desired: int, reason: str) -> None:
-        """Apply a decision at `clock_s`; the engine clamps first, so out-of-bounds is a bug."""
+    def set_desired(self, desired: int, reason: str, now_s: float) -> None:
+        """Apply a decision at `now_s`; the control loop clamps first, so out-of-bounds is a bug."""
+        del reason  # the control loop records it
         if not self.min_replicas <= desired <= self.max_replicas:
             raise ValueError(
                 f"desired {desired} outside bounds [{self.min_replicas}, {self.max_replicas}]"
@@ -105,9 +118,10 @@ class Fleet:
             return
         self.actions += 1
         if desired > self.desired:
-            self._add(desired, now=self.clock_s, instant=False)
+            self._add(desired, now=now_s, instant=False)
         else:
-            self._remove(desired, now=self.clock_s)
+            drain = 0.0 if self._drain_s_at is None else self._drain_s_at(now_s)
+            self._remove(desired, now=now_s, drain_s=drain)
         self.desired = desired
 
     # -- capacity changes ----------------------------------------------------
@@ -184,14 +198,14 @@ class Fleet:
         self._spot_nodes -= bool(self.node_spot[node])
         self.closed_billed_s += max(life, self.billing_min_s)
 
-    def _remove(self, desired: int, now: float) -> None:
+    def _remove(self, desired: int, now: float, drain_s: float) -> None:
         ready = self.ready_at <= now
         for node in range(self._nodes(desired), self._nodes(self.desired)):
             # a node whose replicas serve drains (billed until its requests end), as
             # the SimPy engine drains busy replicas; a pending one is cancelled at once
             first = node * self.per_node
             serving = bool(ready[first : min(first + self.per_node, self.desired)].any())
-            self._close(node, now + (self.drain_s if serving else 0.0))
+            self._close(node, now + (drain_s if serving else 0.0))
             if isinstance(self.pool, Ec2AutoScalingGroup) and self.pool.warm_pool_size > 0:
                 # instances return to the warm pool on scale-in (ASG ReuseOnScaleIn)
                 self.warm_pool = min(self.warm_pool + 1, self.pool.warm_pool_size)

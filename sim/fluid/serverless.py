@@ -9,19 +9,26 @@ serves after one mean cold start; lowered, it goes at once.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
-from policies.base import Decision, MetricSample, Observation, Policy
 from sim.capacity.pools import ServerlessEndpoint
-from sim.engine import OBSERVATION_HISTORY_LEN
-from sim.errors import PolicyError
+from sim.contract import PRIMARY, Actuator, Observation
+from sim.control import ControlLoop, Reading, drive
+from sim.engine import token_profile
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
-from sim.fluid.inputs import SecondInputs, ServiceStrata, interval_bounds, interval_demand
+from sim.fluid.inputs import (
+    SecondInputs,
+    ServiceStrata,
+    block_strata,
+    interval_bounds,
+    interval_demand,
+    service_strata,
+)
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
+from sim.workload.model import Workload
 
 
 class ServerlessFluid:
@@ -58,7 +65,6 @@ class ServerlessFluid:
         self.prov_ready_s = 0.0
         self.desired = start
         self.actions = 0
-        self.clock_s = 0.0
 
     # -- Actuator protocol (provisioned concurrency) ----------------------------
     def current(self) -> int:
@@ -67,18 +73,19 @@ class ServerlessFluid:
     def bounds(self) -> tuple[int, int]:
         return self.endpoint.min_replicas, self.endpoint.max_replicas
 
-    def set_desired(self, desired: int, reason: str) -> None:
+    def set_desired(self, desired: int, reason: str, now_s: float) -> None:
+        """Set provisioned concurrency at `now_s` (the control loop clamps first)."""
         low, high = self.bounds()
         if not low <= desired <= high:
-            raise PolicyError(
-                f"policy asked for provisioned concurrency {desired}, outside "
-                f"[{low}, {high}] of endpoint {self.endpoint.name!r} ({reason}); clamp it"
+            raise ValueError(
+                f"provisioned concurrency {desired} outside [{low}, {high}] of endpoint "
+                f"{self.endpoint.name!r} ({reason})"
             )
         if desired == self.desired:
             return
         self.actions += 1
         if desired > self.desired:
-            self.prov_ready_s = self.clock_s + self.endpoint.cold_start_s.mean_s
+            self.prov_ready_s = now_s + self.endpoint.cold_start_s.mean_s
         else:
             self.vs[V.V_PROVISIONED] = min(self.vs[V.V_PROVISIONED], desired)
         self.vs[V.V_CONFIGURED] = desired
@@ -101,85 +108,106 @@ class ServerlessFluid:
     def pending(self) -> int:
         return round(max(self.vs[V.V_CONFIGURED] - self.vs[V.V_PROVISIONED], 0.0))
 
-    # -- a serverless main pool under a policy ------------------------------------
-    def simulate(
+    def actuators(self) -> dict[str, Actuator]:
+        return {PRIMARY: self}
+
+
+class ServerlessRun(ServerlessFluid):
+    """A steppable run of a serverless endpoint as the main pool.
+
+    The policy sets its provisioned concurrency through the control loop.
+    """
+
+    def __init__(
         self,
-        policy: Policy,
-        capacity_rps: float,
-        seed: int,
-        blocks: np.ndarray,
+        scenario: Scenario,
+        endpoint: ServerlessEndpoint,
+        workload: Workload,
+        inputs: SecondInputs,
+        rng: np.random.Generator,
         block_s: int,
-    ) -> RunResult:
-        """Run `policy` (which sets provisioned concurrency) over the whole workload."""
-        inputs, scenario = self.inputs, self.scenario
-        interval_s = scenario.decision_interval_s
-        duration = inputs.duration_s
-        bounds = interval_bounds(duration, interval_s)
-        n_int = len(bounds) - 1
-        demands = interval_demand(inputs, bounds)
-        hist = np.zeros(L.HIST_BINS)
-        ihist = np.zeros(L.HIST_BINS)
-        rows: list[tuple[float, float, float, float, float, float, float]] = []
-        history: deque[MetricSample] = deque(maxlen=OBSERVATION_HISTORY_LEN)
-        vs = self.vs
-        for i in range(n_int):
-            t0, t1 = int(bounds[i]), int(bounds[i + 1])
+    ) -> None:
+        tokens = token_profile(workload)
+        strata = service_strata(endpoint.service, workload, tokens)
+        super().__init__(scenario, endpoint, inputs, strata, rng)
+        self.blocks = block_strata(
+            endpoint.service, workload, tokens, inputs.duration_s, block_s, strata
+        )
+        self.block_s = block_s
+        self.duration = inputs.duration_s
+        bounds = interval_bounds(self.duration, scenario.decision_interval_s)
+        self._edges = [int(b) for b in bounds]
+        self.demands = interval_demand(inputs, bounds)
+        self.hist = np.zeros(L.HIST_BINS)
+        self.ihist = np.zeros(L.HIST_BINS)
+        self.rows: list[tuple[float, float, float, float, float, float, float]] = []
+        self._index = 0
+        self._last: tuple[float | None, float | None, float] = (None, None, math.nan)
+
+    def simulate(self, loop: ControlLoop, seed: int) -> RunResult:
+        """Run `loop` over the whole workload."""
+        drive(self, loop)
+        return self.result(loop, seed)
+
+    def advance(self) -> float | None:
+        """Advance over the next decision interval; None once the run is over."""
+        bounds, vs = self._edges, self.vs
+        while self._index < len(bounds) - 1:
+            i = self._index
+            self._index += 1
+            t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
             busy_before, inst_before = vs[V.V_BUSY_S], vs[V.V_INSTANCE_S]
             V.sv_advance(
-                t0, t1, inputs.arrivals, self.prov_ready_s, blocks, block_s,
-                self.vp, vs, self.dq_t, self.dq_v, ihist,
+                t0, t1, self.inputs.arrivals, self.prov_ready_s, self.blocks, self.block_s,
+                self.vp, vs, self.dq_t, self.dq_v, self.ihist,
             )  # fmt: skip
-            hist += ihist
-            demand = demands[i]
+            self.hist += self.ihist
             inst_s = vs[V.V_INSTANCE_S] - inst_before
             util = (vs[V.V_BUSY_S] - busy_before) / inst_s if inst_s > 0 else None
-            p95 = float(L.hist_quantile(ihist, 0.95))
-            ready, pending = self.ready(), self.pending()
-            rows.append(
-                (float(t1), np.nan if demand is None else demand, float(ready),
-                 float(self.desired), float(pending), p95, self.cost_usd())
-            )  # fmt: skip
-            if t1 >= duration:
-                break
-            history.append(MetricSample(float(t1), demand, util, ready, self.desired))
-            obs = Observation(
-                time_s=float(t1),
-                interval_s=interval_s,
-                demand_rps=demand,
-                utilisation=util,
-                queue_len=0,
-                ready=ready,
-                pending=pending,
-                desired=self.desired,
-                min_replicas=self.endpoint.min_replicas,
-                max_replicas=self.endpoint.max_replicas,
-                replica_capacity_rps=capacity_rps,
-                p95_latency_s=None if math.isnan(p95) else p95,
-                history=tuple(history),
-            )
-            decision = policy.decide(obs)
-            if not isinstance(decision, Decision):
-                raise PolicyError(f"policy {policy.name!r} returned a non-Decision")
-            self.clock_s = float(t1)
-            self.set_desired(int(decision.desired), decision.reason)
-        return self.result(policy.name, seed, hist, rows)
+            self._last = (self.demands[i], util, float(L.hist_quantile(self.ihist, 0.95)))
+            if t1 >= self.duration:
+                self._row(float(t1))
+                self._index = len(bounds)
+                return None
+            return float(t1)
+        return None
 
-    def result(
-        self,
-        policy_name: str,
-        seed: int,
-        hist: np.ndarray,
-        rows: list[tuple[float, float, float, float, float, float, float]],
-    ) -> RunResult:
+    def read(self, now_s: float) -> Reading:
+        demand, util, p95 = self._last
+        return Reading(
+            time_s=now_s,
+            demand_rps=demand,
+            utilisation=util,
+            queue_len=0,
+            ready=self.ready(),
+            pending=self.pending(),
+            p95_latency_s=None if math.isnan(p95) else p95,
+        )
+
+    def record(self, now_s: float, observation: Observation) -> None:
+        del observation
+        self._row(now_s)
+
+    def _row(self, now_s: float) -> None:
+        """A series row: the state after the decision, as the SimPy engine records it."""
+        demand, _, p95 = self._last
+        self.rows.append(
+            (now_s, np.nan if demand is None else demand, float(self.ready()),
+             float(self.desired), float(self.pending()), p95, self.cost_usd())
+        )  # fmt: skip
+
+    def result(self, loop: ControlLoop, seed: int) -> RunResult:
+        """The run's result (after the last `advance`)."""
+        hist, rows = self.hist, self.rows
         vs = self.vs
         arrivals, served, dropped = vs[V.V_ARRIVALS], vs[V.V_SERVED], vs[V.V_DROPPED]
         finished = served + dropped
         table = np.asarray(rows, dtype=np.float64).reshape(-1, 7).T
         cost = self.cost_usd()
         return RunResult(
-            policy=policy_name,
+            policy=loop.policy.name,
             engine="fluid",
             seed=seed,
             cost_usd=cost,
@@ -197,4 +225,5 @@ class ServerlessFluid:
             scaling_actions=self.actions,
             series=TimeSeries(*table),
             cold_starts=round(vs[V.V_COLD_STARTS]),
+            notes=tuple(loop.run_notes()),
         )

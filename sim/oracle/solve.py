@@ -57,6 +57,7 @@ from sim.fluid.inputs import (
 )
 from sim.oracle.attainment import attainment_table, stable_levels
 from sim.oracle.dp import attained, dp_pass, schedule_cost
+from sim.replay import SchedulePolicy
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
@@ -108,6 +109,10 @@ class OracleResult:
         padded = np.concatenate([self.replicas, np.full(lead, self.replicas[-1])])
         windows = np.lib.stride_tricks.sliding_window_view(padded, lead + 1)
         return np.asarray(windows.max(axis=1)[:n], dtype=np.int64)
+
+    def replay_policy(self, name: str = "oracle") -> SchedulePolicy:
+        """A plain schedule-replay policy that requests `desired_at_ticks()`."""
+        return SchedulePolicy(self.desired_at_ticks(), name=name, label="oracle schedule")
 
 
 @dataclass(frozen=True)

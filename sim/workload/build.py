@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.errors import ScenarioError, TraceFormatError
+from sim.workload.formats import FORMATS, TraceFormat
 from sim.workload.loaders import (
     load_azure_llm,
     load_nab,
@@ -24,9 +25,6 @@ from sim.workload.synthetic import generate
 if TYPE_CHECKING:  # sim.scenario imports the capacity model, which imports sim.workload
     from sim.scenario import WorkloadSpec
 
-TraceFormat = Literal["azure-llm", "servegen", "nab", "requests-csv", "rate-csv"]
-"""The trace formats `load_trace` reads (a scenario's `workload.format`, besides synthetic)."""
-FORMATS: tuple[str, ...] = get_args(TraceFormat)
 HOUR_S = 3600.0
 
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from planner.inputs import build_scenario_workload
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.tune import INFEASIBLE_PENALTY, objective_value, tune_policy, windowed
-from planner.whatif import build_scenario_workload
 from sim.errors import ScenarioError
 from sim.workload import mean_rps
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from planner.inputs import build_history, build_scenario_workload
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
-from planner.whatif import build_history, build_scenario_workload, json_safe, run_whatif
+from planner.whatif import json_safe, run_whatif
 from sim.workload import mean_rps
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies.base import Observation, PolicyContext
+from sim.contract import Observation, PolicyContext
 
 
 def observation(**overrides: Any) -> Observation:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from policies.anomaly import AnomalyPolicy, AnomalySpec, target_tracking
-from policies.base import Decision, Observation, Policy, PolicyContext
 from policies.predictive import PredictiveSpec
 from policies.predictive.sizing import Sizer
 from policies.spec import validate_spec
+from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.errors import PolicyError
 from sim.workload.model import RateEnvelope
 

@@ -11,7 +11,7 @@ from policies.aws_target_tracking import (
     AwsTargetTrackingSpec,
     WarmupTracker,
 )
-from policies.base import Observation
+from sim.contract import Observation
 
 
 def feed(

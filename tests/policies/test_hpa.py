@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from policies.base import Observation, PolicyContext
 from policies.hpa import HpaPolicy, HpaSpec, calculate_replicas
 from policies.hysteresis.config import DirectionRules, HysteresisSpec, RatePolicy
+from sim.contract import Observation, PolicyContext
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from policies import registry
-from policies.base import Decision, Observation, Policy, PolicyContext
+from policies import kinds as registry
 from policies.registry import list_presets, resolve, spec_from_dict
 from policies.spec import PolicySpecBase
+from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.errors import PolicyError
 
 OWN_KINDS = ("hpa", "aws-target-tracking", "threshold", "step", "scheduled", "fixed")
@@ -37,7 +37,6 @@ def test_presets_cover_every_documented_name() -> None:
         "predictive",
         "anomaly",
         "spillover",
-        "oracle",
         "fixed",
     ]
 
@@ -126,7 +125,7 @@ def test_missing_module_is_a_policy_error_not_a_crash(monkeypatch: pytest.Monkey
 
 
 def test_wrong_class_is_a_policy_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.SPEC_CLASSES, "odd", "policies.base:FixedPolicy")
+    monkeypatch.setitem(registry.SPEC_CLASSES, "odd", "sim.replay:FixedPolicy")
     with pytest.raises(PolicyError, match="not a PolicySpecBase subclass"):
         spec_from_dict({"kind": "odd"})
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from policies.base import FixedPolicy, Observation
 from policies.scheduled import DEFAULT_EPOCH_S, ScheduledPolicy, ScheduledSpec, ScheduleEntry
+from sim.contract import Observation
 from sim.errors import PolicyError
+from sim.replay import FixedPolicy
 
 MONDAY_2024 = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # 2024-01-01 was a Monday
 H = 3600.0

@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from policies.base import Decision, Observation, PolicyContext
 from policies.predictive import PredictiveSpec
 from policies.predictive.sizing import Sizer
 from policies.spec import validate_spec
 from policies.spillover import SpilloverPolicy, SpilloverSpec
+from sim.contract import SPILLOVER, Decision, Observation, PolicyContext
 from sim.errors import PolicyError
 from sim.workload.model import RateEnvelope
 
@@ -78,7 +78,7 @@ def test_steady_load_runs_on_gpus_only() -> None:
     ready = SIZER.replicas(40.0)
     last = feed(policy, [40.0] * 30, ready)[-1]
     assert last.desired == ready
-    assert last.spillover_provisioned == overflow_concurrency(40.0, ready) == 0
+    assert last.targets.get(SPILLOVER) == overflow_concurrency(40.0, ready) == 0
 
 
 def test_short_burst_spills_and_gpus_hold_the_base() -> None:
@@ -88,7 +88,7 @@ def test_short_burst_spills_and_gpus_hold_the_base() -> None:
     burst = decisions[-1]
     # Three minutes of burst is shorter than a GPU boot: GPUs stay at the base.
     assert burst.desired == ready
-    assert burst.spillover_provisioned == overflow_concurrency(80.0, ready) > 0
+    assert burst.targets.get(SPILLOVER) == overflow_concurrency(80.0, ready) > 0
     assert "spillover" in burst.reason and "overflow" in burst.reason
 
 
@@ -99,15 +99,15 @@ def test_sustained_burst_moves_to_gpus() -> None:
     assert decisions[-1].desired == SIZER.replicas(80.0)
     # Once the GPUs are ready, the endpoint is no longer provisioned for the overflow.
     after = policy.decide(obs(60.0 * 43, 80.0, SIZER.replicas(80.0)))
-    assert after.spillover_provisioned == overflow_concurrency(80.0, SIZER.replicas(80.0))
-    assert after.spillover_provisioned < decisions[-1].spillover_provisioned  # type: ignore[operator]
+    assert after.targets.get(SPILLOVER) == overflow_concurrency(80.0, SIZER.replicas(80.0))
+    assert after.targets.get(SPILLOVER) < decisions[-1].targets.get(SPILLOVER)  # type: ignore[operator]
 
 
 def test_provisioned_concurrency_is_capped() -> None:
     policy = SpilloverSpec(base="recent", max_provisioned=5).build()
     policy.reset(CONTEXT)
     decision = policy.decide(obs(60.0, 500.0, 1))
-    assert decision.spillover_provisioned == 5
+    assert decision.targets.get(SPILLOVER) == 5
 
 
 def test_forecast_base_and_its_fallback_are_named() -> None:
@@ -147,7 +147,7 @@ def test_a_scenario_without_spillover_is_a_policy_error() -> None:
 def test_missing_demand_holds() -> None:
     policy = recent_policy()
     decision = policy.decide(obs(60.0, None, 7))
-    assert decision.desired == 7 and decision.spillover_provisioned is None
+    assert decision.desired == 7 and decision.targets.get(SPILLOVER) is None
 
 
 def test_a_metrics_gap_longer_than_sustain_keeps_the_base() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from policies.base import Observation
 from policies.step import (
     StepAdjustment,
     StepAlarm,
@@ -17,6 +16,7 @@ from policies.step import (
     apply_adjustment,
     percent_change,
 )
+from sim.contract import Observation
 
 
 def high_alarm(steps: list[dict[str, Any]], **extra: Any) -> StepAlarm:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from policies.base import Observation
 from policies.threshold import ThresholdPolicy, ThresholdSpec, step_size
+from sim.contract import Observation
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from policies.base import PolicyContext
+from sim.contract import PolicyContext
 from sim.errors import PolicyError, ScenarioError
 from sim.fluid import FluidEngine
-from sim.oracle import OraclePolicy, OracleResult, OracleSpec, solve_oracle
+from sim.oracle import OracleResult, solve_oracle
 from sim.oracle.dp import attained, dp_pass, schedule_cost
 from sim.oracle.solve import _per_interval_lower, _problem
 from sim.scenario import BUNDLED_DIR, Scenario
@@ -154,7 +154,7 @@ def test_oracle_meets_the_slo_when_replayed_in_the_fluid_engine(
     half_hour: tuple[Scenario, Workload, OracleResult],
 ) -> None:
     scenario, workload, result = half_hour
-    run = FluidEngine().run(scenario, workload, OracleSpec().build(), seed=0)
+    run = FluidEngine().run(scenario, workload, result.replay_policy(), seed=0)
     assert run.slo_attainment >= scenario.slo.target_attainment
     # the replay pays what the DP planned, up to the end-of-run billing minimum
     assert run.cost_usd == pytest.approx(result.cost_usd, rel=0.02)
@@ -185,20 +185,20 @@ def test_unreachable_target_is_a_scenario_error() -> None:
         solve_oracle(scenario, _workload(scenario))
 
 
-def test_spec_is_a_clairvoyant_reference() -> None:
-    spec = OracleSpec.model_validate({"kind": "oracle", "mode": "per-interval"})
-    assert spec.clairvoyant and OracleSpec.clairvoyant
-    policy = spec.build()
-    assert isinstance(policy, OraclePolicy) and policy.clairvoyant
-    assert OracleSpec.model_validate_json(spec.model_dump_json()) == spec
-    context = PolicyContext(
-        interval_s=15, min_replicas=1, max_replicas=4, replica_capacity_rps=1.0,
-        provisioning_s=60, slo_latency_s=10, slo_target=0.9, mean_service_s=1.0, max_batch=1,
-    )  # fmt: skip
-    with pytest.raises(PolicyError, match="future"):
-        policy.reset(context)
+def test_oracle_is_not_a_policy_name() -> None:
+    from policies.registry import resolve
+
+    with pytest.raises(PolicyError, match="offline optimum"):
+        resolve("oracle")
 
 
-def test_spec_rejects_hysteresis() -> None:
-    with pytest.raises(ValueError, match="remove 'hysteresis'"):
-        OracleSpec.model_validate({"kind": "oracle", "hysteresis": {}})
+def test_replay_policy_needs_nothing_but_its_schedule(
+    half_hour: tuple[Scenario, Workload, OracleResult],
+) -> None:
+    """The replay runs like any policy: the context it gets carries no future."""
+    scenario, workload, result = half_hour
+    policy = result.replay_policy()
+    assert not hasattr(PolicyContext, "future") and not hasattr(PolicyContext, "scenario")
+    run = FluidEngine().run(scenario, workload, policy, seed=0)
+    assert run.policy == "oracle"
+    assert run.slo_attainment >= scenario.slo.target_attainment

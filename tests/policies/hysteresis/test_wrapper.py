@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from policies.base import Decision, Observation, PolicyContext
 from policies.hysteresis import Hysteresis, HysteresisSpec, RatePolicy, run_stages
 from policies.hysteresis.pipeline import HysteresisState
 from policies.spec import FixedSpec
+from sim.contract import SPILLOVER, Decision, Observation, PolicyContext
 
 
 class Scripted:
@@ -29,7 +29,7 @@ class Scripted:
     def decide(self, observation: Observation) -> Decision:
         value = self.values[self.index]
         self.index += 1
-        return Decision(value, f"script {value}", spillover_provisioned=7)
+        return Decision(value, f"script {value}", targets={SPILLOVER: 7})
 
 
 def drive(
@@ -61,7 +61,7 @@ def test_wrapper_reasons_and_spillover_pass_through(make_obs: Callable[..., Obse
     policy = Hysteresis(Scripted([50]), HysteresisSpec())
     decision = policy.decide(make_obs(desired=4, ready=4, max_replicas=6))
     assert decision.desired == 6
-    assert decision.spillover_provisioned == 7
+    assert decision.targets.get(SPILLOVER) == 7
     assert "ScaleUpLimit" in decision.reason and "TooManyReplicas" in decision.reason
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from policies.base import Observation, PolicyContext
+from sim.contract import Observation, PolicyContext
 from sim.workload.model import FloatArray, RateEnvelope
 
 HOUR_S = 3600.0

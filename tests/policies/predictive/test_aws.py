@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from policies.base import Observation, PolicyContext
 from policies.predictive import AwsPredictivePolicy, PredictiveSpec
 from policies.predictive.sizing import Sizer
+from sim.contract import Observation, PolicyContext
 from sim.workload.model import FloatArray, RateEnvelope
 
 LOW_RPS, HIGH_RPS = 10.0, 60.0

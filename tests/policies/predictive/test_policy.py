@@ -10,11 +10,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from policies.base import Observation, PolicyContext
 from policies.predictive import PredictivePolicy, PredictiveSpec
 from policies.predictive.policy import ReactiveFloor
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, recent_demand_rps
 from sim.capacity.queueing import servers_for_attainment
+from sim.contract import Observation, PolicyContext
 from sim.workload.model import FloatArray, RateEnvelope
 
 LOW_RPS, HIGH_RPS = 10.0, 60.0
@@ -170,7 +170,7 @@ def test_sizing_is_monotone_and_matches_erlang_c(
 
 
 def test_recent_demand_averages_the_window(make_obs: Callable[..., Observation]) -> None:
-    from policies.base import MetricSample
+    from sim.contract import MetricSample
 
     history = tuple(MetricSample(float(t), float(t), None, 1, 1) for t in (30, 60, 90, 120))
     obs = make_obs(150.0, 150.0)

@@ -22,12 +22,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from policies.base import FixedPolicy
 from sim.capacity import queueing
 from sim.capacity.pools import GpuNodePool
 from sim.capacity.service import ExponentialService
 from sim.des import DesEngine
 from sim.des.requests import SERVED
+from sim.replay import FixedPolicy
 
 CUSTOMERS = 200_000
 WARMUP = 2_000

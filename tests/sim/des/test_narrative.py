@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import simpy
 
-from policies.base import Decision, Observation, PolicyContext
-from sim.actuator import Actuator
 from sim.capacity.distributions import fixed
 from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool, ServerlessEndpoint
 from sim.capacity.service import TokenService
+from sim.contract import Actuator, Decision, Observation, PolicyContext
 from sim.des import DesEngine, LogEntry
 from sim.des.instance_pool import SimInstancePool
 from sim.des.requests import RequestBook, arrivals_from

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from policies.base import Decision, Observation, PolicyContext
 from sim.capacity.distributions import fixed
 from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
 from sim.capacity.service import TokenService
+from sim.contract import SPILLOVER, Decision, Observation, PolicyContext
 from sim.des import DesEngine
 from sim.workload.model import RequestTrace
 
@@ -23,7 +23,6 @@ class Recorder:
     """A test policy: records every observation and answers with a fixed plan."""
 
     name = "recorder"
-    clairvoyant = True
 
     def __init__(self, answers: list[Decision]) -> None:
         self.answers = answers
@@ -58,7 +57,7 @@ def test_observation_reports_the_interval(make_scenario: Callable, make_trace: C
     policy = Recorder([Decision(1, "hold")])
     DesEngine().run(make_scenario(_pool(), interval_s=15.0), trace, policy, seed=0)
     first, second = policy.seen[0], policy.seen[1]
-    assert policy.context is not None and policy.context.future is trace  # clairvoyant
+    assert policy.context is not None and policy.context.history is None
     # 0-15 s: three 5 s requests back to back on one replica (0-5, 5-10, 10-15). The
     # tick at 15 s was scheduled before the last completion, so it comes first.
     assert first.demand_rps == pytest.approx(3 / 15)
@@ -66,7 +65,7 @@ def test_observation_reports_the_interval(make_scenario: Callable, make_trace: C
     assert first.queue_len == 0  # req 2 started at 10 s; nothing else waits
     assert (first.ready, first.pending, first.desired) == (1, 0, 1)
     assert first.p95_latency_s == pytest.approx(5.0 + 0.95 * (9.0 - 5.0))  # latencies 5, 9
-    assert first.history == ()
+    assert len(first.history) == 0 and list(first.history) == []
     # 15-30 s: one arrival at 20 s, served 20-25: busy 5 of 15 s.
     assert second.demand_rps == pytest.approx(1 / 15)
     assert second.utilisation == pytest.approx(5.0 / 15.0)
@@ -78,7 +77,7 @@ def test_out_of_bounds_decisions_are_clamped_with_the_reason(
     make_scenario: Callable, make_trace: Callable
 ) -> None:
     trace = make_trace([0.0], 60.0, tokens=500)
-    policy = Recorder([Decision(9, "too many", spillover_provisioned=2), Decision(0, "none")])
+    policy = Recorder([Decision(9, "too many", targets={SPILLOVER: 2}), Decision(0, "none")])
     run = DesEngine(record_log=True).simulate(
         make_scenario(_pool(), interval_s=15.0), trace, policy, seed=0
     )
@@ -89,7 +88,7 @@ def test_out_of_bounds_decisions_are_clamped_with_the_reason(
     ]
     assert run.result.scaling_actions == 2
     assert "3 decisions were out of bounds and clamped" in run.result.notes
-    assert any("no spillover" in note for note in run.result.notes)
+    assert any("'spillover', which this scenario does not have" in n for n in run.result.notes)
 
 
 def test_spillover_provisioned_concurrency_is_billed_while_configured(
@@ -97,7 +96,7 @@ def test_spillover_provisioned_concurrency_is_billed_while_configured(
 ) -> None:
     spill = ServerlessEndpoint(name="spill", max_replicas=10, cold_start_s=fixed(1.0))
     trace = make_trace([1.0], 75.0, tokens=500)
-    policy = Recorder([Decision(1, "hold", spillover_provisioned=4)])
+    policy = Recorder([Decision(1, "hold", targets={SPILLOVER: 4})])
     result = DesEngine().run(
         make_scenario(_pool(), spillover=spill, interval_s=15.0), trace, policy, seed=0
     )

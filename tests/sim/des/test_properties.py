@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.base import Decision, Observation, PolicyContext
 from sim.capacity.distributions import Delay
 from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool, ServerlessEndpoint
 from sim.capacity.service import ExponentialService, TokenService
+from sim.contract import SPILLOVER, Decision, Observation, PolicyContext
 from sim.des import DesEngine
 from sim.des.requests import DROPPED, IN_FLIGHT, SERVED
 from sim.result import RunResult
@@ -35,7 +35,7 @@ class Jitter:
     def decide(self, observation: Observation) -> Decision:
         desired = observation.desired + int(self.rng.integers(-3, 4))
         provisioned = int(self.rng.integers(-1, 3))
-        return Decision(desired, "jitter", spillover_provisioned=provisioned)
+        return Decision(desired, "jitter", targets={SPILLOVER: provisioned})
 
 
 def _delay(mean_s: float) -> Delay:

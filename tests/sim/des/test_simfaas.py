@@ -28,11 +28,11 @@ import pytest
 from simfaas.ServerlessSimulator import ServerlessSimulator
 from simfaas.SimProcess import SimProcess
 
-from policies.base import FixedPolicy
 from sim.capacity.distributions import Delay, fixed
 from sim.capacity.pools import ServerlessEndpoint
 from sim.capacity.service import ExponentialService, TokenService
 from sim.des import DesEngine
+from sim.replay import FixedPolicy
 
 ARRIVAL_RPS = 0.9
 WARM_S = 1.991

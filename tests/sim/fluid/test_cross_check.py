@@ -28,14 +28,15 @@ import numpy as np
 import pytest
 
 from policies.aws_target_tracking import AwsTargetTrackingSpec
-from policies.base import Decision, FixedPolicy, Observation, Policy, PolicyContext
 from policies.hpa import HpaSpec
 from policies.scheduled import ScheduledSpec
 from policies.step import StepSpec
 from policies.threshold import ThresholdSpec
+from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.des.engine import DesEngine
 from sim.fluid import FluidEngine
-from sim.oracle import OracleSpec
+from sim.oracle import solve_oracle
+from sim.replay import FixedPolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
@@ -89,7 +90,6 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "fixed-0": lambda: FixedPolicy(0),
     "conv-schedule": _scheduled([("0,20,40 * * * *", 600, 11), ("10,30,50 * * * *", 600, 14)]),
     "day-schedule": _scheduled([("0 7 * * *", 16 * 3600, 5), ("0 23 * * *", 8 * 3600, 3)]),
-    "oracle": lambda: OracleSpec().build(),
     "aws-target-tracking": lambda: AwsTargetTrackingSpec().build(),
     "hpa": lambda: HpaSpec().build(),
     "threshold": lambda: ThresholdSpec().build(),
@@ -105,8 +105,14 @@ def _workload(scenario: str) -> tuple[Scenario, Workload]:
 @cache
 def _pair(scenario: str, policy: str, seed: int = 0) -> tuple[RunResult, RunResult]:
     sc, workload = _workload(scenario)
-    fluid = FluidEngine().run(sc, workload, POLICIES[policy](), seed=seed)
-    des = DesEngine().run(sc, workload, POLICIES[policy](), seed=seed)
+
+    def make() -> Policy:
+        if policy == "oracle":  # the planner's way: solve offline, replay the schedule
+            return solve_oracle(sc, workload).replay_policy()
+        return POLICIES[policy]()
+
+    fluid = FluidEngine().run(sc, workload, make(), seed=seed)
+    des = DesEngine().run(sc, workload, make(), seed=seed)
     return fluid, des
 
 

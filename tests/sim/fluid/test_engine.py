@@ -7,14 +7,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from policies.base import Decision, FixedPolicy, Observation, PolicyContext
 from sim.capacity.pools import GpuNodePool
 from sim.capacity.queueing import attainment as mmc_attainment
 from sim.capacity.queueing import erlang_c
+from sim.contract import Decision, Observation, PolicyContext
 from sim.fluid import FluidEngine
 from sim.fluid.engine import drain_s
 from sim.fluid.fleet import Fleet
 from sim.fluid.kernel import erlang_c_fast
+from sim.replay import FixedPolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
@@ -236,8 +237,8 @@ def test_scale_in_bills_a_serving_node_until_it_drains(conv_scenario: Scenario) 
     price_s = pool.on_demand_usd_per_h / 3600.0
     costs = []
     for drain in (0.0, 30.0):
-        fleet = Fleet(pool, np.random.default_rng(0))  # 8 replicas, one per node, ready
-        fleet.clock_s, fleet.drain_s = 600.0, drain
-        fleet.set_desired(6, "test")
+        # 8 replicas, one per node, ready; a removed busy replica serves `drain` more s
+        fleet = Fleet(pool, np.random.default_rng(0), drain_s_at=lambda _now, d=drain: d)
+        fleet.set_desired(6, "test", 600.0)
         costs.append(fleet.cost_usd(600.0))
     assert costs[1] - costs[0] == pytest.approx(2 * 30.0 * price_s)

@@ -1,0 +1,303 @@
+"""The decision contract: a frozen `Observation` in, a `Decision` with a reason out.
+
+This module is the bottom of the stack, as Gymnasium's `Env` lives in its core:
+the engines, the Gymnasium env and the live controller produce observations and
+own actuators; `policies` builds on these types and nothing here imports it.
+
+A policy reads no clock, file or SDK. Simulated time arrives in the observation;
+anything learned from history arrives once, through `PolicyContext`, when a run
+starts (`Policy.reset`). The unit of `desired` is serving replicas of the target.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.workload.model import Workload
+
+#: Name of the actuator target a decision's `desired` sets: the pool the policy scales.
+PRIMARY = "pool"
+#: Name of the serverless spillover endpoint's provisioned concurrency as a target.
+SPILLOVER = "spillover"
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One past decision interval as the policy saw it."""
+
+    time_s: float
+    demand_rps: float | None
+    utilisation: float | None
+    ready: int
+    desired: int
+
+
+class MetricHistory:
+    """A bounded ring buffer of past intervals with O(1) windowed demand sums.
+
+    The engines append one sample per decision; policies read it through
+    `HistoryView` snapshots. Nothing is copied per interval: a snapshot is two
+    integers and a reference, and windowed demand sums come from prefix sums.
+
+    Args:
+        capacity: Samples kept (older ones fall out).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"history capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.appended = 0
+        self._time = np.zeros(capacity)
+        self._demand = np.full(capacity, math.nan)
+        self._util = np.full(capacity, math.nan)
+        self._ready = np.zeros(capacity, dtype=np.int64)
+        self._desired = np.zeros(capacity, dtype=np.int64)
+        # prefix sums of finite demand and of their count, one slot more than the
+        # samples so the sum over every kept window is a difference of two slots
+        self._sum = [0.0] * (capacity + 1)
+        self._count = [0] * (capacity + 1)
+
+    def append(
+        self,
+        time_s: float,
+        demand_rps: float | None,
+        utilisation: float | None,
+        ready: int,
+        desired: int,
+    ) -> None:
+        n, cap = self.appended, self.capacity
+        slot = n % cap
+        if n and time_s <= self._time[(n - 1) % cap]:
+            raise ValueError(
+                f"history times must increase: {time_s} after {self._time[(n - 1) % cap]}"
+            )
+        self._time[slot] = time_s
+        demand = math.nan if demand_rps is None else demand_rps
+        self._demand[slot] = demand
+        self._util[slot] = math.nan if utilisation is None else utilisation
+        self._ready[slot] = ready
+        self._desired[slot] = desired
+        finite = math.isfinite(demand)
+        prev = n % (cap + 1)
+        self._sum[(n + 1) % (cap + 1)] = self._sum[prev] + (demand if finite else 0.0)
+        self._count[(n + 1) % (cap + 1)] = self._count[prev] + int(finite)
+        self.appended = n + 1
+
+    def view(self) -> HistoryView:
+        """A read-only snapshot of the samples appended so far."""
+        return HistoryView(self, self.appended)
+
+
+class HistoryView:
+    """The most recent intervals, oldest first, as one observation saw them.
+
+    Indexing, iteration and `len` give `MetricSample`s. A view stays valid while
+    its samples are still in the buffer (at most `capacity` further appends);
+    reading an overwritten sample raises, never returns a newer one.
+    """
+
+    __slots__ = ("_end", "_history")
+
+    def __init__(self, history: MetricHistory | None = None, end: int = 0) -> None:
+        self._history = history
+        self._end = end
+
+    def __len__(self) -> int:
+        if self._history is None:
+            return 0
+        return min(self._end, self._history.capacity)
+
+    def _absolute(self, index: int) -> int:
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(f"history index {index} out of range for {size} samples")
+        absolute = self._end - size + index
+        assert self._history is not None
+        if absolute < self._history.appended - self._history.capacity:
+            raise IndexError("history view is stale: its samples were overwritten")
+        return absolute % self._history.capacity
+
+    def __getitem__(self, index: int) -> MetricSample:
+        slot = self._absolute(index)
+        h = self._history
+        assert h is not None
+        demand, util = float(h._demand[slot]), float(h._util[slot])
+        return MetricSample(
+            time_s=float(h._time[slot]),
+            demand_rps=None if math.isnan(demand) else demand,
+            utilisation=None if math.isnan(util) else util,
+            ready=int(h._ready[slot]),
+            desired=int(h._desired[slot]),
+        )
+
+    def __iter__(self) -> Iterator[MetricSample]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def time_s(self, index: int) -> float:
+        """Time of sample `index` without building a `MetricSample`."""
+        assert self._history is not None
+        return float(self._history._time[self._absolute(index)])
+
+    def demand_sum(self, after_s: float, before_s: float) -> tuple[float, int]:
+        """Sum and count of the reported demand samples with after_s < time < before_s.
+
+        O(log n): a binary search on the (increasing) times, then prefix sums.
+        Missing (None or NaN) samples count in neither.
+        """
+        size = len(self)
+        if size == 0:
+            return 0.0, 0
+        h = self._history
+        assert h is not None
+        first = bisect_right(range(size), after_s, key=self.time_s)
+        # samples strictly before `before_s`
+        last = bisect_right(range(size), math.nextafter(before_s, -math.inf), key=self.time_s)
+        if last <= first:
+            return 0.0, 0
+        base = self._end - size
+        mod = h.capacity + 1
+        lo, hi = (base + first) % mod, (base + last) % mod
+        return h._sum[hi] - h._sum[lo], h._count[hi] - h._count[lo]
+
+
+EMPTY_HISTORY = HistoryView()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a policy sees at one decision point.
+
+    Attributes:
+        time_s: Simulated seconds since the start of the run.
+        interval_s: Seconds between decisions.
+        demand_rps: Arrivals per second over the last interval; None if the metric is missing.
+        utilisation: Busy share of the ready replicas' batch slots over the last
+            interval, 0..1; None if missing (no ready replica, or no metric).
+        queue_len: Requests waiting for a batch slot now.
+        ready: Replicas serving now.
+        pending: Replicas requested and still provisioning.
+        desired: The desired capacity currently in force.
+        min_replicas: Lower bound of the pool.
+        max_replicas: Upper bound of the pool.
+        replica_capacity_rps: Requests per second one replica completes at a full
+            batch, from the capacity model (for sizing from demand).
+        p95_latency_s: 95th percentile latency of requests finished in the last
+            interval; None if none finished.
+        epoch_s: UTC seconds of t = 0, for calendar-based policies; None if unknown.
+        history: The most recent intervals before this one, oldest first, bounded.
+        spillover_in_flight: Requests currently on the serverless spillover pool.
+    """
+
+    time_s: float
+    interval_s: float
+    demand_rps: float | None
+    utilisation: float | None
+    queue_len: int
+    ready: int
+    pending: int
+    desired: int
+    min_replicas: int
+    max_replicas: int
+    replica_capacity_rps: float
+    p95_latency_s: float | None = None
+    epoch_s: float | None = None
+    history: HistoryView = EMPTY_HISTORY
+    spillover_in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A desired capacity with the reason it was chosen.
+
+    Attributes:
+        desired: Replicas of the primary target (the pool the policy scales).
+        reason: Why, recorded with every change.
+        targets: Desired capacity of further named actuator targets, for policies
+            that size more than one (e.g. `{SPILLOVER: 4}`: the serverless
+            spillover's provisioned concurrency); a target not named is unchanged.
+    """
+
+    desired: int
+    reason: str
+    targets: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know before a run starts.
+
+    Attributes:
+        interval_s: Seconds between decisions.
+        min_replicas: Lower bound of the pool.
+        max_replicas: Upper bound of the pool.
+        replica_capacity_rps: Full-batch throughput of one replica (requests/s).
+        provisioning_s: Mean seconds from a scale-out request to a ready replica.
+        slo_latency_s: Latency objective in seconds.
+        slo_target: Required share of requests within `slo_latency_s`.
+        mean_service_s: Mean service time of one request at a full batch.
+        max_batch: Batch slots per replica.
+        epoch_s: UTC seconds of t = 0, or None.
+        history: Traffic before the run (for fitting forecasters), or None.
+        rng: The run's seeded generator, for policies that explore.
+        spillover_mean_service_s: Mean time one request occupies a serverless
+            spillover instance (one request per instance); None when the scenario
+            has no spillover pool.
+    """
+
+    interval_s: float
+    min_replicas: int
+    max_replicas: int
+    replica_capacity_rps: float
+    provisioning_s: float
+    slo_latency_s: float
+    slo_target: float
+    mean_service_s: float
+    max_batch: int
+    epoch_s: float | None = None
+    history: Workload | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    spillover_mean_service_s: float | None = None
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A scaling policy. `reset` starts a run; `decide` is called every interval."""
+
+    name: str
+
+    def reset(self, context: PolicyContext) -> None: ...
+
+    def decide(self, observation: Observation) -> Decision: ...
+
+
+@runtime_checkable
+class Actuator(Protocol):
+    """Something whose desired capacity (in serving replicas) can be read and set.
+
+    After cluster-autoscaler's `NodeGroup`: the simulator's pools, the AWS actuator,
+    the emitted stack config and `sim.actuator.InMemoryActuator` implement it, and
+    the control loop (`sim.control`) is the one caller of `set_desired`.
+    """
+
+    def current(self) -> int:
+        """The desired capacity currently in force."""
+        ...
+
+    def bounds(self) -> tuple[int, int]:
+        """Inclusive (min, max) capacity the target accepts."""
+        ...
+
+    def set_desired(self, desired: int, reason: str, now_s: float) -> None:
+        """Request `desired` capacity at time `now_s`; `reason` goes to the audit trail."""
+        ...

@@ -1,0 +1,248 @@
+"""The one control loop: observe -> decide -> check -> clamp -> act -> record.
+
+Every place a policy decides runs this loop: the SimPy engine, the fluid engine,
+the Gymnasium env and the live controller. Each supplies only a `Reading` (what
+its metrics say at a decision point) and its named actuators; the loop builds the
+`Observation`, asks the policy, checks the decision (an integer, finite, a known
+target), clamps it to the target's bounds with a note in the reason, applies it
+through `Actuator.set_desired` and records every change with its reason. The
+history the next observation carries is appended here too, so every engine shows
+policies the same history.
+
+The decision and the actuation are separate steps (`decide`, `act`), as the HPA
+separates its replica calculation from its one `Scales().Update` call, so a
+driver (a Gymnasium env, a shadow-mode controller) can look at or replace a
+decision before it is applied; `step` does both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Protocol
+
+from sim.contract import (
+    PRIMARY,
+    Actuator,
+    Decision,
+    MetricHistory,
+    Observation,
+    Policy,
+    PolicyContext,
+)
+from sim.errors import PolicyError
+
+#: Intervals of history in every Observation (one hour at 15 s), the same everywhere.
+OBSERVATION_HISTORY_LEN = 240
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What an engine (or the live stack) measures at one decision point.
+
+    The loop adds the rest of the `Observation`: interval, desired and bounds of
+    the primary target, the replica capacity and epoch from the context, history.
+    """
+
+    time_s: float
+    demand_rps: float | None
+    utilisation: float | None
+    queue_len: int
+    ready: int
+    pending: int
+    p95_latency_s: float | None = None
+    spillover_in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class ActuationRecord:
+    """One accepted capacity change of one target."""
+
+    time_s: float
+    target: str
+    previous: int
+    desired: int
+    reason: str
+
+
+class ControlLoop:
+    """Drives one policy against named actuators.
+
+    Args:
+        policy: The scaling policy (reset by `reset`).
+        actuators: Named targets; `PRIMARY` is the one `Decision.desired` sets.
+        context: What the policy may know before the run; its interval, replica
+            capacity and epoch also go into every observation.
+        history_len: Intervals kept in `Observation.history`.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        actuators: Mapping[str, Actuator],
+        context: PolicyContext,
+        *,
+        history_len: int = OBSERVATION_HISTORY_LEN,
+    ) -> None:
+        if PRIMARY not in actuators:
+            raise ValueError(
+                f"the control loop needs a {PRIMARY!r} actuator, got {sorted(actuators)}"
+            )
+        self.policy = policy
+        self.actuators = dict(actuators)
+        self.context = context
+        self.history = MetricHistory(history_len)
+        self.records: list[ActuationRecord] = []
+        self.notes: list[str] = []
+        self.clamped = 0
+        self.decisions = 0
+
+    def reset(self) -> None:
+        """Start the run: hand the policy its context."""
+        self.policy.reset(self.context)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def observe(self, reading: Reading) -> Observation:
+        """The observation the policy sees for `reading`."""
+        primary = self.actuators[PRIMARY]
+        low, high = primary.bounds()
+        context = self.context
+        return Observation(
+            time_s=reading.time_s,
+            interval_s=context.interval_s,
+            demand_rps=reading.demand_rps,
+            utilisation=reading.utilisation,
+            queue_len=reading.queue_len,
+            ready=reading.ready,
+            pending=reading.pending,
+            desired=primary.current(),
+            min_replicas=low,
+            max_replicas=high,
+            replica_capacity_rps=context.replica_capacity_rps,
+            p95_latency_s=reading.p95_latency_s,
+            epoch_s=context.epoch_s,
+            history=self.history.view(),
+            spillover_in_flight=reading.spillover_in_flight,
+        )
+
+    def decide(self, observation: Observation) -> Decision:
+        """Ask the policy and check what it returned."""
+        decision = self.policy.decide(observation)
+        self.decisions += 1
+        return check_decision(self.policy.name, decision)
+
+    def act(self, observation: Observation, decision: Decision) -> None:
+        """Clamp and apply `decision`, then record the interval in the history."""
+        now_s = observation.time_s
+        self._actuate(PRIMARY, decision.desired, decision.reason, now_s)
+        for target, desired in decision.targets.items():
+            if target == PRIMARY:
+                raise PolicyError(
+                    f"policy {self.policy.name!r} set the primary target {PRIMARY!r} in "
+                    "Decision.targets; use Decision.desired"
+                )
+            if target not in self.actuators:
+                self.note(
+                    f"policy set target {target!r}, which this scenario does not have "
+                    f"(targets: {', '.join(sorted(self.actuators))}); ignored"
+                )
+                continue
+            self._actuate(target, desired, decision.reason, now_s)
+        self.history.append(
+            now_s,
+            observation.demand_rps,
+            observation.utilisation,
+            observation.ready,
+            observation.desired,
+        )
+
+    def step(self, reading: Reading) -> Observation:
+        """One decision interval: observe, decide, check, clamp, act, record."""
+        observation = self.observe(reading)
+        self.act(observation, self.decide(observation))
+        return observation
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _actuate(self, target: str, desired: int, reason: str, now_s: float) -> None:
+        actuator = self.actuators[target]
+        low, high = actuator.bounds()
+        if desired > high:
+            reason = f"{reason}; clamped {desired}->{high} (TooManyReplicas)"
+            desired, self.clamped = high, self.clamped + 1
+        elif desired < low:
+            reason = f"{reason}; clamped {desired}->{low} (TooFewReplicas)"
+            desired, self.clamped = low, self.clamped + 1
+        previous = actuator.current()
+        if desired == previous:
+            return
+        actuator.set_desired(desired, reason, now_s)
+        self.records.append(ActuationRecord(now_s, target, previous, desired, reason))
+
+    def note(self, note: str) -> None:
+        """Add a run note once."""
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def run_notes(self) -> list[str]:
+        """The notes for the `RunResult`, the clamp count included."""
+        notes = list(self.notes)
+        if self.clamped:
+            notes.append(f"{self.clamped} decisions were out of bounds and clamped")
+        return notes
+
+
+class SteppableRun(Protocol):
+    """An engine run that a driver advances one decision interval at a time.
+
+    `advance` runs the dynamics to the next decision point and returns its time
+    (None once the horizon is reached); `read` gives the metrics there; `record`
+    keeps the interval's series row once the decision is applied.
+    """
+
+    def actuators(self) -> Mapping[str, Actuator]: ...
+
+    def advance(self) -> float | None: ...
+
+    def read(self, now_s: float) -> Reading: ...
+
+    def record(self, now_s: float, observation: Observation) -> None: ...
+
+
+def drive(run: SteppableRun, loop: ControlLoop) -> None:
+    """Run `loop` over `run` to its horizon: the whole of every engine's decision path."""
+    while (now_s := run.advance()) is not None:
+        run.record(now_s, loop.step(run.read(now_s)))
+
+
+def check_decision(policy_name: str, decision: object) -> Decision:
+    """A `Decision` whose desired counts are integers (numpy ints accepted, not bools).
+
+    Raises:
+        PolicyError: Not a Decision, or a desired count that is not a finite integer.
+    """
+    if not isinstance(decision, Decision):
+        raise PolicyError(
+            f"policy {policy_name!r} returned {type(decision).__name__}, not a Decision"
+        )
+    values = {PRIMARY: decision.desired, **dict(decision.targets)}
+    cleaned: dict[str, int] = {}
+    for target, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, Integral | float):
+            raise PolicyError(
+                f"policy {policy_name!r} asked for {value!r} replicas of {target!r}; "
+                "desired capacity must be an integer"
+            )
+        if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+            raise PolicyError(
+                f"policy {policy_name!r} asked for {value!r} replicas of {target!r}; "
+                "desired capacity must be a finite whole number"
+            )
+        cleaned[target] = int(value)
+    if type(decision.desired) is int and all(type(v) is int for v in decision.targets.values()):
+        return decision
+    primary = cleaned.pop(PRIMARY)
+    return Decision(primary, decision.reason, cleaned)

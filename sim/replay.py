@@ -1,0 +1,64 @@
+"""Policies that replay a plan: a constant capacity, or a precomputed schedule.
+
+Neither looks at the traffic. `FixedPolicy` is the statically provisioned
+baseline; `SchedulePolicy` replays a desired count per decision tick, which is
+how the engines run the oracle: the planner solves it offline and hands the
+engine nothing but the schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim.contract import Decision, Observation, PolicyContext
+from sim.errors import PolicyError
+
+
+class FixedPolicy:
+    """Keeps a constant capacity: the baseline of a statically provisioned fleet."""
+
+    def __init__(self, replicas: int, name: str = "fixed") -> None:
+        if replicas < 0:
+            raise ValueError(f"replicas must be >= 0, got {replicas}")
+        self.replicas = replicas
+        self.name = name
+
+    def reset(self, context: PolicyContext) -> None:
+        del context
+
+    def decide(self, observation: Observation) -> Decision:
+        desired = min(max(self.replicas, observation.min_replicas), observation.max_replicas)
+        return Decision(desired, f"fixed at {desired}")
+
+
+class SchedulePolicy:
+    """Replays `desired[k]` at decision tick k (tick k is at k x interval).
+
+    Args:
+        desired: Desired replicas per tick, from t = 0; the last value holds after it.
+        name: Display name.
+        label: What the reason says the schedule is (e.g. "oracle schedule").
+    """
+
+    def __init__(
+        self, desired: Sequence[int] | np.ndarray, name: str = "schedule", label: str = "schedule"
+    ) -> None:
+        values = np.asarray(desired)
+        if values.ndim != 1 or len(values) == 0:
+            raise PolicyError("a schedule needs at least one desired count")
+        if not np.issubdtype(values.dtype, np.integer) or (values < 0).any():
+            raise PolicyError("a schedule's desired counts must be non-negative integers")
+        self._desired = [int(v) for v in values]
+        self.name = name
+        self.label = label
+
+    def reset(self, context: PolicyContext) -> None:
+        del context
+
+    def decide(self, observation: Observation) -> Decision:
+        tick = round(observation.time_s / observation.interval_s)
+        desired = self._desired[min(max(tick, 0), len(self._desired) - 1)]
+        desired = min(max(desired, observation.min_replicas), observation.max_replicas)
+        return Decision(desired, f"{self.label}: {desired} replicas")
