@@ -49,7 +49,7 @@ from policies.predictive import PredictiveSpec
 from policies.registry import resolve
 from policies.spec import PolicySpecBase
 from sim.capacity.pools import ServerlessEndpoint
-from sim.engine import make_engine
+from sim.engines import make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario, scenario_from_dict
 from sim.workload import load_trace, mean_rps, slice_window

@@ -68,6 +68,9 @@ class LocalExecutor(_ClosingMixin):
 
     Workers start with the `spawn` method: forking a process that already holds
     numba's or Ray's threads can deadlock, and spawn behaves the same on every OS.
+    With one worker (or one item) the items run in this process: a worker would
+    only add its start-up (imports, JIT cache loads). Leaving the `with` block,
+    normally or on an error or Ctrl-C, leaves no worker behind.
 
     Args:
         max_workers: Worker processes; default the machine's CPU count.
@@ -84,17 +87,42 @@ class LocalExecutor(_ClosingMixin):
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if not items:
             return []
+        if min(self.max_workers, len(items)) == 1:
+            return [fn(item) for item in items]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=min(self.max_workers, len(items)),
                 mp_context=multiprocessing.get_context("spawn"),
             )
-        return list(self._pool.map(fn, items))
+        try:
+            return list(self._pool.map(fn, items))
+        except BaseException:
+            self._terminate()
+            raise
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (for tests and diagnostics)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.is_alive() and p.pid is not None]
+
+    def _terminate(self) -> None:
+        """Stop the workers now: a failed or interrupted map must not leave them running."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public kill; its process table is stable since 3.8.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5.0)
 
 
 class RayExecutor(_ClosingMixin):

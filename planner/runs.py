@@ -19,7 +19,8 @@ from planner.executor import Executor
 from planner.inputs import build_history, build_scenario_workload
 from planner.oracle import OracleSummary, solve_reference
 from policies.spec import PolicySpecBase
-from sim.engine import Engine, make_engine
+from sim.engine import Engine
+from sim.engines import make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload

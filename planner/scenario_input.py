@@ -15,11 +15,11 @@ from typing import Any, get_args
 from sim.errors import ScenarioError, TraceFormatError
 from sim.scenario import (
     Scenario,
-    TraceFormat,
     load_default_scenario,
     load_scenario,
     scenario_from_dict,
 )
+from sim.workload.formats import TraceFormat
 
 TRACE_FORMATS: tuple[str, ...] = get_args(TraceFormat)
 

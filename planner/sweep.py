@@ -38,7 +38,7 @@ from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.spec_update import updated_spec
 from planner.whatif import json_safe
 from policies.spec import PolicySpecBase
-from sim.engine import EngineName
+from sim.engines import EngineName
 from sim.errors import PolicyError, ScenarioError
 from sim.result import RunResult
 from sim.scenario import Scenario, format_validation, read_yaml

@@ -19,7 +19,8 @@ from planner.executor import Executor, LocalExecutor
 from planner.inputs import HOUR_S, resolve_policies
 from planner.oracle import OracleSummary
 from planner.runs import OracleTask, RunTask, Task, run_task, run_tasks, scenario_inputs
-from sim.engine import make_context, make_engine
+from sim.engine import make_context
+from sim.engines import make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -94,6 +94,14 @@ class MetricHistory:
     def view(self) -> HistoryView:
         """A read-only snapshot of the samples appended so far."""
         return HistoryView(self, self.appended)
+
+    @classmethod
+    def of(cls, samples: Sequence[MetricSample]) -> HistoryView:
+        """A view of exactly `samples` (oldest first), e.g. for a test or a replay."""
+        history = cls(max(len(samples), 1))
+        for s in samples:
+            history.append(s.time_s, s.demand_rps, s.utilisation, s.ready, s.desired)
+        return history.view()
 
 
 class HistoryView:

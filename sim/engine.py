@@ -2,24 +2,20 @@
 
 Both engines take the same scenario, workload and policy objects and return a
 `RunResult`. `make_context` builds the `PolicyContext` both hand to
-`Policy.reset`, so a policy sees identical facts in either engine; `make_engine`
-is the registry of engines by name.
+`Policy.reset`, so a policy sees identical facts in either engine. The registry
+of engines by name is `sim.engines`.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from sim.contract import Policy, PolicyContext
-from sim.errors import ScenarioError
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import RateEnvelope, RequestTrace, TokenProfile, Workload
-
-EngineName = Literal["fluid", "des"]
-ENGINES: tuple[EngineName, ...] = ("fluid", "des")
 
 
 class Engine(Protocol):
@@ -97,20 +93,3 @@ def make_context(
             else scenario.spillover.service.mean_service_s(tokens, 1)
         ),
     )
-
-
-def make_engine(name: str) -> Engine:
-    """The engine a `--engine` flag names (imported lazily: each pulls in numba or SimPy).
-
-    Raises:
-        ScenarioError: `name` is not an engine.
-    """
-    if name == "fluid":
-        from sim.fluid import FluidEngine
-
-        return FluidEngine()
-    if name == "des":
-        from sim.des import DesEngine
-
-        return DesEngine()
-    raise ScenarioError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")

@@ -187,24 +187,15 @@ def recent_demand_rps(observation: Observation, window_s: float) -> float | None
     """Mean observed arrival rate over the last `window_s` (current interval included).
 
     Averaging a few intervals keeps a bursty 15 s sample from setting capacity on
-    its own. None when no interval in the window reported demand.
+    its own. None when no interval in the window reported demand. A missing (None
+    or NaN) sample is a missing metric, never a rate. O(log n) in the history.
     """
-    values = demand_window(observation, window_s)
-    return sum(values) / len(values) if values else None
-
-
-def demand_window(observation: Observation, window_s: float) -> list[float]:
-    """Observed demand samples (rps) of the last `window_s`, oldest first."""
-    values = [
-        float(s.demand_rps)
-        for s in observation.history
-        if observation.time_s - window_s < s.time_s < observation.time_s
-        and s.demand_rps is not None
-    ]
-    if observation.demand_rps is not None:
-        values.append(observation.demand_rps)
-    # A NaN sample is a missing metric, never a rate.
-    return [v for v in values if math.isfinite(v)]
+    now = observation.time_s
+    total, count = observation.history.demand_sum(now - window_s, now)
+    current = observation.demand_rps
+    if current is not None and math.isfinite(current):
+        total, count = total + current, count + 1
+    return total / count if count else None
 
 
 def clamp(replicas: int, observation: Observation) -> int:

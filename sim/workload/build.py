@@ -22,8 +22,8 @@ from sim.workload.model import RateEnvelope, TokenProfile, Workload
 from sim.workload.ops import mean_rps, modulate, observed_s, scale_to_mean, slice_window
 from sim.workload.synthetic import generate
 
-if TYPE_CHECKING:  # sim.scenario imports the capacity model, which imports sim.workload
-    from sim.scenario import WorkloadSpec
+if TYPE_CHECKING:
+    from sim.workload.spec import WorkloadSpec
 
 HOUR_S = 3600.0
 

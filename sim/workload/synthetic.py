@@ -33,8 +33,8 @@ import numpy as np
 from sim.errors import ScenarioError
 from sim.workload.model import MONDAY_EPOCH_S, FloatArray, RateEnvelope
 
-if TYPE_CHECKING:  # sim.scenario imports the capacity model, which imports sim.workload
-    from sim.scenario import SyntheticSpec
+if TYPE_CHECKING:
+    from sim.workload.spec import SyntheticSpec
 
 DAY_S = 86400.0
 HOUR_S = 3600.0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import operator
+import os
 
 import pytest
 
@@ -19,6 +21,27 @@ def test_local_executor_maps_in_order_in_other_processes() -> None:
 def test_local_executor_propagates_worker_errors() -> None:
     with LocalExecutor(max_workers=1) as executor, pytest.raises(ValueError):
         executor.map(math.factorial, [-1])
+
+
+def test_one_worker_runs_in_this_process() -> None:
+    with LocalExecutor(max_workers=1) as executor:
+        assert executor.map(operator.call, [os.getpid] * 2) == [os.getpid()] * 2
+        assert executor.worker_pids() == []
+
+
+def test_no_worker_is_left_behind_after_a_failed_map() -> None:
+    executor = LocalExecutor(max_workers=2)
+    with pytest.raises(ValueError), executor:
+        executor.map(math.factorial, [3, -1, 4, 5])
+    assert executor.worker_pids() == []
+    with LocalExecutor(max_workers=2) as executor:
+        pids = executor.map(operator.call, [os.getpid] * 4)
+        assert os.getpid() not in pids
+        live = executor.worker_pids()
+        assert live
+    for pid in live:  # closed: every worker has exited
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_make_executor_validates_flags() -> None:

@@ -170,9 +170,11 @@ def test_sizing_is_monotone_and_matches_erlang_c(
 
 
 def test_recent_demand_averages_the_window(make_obs: Callable[..., Observation]) -> None:
-    from sim.contract import MetricSample
+    from sim.contract import MetricHistory, MetricSample
 
-    history = tuple(MetricSample(float(t), float(t), None, 1, 1) for t in (30, 60, 90, 120))
+    history = MetricHistory.of(
+        [MetricSample(float(t), float(t), None, 1, 1) for t in (30, 60, 90, 120)]
+    )
     obs = make_obs(150.0, 150.0)
     obs = Observation(**{**obs.__dict__, "history": history})
     assert recent_demand_rps(obs, 61.0) == pytest.approx((90 + 120 + 150) / 3)

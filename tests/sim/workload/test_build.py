@@ -10,7 +10,7 @@ import pytest
 
 from sim.capacity.service import TokenService
 from sim.errors import ScenarioError
-from sim.scenario import BUNDLED_DIR, WorkloadSpec, load_default_scenario, load_scenario
+from sim.scenario import BUNDLED_DIR, load_default_scenario, load_scenario
 from sim.workload import (
     RateEnvelope,
     RequestTrace,
@@ -20,6 +20,7 @@ from sim.workload import (
     mean_rps,
     rate_series,
 )
+from sim.workload.spec import WorkloadSpec
 
 
 def resolver(fixtures_dir: Path) -> Any:

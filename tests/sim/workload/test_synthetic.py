@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sim.errors import ScenarioError
-from sim.scenario import SyntheticSpec
 from sim.workload import RateEnvelope, generate, mean_rps
 from sim.workload.model import MONDAY_EPOCH_S
+from sim.workload.spec import SyntheticSpec
 from sim.workload.synthetic import KINDS
 
 
