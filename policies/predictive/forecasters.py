@@ -17,6 +17,10 @@ Three families, all fitted with statsmodels on mean demand per bin:
 
 A fit that statsmodels reports as not converged marks the forecaster
 `converged = False`; the selection drops it with a logged warning.
+
+statsmodels is imported by the fits that use it, not with this module: it costs
+about two seconds, and a run whose policies fit no model (or only the seasonal
+naive one) should not pay for it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
-from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from sim.errors import FitError
 from sim.workload.model import FloatArray
@@ -85,6 +86,9 @@ class EtsForecaster:
         self.seasonal = seasonal
         if seasonal == "mul" and np.any(y <= 0.0):
             raise FitError("ets-mul needs strictly positive demand in every bin")
+        from statsmodels.tools.sm_exceptions import ConvergenceWarning
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fit = ExponentialSmoothing(
@@ -155,6 +159,8 @@ class SarimaxForecaster:
     def __init__(self, y: FloatArray, seasonality: Seasonality) -> None:
         self.name = "sarimax"
         self.seasonality = seasonality
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+
         index = np.arange(len(y))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels' start-parameter chatter
