@@ -15,7 +15,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -55,11 +55,13 @@ class MetricHistory:
             raise ValueError(f"history capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self.appended = 0
-        self._time = np.zeros(capacity)
-        self._demand = np.full(capacity, math.nan)
-        self._util = np.full(capacity, math.nan)
-        self._ready = np.zeros(capacity, dtype=np.int64)
-        self._desired = np.zeros(capacity, dtype=np.int64)
+        # plain lists: a list item store costs a fraction of a numpy scalar store,
+        # and one sample is appended every decision interval
+        self._time = [0.0] * capacity
+        self._demand = [math.nan] * capacity
+        self._util = [math.nan] * capacity
+        self._ready = [0] * capacity
+        self._desired = [0] * capacity
         # prefix sums of finite demand and of their count, one slot more than the
         # samples so the sum over every kept window is a difference of two slots
         self._sum = [0.0] * (capacity + 1)
@@ -222,6 +224,24 @@ class Observation:
     epoch_s: float | None = None
     history: HistoryView = EMPTY_HISTORY
     spillover_in_flight: int = 0
+
+    @classmethod
+    def build(cls, **fields: Any) -> Observation:
+        """An Observation from every field by keyword, without the dataclass `__init__`.
+
+        A frozen dataclass sets each of its 15 fields through `object.__setattr__`;
+        the control loop builds one observation per decision interval (80,640 in a
+        14-day run at 15 s), and this path is 3-4x cheaper. Every field must be given.
+        """
+        if len(fields) != _OBSERVATION_FIELDS:
+            missing = sorted(set(cls.__dataclass_fields__) - set(fields))
+            raise TypeError(f"Observation.build needs every field; missing {missing}")
+        observation = object.__new__(cls)
+        observation.__dict__.update(fields)
+        return observation
+
+
+_OBSERVATION_FIELDS = len(Observation.__dataclass_fields__)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ and its approximations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,7 +207,6 @@ class _InstanceRun:
         self.inputs = inputs
         self.fleet = Fleet(pool, rng, drain_s_at=self._drain_s_at)
         self._ready = 0
-        self._queue = 0
         self.max_batch = pool.service.max_batch
         self.interval_s = scenario.decision_interval_s
         if self.interval_s < 1.0:
@@ -242,6 +242,7 @@ class _InstanceRun:
         if scenario.spillover is not None:
             spill_strata = service_strata(scenario.spillover.service, workload, tokens)
             self.spill = ServerlessFluid(scenario, scenario.spillover, inputs, spill_strata, rng)
+            self.params[K.P_SPILL_THRESHOLD] = scenario.spillover.spill_queue_threshold
         self._start()
 
     def actuators(self) -> dict[str, Actuator]:
@@ -278,21 +279,33 @@ class _InstanceRun:
         self.out = np.zeros(K.N_OUT)
         self.totals = np.zeros(K.N_OUT)
         self.rows: list[tuple[float, float, int, int, int, float, float]] = []
-        self.interval_share = np.ones(self.n_intervals)
+        # attainment per interval (1 where nothing finished), read by the oracle
+        self.interval_share = [1.0] * self.n_intervals
         spill = self.spill
+        spill_args: tuple[object, ...]
         if spill is not None:
-            self._spill_args = (
+            spill_args = (
                 True, spill.service_s, spill.strata.packed(), spill.vp, spill.vs,
                 spill.dq_t, spill.dq_v,
             )  # fmt: skip
         else:
-            self._spill_args = (
+            spill_args = (
                 False, 1.0, self.strata.packed(), np.zeros(8), np.zeros(32),
                 np.zeros(2), np.zeros(2),
             )  # fmt: skip
+        # The kernel's arguments around `desired`, gathered once: every array is
+        # updated in place, so one tuple serves the whole run.
+        ready_at, until = self.fleet.ready_arrays()
+        self._head_args: tuple[Any, ...] = (self.inputs.arrivals, self.lam, ready_at, until)
+        self._tail_args: tuple[Any, ...] = (
+            self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
+            self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
+            self.hist, self.ihist, self.out, self.totals, *spill_args,
+        )  # fmt: skip
+        self._kernel: Callable[..., None] = K.advance  # called with the packed arguments
         self._index = 0
         self._limit = self.n_intervals
-        self._last: tuple[float | None, int, int, float, float | None] = (None, 0, 0, 0.0, None)
+        self._reading: Reading | None = None
 
     def advance(self) -> float | None:
         """Run the compiled kernel over the next decision interval.
@@ -300,58 +313,49 @@ class _InstanceRun:
         Returns the time of the decision that ends it, or None when the run is over
         (the last, partial interval gets a series row and no decision).
         """
-        limit = self._limit
         bounds, fleet, out = self.bounds, self.fleet, self.out
-        while self._index < limit:
+        while self._index < self._limit:
             i = self._index
             self._index += 1
             t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
-            sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v = self._spill_args
-            ready_at, until = fleet.ready_arrays()
-            K.advance(
-                t0, t1, self.inputs.arrivals, self.lam, ready_at, until, fleet.desired,
-                self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
-                self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
-                self.hist, self.ihist, out, self.totals,
-                sp_on, sp_service, sp_strata, vp, vs, dq_t, dq_v,
-            )  # fmt: skip
+            self._kernel(t0, t1, *self._head_args, fleet.desired, *self._tail_args)
             o = out.tolist()
             finished = o[K.O_SERVED] + o[K.O_DROPPED]
             if finished > 0:
                 self.interval_share[i] = o[K.O_ATTAINED] / finished
             if fleet.has_hazard:
                 fleet.replace_dead(float(t1))
-            util = o[K.O_BUSY_SLOT_S] / o[K.O_READY_SLOT_S] if o[K.O_READY_SLOT_S] > 0 else None
+            slot_s = o[K.O_READY_SLOT_S]
             p95 = o[K.O_P95_S]
-            self._ready = int(o[K.O_READY_AT_T1])
-            self._last = (
-                self.demands[i], self._ready, int(o[K.O_PENDING_AT_T1]), p95, util
-            )  # fmt: skip
-            self._queue = int(o[K.O_QUEUE_END] + 0.5)
+            self._ready = ready = int(o[K.O_READY_AT_T1])
+            now = float(t1)
+            spill = self.spill
+            self._reading = Reading(
+                now,
+                self.demands[i],
+                o[K.O_BUSY_SLOT_S] / slot_s if slot_s > 0 else None,
+                int(o[K.O_QUEUE_END] + 0.5),
+                ready,
+                int(o[K.O_PENDING_AT_T1]),
+                None if p95 != p95 else p95,  # NaN: nothing finished
+                int(spill.vs[V.V_BUSY] + 0.5) if spill is not None else 0,
+            )
             if t1 >= self.duration:
-                demand, ready, pending, _, _ = self._last
-                self.rows.append(self._row(float(t1), demand, ready, fleet.desired, pending, p95))
-                self._index = limit
+                r = self._reading
+                self.rows.append(self._row(now, r.demand_rps, ready, fleet.desired, r.pending, p95))
+                self._index = self._limit
                 return None
-            return float(t1)
+            return now
         return None
 
     def read(self, now: float) -> Reading:
         """The metrics of the interval that ended at `now` (after `advance`)."""
-        demand, ready, pending, p95, util = self._last
-        vs = self._spill_args[4]
-        return Reading(
-            time_s=now,
-            demand_rps=demand,
-            utilisation=util,
-            queue_len=self._queue,
-            ready=ready,
-            pending=pending,
-            p95_latency_s=None if p95 != p95 else p95,  # NaN: nothing finished
-            spillover_in_flight=int(vs[V.V_BUSY] + 0.5) if self.spill is not None else 0,
-        )
+        reading = self._reading
+        if reading is None or reading.time_s != now:
+            raise ValueError(f"no reading at {now} s: advance() to it first")
+        return reading
 
     def record(self, now: float, observation: Observation) -> None:
         """The series row after the decision, as the SimPy engine records it (only a
