@@ -3,10 +3,11 @@
 Rules (see docs/des.md for the reasoning):
 
 * Routing: one central FIFO queue. A request starts on the least-loaded ready
-  replica that has a free batch slot (ties: the replica that became ready first);
-  otherwise it waits. A request that waited `queue_timeout_s` is dropped; the check
-  runs when it reaches the head of the queue and at every decision tick, so a
-  request never starts after its deadline.
+  replica that has a free batch slot (ties: the replica that became ready first;
+  found in O(log n) by `least_loaded.LeastLoaded`); otherwise it waits. A request
+  that waited `queue_timeout_s` is dropped; the check runs when it reaches the head
+  of the queue and at every decision tick, so a request never starts after its
+  deadline.
 * Batching: a replica runs up to `max_batch` requests; a request's service time is
   drawn with batch = occupancy when it starts (itself included).
 * Provisioning: a replica needs a node. Free slots on existing nodes are used
@@ -34,6 +35,7 @@ from simpy.events import Event, Timeout
 from sim.capacity.pools import InstancePool
 from sim.des.actuation import DesiredCapacity
 from sim.des.billing import NodeLedger
+from sim.des.least_loaded import LeastLoaded
 from sim.des.nodes import LogSink, Node, NodeTimings, Replica
 from sim.des.requests import RequestBook
 from sim.des.streams import ServiceSampler, stream
@@ -64,13 +66,19 @@ class SimInstancePool(DesiredCapacity):
         self._max_batch = pool.service.max_batch
         self._timeout_s = pool.queue_timeout_s
         self._per_node = pool.replicas_per_node
-        self._sampler = ServiceSampler(pool.service, stream(seed, "pool.service"))
+        self._sampler = ServiceSampler(
+            pool.service,
+            stream(seed, "pool.service"),
+            book.input_tokens_array,
+            book.output_tokens_array,
+        )
         self._timings = NodeTimings(env, pool, seed)
         self.ledger = NodeLedger(pool.billing_min_s, pool.gpus)
         self._ids = 0
         self._nodes: list[Node] = []
         self._spot_nodes = 0
         self._serving: list[Replica] = []  # ready, not draining
+        self._free = LeastLoaded(self._max_batch)  # the same replicas, for routing
         self._pending: list[Replica] = []  # not ready yet, not cancelled
         self._draining: list[Replica] = []
         self._queue: deque[tuple[int, float]] = deque()  # (request, deadline_s)
@@ -119,8 +127,7 @@ class SimInstancePool(DesiredCapacity):
         return len(self._queue)
 
     def has_free_slot(self) -> bool:
-        limit = self._max_batch
-        return any(replica.busy < limit for replica in self._serving)
+        return self._free.pick() is not None
 
     def busy_areas(self, now_s: float) -> tuple[float, float]:
         """Cumulative (busy slot-seconds, ready slot-seconds) up to `now_s`."""
@@ -138,23 +145,13 @@ class SimInstancePool(DesiredCapacity):
 
     def submit(self, request: int, now_s: float) -> None:
         """A request enters the pool: start it now or queue it."""
-        replica = self._pick()
+        replica = self._free.pick()
         if replica is not None:
             self._start(replica, request, now_s)
             return
         self._queue.append((request, now_s + self._timeout_s))
         if self._log is not None:
             self._log.append((now_s, self.name, "queue", f"req={request}"))
-
-    def _pick(self) -> Replica | None:
-        best: Replica | None = None
-        best_busy = self._max_batch
-        for replica in self._serving:
-            if replica.busy < best_busy:
-                best, best_busy = replica, replica.busy
-                if best_busy == 0:
-                    break
-        return best
 
     def _touch(self, now_s: float) -> None:
         elapsed = now_s - self._area_t
@@ -164,18 +161,23 @@ class SimInstancePool(DesiredCapacity):
             self._area_t = now_s
 
     def _start(self, replica: Replica, request: int, now_s: float) -> None:
-        self._touch(now_s)
-        replica.busy += 1
+        """Start `request` on `replica`, which `self._free.pick()` has just chosen."""
+        elapsed = now_s - self._area_t
+        if elapsed > 0.0:  # inlined _touch: this runs once per request
+            self.busy_slot_s += self._busy * elapsed
+            self.ready_slot_s += self._ready_replicas * self._max_batch * elapsed
+            self._area_t = now_s
+        batch = replica.busy + 1
+        replica.busy = batch
+        self._free.took(replica)
         self._busy += 1
         replica.running[request] = None
-        book = self._book
-        book.start_s[request] = now_s
-        service_s = self._sampler.sample_s(
-            book.input_tokens[request], book.output_tokens[request], replica.busy
-        )
+        self._book.start_s[request] = now_s
+        service_s = self._sampler.sample_s(request, batch)
         # Relative to the clock, which may still lag `now_s` when the arrival is
         # handled ahead of its SimPy event (see Simulation._on_arrival).
-        done = Timeout(self._env, now_s + service_s - self._env.now, (replica, request))
+        env = self._env
+        done = Timeout(env, now_s + service_s - env.now, (replica, request))
         done.callbacks.append(self._on_done)
         if self._log is not None:
             self._log.append(
@@ -193,7 +195,11 @@ class SimInstancePool(DesiredCapacity):
             return  # its node was lost; the request was re-queued
         del replica.running[request]
         now_s = self._env.now
-        self._touch(now_s)
+        elapsed = now_s - self._area_t
+        if elapsed > 0.0:  # inlined _touch: this runs once per request
+            self.busy_slot_s += self._busy * elapsed
+            self.ready_slot_s += self._ready_replicas * self._max_batch * elapsed
+            self._area_t = now_s
         replica.busy -= 1
         self._busy -= 1
         self._book.serve(request, now_s)
@@ -202,13 +208,16 @@ class SimInstancePool(DesiredCapacity):
         if replica.draining:
             if replica.busy == 0:
                 self._remove_replica(replica, now_s)
-        elif self._queue:
+            return
+        self._free.released(replica)
+        if self._queue:
             self._drain_queue(now_s)
 
     def _drain_queue(self, now_s: float) -> None:
         queue = self._queue
+        pick = self._free.pick
         while queue:
-            replica = self._pick()
+            replica = pick()
             if replica is None:
                 return
             request, deadline = queue.popleft()
@@ -256,11 +265,13 @@ class SimInstancePool(DesiredCapacity):
         idle.sort(key=lambda r: (len(r.node.replicas), -r.id))
         for replica in idle[:count]:
             self._serving.remove(replica)
+            self._free.discard(replica)
             self._remove_replica(replica, now_s)
             count -= 1
         busy = sorted(self._serving, key=lambda r: (r.busy, -r.id))
         for replica in busy[:count]:
             self._serving.remove(replica)
+            self._free.discard(replica)
             replica.draining = True
             self._draining.append(replica)
             if self._log is not None:
@@ -333,6 +344,7 @@ class SimInstancePool(DesiredCapacity):
         replica.ready = True
         self._pending.remove(replica)
         self._serving.append(replica)
+        self._free.add(replica)
         self._ready_replicas += 1
         if self._log is not None:
             self._log.append((now_s, self.name, "replica_ready", f"replica={replica.id}"))
@@ -369,6 +381,7 @@ class SimInstancePool(DesiredCapacity):
             replica.running.clear()
             if replica in self._serving:
                 self._serving.remove(replica)
+                self._free.discard(replica)
             elif replica in self._pending:
                 self._pending.remove(replica)
             self._remove_replica(replica, now_s)

@@ -36,7 +36,7 @@ class Node:
 class Replica:
     """One model server with `max_batch` slots; `running` keeps start order."""
 
-    __slots__ = ("busy", "dead", "draining", "id", "node", "ready", "running")
+    __slots__ = ("busy", "dead", "draining", "id", "node", "order", "ready", "running")
 
     def __init__(self, replica_id: int, node: Node) -> None:
         self.id = replica_id
@@ -45,6 +45,7 @@ class Replica:
         self.draining = False
         self.dead = False
         self.busy = 0
+        self.order = 0  # rank in ready order, set when it starts serving (see least_loaded)
         self.running: dict[int, None] = {}  # request -> None, in start order
 
 

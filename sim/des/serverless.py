@@ -72,9 +72,12 @@ class SimServerlessPool(DesiredCapacity):
         self._book = book
         # One instance serves one request, so service times do not depend on a batch:
         # draw them for every request at once (one vectorised call), billed alike.
-        service_s = ServiceSampler(pool.service, stream(seed, f"{role}.service")).per_request(
-            book.input_tokens_array, book.output_tokens_array
-        )
+        service_s = ServiceSampler(
+            pool.service,
+            stream(seed, f"{role}.service"),
+            book.input_tokens_array,
+            book.output_tokens_array,
+        ).per_request()
         self._service_s = array("d", service_s.tobytes())
         self._billed_s = array("d", billed_s(service_s, pool.billing_granularity_s).tobytes())
         self._cold_rng = stream(seed, f"{role}.cold_start")
