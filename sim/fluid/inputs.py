@@ -291,8 +291,8 @@ def block_strata(
     busiest minutes carry shorter answers), and both a replica's throughput and the
     share of requests within the SLO follow the requests actually served. A trace
     with token counts therefore gets strata of its own requests per block; an
-    envelope (or a block without arrivals) uses the run's global strata (`strata`,
-    computed here when the caller has not already).
+    envelope (or a block without arrivals, or a trace without requests) uses the
+    run's global strata (`strata`, computed here when the caller has not already).
     """
     glob = strata if strata is not None else service_strata(service, workload, profile)
     k = len(STRATA_EDGES) - 1
@@ -302,6 +302,7 @@ def block_strata(
     if (
         not isinstance(workload, RequestTrace)
         or workload.input_tokens is None
+        or workload.arrival_s.size == 0  # no requests: `token_samples` gives its grid
         or not isinstance(service, TokenService)
         or n_blocks == 1
     ):

@@ -55,13 +55,19 @@ P_BLOCK_S = 6
 P_GLOBAL_BATCH1_S = 7
 P_QUEUE_SMOOTHED = 8  # 1: the queue takes the smoothed rate, 0: the raw per-second counts
 P_COHORT_WORK = 9  # 1: the seconds' own requests are known (`offsets`, `base_s`, `slope_s`)
-N_PARAMS = 10
+P_SPILL_THRESHOLD = 10  # primary queue length from which requests spill (`spill_queue_threshold`)
+N_PARAMS = 11
 
 # state indices (persist across calls)
 S_BACKLOG = 0
 S_OLDEST = 1
 S_IN_SERVICE = 2  # requests holding a batch slot at the start of the current second
-N_STATE = 3
+S_WIN_LO = 3  # the long rate window [lo, hi) of a small pool near saturation (strata only)
+S_WIN_HI = 4
+S_WIN_SUM = 5  # arrivals inside it
+S_RATE = 6  # the last second's rate (of the M/M/c wait) and mean service time
+S_SERVICE = 7
+N_STATE = 8
 
 # out indices (overwritten each call)
 O_ARRIVALS = 0
@@ -80,6 +86,15 @@ O_PENDING_AT_T1 = 12
 N_OUT = 13
 
 
+# Without per-request work the stationary M/M/c wait needs the rate behind the
+# counts. A small pool near saturation relaxes over S / (c (1 - rho)^2) seconds,
+# far longer than the centred 31 s window, whose noise then swings rho across 1.
+# Its rate is the mean over a centred window of RATE_RELAXATIONS relaxation times
+# on each side (at most RATE_HALF_MAX_S): the noise of 1 - rho is then about
+# sqrt(rho / (4 x RATE_RELAXATIONS)), 7 %.
+RATE_RELAXATIONS = 50.0
+RATE_HALF_MAX_S = 43_200
+RATE_HALF_MIN_S = 15  # the centred window's half width (FluidSettings.rate_window_s)
 HALFIN_WHITT_FROM = 400  # slots above which Erlang C uses its Halfin-Whitt limit
 
 
@@ -241,6 +256,7 @@ def advance(
     ac = params[P_AC_FACTOR]
     rho_max = params[P_RHO_MAX]
     smoothed = params[P_QUEUE_SMOOTHED] > 0.0
+    spill_threshold = params[P_SPILL_THRESHOLD]
     own_work = params[P_COHORT_WORK] > 0.0
     q_len = ring.shape[0]
     exp_q = EXP_QUANTILES
@@ -284,6 +300,12 @@ def advance(
     backlog = state[S_BACKLOG]
     oldest = int(state[S_OLDEST])
     in_service = state[S_IN_SERVICE]
+    win_lo = int(state[S_WIN_LO])
+    win_hi = int(state[S_WIN_HI])
+    win_sum = state[S_WIN_SUM]
+    n_all = arrivals.shape[0]
+    rate_prev = state[S_RATE]
+    service_prev = state[S_SERVICE]
     d_len = done_ring.shape[0]
     last_lq = 0.0
     for s in range(t0, t1):
@@ -297,6 +319,33 @@ def advance(
             mean_base, mean_slope = strata_means(strata)
         s_batch1 = mean_base + mean_slope
         arriving = lam_s if smoothed else arrivals[s]
+        if not own_work:
+            # the rate of a small pool near saturation: a long centred window, slid
+            # incrementally (its half width moves with the pool's relaxation time)
+            half = 0
+            if slots > 0 and service_prev > 0.0:
+                rho_hat = min(rate_prev * service_prev / slots, 0.99)
+                h = RATE_RELAXATIONS * service_prev / (slots * (1.0 - rho_hat) ** 2)
+                if h > RATE_HALF_MIN_S:
+                    half = int(min(h, RATE_HALF_MAX_S))
+            if half > 0:
+                want_lo = s - half if s > half else 0
+                want_hi = s + half + 1 if s + half + 1 < n_all else n_all
+                while win_hi < want_hi:
+                    win_sum += arrivals[win_hi]
+                    win_hi += 1
+                while win_hi > want_hi:
+                    win_hi -= 1
+                    win_sum -= arrivals[win_hi]
+                while win_lo < want_lo:
+                    win_sum -= arrivals[win_lo]
+                    win_lo += 1
+                while win_lo > want_lo:
+                    win_lo -= 1
+                    win_sum += arrivals[win_lo]
+                lam_s = max(win_sum, 0.0) / (win_hi - win_lo)
+                arriving = lam_s
+            rate_prev = lam_s
         backlogged = backlog > 1e-9
         # A request's service time is set by the batch it starts into (as in the DES):
         # the occupancy of the least-loaded replica plus itself, on average the mean
@@ -308,6 +357,7 @@ def advance(
             batch = 1.0
         step = 1.0 + per_slot * (batch - 1.0)
         service_s = mean_base + mean_slope * step  # of the requests starting now
+        service_prev = service_s
         # slots free now plus those freed by this second's completions (known exactly:
         # each started cohort scheduled its own), so a burst fills idle slots at once;
         # a slot whose request ends within the second it started serves again
@@ -343,6 +393,7 @@ def advance(
         # utilisation the smoothed arrival rate would bring with the new requests' size
         c_wait = 0.0
         theta = 1.0
+        rho = 0.0
         last_lq = 0.0
         if not own_work and not backlogged and slots > 0 and lam_s > 0.0:
             rho = min(lam_s * service_s / slots, rho_max)
@@ -394,15 +445,24 @@ def advance(
             x = 0.0
         leftover = m - x
         if spill:
+            # the SimPy router's rule (`sim.des.router`): a request that finds no free
+            # slot spills while the primary queue holds at least `threshold`; the
+            # first `threshold - queued` of this second's leftover join the queue
+            queued = backlog - m  # older cohorts still waiting
+            keep = spill_threshold - queued
+            spillable = leftover - keep if keep > 0.0 else leftover
+            if spillable < 0.0:
+                spillable = 0.0
             # the Erlang waiting share only while the pool is stable; an overloaded
             # pool's excess is the deterministic leftover, and what it starts found
-            # a free slot (no wait)
+            # a free slot (no wait). Of the requests that would wait, those that find
+            # at least `threshold` queued spill: P(Q >= T | wait) = rho^T in M/M/c
             if lam_s * service_s >= slots:
                 c_wait = 0.0
-            waiting = c_wait * x
+            waiting = c_wait * x * rho**spill_threshold
             admitted = sv_second(
                 s,
-                leftover + waiting,
+                spillable + waiting,
                 spill_service_s * s_batch1 / global_batch1_s,
                 spill_strata,
                 vp,
@@ -411,14 +471,17 @@ def advance(
                 dq_v,
                 ihist,
             )
-            from_left = admitted if admitted < leftover else leftover
+            from_left = admitted if admitted < spillable else spillable
             from_wait = admitted - from_left
             leftover -= from_left
             backlog -= from_left
             if from_wait > 0.0:
+                # the spilled waiters leave; the others still wait (the exponential wait
+                # of M/M/c stands in for those that found fewer than T queued)
+                still = c_wait * x - from_wait
                 x -= from_wait
                 backlog -= from_wait
-                c_wait = (waiting - from_wait) / x if x > 1e-12 else 0.0
+                c_wait = max(still, 0.0) / x if x > 1e-12 else 0.0
         if x > 0.0:
             lo, hi = offsets[s], offsets[s + 1]
             if hi > lo:
@@ -445,6 +508,10 @@ def advance(
         in_service = in_service - done + joined
         if in_service < 0.0:
             in_service = 0.0
+        if backlogged and backlog > 1e-9:
+            # requests waited through the whole second: every slot that freed was
+            # taken at once, so all slots were busy (the SimPy engine's reading)
+            busy = float(slots)
         busy_slots = busy if busy < slots else float(slots)
         out[O_BUSY_SLOT_S] += busy_slots
         out[O_READY_SLOT_S] += slots
@@ -452,6 +519,11 @@ def advance(
     state[S_BACKLOG] = max(backlog, 0.0)
     state[S_OLDEST] = oldest
     state[S_IN_SERVICE] = in_service
+    state[S_WIN_LO] = win_lo
+    state[S_WIN_HI] = win_hi
+    state[S_WIN_SUM] = win_sum
+    state[S_RATE] = rate_prev
+    state[S_SERVICE] = service_prev
     out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
     out[O_READY_END] = ready
     out[O_P95_S] = hist_quantile(ihist, 0.95)

@@ -99,3 +99,21 @@ def test_block_strata_describe_each_minutes_own_requests() -> None:
         assert weight.sum() == pytest.approx(1.0)
         assert weight @ slope == pytest.approx(service.decode_s_per_token * out_tokens)
         assert weight @ base == pytest.approx(service.prefill_s_per_1k_tokens * 0.1)
+
+
+def test_block_strata_of_a_trace_without_requests_are_the_global_ones() -> None:
+    """A window with no requests (a quiet slice of a trace) has no sizes of its own:
+    every block keeps the global strata (the token profile's grid)."""
+    trace = RequestTrace(
+        arrival_s=np.zeros(0),
+        duration_s=600.0,
+        input_tokens=np.zeros(0, dtype=np.int64),
+        output_tokens=np.zeros(0, dtype=np.int64),
+    )
+    service = TokenService()
+    profile = token_profile(trace)
+    blocks = block_strata(service, trace, profile, 600, 60)
+    glob = service_strata(service, trace, profile).packed()
+    assert blocks.shape[0] == 10
+    for block in blocks:
+        assert np.array_equal(block[:, : glob.shape[1]], glob)
