@@ -6,9 +6,18 @@ in ready order, the first one with the fewest requests in flight and a free slot
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
+
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
+from sim.capacity.service import TokenService
+from sim.contract import SPILLOVER, Decision, Observation, PolicyContext
+from sim.des import DesEngine, instance_pool
 from sim.des.least_loaded import LeastLoaded
 from sim.des.nodes import Node, Replica
 
@@ -110,3 +119,71 @@ def test_a_key_left_behind_by_an_earlier_load_is_not_taken_for_the_current_one()
     assert _start(free) is a  # a: 1 again, a second key for load 1
     assert _start(free) is a  # a: 2 (a wins the tie at 1); one key for load 1 is now stale
     assert free.pick() is b  # b at 1, not a through the stale key
+
+
+class ScanPicker:
+    """`LeastLoaded`'s interface over a plain scan: the routing rule as first written."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self.serving: list[Replica] = []
+
+    def add(self, replica: Replica) -> None:
+        self.serving.append(replica)
+
+    def discard(self, replica: Replica) -> None:
+        self.serving.remove(replica)
+
+    def pick(self) -> Replica | None:
+        return _scan(self.serving, self.max_batch)
+
+    def took(self, replica: Replica) -> None:
+        del replica
+
+    def released(self, replica: Replica) -> None:
+        del replica
+
+
+class Churn:
+    """Moves capacity at random every interval, so replicas are added, drained and removed."""
+
+    name = "churn"
+
+    def reset(self, context: PolicyContext) -> None:
+        self.rng = context.rng
+
+    def decide(self, observation: Observation) -> Decision:
+        desired = observation.desired + int(self.rng.integers(-3, 4))
+        desired = min(max(desired, observation.min_replicas), observation.max_replicas)
+        return Decision(desired, "churn", targets={SPILLOVER: int(self.rng.integers(0, 3))})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_run_is_bit_for_bit_the_run_with_a_scan(
+    seed: int, make_scenario: Callable, make_poisson: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = GpuNodePool(
+        instance_type="g5.12xlarge",  # 4 GPUs: replicas share nodes, lost together
+        min_replicas=1,
+        max_replicas=16,
+        initial_replicas=6,
+        service=TokenService(max_batch=4, decode_s_per_token=0.02),
+        spot_share=0.5,
+        spot_interruption_per_h=30.0,
+        node_failure_per_h=5.0,
+        queue_timeout_s=20.0,
+    )
+    scenario = make_scenario(
+        pool, spillover=ServerlessEndpoint(name="spill", spill_queue_threshold=2), interval_s=15.0
+    )
+    trace = make_poisson(12.0, 1800.0, seed=seed, tokens=200)
+    runs = []
+    for picker in (LeastLoaded, ScanPicker):
+        monkeypatch.setattr(instance_pool, "LeastLoaded", picker)
+        runs.append(DesEngine(record_log=True).simulate(scenario, trace, Churn(), seed=seed))
+    fast, scan = runs
+    assert fast.log == scan.log
+    assert pickle.dumps(fast.result) == pickle.dumps(scan.result)
+    kinds = {entry.kind for entry in fast.log}
+    assert {"replica_drain", "queue", "spill", "retry"} <= kinds, "every routing path exercised"
+    assert np.array_equal(fast.requests.start_s, scan.requests.start_s, equal_nan=True)
