@@ -94,12 +94,17 @@ def execute_run(task: RunTask) -> RunResult:
 
 def run_task(task: Task) -> TaskOutcome:
     """Worker function: a policy run or an oracle solve (module level, so it ships)."""
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
-    if isinstance(task, OracleTask):
-        workload, _ = scenario_inputs(task.scenario)
-        outcome: RunResult | OracleSummary = solve_reference(task.scenario, workload)
-    else:
-        outcome = execute_run(task)
+    # One BLAS thread per task: tasks run side by side on the executor's processes,
+    # and the forecasters' small solves only spin extra threads (see forecasters.py).
+    with threadpool_limits(limits=1, user_api="blas"):
+        if isinstance(task, OracleTask):
+            workload, _ = scenario_inputs(task.scenario)
+            outcome: RunResult | OracleSummary = solve_reference(task.scenario, workload)
+        else:
+            outcome = execute_run(task)
     return TaskOutcome(task, outcome, time.perf_counter() - started)
 
 
