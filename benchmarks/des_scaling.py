@@ -6,7 +6,7 @@ rate and a fixed policy sized for it: the 16 replicas the default's comments siz
 for 12 req/s (70-80 % utilisation at the busiest minute), scaled with the rate,
 all of them ready from the start. Flat scaling means the same requests per CPU
 second at both rates; a routing step that scans every replica makes it fall with
-the fleet (0.28 before `sim.des.least_loaded`).
+the fleet (0.28-0.29 before `sim.des.least_loaded`: 64-80k against 225-276k).
 
 Each rate runs `--repeats` times; the table shows the fastest run (the least
 disturbed by other work on the machine) and the SLO attainment, cost and p99 as

@@ -5,7 +5,9 @@ servers, one FIFO queue, no timeouts (rho = 0.8). Our engine runs it as a GPU no
 pool of 16 replicas with `max_batch` 1 under a fixed policy; Ciw (Palmer et al.,
 "Ciw: An open-source discrete event simulation library", J. Simulation 2019) as
 one node with 16 servers. Each simulates 10^6 customers with its own randomness,
-timed end to end (our arrivals are drawn inside the timing, as Ciw draws its own).
+timed from building the model to holding the per-customer records (our arrivals
+are drawn inside the timing, as Ciw draws its own; putting Ciw's records in
+arrival order for the statistics is not timed).
 
 Prints a table of customers per wall-clock second and per CPU second (steadier on
 a shared machine), the ratio, and both simulators' mean wait and P(wait) after a
