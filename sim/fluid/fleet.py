@@ -15,6 +15,15 @@ at the spot or on-demand price drawn for it (Bernoulli(`spot_share`)). Spot
 reclaims and node failures kill a node at an exponential lifetime; the pool
 replaces it at once (an ASG keeps its desired count), with a full provisioning
 delay.
+
+With `provisioning` (the SimPy engine's "pool.provisioning" stream of the same
+seed) the delays are the DES's own draws: boot and pull per node when it
+launches, a replica's model load when its node comes up (in the order the nodes
+come up) or at once on a node that is already up. Loads of nodes still booting
+are drawn ahead of time so the kernel knows their ready times, and drawn again
+after the next launch (the generator rewound) when that launch precedes them in
+the DES's order. Both engines then see the same ready times for a seed, with
+random delays as with fixed ones.
 """
 
 from __future__ import annotations
@@ -54,17 +63,28 @@ class Fleet:
         pool: GpuNodePool | Ec2AutoScalingGroup,
         rng: np.random.Generator,
         drain_s_at: Callable[[float], float] | None = None,
+        provisioning: np.random.Generator | None = None,
     ) -> None:
-        """Args:
+        """The pool's initial replicas, ready at t = 0.
+
+        Args:
             pool: The pool's capacity model.
             rng: The engine's seeded generator (delays, spot draws, lifetimes).
             drain_s_at: How long a busy replica removed at a given time keeps serving
                 (its node stays billed); the engine derives it from its queue state.
                 None: removed replicas stop at once.
+            provisioning: The DES's provisioning stream of the run's seed
+                (`sim.des.streams.stream(seed, "pool.provisioning")`): delays drawn
+                in the DES's order (module docstring). None: from `rng`, in bulk.
         """
         self.pool = pool
         self._drain_s_at = drain_s_at
         self.rng = rng
+        self._prov = provisioning
+        self._spec_state: dict[str, object] | None = None  # before the loads drawn ahead
+        self._launches = 0
+        self.node_seq = np.zeros(pool.nodes_for(pool.max_replicas), dtype=np.int64)
+        self._loaded = np.zeros(pool.max_replicas, dtype=np.bool_)  # load drawn for good
         self.per_node = pool.replicas_per_node
         self.min_replicas = pool.min_replicas
         self.max_replicas = pool.max_replicas
@@ -117,12 +137,54 @@ class Fleet:
         if desired == self.desired:
             return
         self.actions += 1
+        self._settle_loads(now_s)
         if desired > self.desired:
             self._add(desired, now=now_s, instant=False)
         else:
             drain = 0.0 if self._drain_s_at is None else self._drain_s_at(now_s)
             self._remove(desired, now=now_s, drain_s=drain)
         self.desired = desired
+        self._draw_ahead()
+
+    # -- the DES's draw order (with `provisioning`) -------------------------------
+    def _settle_loads(self, now: float) -> None:
+        """Before a launch at `now`: undo the loads drawn ahead, then draw for good
+        those of nodes up by `now` (the DES drew them before this launch)."""
+        prov = self._prov
+        if prov is None:
+            return
+        if self._spec_state is not None:
+            prov.bit_generator.state = self._spec_state
+            self._spec_state = None
+        self._draw_loads(now, final=True)
+
+    def _draw_ahead(self) -> None:
+        """Draw the loads of nodes still booting (the kernel needs their ready times)."""
+        prov = self._prov
+        if prov is None:
+            return
+        self._spec_state = dict(prov.bit_generator.state)
+        self._draw_loads(math.inf, final=False)
+
+    def _draw_loads(self, up_by: float, final: bool) -> None:
+        """Model loads of the replicas waiting for one whose node is up by `up_by`, in
+        the order their nodes come up (ties: launch order), as the DES draws them."""
+        assert self._prov is not None
+        d = self.desired
+        waiting = np.flatnonzero(~self._loaded[:d])
+        if waiting.size == 0:
+            return
+        nodes = waiting // self.per_node
+        up = self.node_up_s[nodes]
+        keep = up <= up_by
+        waiting, nodes, up = waiting[keep], nodes[keep], up[keep]
+        order = np.lexsort((waiting, self.node_seq[nodes], up))
+        load = self.pool.model_load_s
+        for i in order.tolist():
+            r = int(waiting[i])
+            self.ready_at[r] = up[i] + load.sample(self._prov)
+            if final:
+                self._loaded[r] = True
 
     # -- capacity changes ----------------------------------------------------
     def _nodes(self, replicas: int) -> int:
@@ -134,8 +196,12 @@ class Fleet:
         if count <= 0:
             return
         pool, rng = self.pool, self.rng
+        self.node_seq[first:last] = np.arange(self._launches, self._launches + count)
+        self._launches += count
         if instant:
             up = np.full(count, now)
+        elif self._prov is not None:
+            up = now + self._boots(count)
         elif isinstance(pool, GpuNodePool):
             up = now + sample_many(pool.node_boot_s, rng, count)
             up += sample_many(pool.image_pull_s, rng, count)
@@ -171,19 +237,50 @@ class Fleet:
         self._open_nodes += count
         self._open_launch_sum += count * now
 
+    def _boots(self, count: int) -> FloatArray:
+        """Seconds until each of `count` nodes launched now is up, drawn per node in
+        the DES's order (`sim.des.nodes.NodeTimings.boot_s`)."""
+        pool, prov = self.pool, self._prov
+        assert prov is not None
+        out = np.empty(count)
+        for i in range(count):
+            if isinstance(pool, GpuNodePool):
+                out[i] = pool.node_boot_s.sample(prov) + pool.image_pull_s.sample(prov)
+            elif self.warm_pool > 0:
+                self.warm_pool -= 1
+                pool.instance_boot_s.sample(prov)  # the DES's refill of the warm pool
+                out[i] = pool.warm_start_s.sample(prov)
+            else:
+                out[i] = pool.instance_boot_s.sample(prov)
+        return out
+
     def _place(self, first: int, last: int, now: float, instant: bool) -> None:
         """Put replicas [first, last) on their nodes; each loads its model after the node is up."""
         count = last - first
         if count <= 0:
             return
         nodes = np.arange(first, last) // self.per_node
+        if self._prov is not None and not instant:
+            # on a node that is up the load starts now; the others draw theirs later
+            self._loaded[first:last] = False
+            self.until[first:last] = self.node_death_s[nodes]
+            self.ready_at[first:last] = np.inf
+            for r in range(first, last):
+                if self.node_up_s[r // self.per_node] <= now:
+                    self.ready_at[r] = now + self.pool.model_load_s.sample(self._prov)
+                    self._loaded[r] = True
+            return
+        self._loaded[first:last] = True
         load = np.zeros(count) if instant else sample_many(self.pool.model_load_s, self.rng, count)
         self.ready_at[first:last] = np.maximum(self.node_up_s[nodes], now) + load
         self.until[first:last] = self.node_death_s[nodes]
 
     def _add(self, desired: int, now: float, instant: bool) -> None:
+        # the DES fills the nodes it has first, then launches new ones
+        filled = min(desired, self._nodes(self.desired) * self.per_node)
+        self._place(self.desired, filled, now, instant)
         self._launch(self._nodes(self.desired), self._nodes(desired), now, instant)
-        self._place(self.desired, desired, now, instant)
+        self._place(filled, desired, now, instant)
 
     def _close(self, node: int, end_s: float) -> None:
         launch = self.node_launch_s[node]
@@ -199,6 +296,8 @@ class Fleet:
         self.closed_billed_s += max(life, self.billing_min_s)
 
     def _remove(self, desired: int, now: float, drain_s: float) -> None:
+        if self.per_node == 1 and self._prov is not None:
+            self._to_top(self._removal_order(now)[: self.desired - desired])
         ready = self.ready_at <= now
         for node in range(self._nodes(desired), self._nodes(self.desired)):
             # a node whose replicas serve drains (billed until its requests end), as
@@ -211,6 +310,29 @@ class Fleet:
                 self.warm_pool = min(self.warm_pool + 1, self.pool.warm_pool_size)
         self.ready_at[desired : self.desired] = np.inf
         self.until[desired : self.desired] = np.inf
+        self._loaded[desired : self.desired] = False
+
+    def _removal_order(self, now: float) -> list[int]:
+        """Replicas in the order the DES removes them (`SimInstancePool._shrink`):
+        pending on a node still booting, then pending while loading, then serving;
+        newest first within each (the DES drains the least busy of the serving ones,
+        which the fluid does not track)."""
+        d = self.desired
+        seq = self.node_seq[:d]
+        stage = np.where(self.node_up_s[:d] > now, 0, np.where(self.ready_at[:d] > now, 1, 2))
+        return [int(r) for r in np.lexsort((-seq, stage))]
+
+    def _to_top(self, chosen: list[int]) -> None:
+        """Move replicas `chosen` (one per node) to the highest indices, keeping the
+        order of the others, so that removing the highest indices removes them."""
+        d = self.desired
+        picked = set(chosen)
+        perm = np.array([r for r in range(d) if r not in picked] + chosen[::-1], dtype=np.int64)
+        for arr in (
+            self.ready_at, self.until, self._loaded, self.node_launch_s, self.node_up_s,
+            self.node_death_s, self.node_usd_per_s, self.node_spot, self.node_seq,
+        ):  # fmt: skip
+            arr[:d] = arr[:d][perm]
 
     def replace_dead(self, horizon_s: float) -> int:
         """Replace nodes that died before `horizon_s`; the replacement launches at the death."""
@@ -218,10 +340,12 @@ class Fleet:
         deaths = np.flatnonzero(self.node_death_s[:nodes] < horizon_s)
         for node in deaths.tolist():
             died = float(self.node_death_s[node])
+            self._settle_loads(died)
             self._close(node, died)
             self._launch(node, node + 1, died, instant=False)
             first = node * self.per_node
             self._place(first, min(first + self.per_node, self.desired), died, instant=False)
+            self._draw_ahead()
         self.replaced_nodes += len(deaths)
         return len(deaths)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sim.capacity.queueing import attainment as mmc_attainment
 from sim.capacity.queueing import erlang_c
 from sim.contract import Decision, Observation, PolicyContext
 from sim.des.engine import DesEngine
+from sim.des.streams import stream
 from sim.fluid import FluidEngine
 from sim.fluid.engine import drain_s
 from sim.fluid.fleet import Fleet
@@ -289,6 +291,11 @@ def test_a_drained_replica_serves_until_its_requests_end(
     assert drain_s(in_service, ready, ring, now) == pytest.approx(expected_s)
 
 
+def _constant(value_s: float, now_s: float) -> float:
+    del now_s
+    return value_s
+
+
 def test_scale_in_bills_a_serving_node_until_it_drains(conv_scenario: Scenario) -> None:
     pool = conv_scenario.pool
     assert isinstance(pool, GpuNodePool)
@@ -296,7 +303,47 @@ def test_scale_in_bills_a_serving_node_until_it_drains(conv_scenario: Scenario) 
     costs = []
     for drain in (0.0, 30.0):
         # 8 replicas, one per node, ready; a removed busy replica serves `drain` more s
-        fleet = Fleet(pool, np.random.default_rng(0), drain_s_at=lambda _now, d=drain: d)
+        fleet = Fleet(pool, np.random.default_rng(0), drain_s_at=partial(_constant, drain))
         fleet.set_desired(6, "test", 600.0)
         costs.append(fleet.cost_usd(600.0))
     assert costs[1] - costs[0] == pytest.approx(2 * 30.0 * price_s)
+
+
+class _Script:
+    """Scales through overlapping scale-outs and scale-ins (nodes still booting are
+    cancelled, later launches come up first) and logs what it observed."""
+
+    name = "script"
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, int, int, int]] = []
+
+    def reset(self, context: PolicyContext) -> None:
+        del context
+
+    def decide(self, observation: Observation) -> Decision:
+        t = observation.time_s
+        desired = [4, 12, 16, 6, 20, 8][int(t // 300) % 6] + int(t // 15) % 3
+        self.log.append((t, observation.ready, observation.pending, desired))
+        return Decision(desired, "script")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fleet_draws_the_des_provisioning_delays_in_its_order(seed: int) -> None:
+    """With the DES's provisioning stream the fleet has the DES's ready and pending
+    replicas at every decision under random (lognormal) delays, so both engines'
+    policies see the same capacity, as with fixed delays."""
+    lognormal = {"kind": "lognormal", "cv": 0.3}
+    scenario = make_scenario(
+        pool={"node_boot_s": {**lognormal, "mean_s": 125}, "image_pull_s": {**lognormal,
+              "mean_s": 90}, "model_load_s": {**lognormal, "mean_s": 60}},
+    )  # fmt: skip
+    script = _Script()
+    DesEngine().run(scenario, uniform_trace(2.0, 3600.0, (500, 100)), script, seed=seed)
+    pool = scenario.pool
+    assert isinstance(pool, GpuNodePool)
+    fleet = Fleet(pool, np.random.default_rng(0), provisioning=stream(seed, "pool.provisioning"))
+    for now, ready, pending, desired in script.log:
+        assert (fleet.ready(now), fleet.pending(now)) == (ready, pending), now
+        if desired != fleet.desired:
+            fleet.set_desired(desired, "script", now)
