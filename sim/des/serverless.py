@@ -94,6 +94,9 @@ class SimServerlessPool(DesiredCapacity):
         self._pc: set[int] = set()  # provisioned instances (idle, busy or initialising)
         self._pc_init: set[int] = set()  # provisioned instances still initialising
         self._gen: dict[int, int] = {}  # idle generation of on-demand instances
+        # provisioned instances configured but not yet placed: every instance was
+        # busy at max concurrency when they were asked for
+        self._pc_owed = 0
         self.instances = 0
         self.busy = 0
         self.starting = 0
@@ -118,16 +121,38 @@ class SimServerlessPool(DesiredCapacity):
     def _after_change(self, previous: int, now_s: float) -> None:
         change = self.desired - previous
         for _ in range(change):
+            self._provision_one(now_s)
+        for _ in range(-change):
+            self._unprovision_one()
+
+    def _provision_one(self, now_s: float) -> None:
+        """One more provisioned instance, within max concurrency.
+
+        Provisioned concurrency counts toward the endpoint's max concurrency
+        (SageMaker: ProvisionedConcurrency <= MaxConcurrency), so at the limit an
+        idle on-demand instance is kept as provisioned (it is warm already), and
+        failing that the next on-demand instance to finish becomes provisioned.
+        """
+        if self.instances < self._max:
             instance = self._new_instance()
             self._pc.add(instance)
             self._pc_init.add(instance)
             self.starting += 1
             self._push(now_s + self.pool.cold_start_s.sample(self._prov_rng), _PC_READY, instance)
-        for _ in range(-change):
-            self._unprovision_one()
+        elif self._idle:
+            instance = self._idle.pop()
+            # a new generation cancels its pending expiry (generations only grow, so
+            # an old expiry never matches should it become on-demand again)
+            self._gen[instance] += 1
+            self._pc.add(instance)
+            self._idle_pc.append(instance)
+        else:
+            self._pc_owed += 1
 
     def _unprovision_one(self) -> None:
-        if self._idle_pc:
+        if self._pc_owed:
+            self._pc_owed -= 1
+        elif self._idle_pc:
             instance = self._idle_pc.pop()
             self._pc.discard(instance)
             self.instances -= 1
@@ -261,6 +286,12 @@ class SimServerlessPool(DesiredCapacity):
                 if log is not None:
                     log.append((time_s, self.name, "finish", f"req={request} instance={instance}"))
                 if instance in self._pc:
+                    self._idle_pc.append(instance)
+                    continue
+                if self._pc_owed:  # provisioned concurrency waiting for room under max
+                    self._pc_owed -= 1
+                    gen[instance] = gen.get(instance, -1) + 1  # no expiry of its may match
+                    self._pc.add(instance)
                     self._idle_pc.append(instance)
                     continue
                 generation = gen.get(instance, -1) + 1

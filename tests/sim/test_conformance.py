@@ -57,10 +57,8 @@ _DRAIN = (
 )
 _SERVERLESS = (
     "serverless main pool: the DES cold-starts one instance per arrival while none is "
-    "idle (50 instances at 5 req/s in the first 15 s, fluid 13) and adds provisioned "
-    "instances on top of on-demand ones past max concurrency (sim/des/serverless.py "
-    "_after_change: ready 100 with max_replicas 50); DES pending counts cold-starting "
-    "instances, fluid pending provisioned concurrency not yet ready"
+    "idle (50 instances at 5 req/s in the first 15 s, fluid 13); DES pending counts "
+    "cold-starting instances, fluid pending provisioned concurrency not yet ready"
 )
 _SPILL_IN_FLIGHT = (
     "spillover_in_flight: the DES counts requests waiting on their cold start as in "

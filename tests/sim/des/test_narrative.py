@@ -248,3 +248,31 @@ def test_pools_implement_the_actuator_protocol(make_trace: Callable) -> None:
             pool.set_desired(high + 1, "too many")
         pool.set_desired(low + 1, "one more")
         assert pool.current() == low + 1
+
+
+def test_provisioned_concurrency_stays_within_max_concurrency(
+    make_scenario: Callable, make_trace: Callable
+) -> None:
+    """Two on-demand instances fill max concurrency 2; provisioned concurrency 2 asked at
+    15 s cannot add instances: it takes the idle one (1) at once and the busy one (2)
+    when its request ends at 20.5 s, never exceeding the endpoint's max (SageMaker
+    counts provisioned concurrency toward max concurrency)."""
+    pool = ServerlessEndpoint(
+        service=ONE_SECOND_PER_100_TOKENS, cold_start_s=fixed(1.0), keep_alive_s=600.0,
+        max_replicas=2,
+    )  # fmt: skip
+    # req 0 (0-2 s) leaves instance 1 idle; req 1 (0.5-20.5 s) keeps instance 2 busy
+    outputs = [100, 1900, 100, 100]
+    trace = make_trace([0.0, 0.5, 40.0, 40.5], 60.0, tokens=100, output_tokens=outputs)
+    run = DesEngine(record_log=True).simulate(
+        make_scenario(pool), trace, Schedule({15.0: 2}), seed=0
+    )
+    assert max(run.result.series.ready) <= 2
+    assert events(run.log, "cold_start", "warm_start", "expire") == [
+        (0.0, "cold_start", "req=0 instance=1"),
+        (0.5, "cold_start", "req=1 instance=2"),
+        # both provisioned by then, both warm: no cold start, no throttle, no expiry
+        (40.0, "warm_start", "req=2 instance=2"),
+        (40.5, "warm_start", "req=3 instance=1"),
+    ]
+    assert run.result.dropped == 0
