@@ -172,12 +172,16 @@ def servers_for_attainment(
     floor(a) + 1, then one server at a time, evaluating `attainment` at each count
     from the blocking probability it already holds (bit for bit what `attainment`
     computes), so the answer is the first count that meets the target, for the
-    cost of one `erlang_b` at that count. The stability bound is returned when it
-    meets the target even if it exceeds `max_servers`.
+    cost of one `erlang_b` at that count. An offered load at or above
+    `max_servers` (or not finite) returns `max_servers` at once.
     """
     if arrival_rps <= 0.0:
         return 0
     offered = arrival_rps * service_s
+    if not math.isfinite(offered) or offered >= max_servers:
+        # Past the stability bound of every allowed count: no need to run the
+        # recursion (a diverged forecast once asked for 8e94 req/s here).
+        return max_servers
     low = max(1, math.floor(offered) + 1)
     budgets = _WaitBudgets(service_s, slo_s, service_samples_s)
     if budgets.best < target:

@@ -160,3 +160,11 @@ def test_servers_for_attainment_is_the_smallest_count_meeting_the_target(
     if servers > stable_bound:
         below = queueing.attainment(servers - 1, arrival_rps, service_s, slo, service_samples)
         assert below < target
+
+
+@pytest.mark.parametrize("arrival_rps", [8.05e94, math.inf, 1e7], ids=["diverged", "inf", "huge"])
+def test_an_unservable_load_returns_max_servers_at_once(arrival_rps: float) -> None:
+    """A diverged forecast must not run the Erlang B recursion to 10^95 servers."""
+    assert queueing.servers_for_attainment(arrival_rps, 9.6, 25.0, 0.95, max_servers=64_016) == (
+        64_016
+    )
