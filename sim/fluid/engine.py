@@ -106,7 +106,11 @@ class FluidEngine:
         pool = scenario.pool
         if isinstance(pool, ServerlessEndpoint):
             return ServerlessRun(scenario, pool, sampled, inputs, rng, self.settings.size_block_s)
-        return _InstanceRun(scenario, sampled, inputs, rng, self.settings)
+        # the DES's provisioning stream: both engines draw the same delays per seed
+        from sim.des.streams import stream
+
+        provisioning = stream(seed, "pool.provisioning")
+        return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning)
 
     def _sampled(
         self, workload: Workload, seed: int
@@ -198,6 +202,7 @@ class _InstanceRun:
         inputs: SecondInputs,
         rng: np.random.Generator,
         settings: FluidSettings,
+        provisioning: np.random.Generator | None = None,
     ) -> None:
         pool = scenario.pool
         assert not isinstance(pool, ServerlessEndpoint)
@@ -205,7 +210,7 @@ class _InstanceRun:
         self.strata = strata = service_strata(pool.service, workload, tokens)
         self.scenario = scenario
         self.inputs = inputs
-        self.fleet = Fleet(pool, rng, drain_s_at=self._drain_s_at)
+        self.fleet = Fleet(pool, rng, drain_s_at=self._drain_s_at, provisioning=provisioning)
         self._ready = 0
         self.max_batch = pool.service.max_batch
         self.interval_s = scenario.decision_interval_s
