@@ -112,6 +112,10 @@ def stabilise(
     far as both windows allow. A recommendation is in a window when its time is
     strictly after `now_s - window`. The raw recommendation is recorded.
 
+    Args:
+        history: Earlier recommendations in time order, as the previous call
+            returned them.
+
     Returns:
         The stabilised value and the new history (pruned to the longer window).
     """
@@ -126,8 +130,11 @@ def stabilise(
             down_ceiling = past.replicas
     value = min(max(current, up_floor), down_ceiling)
     keep_cutoff = now_s - max(up_window_s, down_window_s)
-    kept = tuple(past for past in history if past.time_s > keep_cutoff)
-    new_history = (*kept, Recommendation(now_s, recommended))
+    # the history is in time order: drop its expired head (usually none or one)
+    first = 0
+    while first < len(history) and history[first].time_s <= keep_cutoff:
+        first += 1
+    new_history = (*history[first:], Recommendation(now_s, recommended))
     if value == recommended:
         return StageResult(value, READY_FOR_NEW_SCALE), new_history
     reason = SCALE_UP_STABILIZED if recommended >= current else SCALE_DOWN_STABILIZED
