@@ -301,7 +301,10 @@ class _InstanceRun:
         # The kernel's arguments around `desired`, gathered once: every array is
         # updated in place, so one tuple serves the whole run.
         ready_at, until = self.fleet.ready_arrays()
-        self._head_args: tuple[Any, ...] = (self.inputs.arrivals, self.lam, ready_at, until)
+        drain_end, drain_replicas = self.fleet.drain_arrays()
+        self._head_args: tuple[Any, ...] = (
+            self.inputs.arrivals, self.lam, ready_at, until, drain_end, drain_replicas,
+        )  # fmt: skip
         self._tail_args: tuple[Any, ...] = (
             self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
             self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
@@ -341,7 +344,7 @@ class _InstanceRun:
                 now,
                 self.demands[i],
                 o[K.O_BUSY_SLOT_S] / slot_s if slot_s > 0 else None,
-                int(o[K.O_QUEUE_END] + 0.5),
+                int(o[K.O_QUEUE_AT_T1] + 0.5),
                 ready,
                 int(o[K.O_PENDING_AT_T1]),
                 None if p95 != p95 else p95,  # NaN: nothing finished

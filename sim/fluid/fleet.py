@@ -55,6 +55,12 @@ def sample_many(delay: Delay, rng: np.random.Generator, count: int) -> FloatArra
     return np.asarray(rng.lognormal(mu, math.sqrt(sigma2), count), dtype=np.float64)
 
 
+#: Scale-ins whose drained replicas may still be serving at once (`Fleet.drain_end`);
+#: a drain lasts at most the longest service time, so this covers one scale-in per
+#: decision for 64 intervals.
+DRAIN_RECORDS = 64
+
+
 class Fleet:
     """Replica and node state of one instance pool during a fluid run."""
 
@@ -97,6 +103,11 @@ class Fleet:
         self._hazard_spot_per_s = (pool.node_failure_per_h + pool.spot_interruption_per_h) / 3600.0
         self.ready_at = np.full(self.max_replicas, np.inf)
         self.until = np.full(self.max_replicas, np.inf)
+        # Busy replicas removed by a scale-in keep serving until `drain_end` (one
+        # record per scale-in: its end and how many replicas drain); the SimPy engine
+        # keeps their slots in its utilisation denominator until then.
+        self.drain_end = np.full(DRAIN_RECORDS, -np.inf)
+        self.drain_replicas = np.zeros(DRAIN_RECORDS)
         self.node_launch_s = np.zeros(self.max_nodes)
         self.node_up_s = np.zeros(self.max_nodes)
         self.node_death_s = np.full(self.max_nodes, np.inf)
@@ -299,6 +310,7 @@ class Fleet:
         if self.per_node == 1 and self._prov is not None:
             self._to_top(self._removal_order(now)[: self.desired - desired])
         ready = self.ready_at <= now
+        self._record_drain(desired, now, drain_s)
         for node in range(self._nodes(desired), self._nodes(self.desired)):
             # a node whose replicas serve drains (billed until its requests end), as
             # the SimPy engine drains busy replicas; a pending one is cancelled at once
@@ -311,6 +323,27 @@ class Fleet:
         self.ready_at[desired : self.desired] = np.inf
         self.until[desired : self.desired] = np.inf
         self._loaded[desired : self.desired] = False
+
+    def _record_drain(self, desired: int, now: float, drain_s: float) -> None:
+        """Record the serving replicas [desired, self.desired) removed at `now` as draining
+        for `drain_s` seconds (none when `drain_s` is 0: the least busy are idle)."""
+        removed = slice(desired, self.desired)
+        serving = (self.ready_at[removed] <= now) & (self.until[removed] > now)
+        count = int(np.count_nonzero(serving))
+        if drain_s <= 0.0 or count == 0:
+            return
+        end = now + drain_s
+        free = np.flatnonzero(self.drain_end <= now)
+        if free.size:
+            slot = int(free[0])
+            self.drain_end[slot] = end
+            self.drain_replicas[slot] = count
+            return
+        # every record still drains (DRAIN_RECORDS scale-ins within one drain): fold
+        # this one into the record ending last, so no drained replica is lost
+        slot = int(np.argmax(self.drain_end))
+        self.drain_end[slot] = max(self.drain_end[slot], end)
+        self.drain_replicas[slot] += count
 
     def _removal_order(self, now: float) -> list[int]:
         """Replicas in the order the DES removes them (`SimInstancePool._shrink`):
@@ -384,3 +417,7 @@ class Fleet:
 
     def ready_arrays(self) -> tuple[FloatArray, FloatArray]:
         return self.ready_at, self.until
+
+    def drain_arrays(self) -> tuple[FloatArray, FloatArray]:
+        """(end time, replicas) per scale-in whose drained replicas may still serve."""
+        return self.drain_end, self.drain_replicas

@@ -83,7 +83,8 @@ O_READY_END = 9
 O_SERVED_LAT_S = 10
 O_READY_AT_T1 = 11
 O_PENDING_AT_T1 = 12
-N_OUT = 13
+O_QUEUE_AT_T1 = 13  # the queue the policy reads at t1 (after replicas ready at t1 took some)
+N_OUT = 14
 
 
 # Without per-request work the stationary M/M/c wait needs the rate behind the
@@ -221,6 +222,8 @@ def advance(
     lam: FloatArray,
     ready_at: FloatArray,
     until: FloatArray,
+    drain_end: FloatArray,
+    drain_replicas: FloatArray,
     desired: int,
     blocks: FloatArray,
     offsets: NDArray[np.int64],
@@ -248,6 +251,9 @@ def advance(
 
     With `spill`, arrivals that find no free slot go to the serverless spillover
     endpoint (state `vp`/`vs`/`dq_*`, see `serverless_kernel`) while it admits them.
+    Replicas drained by a scale-in at or before t0 (`drain_replicas` until
+    `drain_end`, see `Fleet.drain_end`) keep their slots in O_READY_SLOT_S, as the
+    SimPy engine counts a draining replica's slots until its last request ends.
     """
     max_batch = int(params[P_MAX_BATCH])
     per_slot = params[P_SLOWDOWN_PER_SLOT]
@@ -272,12 +278,15 @@ def advance(
     events = np.zeros(n + 1)
     ready = 0
     ready_t1 = 0
+    fresh_t1 = 0  # ready by t1 but not serving in any second of [t0, t1): a in (t1 - 1, t1]
     pending_t1 = 0
     for j in range(desired):
         a = ready_at[j]
         e = until[j]
         if a <= t1 and e > t1:
             ready_t1 += 1
+            if a > t1 - 1:
+                fresh_t1 += 1
         elif a > t1:
             pending_t1 += 1
         if a >= t1 or e <= t0:
@@ -290,6 +299,15 @@ def advance(
             else:
                 events[lo - t0] += 1.0
             events[hi - t0] -= 1.0
+    # replicas still draining, per second of the interval (the share of it they drain)
+    draining = np.zeros(n)
+    for j in range(drain_end.shape[0]):
+        e = drain_end[j]
+        if e <= t0:
+            continue
+        hi = e if e < t1 else float(t1)
+        for s in range(t0, math.ceil(hi)):
+            draining[s - t0] += drain_replicas[j] * (min(hi, s + 1.0) - s)
     for i in range(out.shape[0]):
         out[i] = 0.0
     out[O_READY_AT_T1] = ready_t1
@@ -508,13 +526,16 @@ def advance(
         in_service = in_service - done + joined
         if in_service < 0.0:
             in_service = 0.0
+        # the slots of the serving replicas and of those still draining (whose
+        # requests `in_service` still holds)
+        all_slots = slots + draining[s - t0] * max_batch
         if backlogged and backlog > 1e-9:
             # requests waited through the whole second: every slot that freed was
-            # taken at once, so all slots were busy (the SimPy engine's reading)
-            busy = float(slots)
-        busy_slots = busy if busy < slots else float(slots)
+            # taken at once, so all serving slots were busy (the SimPy engine's reading)
+            busy = max(busy, float(slots))
+        busy_slots = busy if busy < all_slots else all_slots
         out[O_BUSY_SLOT_S] += busy_slots
-        out[O_READY_SLOT_S] += slots
+        out[O_READY_SLOT_S] += all_slots
         out[O_READY_REPLICA_S] += ready
     state[S_BACKLOG] = max(backlog, 0.0)
     state[S_OLDEST] = oldest
@@ -525,6 +546,11 @@ def advance(
     state[S_RATE] = rate_prev
     state[S_SERVICE] = service_prev
     out[O_QUEUE_END] = max(backlog, 0.0) + last_lq
+    # The SimPy engine handles a replica's readiness before the decision tick at the
+    # same time, so the queue it reports at t1 is what is left once the replicas that
+    # became ready within the last second (counted in O_READY_AT_T1) filled their free
+    # slots; they serve in the next interval's first second here (the state is not moved).
+    out[O_QUEUE_AT_T1] = max(out[O_QUEUE_END] - fresh_t1 * max_batch, 0.0)
     out[O_READY_END] = ready
     out[O_P95_S] = hist_quantile(ihist, 0.95)
     for i in range(HIST_BINS):

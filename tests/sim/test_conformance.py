@@ -42,18 +42,11 @@ from sim.workload.model import RateEnvelope, Workload
 
 HORIZON_H = 1 / 3  # 20 minutes: 79 decisions at 15 s
 
-_READY_TIE = (
-    "queue_len at a tick where replicas became ready: the DES starts queued requests "
-    "on them before the reading (sim/des/instance_pool.py, replica_ready event first), "
-    "the fluid engine reports the queue at the end of [t0, t1) while counting those "
-    "replicas as ready (sim/fluid/kernel.py advance: ready_at <= t1; engine.py reads "
-    "O_QUEUE_END)"
-)
-_DRAIN = (
-    "utilisation after a scale-in that drains busy replicas: the DES keeps draining "
-    "replicas' slots in ready_slot_s until they finish (sim/des/instance_pool.py "
-    "_touch/_remove_replica), the fluid kernel drops them at once (sim/fluid/fleet.py "
-    "_remove; kernel.py loops over range(desired))"
+_BACKLOG_END = (
+    "queue_len as a backlog of a few hundred requests empties, and the utilisation of "
+    "the interval after: the fluid engine empties it about a second later than the DES "
+    "(13 queued vs 0 at t=615 s for threshold, then utilisation 0.834 vs 0.758), within "
+    "the tolerance while the backlog is large, not near zero"
 )
 _SERVERLESS = (
     "serverless main pool: the DES cold-starts one instance per arrival while none is "
@@ -67,9 +60,9 @@ _SPILL_IN_FLIGHT = (
 #: Fields (and "contract:<engine>:<rule>") each pool kind is known to disagree on.
 KNOWN: dict[str, dict[str, str]] = {
     "gpu": {
-        "queue_len": _READY_TIE,
-        "utilisation": _DRAIN,
-        "history.utilisation": _DRAIN,
+        "queue_len": _BACKLOG_END,
+        "utilisation": _BACKLOG_END,
+        "history.utilisation": _BACKLOG_END,
     },
     "serverless": {
         name: _SERVERLESS
@@ -83,7 +76,7 @@ KNOWN: dict[str, dict[str, str]] = {
             "contract:des:ready within max",
         )
     },
-    "spillover": {"spillover_in_flight": _SPILL_IN_FLIGHT, "queue_len": _READY_TIE},
+    "spillover": {"spillover_in_flight": _SPILL_IN_FLIGHT},
 }
 
 
@@ -164,6 +157,21 @@ def test_preset_conforms(pool: str, name: str) -> None:
     assert report.max_difference["history_len"] == 0
     if failed:
         pytest.xfail("; ".join(sorted({known[f] for f in failed})))
+
+
+#: Cases with no known disagreement left: the fluid reports the queue after the
+#: replicas ready at the tick took their share (fixed: 0 vs 298 before, t=285 s), and
+#: draining replicas keep their slots in the utilisation (hpa: 0.385 vs 0.453 at t=870 s).
+CONFORMING = [("gpu", name) for name in ("fixed", "hpa", "scheduled", "step")] + [
+    ("gpu", "aws-target-tracking"),
+    ("gpu", "fixed:6"),
+]
+
+
+@pytest.mark.parametrize(("pool", "name"), CONFORMING, ids=[n for _, n in CONFORMING])
+def test_preset_conforms_without_known_disagreements(pool: str, name: str) -> None:
+    report = _report(pool, name)
+    assert report.passed, report.summary()
 
 
 @pytest.mark.parametrize("name", ["fixed", "fixed:6"])
