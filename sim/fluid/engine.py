@@ -291,12 +291,12 @@ class _InstanceRun:
         if spill is not None:
             spill_args = (
                 True, spill.service_s, spill.strata.packed(), spill.vp, spill.vs,
-                spill.dq_t, spill.dq_v,
+                spill.dq_t, spill.dq_v, spill.cw,
             )  # fmt: skip
         else:
             spill_args = (
                 False, 1.0, self.strata.packed(), np.zeros(8), np.zeros(32),
-                np.zeros(2), np.zeros(2),
+                np.zeros(2), np.zeros(2), np.zeros(1),
             )  # fmt: skip
         # The kernel's arguments around `desired`, gathered once: every array is
         # updated in place, so one tuple serves the whole run.
@@ -348,7 +348,7 @@ class _InstanceRun:
                 ready,
                 int(o[K.O_PENDING_AT_T1]),
                 None if p95 != p95 else p95,  # NaN: nothing finished
-                int(spill.vs[V.V_BUSY] + 0.5) if spill is not None else 0,
+                int(spill.vs[V.V_IN_FLIGHT] + 0.5) if spill is not None else 0,
             )
             if t1 >= self.duration:
                 r = self._reading

@@ -245,12 +245,13 @@ def advance(
     vs: FloatArray,
     dq_t: FloatArray,
     dq_v: FloatArray,
+    cw: FloatArray,
 ) -> None:
     """Advance seconds [t0, t1) of one interval; results in `out` (added to `totals`),
     `hist` and `state`.
 
     With `spill`, arrivals that find no free slot go to the serverless spillover
-    endpoint (state `vp`/`vs`/`dq_*`, see `serverless_kernel`) while it admits them.
+    endpoint (state `vp`/`vs`/`dq_*`/`cw`, see `serverless_kernel`) while it admits them.
     Replicas drained by a scale-in at or before t0 (`drain_replicas` until
     `drain_end`, see `Fleet.drain_end`) keep their slots in O_READY_SLOT_S, as the
     SimPy engine counts a draining replica's slots until its last request ends.
@@ -487,6 +488,7 @@ def advance(
                 vs,
                 dq_t,
                 dq_v,
+                cw,
                 ihist,
             )
             from_left = admitted if admitted < spillable else spillable

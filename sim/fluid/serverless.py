@@ -62,6 +62,7 @@ class ServerlessFluid:
         size = math.ceil(endpoint.keep_alive_s) + 3
         self.dq_t = np.zeros(size)
         self.dq_v = np.zeros(size)
+        self.cw = np.zeros(V.cold_ring_len(endpoint.cold_start_s.mean_s))
         self.prov_ready_s = 0.0
         self.desired = start
         self.actions = 0
@@ -161,7 +162,7 @@ class ServerlessRun(ServerlessFluid):
             busy_before, inst_before = vs[V.V_BUSY_S], vs[V.V_INSTANCE_S]
             V.sv_advance(
                 t0, t1, self.inputs.arrivals, self.prov_ready_s, self.blocks, self.block_s,
-                self.vp, vs, self.dq_t, self.dq_v, self.ihist,
+                self.vp, vs, self.dq_t, self.dq_v, self.cw, self.ihist,
             )  # fmt: skip
             self.hist += self.ihist
             inst_s = vs[V.V_INSTANCE_S] - inst_before

@@ -13,6 +13,10 @@ Fluid quantities, one step per second:
   `max_replicas` instances exist, else it is throttled (dropped).
 * Billing: busy instance-seconds x memory x price per GB-second (the cold start is
   not billed), plus provisioned concurrency x memory x its price, per second.
+* In flight (`V_IN_FLIGHT`, what a policy reads as `spillover_in_flight`): the busy
+  instances plus the requests still in their cold start, as the SimPy engine counts
+  a request from its arrival to its end. Each second's cold starts are kept in a
+  ring (`cw`, `cold_ring_len` seconds); the fluid's busy state already serves them.
 """
 
 from __future__ import annotations
@@ -49,9 +53,16 @@ V_DROPPED = 11
 V_ATTAINED = 12
 V_LAT_S = 13
 V_INSTANCE_S = 14
-N_VSTATE = 15
+V_IN_FLIGHT = 15  # requests on the endpoint at the end of the second: busy + in a cold start
+N_VSTATE = 16
 
 _EXP_Q = np.zeros(1)  # no queueing wait on a serverless endpoint (one request per instance)
+
+
+def cold_ring_len(cold_s: float) -> int:
+    """Seconds of cold starts `sv_second` keeps: a cohort started within second s - k is
+    still in its cold start at s + 1 for a share clamp(cold_s - k, 0, 1) of it."""
+    return math.ceil(cold_s) + 1
 
 
 @numba.njit(cache=True)
@@ -64,6 +75,7 @@ def sv_second(
     vs: FloatArray,
     dq_t: FloatArray,
     dq_v: FloatArray,
+    cw: FloatArray,
     ihist: FloatArray,
 ) -> float:
     """One second of the endpoint: admit up to `offered` arrivals; return those admitted."""
@@ -126,6 +138,16 @@ def sv_second(
     instances = max(warmest, vs[V_PROVISIONED], peak)
     vs[V_INSTANCES] = min(instances, max(max_c, peak))
     vs[V_BUSY] = busy
+    # requests admitted cold within the last cold start, uniformly within their second,
+    # that are still starting at s + 1 (the SimPy engine counts them in flight)
+    cold_s = vp[V_COLD_S]
+    n_cw = cw.shape[0]
+    cw[s % n_cw] = cold
+    starting = 0.0
+    for back in range(min(n_cw, s + 1)):
+        share = min(max(cold_s - back, 0.0), 1.0)
+        starting += cw[(s - back) % n_cw] * share
+    vs[V_IN_FLIGHT] = busy + starting
     vs[V_BUSY_S] += busy
     vs[V_PROV_S] += vs[V_CONFIGURED]
     vs[V_INSTANCE_S] += vs[V_INSTANCES]
@@ -144,6 +166,7 @@ def sv_advance(
     vs: FloatArray,
     dq_t: FloatArray,
     dq_v: FloatArray,
+    cw: FloatArray,
     ihist: FloatArray,
 ) -> None:
     """Seconds [t0, t1) of a serverless main pool; provisioned capacity lands at prov_ready_s.
@@ -164,4 +187,4 @@ def sv_advance(
             service_s = 0.0
             for k in range(strata.shape[1]):
                 service_s += strata[0, k] * (strata[1, k] + strata[2, k])
-        sv_second(s, arrivals[s], service_s, strata, vp, vs, dq_t, dq_v, ihist)
+        sv_second(s, arrivals[s], service_s, strata, vp, vs, dq_t, dq_v, cw, ihist)
