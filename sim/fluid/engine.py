@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sim.capacity.pools import ServerlessEndpoint
+from sim.capacity.service import ServiceModel
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
 from sim.control import ControlLoop, Reading, drive
 from sim.engine import make_context, token_profile
@@ -27,6 +28,7 @@ from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
 from sim.fluid.inputs import (
     SecondInputs,
+    ServiceStrata,
     block_strata,
     dispersion,
     interval_bounds,
@@ -36,10 +38,10 @@ from sim.fluid.inputs import (
     smoothed_rate,
 )
 from sim.fluid.serverless import ServerlessFluid, ServerlessRun
-from sim.fluid.work import cohort_work
+from sim.fluid.work import CohortWork, cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, RequestTrace, Workload
+from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
 
 #: (workload, seed) pairs whose sampled arrivals an engine keeps for reuse.
 _CACHE_RUNS = 4
@@ -75,6 +77,7 @@ class FluidEngine:
         self._cache: dict[
             tuple[int, int], tuple[Workload, Workload, SecondInputs, dict[str, Any]]
         ] = {}
+        self._prepared: dict[tuple[int, int, ServiceModel], Prepared] = {}
 
     def run(
         self,
@@ -110,7 +113,14 @@ class FluidEngine:
         from sim.des.streams import stream
 
         provisioning = stream(seed, "pool.provisioning")
-        return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning)
+        key = (id(sampled), seed, pool.service)
+        prepared = self._prepared.get(key)
+        if prepared is None or prepared.workload is not sampled:
+            prepared = prepare(pool.service, sampled, inputs, self.settings)
+            if len(self._prepared) >= _CACHE_RUNS:
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[key] = prepared
+        return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning, prepared)
 
     def _sampled(
         self, workload: Workload, seed: int
@@ -188,6 +198,35 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
     return np.asarray(run.interval_share[:intervals], dtype=np.float64)
 
 
+class Prepared(NamedTuple):
+    """What every run of one (sampled workload, service model) shares: built once."""
+
+    workload: Workload
+    tokens: TokenProfile
+    strata: ServiceStrata
+    lam: FloatArray
+    blocks: FloatArray
+    work: CohortWork
+
+
+def prepare(
+    service: ServiceModel, workload: Workload, inputs: SecondInputs, settings: FluidSettings
+) -> Prepared:
+    """The service strata, smoothed rate, per-block strata and per-second work of a run."""
+    tokens = token_profile(workload)
+    strata = service_strata(service, workload, tokens)
+    return Prepared(
+        workload=workload,
+        tokens=tokens,
+        strata=strata,
+        lam=smoothed_rate(inputs.arrivals, settings.rate_window_s),
+        blocks=block_strata(
+            service, workload, tokens, inputs.duration_s, settings.size_block_s, strata
+        ),
+        work=cohort_work(service, workload, tokens, inputs.duration_s),
+    )
+
+
 class _InstanceRun:
     """One run of an instance pool (GPU node pool or ASG), optionally with spillover.
 
@@ -203,11 +242,15 @@ class _InstanceRun:
         rng: np.random.Generator,
         settings: FluidSettings,
         provisioning: np.random.Generator | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         pool = scenario.pool
         assert not isinstance(pool, ServerlessEndpoint)
-        tokens = token_profile(workload)
-        self.strata = strata = service_strata(pool.service, workload, tokens)
+        shared = (
+            prepared if prepared is not None else prepare(pool.service, workload, inputs, settings)
+        )
+        tokens, strata = shared.tokens, shared.strata
+        self.strata = strata
         self.scenario = scenario
         self.inputs = inputs
         self.fleet = Fleet(pool, rng, drain_s_at=self._drain_s_at, provisioning=provisioning)
@@ -220,7 +263,7 @@ class _InstanceRun:
                 "the fluid engine's 1 s resolution; use decision_interval_s >= 1"
             )
         full = float(pool.service.max_batch)
-        self.lam = smoothed_rate(inputs.arrivals, settings.rate_window_s)
+        self.lam = shared.lam
         ca2 = settings.arrival_scv
         if ca2 is None:
             # raw counts already carry their bursts into the queue; a smoothed queue
@@ -236,11 +279,9 @@ class _InstanceRun:
         self.params[K.P_AC_FACTOR] = ac
         self.params[K.P_RHO_MAX] = settings.rho_max
         self.params[K.P_QUEUE_SMOOTHED] = 1.0 if settings.queue_input == "smoothed" else 0.0
-        self.blocks = block_strata(
-            pool.service, workload, tokens, inputs.duration_s, settings.size_block_s, strata
-        )
+        self.blocks = shared.blocks
         self.params[K.P_BLOCK_S] = settings.size_block_s
-        self.work = cohort_work(pool.service, workload, tokens, inputs.duration_s)
+        self.work = shared.work
         self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.spill: ServerlessFluid | None = None
