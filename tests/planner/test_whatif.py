@@ -11,6 +11,7 @@ from planner.inputs import build_history, build_scenario_workload
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.whatif import json_safe, run_whatif
 from sim.workload import mean_rps
+from sim.workload.model import RateEnvelope
 
 
 def test_history_is_the_trace_before_the_window_at_the_same_scale(tiny_scenario: Path) -> None:
@@ -47,3 +48,27 @@ def test_json_safe_turns_numpy_and_nan_into_plain_json() -> None:
     value = {"a": np.float64(1.5), "b": np.int64(3), "c": float("nan"), "d": [np.bool_(True)]}
     assert json_safe(value) == {"a": 1.5, "b": 3, "c": None, "d": [True]}
     assert type(json_safe(np.int64(3))) is int
+
+
+@pytest.mark.parametrize(
+    ("days", "cpus", "load", "expected"),
+    [
+        (1.0, 8, 0.0, 1),  # short: workers cost more than they save
+        (14.0, 2, 0.1, 2),  # long, idle cores: use them
+        (14.0, 2, 1.3, 1),  # one core busy already
+        (14.0, 2, 5.0, 1),  # loaded: never fewer than one
+        (14.0, 16, 0.0, 7),  # no more workers than runs
+    ],
+    ids=["short", "idle", "half-busy", "loaded", "capped-by-runs"],
+)
+def test_default_workers_use_idle_cores_on_long_runs(
+    monkeypatch: pytest.MonkeyPatch, days: float, cpus: int, load: float, expected: int
+) -> None:
+    from planner import whatif
+
+    monkeypatch.setattr(whatif.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(whatif.os, "getloadavg", lambda: (load, load, load))
+    workload = RateEnvelope(
+        rate_rps=np.ones(int(days * 24)), bin_s=3600.0, missing=np.zeros(int(days * 24), bool)
+    )
+    assert whatif.default_workers(workload, runs=7) == expected
