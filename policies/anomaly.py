@@ -22,7 +22,6 @@ import math
 from collections import deque
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
 from policies.predictive.base import ForecastPolicyBase
@@ -110,10 +109,12 @@ class AnomalyPolicy(ForecastPolicyBase):
         self.demand_window_s = demand_window_s
         self._hold = ScaleInHold(hold_s)
         self._residuals: deque[tuple[float, float]] = deque()
+        self._shift = self._sum = self._sum_sq = 0.0  # running sums of the window
         self._baseline: float | None = None
 
     def _reset_state(self, context: PolicyContext) -> None:
         self._residuals.clear()
+        self._shift = self._sum = self._sum_sq = 0.0
         self._hold.reset()
         self._baseline = None
 
@@ -130,14 +131,36 @@ class AnomalyPolicy(ForecastPolicyBase):
         return previous, previous
 
     def zscore(self, time_s: float, residual: float) -> float | None:
-        """z of `residual` against the window (None until `min_samples` are in)."""
-        while self._residuals and self._residuals[0][0] <= time_s - self.window_s:
-            self._residuals.popleft()
-        if len(self._residuals) < self.min_samples:
+        """z of `residual` against the window (None until `min_samples` are in).
+
+        The window's mean and (population) standard deviation come from running
+        sums kept as residuals enter and leave it, about the window's first value so
+        that the sums stay small: O(1) a decision instead of a pass over the window.
+        """
+        residuals = self._residuals
+        while residuals and residuals[0][0] <= time_s - self.window_s:
+            _, old = residuals.popleft()
+            self._forget(old)
+        count = len(residuals)
+        if count < self.min_samples:
             return None
-        values = np.fromiter((r for _, r in self._residuals), dtype=float)
-        spread = max(float(values.std()), self.min_residual_std)
-        return (residual - float(values.mean())) / spread
+        mean_shifted = self._sum / count
+        variance = max(self._sum_sq / count - mean_shifted * mean_shifted, 0.0)
+        spread = max(math.sqrt(variance), self.min_residual_std)
+        return (residual - (self._shift + mean_shifted)) / spread
+
+    def _remember(self, time_s: float, residual: float) -> None:
+        if not self._residuals:
+            self._shift, self._sum, self._sum_sq = residual, 0.0, 0.0
+        self._residuals.append((time_s, residual))
+        shifted = residual - self._shift
+        self._sum += shifted
+        self._sum_sq += shifted * shifted
+
+    def _forget(self, residual: float) -> None:
+        shifted = residual - self._shift
+        self._sum -= shifted
+        self._sum_sq -= shifted * shifted
 
     def decide(self, observation: Observation) -> Decision:
         sizer = self.sizer  # raises before reset()
@@ -166,7 +189,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         z = self.zscore(observation.time_s, residual)
         anomalous = z is not None and z >= self.z_threshold and residual > 0.0
         if not anomalous:
-            self._residuals.append((observation.time_s, residual))
+            self._remember(observation.time_s, residual)
         z_text = "z n/a" if z is None else f"z={z:.1f}"
         if anomalous:
             implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)

@@ -159,7 +159,7 @@ class ScheduledPolicy:
         low, floor = min(low, pool_high), min(floor, pool_high)
         high = max(high, low, floor)
         names = ",".join(entry.name for entry in open_now) or "none"
-        scoped = dataclasses.replace(observation, min_replicas=low, max_replicas=high)
+        scoped = observation.replace(min_replicas=low, max_replicas=high)
         if self.inner is not None:
             inner = self.inner.decide(scoped)
             base, why, targets = inner.desired, inner.reason, inner.targets

@@ -246,6 +246,17 @@ class Observation:
         observation.__dict__.update(fields)
         return observation
 
+    def replace(self, **changes: Any) -> Observation:
+        """A copy with `changes` (what `dataclasses.replace` does, at `build`'s cost).
+
+        Raises:
+            TypeError: A name in `changes` is not a field.
+        """
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"Observation has no field(s) {sorted(unknown)}")
+        return Observation.build(**{**self.__dict__, **changes})
+
 
 _OBSERVATION_FIELDS = len(Observation.__dataclass_fields__)
 

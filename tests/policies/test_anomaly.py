@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policies.anomaly import AnomalyPolicy, AnomalySpec, target_tracking
 from policies.predictive import PredictiveSpec
@@ -150,3 +152,29 @@ def test_target_tracking_table(
 def test_invalid_params_are_policy_errors(data: dict[str, object]) -> None:
     with pytest.raises(PolicyError, match="invalid policy spec"):
         validate_spec(AnomalySpec, {"kind": "anomaly", **data}, "spec.yaml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    residuals=st.lists(st.floats(-1.0, 20.0), min_size=1, max_size=120),
+    window_s=st.sampled_from([60.0, 300.0, 1800.0]),
+)
+def test_zscore_running_sums_match_the_window_statistics(
+    residuals: list[float], window_s: float
+) -> None:
+    """The O(1) running sums give numpy's mean and population std of the window."""
+    policy = AnomalySpec(window_s=window_s, min_samples=2).build()
+    assert isinstance(policy, AnomalyPolicy)
+    kept: list[tuple[float, float]] = []
+    for k, residual in enumerate(residuals):
+        now = 15.0 * (k + 1)
+        kept = [(t, r) for t, r in kept if t > now - window_s]
+        z = policy.zscore(now, residual)
+        if len(kept) >= 2:
+            values = np.array([r for _, r in kept])
+            spread = max(float(values.std()), policy.min_residual_std)
+            assert z == pytest.approx((residual - values.mean()) / spread, rel=1e-7, abs=1e-7)
+        else:
+            assert z is None
+        policy._remember(now, residual)
+        kept.append((now, residual))

@@ -62,3 +62,17 @@ def test_times_must_increase() -> None:
     history.append(15.0, 1.0, None, 1, 1)
     with pytest.raises(ValueError, match="must increase"):
         history.append(15.0, 1.0, None, 1, 1)
+
+
+def test_observation_replace_matches_dataclasses_replace() -> None:
+    import dataclasses
+
+    from sim.contract import Observation
+
+    base = Observation(15.0, 15.0, 2.0, 0.5, 0, 3, 1, 3, 1, 10, 2.0)
+    assert base.replace(min_replicas=2, max_replicas=5) == dataclasses.replace(
+        base, min_replicas=2, max_replicas=5
+    )
+    assert base.replace() == base
+    with pytest.raises(TypeError, match="no field"):
+        base.replace(maximum=3)
