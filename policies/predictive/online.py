@@ -29,6 +29,10 @@ from sim.errors import FitError
 from sim.workload.model import FloatArray
 
 DAY_S = 86_400.0
+#: A forecast above this multiple of the history's busiest bin is a diverged model,
+#: not a forecast: it is cut to that ceiling and counted (an ETS/SARIMAX fit on the
+#: NAB Twitter FB history once forecast 8e94 req/s and sized the pool to its max).
+FORECAST_CEILING_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,16 @@ class ForecastConfig:
 class OnlineForecast:
     """The selected forecaster plus the bookkeeping to follow a run bin by bin."""
 
-    def __init__(self, selection: Selection, config: ForecastConfig, gap_bins: int) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        config: ForecastConfig,
+        gap_bins: int,
+        ceiling_rps: float = math.inf,
+    ) -> None:
         self.selection = selection
+        self.ceiling_rps = ceiling_rps
+        self.capped = 0  # forecasts cut to the ceiling (a diverged model), for reasons
         self.config = config
         self.bin_s = config.bin_s
         self.horizon = config.horizon_bins
@@ -93,7 +105,7 @@ class OnlineForecast:
                 value = self._bin_sum / self._bin_count
             else:
                 # No demand sample in this bin: treat it as missing, not zero.
-                value = float(self._model.forecast(1)[0])
+                value = min(float(self._model.forecast(1)[0]), self.ceiling_rps)
             self._model.append(np.asarray([value]))
             self._bin_sum = 0.0
             self._bin_count = 0
@@ -109,6 +121,9 @@ class OnlineForecast:
         if steps > len(self._cache):
             self._cache = self._model.forecast(steps)
         mean = max(float(self._cache[steps - 1]), 0.0)
+        if not mean <= self.ceiling_rps:  # NaN too
+            mean = self.ceiling_rps
+            self.capped += 1
         multiplier = float(self._multipliers[min(steps, len(self._multipliers)) - 1])
         return mean, mean * multiplier, steps
 
@@ -151,7 +166,9 @@ def fit_online_forecast(context: PolicyContext, config: ForecastConfig) -> Onlin
         series.rate_rps, config.models, holdout, config.horizon_bins, seasonality
     )
     end_s = math.floor(context.history.duration_s / config.bin_s) * config.bin_s
-    return OnlineForecast(selection, config, _gap_bins(context, end_s, series))
+    observed = series.rate_rps[np.isfinite(series.rate_rps)]
+    ceiling = FORECAST_CEILING_FACTOR * float(observed.max()) if observed.size else math.inf
+    return OnlineForecast(selection, config, _gap_bins(context, end_s, series), ceiling)
 
 
 def _gap_bins(context: PolicyContext, series_end_s: float, series: DemandSeries) -> int:

@@ -134,6 +134,9 @@ class PredictivePolicy(ForecastPolicyBase):
         label = f"q{quantile:g}" if quantile is not None else "mean"
         lead = f"t+{self.provisioning_s:.0f}s"
         forecast_why = f"forecast {forecast.name} {rate_q:.1f} rps @{label} ({lead})"
+        if forecast.capped:
+            forecast_why += f" (model diverged: {forecast.capped} forecasts capped at "
+            forecast_why += f"{forecast.ceiling_rps:.1f} rps, 4x the history's peak)"
         if self.use_floor and floor > need:
             desired = clamp(floor, observation)
             reason = f"reactive floor {floor} ({floor_why}) > {forecast_why} -> {need}"

@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -266,3 +267,30 @@ def test_floor_tracks_utilisation_only_when_asked(
 def test_decide_before_reset_is_a_caller_error(make_obs: Callable[..., Observation]) -> None:
     with pytest.raises(RuntimeError, match="decide\\(\\) before reset\\(\\)"):
         PredictiveSpec().build().decide(make_obs(15.0, 10.0))
+
+
+def test_a_diverged_forecast_is_capped_at_a_multiple_of_the_history_peak() -> None:
+    """A model that forecasts 8e94 req/s (seen on NAB Twitter FB) must not size the pool."""
+    from policies.predictive.online import FORECAST_CEILING_FACTOR, OnlineForecast
+
+    class Diverged:
+        def forecast(self, steps: int) -> np.ndarray:
+            return np.full(steps, 8.05e94)
+
+        def append(self, values: np.ndarray) -> None:
+            del values
+
+    class FakeSelection:
+        model = Diverged()
+
+        def ratio_quantile(self, quantile: float | None) -> np.ndarray:
+            del quantile
+            return np.ones(4)
+
+    config = SimpleNamespace(bin_s=600.0, horizon_bins=4, quantile=None)
+    online = OnlineForecast(FakeSelection(), config, 0, ceiling_rps=FORECAST_CEILING_FACTOR * 50.0)  # type: ignore[arg-type]
+    mean, quantile_rps, _ = online.forecast_at(0.0)
+    assert mean == quantile_rps == 200.0
+    assert online.capped == 1
+    online.observe(700.0, 15.0, None)  # a bin without demand is filled with the capped forecast
+    assert online.forecast_at(700.0)[0] == 200.0
