@@ -60,6 +60,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("malformed-trace", _malformed_trace, "broken.csv"),
     ("window-outside-trace", lambda d: ["--start-h", "100"], "outside"),
     ("unknown-policy", lambda d: ["--policies", "hpa,nonsense"], "unknown policy 'nonsense'"),
+    ("oracle-as-policy", lambda d: ["--policies", "hpa,oracle"], "it is not a policy to run"),
     ("bundle-schema-version", _old_bundle, "schema_version 99"),
     ("bundle-missing", _not_a_bundle, "does not exist"),
     ("unknown-engine", lambda d: ["--engine", "warp"], "warp"),
