@@ -36,7 +36,7 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.des.actuation import DesiredCapacity
 from sim.des.billing import billed_s
 from sim.des.nodes import LogSink
-from sim.des.requests import RequestBook
+from sim.des.requests import SERVED, RequestBook
 from sim.des.streams import ServiceSampler, stream
 
 _DONE, _WARM, _PC_READY = 0, 1, 2
@@ -208,105 +208,166 @@ class SimServerlessPool(DesiredCapacity):
     # --- requests ----------------------------------------------------------------------
 
     def submit(self, request: int, now_s: float) -> None:
-        """A request arrives: warm start, cold start, or throttle."""
-        heap, expiries = self._heap, self._expiries
-        if (heap and heap[0][0] <= now_s) or (expiries and expiries[0][0] <= now_s):
-            self.advance(now_s)
-        elapsed = now_s - self._area_t
-        if elapsed > 0.0:  # inlined _touch: this is the per-request hot path
-            self.instance_s += self.instances * elapsed
-            self.busy_s += self.busy * elapsed
-            self.provisioned_s += self.desired * elapsed
-            self._area_t = now_s
-        delay_s, cold = 0.0, False
-        if self._idle_pc:
-            instance = self._idle_pc.pop()
-        elif self._idle:
-            instance = self._idle.pop()
-            self._gen[instance] += 1  # cancels its pending expiry
-        elif self.instances < self._max:
-            instance = self._new_instance()
-            self._gen[instance] = 0
-            delay_s, cold = self.pool.cold_start_s.sample(self._cold_rng), True
-            self.cold_starts += 1
-            self.starting += 1
-            self._push(now_s + delay_s, _WARM, instance)
-        else:
-            self.throttled += 1
-            self._book.drop(request)
-            if self._log is not None:
-                self._log.append((now_s, self.name, "drop", f"req={request} throttled"))
-            return
-        self.busy += 1
-        start_s = now_s + delay_s
-        self._book.start_s[request] = start_s
-        self._seq += 1
-        heapq.heappush(
-            heap, (start_s + self._service_s[request], self._seq, _DONE, instance, request)
-        )
-        if self._log is not None:
-            kind = "cold_start" if cold else "warm_start"
-            self._log.append((now_s, self.name, kind, f"req={request} instance={instance}"))
+        """A request arrives at `now_s`: warm start, cold start, or throttle."""
+        self._admit(request, request + 1, now_s)
+
+    def submit_many(self, first: int, stop: int) -> None:
+        """Requests `first` to `stop - 1` arrive, each at its own arrival time.
+
+        Equal to `submit(r, arrival_s[r])` for each in turn: the engine hands over
+        every arrival due before its next SimPy event in one call (this pool
+        schedules none of its own), saving a call and a clock read per request.
+        """
+        if first < stop:
+            self._admit(first, stop, None)
 
     def advance(self, now_s: float) -> None:
-        """Apply every internal transition due at or before `now_s`, in time order.
+        """Apply every internal transition due at or before `now_s`, in time order."""
+        self._admit(0, 0, now_s)
 
-        The completion branch is written out inline: it runs once per request.
+    def _admit(self, first: int, stop: int, at_s: float | None) -> None:
+        """Catch up to each arrival and start (or throttle) requests `first`..`stop - 1`.
+
+        Each request arrives at `at_s`, or at its arrival time when `at_s` is None;
+        with no request (`first == stop`) the pool only catches up to `at_s`. This is
+        the per-request hot path, written out in one function over local variables
+        (written back at the end): a catch-up step is a completion, a cold start or
+        provisioned instance becoming ready, or a keep-alive expiry, applied in time
+        order (an expiry first at a tie) with the time-weighted areas brought up to
+        it; then the arrival takes an idle provisioned instance, else the newest
+        idle on-demand one, else a new instance (cold start) under max concurrency,
+        else it is throttled.
         """
         heap, expiries, gen, idle = self._heap, self._expiries, self._gen, self._idle
-        book, log = self._book, self._log
+        idle_pc, pc, pc_init = self._idle_pc, self._pc, self._pc_init
+        book, log, name = self._book, self._log, self.name
+        arrival, start_at, service, billed = (
+            book.arrival_s,
+            book.start_s,
+            self._service_s,
+            self._billed_s,
+        )
+        latency_at, outcome, latencies = book.latency_s, book.outcome, book.interval_latencies
+        keep_alive_s, desired, limit = self._keep_alive_s, self.desired, self._max
+        instances, busy, starting, seq = self.instances, self.busy, self.starting, self._seq
+        area_t, instance_s, busy_s = self._area_t, self.instance_s, self.busy_s
+        provisioned_s, billed_busy_s, served = self.provisioned_s, self.billed_busy_s, 0
+        heappop, heappush = heapq.heappop, heapq.heappush
+        request = first
         while True:
-            heap_s = heap[0][0] if heap else _INF
-            if expiries and expiries[0][0] <= heap_s:
-                expire_s, instance, generation = expiries[0]
-                if expire_s > now_s:
+            now_s = arrival[request] if at_s is None else at_s
+            while True:  # catch up to now_s
+                heap_s = heap[0][0] if heap else _INF
+                if expiries and expiries[0][0] <= heap_s:
+                    expire_s, instance, generation = expiries[0]
+                    if expire_s > now_s:
+                        break
+                    expiries.popleft()
+                    if gen.get(instance) == generation:  # idle ever since
+                        elapsed = expire_s - area_t
+                        if elapsed > 0.0:
+                            instance_s += instances * elapsed
+                            busy_s += busy * elapsed
+                            provisioned_s += desired * elapsed
+                            area_t = expire_s
+                        del idle[bisect_left(idle, instance)]
+                        del gen[instance]
+                        instances -= 1
+                        if log is not None:
+                            log.append((expire_s, name, "expire", f"instance={instance}"))
+                    continue
+                if heap_s > now_s:
                     break
-                expiries.popleft()
-                if gen.get(instance) == generation:  # idle ever since
-                    self._touch(expire_s)
-                    del idle[bisect_left(idle, instance)]
-                    del gen[instance]
-                    self.instances -= 1
+                time_s, _, kind, instance, done = heappop(heap)
+                elapsed = time_s - area_t
+                if elapsed > 0.0:
+                    instance_s += instances * elapsed
+                    busy_s += busy * elapsed
+                    provisioned_s += desired * elapsed
+                    area_t = time_s
+                if kind == _DONE:
+                    busy -= 1
+                    billed_busy_s += billed[done]
+                    latency = time_s - arrival[done]  # RequestBook.serve, inline
+                    latency_at[done] = latency
+                    outcome[done] = SERVED
+                    served += 1
+                    latencies.append(latency)
                     if log is not None:
-                        log.append((expire_s, self.name, "expire", f"instance={instance}"))
-                continue
-            if heap_s > now_s:
+                        log.append((time_s, name, "finish", f"req={done} instance={instance}"))
+                    if instance in pc:
+                        idle_pc.append(instance)
+                        continue
+                    if self._pc_owed:  # provisioned concurrency waiting for room under max
+                        self._pc_owed -= 1
+                        gen[instance] = gen.get(instance, -1) + 1  # no expiry of its may match
+                        pc.add(instance)
+                        idle_pc.append(instance)
+                        continue
+                    generation = gen.get(instance, -1) + 1
+                    gen[instance] = generation
+                    insort(idle, instance)
+                    # Keep-alive is one constant, so expiries come due in the order
+                    # instances go idle: a FIFO holds them (entries of instances reused
+                    # since are skipped by their generation).
+                    expiries.append((time_s + keep_alive_s, instance, generation))
+                elif kind == _WARM:
+                    starting -= 1
+                elif instance in pc_init:  # _PC_READY, not cancelled meanwhile
+                    pc_init.discard(instance)
+                    starting -= 1
+                    idle_pc.append(instance)
+            if request >= stop:
                 break
-            time_s, _, kind, instance, request = heapq.heappop(heap)
-            elapsed = time_s - self._area_t
+            elapsed = now_s - area_t
             if elapsed > 0.0:
-                self.instance_s += self.instances * elapsed
-                self.busy_s += self.busy * elapsed
-                self.provisioned_s += self.desired * elapsed
-                self._area_t = time_s
-            if kind == _DONE:
-                self.busy -= 1
-                self.billed_busy_s += self._billed_s[request]
-                book.serve(request, time_s)
+                instance_s += instances * elapsed
+                busy_s += busy * elapsed
+                provisioned_s += desired * elapsed
+                area_t = now_s
+            if idle_pc:
+                instance = idle_pc.pop()
+                start_s = now_s + 0.0  # as a cold start adds its delay (-0.0 + 0.0 is 0.0)
                 if log is not None:
-                    log.append((time_s, self.name, "finish", f"req={request} instance={instance}"))
-                if instance in self._pc:
-                    self._idle_pc.append(instance)
-                    continue
-                if self._pc_owed:  # provisioned concurrency waiting for room under max
-                    self._pc_owed -= 1
-                    gen[instance] = gen.get(instance, -1) + 1  # no expiry of its may match
-                    self._pc.add(instance)
-                    self._idle_pc.append(instance)
-                    continue
-                generation = gen.get(instance, -1) + 1
-                gen[instance] = generation
-                insort(idle, instance)
-                # Keep-alive is one constant, so expiries come due in the order
-                # instances go idle: a FIFO holds them (entries of instances reused
-                # since are skipped by their generation).
-                expiries.append((time_s + self._keep_alive_s, instance, generation))
-            elif kind == _WARM:
-                self.starting -= 1
-            elif instance in self._pc_init:  # _PC_READY, not cancelled meanwhile
-                self._pc_init.discard(instance)
-                self.starting -= 1
-                self._idle_pc.append(instance)
+                    log.append((now_s, name, "warm_start", f"req={request} instance={instance}"))
+            elif idle:
+                instance = idle.pop()
+                gen[instance] += 1  # cancels its pending expiry
+                start_s = now_s + 0.0  # as a cold start adds its delay (-0.0 + 0.0 is 0.0)
+                if log is not None:
+                    log.append((now_s, name, "warm_start", f"req={request} instance={instance}"))
+            elif instances < limit:
+                self._ids += 1
+                instances += 1
+                instance = self._ids
+                gen[instance] = 0
+                start_s = now_s + self.pool.cold_start_s.sample(self._cold_rng)
+                self.cold_starts += 1
+                starting += 1
+                seq += 1
+                heappush(heap, (start_s, seq, _WARM, instance, -1))
+                if log is not None:
+                    log.append((now_s, name, "cold_start", f"req={request} instance={instance}"))
+            else:
+                self.throttled += 1
+                book.drop(request)
+                if log is not None:
+                    log.append((now_s, name, "drop", f"req={request} throttled"))
+                request += 1
+                if request == stop and at_s is None:
+                    break
+                continue
+            busy += 1
+            start_at[request] = start_s
+            seq += 1
+            heappush(heap, (start_s + service[request], seq, _DONE, instance, request))
+            request += 1
+            if request == stop and at_s is None:
+                break
+        self.instances, self.busy, self.starting, self._seq = instances, busy, starting, seq
+        self._area_t, self.instance_s, self.busy_s = area_t, instance_s, busy_s
+        self.provisioned_s, self.billed_busy_s = provisioned_s, billed_busy_s
+        book.served += served
 
     def _new_instance(self) -> int:
         self._ids += 1

@@ -17,6 +17,7 @@ other than `execute` can run the same loop.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 
 import simpy
 from simpy.events import Event, Timeout
@@ -98,6 +99,13 @@ class Simulation:
         self._last_tick_s = 0.0
         self._last_busy = (0.0, 0.0)
         self._route = self.main.submit if router is None else router.submit
+        # A serverless main pool schedules no SimPy event of its own, so every
+        # arrival before the next scheduled event can be handed over in one call.
+        self._submit_many = (
+            self.main.submit_many
+            if router is None and isinstance(self.main, SimServerlessPool)
+            else None
+        )
         self._started = False
         self._done = False
 
@@ -139,23 +147,32 @@ class Simulation:
         del event
         env, arrival_s, route = self.env, self._arrival_s, self._route
         index, now_s = self._next, env.now
-        # The trace's own time stamp, not env.now: the clock reaches it as now + delta,
-        # which may round one ulp below it.
-        route(index, arrival_s[index])
-        index += 1
-        handled = 1
-        # Arrivals due before the next scheduled SimPy event are handled here, in
-        # order, at their own times: nothing else can happen in between. The pools
-        # take the time as an argument and schedule what they start relative to it,
-        # so this equals one SimPy event per arrival, minus SimPy's overhead.
         count = len(arrival_s)
-        while index < count and arrival_s[index] < env.peek():
+        submit_many = self._submit_many
+        if submit_many is not None:
+            # The pool schedules no SimPy event, so env.peek() stays as it is: the
+            # same arrivals as the loop below, in one call.
+            stop = bisect_left(arrival_s, env.peek(), index + 1, count)
+            submit_many(index, stop)
+            self._interval_arrivals += stop - index
+            index = stop
+        else:
+            # The trace's own time stamp, not env.now: the clock reaches it as
+            # now + delta, which may round one ulp below it.
             route(index, arrival_s[index])
             index += 1
-            handled += 1
-        self._interval_arrivals += handled
+            handled = 1
+            # Arrivals due before the next scheduled SimPy event are handled here, in
+            # order, at their own times: nothing else can happen in between. The pools
+            # take the time as an argument and schedule what they start relative to
+            # it, so this equals one SimPy event per arrival, minus SimPy's overhead.
+            while index < count and arrival_s[index] < env.peek():
+                route(index, arrival_s[index])
+                index += 1
+                handled += 1
+            self._interval_arrivals += handled
         self._next = index
-        if index < len(arrival_s):
+        if index < count:
             following = Timeout(env, arrival_s[index] - now_s)
             following.callbacks.append(self._on_arrival)
 
