@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 
-import simpy
 from simpy.events import Event, Timeout
 
 from sim.capacity.pools import ServerlessEndpoint
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
 from sim.control import ControlLoop, Reading, drive
+from sim.des.clock import Clock
 from sim.des.eventlog import LogEntry, sorted_log
 from sim.des.instance_pool import SimInstancePool
 from sim.des.metrics import SeriesRecorder, latency_summary, observed_s, quantile
@@ -63,7 +63,7 @@ class Simulation:
         self.scenario = scenario
         self.policy = policy
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = Clock()
         arrivals = arrivals_from(workload, stream(seed, "workload"))
         self.book = RequestBook(arrivals)
         self.horizon_s = arrivals.duration_s
@@ -135,9 +135,9 @@ class Simulation:
         due_s = (self._tick_index + 1) * self.interval_s
         if due_s < self.horizon_s:
             self._tick_index += 1
-            env.run(until=Timeout(env, due_s - env.now))
+            env.run_to(Timeout(env, due_s - env.now))
             return env.now
-        env.run(until=self.horizon_s)
+        env.run_until_s(self.horizon_s)
         self._done = True
         if self._last_tick_s < self.horizon_s - 1e-9:
             self.record(self.horizon_s, None)  # the last, partial interval: no decision
