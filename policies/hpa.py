@@ -21,8 +21,7 @@ Mapping from `Observation` to what the HPA controller sees:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -47,8 +46,7 @@ SCALE_DOWN = "ScaleDown"
 _QUANTUM_EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class ReplicaCalculation:
+class ReplicaCalculation(NamedTuple):
     """The controller's recommendation before stabilisation and rate limits."""
 
     replicas: int
@@ -183,11 +181,15 @@ class HpaPolicy:
         self.window_seeded = False
 
     def _bounds(self, observation: Observation) -> tuple[int, int]:
-        low = max(observation.min_replicas, self.min_replicas or 0)
+        low = observation.min_replicas
+        if self.min_replicas is not None and self.min_replicas > low:
+            low = self.min_replicas
+        elif low < 0:
+            low = 0
         high = observation.max_replicas
-        if self.max_replicas is not None:
-            high = min(high, self.max_replicas)
-        return min(low, high), high
+        if self.max_replicas is not None and self.max_replicas < high:
+            high = self.max_replicas
+        return (low if low < high else high), high
 
     def _usage_units(self, observation: Observation) -> float | None:
         """The per-ready-pod metric in controller units, or None when missing."""
@@ -252,7 +254,7 @@ class HpaPolicy:
             apply_dead_band=False,
         )
         self.state = staged.state
-        codes = ",".join((calc.reason, *staged.reasons))
+        codes = ",".join((calc.reason, *staged.reasons)) if staged.reasons else calc.reason
         return Decision(
             staged.value,
             f"{codes}: {self.metric} ratio {calc.usage_ratio:.3f}, "

@@ -8,6 +8,7 @@ spec can be emitted as HPA behavior unchanged. Defaults are the Kubernetes ones
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -102,6 +103,11 @@ class HysteresisSpec(BaseModel):
 
         Both directions' limits read both event lists, so events are kept this long.
         """
+        return self.events_keep_s
+
+    @cached_property
+    def events_keep_s(self) -> float:
+        """`max_period_s()`, computed once: the spec is frozen and the stages ask every decision."""
         return max(self.scale_up.max_period_s(), self.scale_down.max_period_s())
 
     @field_validator("scale_up", mode="before")

@@ -7,13 +7,13 @@ an HPA applies to its own recommendation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.stages import (
+    PASS_THROUGH,
     Recommendation,
     ScaleEvent,
-    StageResult,
     clamp,
     dead_band,
     rate_limit,
@@ -23,17 +23,15 @@ from policies.hysteresis.stages import (
 from sim.contract import Decision, Observation, Policy, PolicyContext
 
 
-@dataclass(frozen=True)
-class HysteresisState:
-    """What the stages remember between decisions."""
+class HysteresisState(NamedTuple):
+    """What the stages remember between decisions (a named tuple, as the stage values)."""
 
     recommendations: tuple[Recommendation, ...] = ()
     up_events: tuple[ScaleEvent, ...] = ()
     down_events: tuple[ScaleEvent, ...] = ()
 
 
-@dataclass(frozen=True)
-class StagedDecision:
+class StagedDecision(NamedTuple):
     """The final value, the reason of every stage that bound, and the next state."""
 
     value: int
@@ -70,25 +68,21 @@ def run_stages(
         apply_dead_band: False when the caller already applied its own tolerance
             (the HPA applies it to the usage ratio inside the replica calculation).
     """
+    # One stage after another, each bound stage's reason noted; written out rather
+    # than through a helper because this runs every decision of every run.
     reasons: list[str] = []
-
-    def note(result: StageResult) -> int:
-        if result.bound:
-            reasons.append(result.reason)
-        return result.value
-
     value = recommended
     if apply_dead_band:
-        value = note(
-            dead_band(
-                current,
-                value,
-                tolerance_up=spec.scale_up.tolerance,
-                tolerance_down=spec.scale_down.tolerance,
-                ratio=ratio,
-            )
+        value, reason = dead_band(
+            current,
+            value,
+            tolerance_up=spec.scale_up.tolerance,
+            tolerance_down=spec.scale_down.tolerance,
+            ratio=ratio,
         )
-    stabilised, history = stabilise(
+        if reason not in PASS_THROUGH:
+            reasons.append(reason)
+    (value, reason), history = stabilise(
         state.recommendations,
         now_s=now_s,
         current=current,
@@ -96,9 +90,10 @@ def run_stages(
         up_window_s=spec.scale_up.stabilization_window_s,
         down_window_s=spec.scale_down.stabilization_window_s,
     )
-    value = note(stabilised)
-    value = note(
-        rate_limit(
+    if reason not in PASS_THROUGH:
+        reasons.append(reason)
+    if value != current:
+        value, reason = rate_limit(
             now_s=now_s,
             current=current,
             desired=value,
@@ -107,16 +102,16 @@ def run_stages(
             scale_up=spec.scale_up,
             scale_down=spec.scale_down,
         )
-    )
-    value = note(clamp(value, min_replicas=min_replicas, max_replicas=max_replicas))
-    ups, downs = record_scale_event(
-        state.up_events,
-        state.down_events,
-        now_s=now_s,
-        previous=current,
-        new=value,
-        keep_s=spec.max_period_s(),
-    )
+        if reason not in PASS_THROUGH:
+            reasons.append(reason)
+    value, reason = clamp(value, min_replicas=min_replicas, max_replicas=max_replicas)
+    if reason not in PASS_THROUGH:
+        reasons.append(reason)
+    ups, downs = state.up_events, state.down_events
+    if ups or downs or value != current:
+        ups, downs = record_scale_event(
+            ups, downs, now_s=now_s, previous=current, new=value, keep_s=spec.max_period_s()
+        )
     return StagedDecision(value, tuple(reasons), HysteresisState(history, ups, downs))
 
 

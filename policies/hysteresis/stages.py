@@ -7,12 +7,18 @@ condition reason when the stage bound (`WithinTolerance`, `ScaleDownStabilized`,
 `ScaleUpLimit`, `TooManyReplicas`, ...) and a pass-through code otherwise.
 State (recent recommendations, recent scale events) is passed in and returned,
 never hidden, so every stage has a table test.
+
+The values (`StageResult`, `Recommendation`, `ScaleEvent`) are named tuples, not
+frozen dataclasses: they are as immutable, and several are built every decision
+of every run, where a frozen dataclass's `__init__` costs three times as much.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from bisect import bisect_right
+from operator import attrgetter
+from typing import NamedTuple
 
 from policies.hysteresis.config import DirectionRules
 
@@ -34,8 +40,7 @@ PASS_THROUGH = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class StageResult:
+class StageResult(NamedTuple):
     """A stage's output value and why."""
 
     value: int
@@ -47,20 +52,22 @@ class StageResult:
         return self.reason not in PASS_THROUGH
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """An unstabilised recommendation, kept for the stabilisation window."""
 
     time_s: float
     replicas: int
 
 
-@dataclass(frozen=True)
-class ScaleEvent:
+class ScaleEvent(NamedTuple):
     """An applied change of `replicas` (a magnitude, always > 0) at `time_s`."""
 
     time_s: float
     replicas: int
+
+
+_TIME_S = attrgetter("time_s")
+_REPLICAS = attrgetter("replicas")
 
 
 def within_tolerance(ratio: float, tolerance_up: float, tolerance_down: float) -> bool:
@@ -121,19 +128,28 @@ def stabilise(
     """
     up_floor = recommended
     down_ceiling = recommended
-    up_cutoff = now_s - up_window_s
-    down_cutoff = now_s - down_window_s
-    for past in history:  # plain comparisons: this loop runs every decision of every run
-        if past.time_s > up_cutoff and past.replicas < up_floor:
-            up_floor = past.replicas
-        if past.time_s > down_cutoff and past.replicas > down_ceiling:
-            down_ceiling = past.replicas
-    value = min(max(current, up_floor), down_ceiling)
-    keep_cutoff = now_s - max(up_window_s, down_window_s)
-    # the history is in time order: drop its expired head (usually none or one)
-    first = 0
-    while first < len(history) and history[first].time_s <= keep_cutoff:
-        first += 1
+    # The history is in time order, so each window is a suffix of it: find where it
+    # starts by bisection and take its extreme in C (this runs every decision).
+    if history:
+        newest_s = history[-1].time_s
+        up_cutoff = now_s - up_window_s
+        if newest_s > up_cutoff:
+            start = bisect_right(history, up_cutoff, key=_TIME_S)
+            lowest = min(map(_REPLICAS, history[start:]))
+            if lowest < up_floor:
+                up_floor = lowest
+        down_cutoff = now_s - down_window_s
+        if newest_s > down_cutoff:
+            start = bisect_right(history, down_cutoff, key=_TIME_S)
+            highest = max(map(_REPLICAS, history[start:]))
+            if highest > down_ceiling:
+                down_ceiling = highest
+    value = current if current > up_floor else up_floor
+    if value > down_ceiling:
+        value = down_ceiling
+    keep_cutoff = now_s - (up_window_s if up_window_s > down_window_s else down_window_s)
+    # drop the expired head (usually none or one)
+    first = bisect_right(history, keep_cutoff, key=_TIME_S) if history else 0
     new_history = (*history[first:], Recommendation(now_s, recommended))
     if value == recommended:
         return StageResult(value, READY_FOR_NEW_SCALE), new_history
@@ -142,6 +158,8 @@ def stabilise(
 
 
 def _changed_in_period(events: tuple[ScaleEvent, ...], now_s: float, period_s: float) -> int:
+    if not events:
+        return 0
     cutoff = now_s - period_s
     return sum(event.replicas for event in events if event.time_s > cutoff)
 
@@ -282,8 +300,9 @@ def record_scale_event(
     `keep_s` is the longest rate-policy period of either direction (both
     directions' limits read both event lists): older events limit nothing.
     """
-    ups = tuple(e for e in up_events if e.time_s > now_s - keep_s)
-    downs = tuple(e for e in down_events if e.time_s > now_s - keep_s)
+    cutoff = now_s - keep_s
+    ups = tuple(e for e in up_events if e.time_s > cutoff) if up_events else up_events
+    downs = tuple(e for e in down_events if e.time_s > cutoff) if down_events else down_events
     if new > previous:
         ups = (*ups, ScaleEvent(now_s, new - previous))
     elif new < previous:
