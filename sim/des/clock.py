@@ -11,14 +11,38 @@ that is not defused still crashes the run, as in `step()`.
 
 from __future__ import annotations
 
-from heapq import heappop
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Any
 
 import simpy
-from simpy.events import URGENT, Event
+from simpy.events import NORMAL, URGENT, Event, Timeout
 
 
 class Clock(simpy.Environment):
     """A `simpy.Environment` with `run_to` (and `run_until_s`) for the engine's own loop."""
+
+    def call_in(self, delay: float, callback: Callable[[Any], None], value: Any) -> None:
+        """Schedule `callback(value)` in `delay` seconds, without an event object.
+
+        It takes the place in the schedule a `Timeout(self, delay)` made now would
+        take (same time, NORMAL priority, the next insertion id), so it runs exactly
+        when that timeout's callbacks would; the engine schedules one per request.
+        """
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        queue: list[Any] = self._queue  # SimPy's 4-tuples, and these 6-tuples
+        heappush(queue, (self._now + delay, NORMAL, next(self._eid), None, callback, value))
+
+    def step(self) -> None:
+        """Process the next event or call (see `call_in`), as SimPy's `step`."""
+        queue = self._queue
+        if queue and queue[0][3] is None:
+            entry = heappop(queue)
+            self._now = entry[0]
+            entry[4](entry[5])
+            return
+        super().step()
 
     def run_to(self, until: Event) -> None:
         """Process events in order up to and including `until` (scheduled, not yet processed).
@@ -28,8 +52,12 @@ class Clock(simpy.Environment):
         """
         queue = self._queue
         while queue:
-            now_s, _, _, event = heappop(queue)
-            self._now = now_s
+            entry = heappop(queue)
+            self._now = entry[0]
+            event = entry[3]
+            if event is None:  # a call_in entry
+                entry[4](entry[5])
+                continue
             callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
             for callback in callbacks:
                 callback(event)
@@ -56,3 +84,17 @@ class Clock(simpy.Environment):
         until._value = None
         self.schedule(until, URGENT, at_s - self._now)
         self.run_to(until)
+
+
+def caller(env: simpy.Environment) -> Callable[[float, Callable[[Any], None], Any], None]:
+    """`env.call_in` for a `Clock`; for a plain environment, the same through a `Timeout`.
+
+    Either way `callback(value)` runs where a `Timeout(env, delay)` made now would.
+    """
+    if isinstance(env, Clock):
+        return env.call_in
+
+    def call_in(delay: float, callback: Callable[[Any], None], value: Any) -> None:
+        Timeout(env, delay, value).callbacks.append(lambda event: callback(event.value))
+
+    return call_in

@@ -35,6 +35,7 @@ from simpy.events import Event, Timeout
 from sim.capacity.pools import InstancePool
 from sim.des.actuation import DesiredCapacity
 from sim.des.billing import NodeLedger
+from sim.des.clock import caller
 from sim.des.least_loaded import LeastLoaded
 from sim.des.nodes import LogSink, Node, NodeTimings, Replica
 from sim.des.requests import RequestBook
@@ -63,6 +64,9 @@ class SimInstancePool(DesiredCapacity):
         super().__init__(env, pool, log)
         self.pool = pool
         self._book = book
+        self._start_at = book.start_s  # the array itself: written once per request
+        self._call_in = caller(env)
+        self._done_callback = self._on_done  # bound once, not once per request
         self._max_batch = pool.service.max_batch
         self._timeout_s = pool.queue_timeout_s
         self._per_node = pool.replicas_per_node
@@ -172,25 +176,19 @@ class SimInstancePool(DesiredCapacity):
         self._free.took(replica)
         self._busy += 1
         replica.running[request] = None
-        self._book.start_s[request] = now_s
+        self._start_at[request] = now_s
         service_s = self._sampler.sample_s(request, batch)
         # Relative to the clock, which may still lag `now_s` when the arrival is
         # handled ahead of its SimPy event (see Simulation._on_arrival).
         env = self._env
-        done = Timeout(env, now_s + service_s - env.now, (replica, request))
-        done.callbacks.append(self._on_done)
+        self._call_in(now_s + service_s - env.now, self._done_callback, (replica, request))
         if self._log is not None:
             self._log.append(
-                (
-                    now_s,
-                    self.name,
-                    "start",
-                    f"req={request} replica={replica.id} batch={replica.busy}",
-                )
+                (now_s, self.name, "start", f"req={request} replica={replica.id} batch={batch}")
             )
 
-    def _on_done(self, event: Event) -> None:
-        replica, request = cast("tuple[Replica, int]", event.value)
+    def _on_done(self, done: tuple[Replica, int]) -> None:
+        replica, request = done
         if replica.dead:
             return  # its node was lost; the request was re-queued
         del replica.running[request]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 
-from simpy.events import Event, Timeout
+from simpy.events import Timeout
 
 from sim.capacity.pools import ServerlessEndpoint
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
@@ -130,8 +130,7 @@ class Simulation:
         if not self._started:
             self._started = True
             if self._arrival_s:
-                first = Timeout(env, self._arrival_s[0])
-                first.callbacks.append(self._on_arrival)
+                env.call_in(self._arrival_s[0], self._on_arrival, None)
         due_s = (self._tick_index + 1) * self.interval_s
         if due_s < self.horizon_s:
             self._tick_index += 1
@@ -143,8 +142,7 @@ class Simulation:
             self.record(self.horizon_s, None)  # the last, partial interval: no decision
         return None
 
-    def _on_arrival(self, event: Event) -> None:
-        del event
+    def _on_arrival(self, _: None) -> None:
         env, arrival_s, route = self.env, self._arrival_s, self._route
         index, now_s = self._next, env.now
         count = len(arrival_s)
@@ -173,8 +171,7 @@ class Simulation:
             self._interval_arrivals += handled
         self._next = index
         if index < count:
-            following = Timeout(env, arrival_s[index] - now_s)
-            following.callbacks.append(self._on_arrival)
+            env.call_in(arrival_s[index] - now_s, self._on_arrival, None)
 
     # --- what the control loop sees ----------------------------------------------------
 
