@@ -14,6 +14,7 @@ and hour-of-day schedules.
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,6 +90,25 @@ class _WindowCache:
     next_fire_s: float
 
 
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    """The scheduled bounds and floor for one set of pool bounds, constant on [from_s, until_s).
+
+    No window opens or closes between `from_s` (the latest fire time <= t) and
+    `until_s` (the earliest next fire or close of an open window), so the open
+    entries and everything derived from them hold; `decide` reuses them there.
+    """
+
+    from_s: float
+    until_s: float
+    pool_low: int
+    pool_high: int
+    low: int
+    high: int
+    floor: int
+    prefix: str  # the reason up to the inner policy's own
+
+
 class ScheduledPolicy:
     """Applies cron-windowed bounds and floors around an optional inner policy.
 
@@ -115,9 +135,11 @@ class ScheduledPolicy:
         self.name = name
         self._zones = tuple(ZoneInfo(entry.timezone) for entry in entries)
         self._cache: list[_WindowCache | None] = [None] * len(entries)
+        self._scope: _Scope | None = None
 
     def reset(self, context: PolicyContext) -> None:
         self._cache = [None] * len(self.entries)
+        self._scope = None
         if self.inner is not None:
             self.inner.reset(context)
 
@@ -143,10 +165,9 @@ class ScheduledPolicy:
             if wall_s < self._window(index, wall_s).last_fire_s + entry.duration_s
         )
 
-    def decide(self, observation: Observation) -> Decision:
-        epoch = observation.epoch_s if observation.epoch_s is not None else DEFAULT_EPOCH_S
-        open_now = self.active(epoch + observation.time_s)
-        pool_low, pool_high = observation.min_replicas, observation.max_replicas
+    def _scope_at(self, wall_s: float, pool_low: int, pool_high: int) -> _Scope:
+        """The open entries' bounds and floor at `wall_s`, and how long they hold."""
+        open_now = self.active(wall_s)
         low, high, floor = pool_low, pool_high, 0
         for entry in open_now:
             if entry.min_replicas is not None:
@@ -159,14 +180,38 @@ class ScheduledPolicy:
         low, floor = min(low, pool_high), min(floor, pool_high)
         high = max(high, low, floor)
         names = ",".join(entry.name for entry in open_now) or "none"
-        scoped = observation.replace(min_replicas=low, max_replicas=high)
+        from_s, until_s = -math.inf, math.inf
+        for index, entry in enumerate(self.entries):
+            window = self._window(index, wall_s)  # cached by `active`
+            close_s = window.last_fire_s + entry.duration_s
+            from_s = max(from_s, window.last_fire_s)
+            until_s = min(until_s, window.next_fire_s, close_s if wall_s < close_s else math.inf)
+        prefix = f"Scheduled[{names}] [{low},{high}] floor {floor}: "
+        return _Scope(from_s, until_s, pool_low, pool_high, low, high, floor, prefix)
+
+    def decide(self, observation: Observation) -> Decision:
+        epoch = observation.epoch_s if observation.epoch_s is not None else DEFAULT_EPOCH_S
+        wall_s = epoch + observation.time_s
+        pool_low, pool_high = observation.min_replicas, observation.max_replicas
+        scope = self._scope
+        if (
+            scope is None
+            or not scope.from_s <= wall_s < scope.until_s
+            or scope.pool_low != pool_low
+            or scope.pool_high != pool_high
+        ):
+            scope = self._scope = self._scope_at(wall_s, pool_low, pool_high)
+        low, high, floor = scope.low, scope.high, scope.floor
         if self.inner is not None:
+            scoped = observation
+            if low != pool_low or high != pool_high:
+                scoped = observation.replace(min_replicas=low, max_replicas=high)
             inner = self.inner.decide(scoped)
             base, why, targets = inner.desired, inner.reason, inner.targets
         else:
             base, why, targets = observation.desired, "hold", {}
         desired = min(max(base, floor, low), high)
-        return Decision(desired, f"Scheduled[{names}] [{low},{high}] floor {floor}: {why}", targets)
+        return Decision(desired, scope.prefix + why, targets)
 
 
 class ScheduledSpec(PolicySpecBase):
