@@ -223,7 +223,9 @@ class SimServerlessPool(DesiredCapacity):
 
     def advance(self, now_s: float) -> None:
         """Apply every internal transition due at or before `now_s`, in time order."""
-        self._admit(0, 0, now_s)
+        heap, expiries = self._heap, self._expiries
+        if (heap and heap[0][0] <= now_s) or (expiries and expiries[0][0] <= now_s):
+            self._admit(0, 0, now_s)
 
     def _admit(self, first: int, stop: int, at_s: float | None) -> None:
         """Catch up to each arrival and start (or throttle) requests `first`..`stop - 1`.
@@ -253,16 +255,18 @@ class SimServerlessPool(DesiredCapacity):
         area_t, instance_s, busy_s = self._area_t, self.instance_s, self.busy_s
         provisioned_s, billed_busy_s, served = self.provisioned_s, self.billed_busy_s, 0
         heappop, heappush = heapq.heappop, heapq.heappush
+        owed = self._pc_owed
+        heap_s = heap[0][0] if heap else _INF  # the earliest time in each queue
+        expiry_s = expiries[0][0] if expiries else _INF
         request = first
         while True:
             now_s = arrival[request] if at_s is None else at_s
             while True:  # catch up to now_s
-                heap_s = heap[0][0] if heap else _INF
-                if expiries and expiries[0][0] <= heap_s:
-                    expire_s, instance, generation = expiries[0]
-                    if expire_s > now_s:
+                if expiry_s <= heap_s:
+                    if expiry_s > now_s:
                         break
-                    expiries.popleft()
+                    expire_s, instance, generation = expiries.popleft()
+                    expiry_s = expiries[0][0] if expiries else _INF
                     if gen.get(instance) == generation:  # idle ever since
                         elapsed = expire_s - area_t
                         if elapsed > 0.0:
@@ -279,6 +283,7 @@ class SimServerlessPool(DesiredCapacity):
                 if heap_s > now_s:
                     break
                 time_s, _, kind, instance, done = heappop(heap)
+                heap_s = heap[0][0] if heap else _INF
                 elapsed = time_s - area_t
                 if elapsed > 0.0:
                     instance_s += instances * elapsed
@@ -295,11 +300,11 @@ class SimServerlessPool(DesiredCapacity):
                     latencies.append(latency)
                     if log is not None:
                         log.append((time_s, name, "finish", f"req={done} instance={instance}"))
-                    if instance in pc:
+                    if pc and instance in pc:
                         idle_pc.append(instance)
                         continue
-                    if self._pc_owed:  # provisioned concurrency waiting for room under max
-                        self._pc_owed -= 1
+                    if owed:  # provisioned concurrency waiting for room under max
+                        owed -= 1
                         gen[instance] = gen.get(instance, -1) + 1  # no expiry of its may match
                         pc.add(instance)
                         idle_pc.append(instance)
@@ -310,7 +315,10 @@ class SimServerlessPool(DesiredCapacity):
                     # Keep-alive is one constant, so expiries come due in the order
                     # instances go idle: a FIFO holds them (entries of instances reused
                     # since are skipped by their generation).
-                    expiries.append((time_s + keep_alive_s, instance, generation))
+                    expire_s = time_s + keep_alive_s
+                    if not expiries:
+                        expiry_s = expire_s
+                    expiries.append((expire_s, instance, generation))
                 elif kind == _WARM:
                     starting -= 1
                 elif instance in pc_init:  # _PC_READY, not cancelled meanwhile
@@ -346,6 +354,8 @@ class SimServerlessPool(DesiredCapacity):
                 starting += 1
                 seq += 1
                 heappush(heap, (start_s, seq, _WARM, instance, -1))
+                if start_s < heap_s:
+                    heap_s = start_s
                 if log is not None:
                     log.append((now_s, name, "cold_start", f"req={request} instance={instance}"))
             else:
@@ -360,7 +370,10 @@ class SimServerlessPool(DesiredCapacity):
             busy += 1
             start_at[request] = start_s
             seq += 1
-            heappush(heap, (start_s + service[request], seq, _DONE, instance, request))
+            done_s = start_s + service[request]
+            heappush(heap, (done_s, seq, _DONE, instance, request))
+            if done_s < heap_s:
+                heap_s = done_s
             request += 1
             if request == stop and at_s is None:
                 break
@@ -368,6 +381,7 @@ class SimServerlessPool(DesiredCapacity):
         self._area_t, self.instance_s, self.busy_s = area_t, instance_s, busy_s
         self.provisioned_s, self.billed_busy_s = provisioned_s, billed_busy_s
         book.served += served
+        self._pc_owed = owed
 
     def _new_instance(self) -> int:
         self._ids += 1
