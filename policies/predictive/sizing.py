@@ -158,11 +158,15 @@ class ScaleInHold:
 
     def __init__(self, hold_s: float) -> None:
         self.hold_s = hold_s
-        self._recent: deque[tuple[float, int]] = deque()
+        # A monotonic deque: the window's recommendations that are above every later
+        # one, oldest (the highest) first; a later one at least as high makes an
+        # earlier one irrelevant for as long as the earlier one would be kept.
+        # O(1) amortised per push, where a max over the window costs its length.
+        self._peaks: deque[tuple[float, int]] = deque()
         self._started = False
 
     def reset(self) -> None:
-        self._recent.clear()
+        self._peaks.clear()
         self._started = False
 
     def push(self, time_s: float, replicas: int, current: int) -> int:
@@ -170,17 +174,21 @@ class ScaleInHold:
 
         The first call seeds the window with `current` (the capacity in force), as
         the HPA's window holds the replica count it starts from: a run does not
-        begin by dropping its initial capacity on one sample.
+        begin by dropping its initial capacity on one sample. Times must not decrease.
         """
         if self.hold_s <= 0.0:
             return replicas  # no stabilisation: the recommendation stands as it is
-        if not self._recent and not self._started:
-            self._recent.append((time_s, current))
+        peaks = self._peaks
+        if not self._started:
+            peaks.append((time_s, current))
             self._started = True
-        self._recent.append((time_s, replicas))
-        while self._recent and self._recent[0][0] <= time_s - self.hold_s:
-            self._recent.popleft()
-        return max(n for _, n in self._recent)
+        while peaks and peaks[-1][1] <= replicas:
+            peaks.pop()
+        peaks.append((time_s, replicas))
+        cutoff = time_s - self.hold_s
+        while peaks[0][0] <= cutoff:
+            peaks.popleft()
+        return peaks[0][1]
 
 
 def recent_demand_rps(observation: Observation, window_s: float) -> float | None:

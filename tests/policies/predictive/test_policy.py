@@ -247,6 +247,18 @@ def test_scale_in_hold_of_zero_passes_every_recommendation_through() -> None:
     assert [hold.push(t, n, current=9) for t, n in ((0.0, 5), (15.0, 3), (30.0, 7))] == [5, 3, 7]
 
 
+@pytest.mark.parametrize("hold_s", [15.0, 45.0, 300.0], ids=["one-interval", "3-intervals", "k8s"])
+def test_scale_in_hold_is_the_highest_recommendation_of_its_window(hold_s: float) -> None:
+    rng = np.random.default_rng(7)
+    hold = ScaleInHold(hold_s)
+    seen: list[tuple[float, int]] = [(0.0, 12)]  # the seed: the capacity in force
+    for step in range(400):
+        time_s, replicas = step * 15.0, int(rng.integers(0, 20))
+        seen.append((time_s, replicas))
+        expected = max(n for t, n in seen if t > time_s - hold_s)
+        assert hold.push(time_s, replicas, current=12) == expected, step
+
+
 def test_floor_tracks_utilisation_only_when_asked(
     make_context: Callable[..., PolicyContext], make_obs: Callable[..., Observation]
 ) -> None:
