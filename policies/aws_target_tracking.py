@@ -74,6 +74,8 @@ class WarmupTracker:
         if self.prev_ready is not None and ready > self.prev_ready:
             self.arrivals = (*self.arrivals, (time_s, ready - self.prev_ready))
         self.prev_ready = ready
+        if not self.arrivals:  # the usual case: nothing warming, nothing to expire
+            return 0 if ready >= 0 else ready
         self.arrivals = tuple(a for a in self.arrivals if time_s - a[0] < self.warmup_s)
         return min(sum(count for _, count in self.arrivals), ready)
 
