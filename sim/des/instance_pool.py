@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 import simpy
@@ -38,7 +39,7 @@ from sim.des.billing import NodeLedger
 from sim.des.clock import caller
 from sim.des.least_loaded import LeastLoaded
 from sim.des.nodes import LogSink, Node, NodeTimings, Replica
-from sim.des.requests import RequestBook
+from sim.des.requests import SERVED, RequestBook
 from sim.des.streams import ServiceSampler, stream
 
 
@@ -157,6 +158,30 @@ class SimInstancePool(DesiredCapacity):
         if self._log is not None:
             self._log.append((now_s, self.name, "queue", f"req={request}"))
 
+    def submit_until(self, first: int, peek: Callable[[], float]) -> int:
+        """Requests from `first` on arrive, each at its own arrival time, until one is
+        not due before `peek()` (the next scheduled SimPy event); return its index.
+
+        The same as `submit(r, arrival_s[r])` for each in turn, `first` always: the
+        engine's loop over arrivals, inside the pool to save a call per request.
+        """
+        arrival, queue, log = self._book.arrival_s, self._queue, self._log
+        pick, start, timeout_s = self._free.pick, self._start, self._timeout_s
+        count = len(arrival)
+        request = first
+        while True:
+            now_s = arrival[request]
+            replica = pick()
+            if replica is not None:
+                start(replica, request, now_s)
+            else:
+                queue.append((request, now_s + timeout_s))
+                if log is not None:
+                    log.append((now_s, self.name, "queue", f"req={request}"))
+            request += 1
+            if request == count or arrival[request] >= peek():
+                return request
+
     def _touch(self, now_s: float) -> None:
         elapsed = now_s - self._area_t
         if elapsed > 0.0:
@@ -200,7 +225,12 @@ class SimInstancePool(DesiredCapacity):
             self._area_t = now_s
         replica.busy -= 1
         self._busy -= 1
-        self._book.serve(request, now_s)
+        book = self._book
+        latency = now_s - book.arrival_s[request]  # RequestBook.serve, inline
+        book.latency_s[request] = latency
+        book.outcome[request] = SERVED
+        book.served += 1
+        book.interval_latencies.append(latency)
         if self._log is not None:
             self._log.append((now_s, self.name, "finish", f"req={request} replica={replica.id}"))
         if replica.draining:

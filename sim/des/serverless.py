@@ -29,6 +29,7 @@ import heapq
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Callable
 
 import simpy
 
@@ -211,15 +212,17 @@ class SimServerlessPool(DesiredCapacity):
         """A request arrives at `now_s`: warm start, cold start, or throttle."""
         self._admit(request, request + 1, now_s)
 
-    def submit_many(self, first: int, stop: int) -> None:
-        """Requests `first` to `stop - 1` arrive, each at its own arrival time.
+    def submit_until(self, first: int, peek: Callable[[], float]) -> int:
+        """Requests from `first` on arrive, each at its own arrival time, until one is
+        not due before `peek()` (the next scheduled SimPy event); return its index.
 
-        Equal to `submit(r, arrival_s[r])` for each in turn: the engine hands over
-        every arrival due before its next SimPy event in one call (this pool
-        schedules none of its own), saving a call and a clock read per request.
+        The pool schedules no SimPy event, so `peek()` stays put and one bisection
+        finds the stop (`first` always arrives).
         """
-        if first < stop:
-            self._admit(first, stop, None)
+        arrival = self._book.arrival_s
+        stop = bisect_left(arrival, peek(), first + 1, len(arrival))
+        self._admit(first, stop, None)
+        return stop
 
     def advance(self, now_s: float) -> None:
         """Apply every internal transition due at or before `now_s`, in time order."""

@@ -17,7 +17,6 @@ other than `execute` can run the same loop.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 
 from simpy.events import Timeout
 
@@ -99,13 +98,9 @@ class Simulation:
         self._last_tick_s = 0.0
         self._last_busy = (0.0, 0.0)
         self._route = self.main.submit if router is None else router.submit
-        # A serverless main pool schedules no SimPy event of its own, so every
-        # arrival before the next scheduled event can be handed over in one call.
-        self._submit_many = (
-            self.main.submit_many
-            if router is None and isinstance(self.main, SimServerlessPool)
-            else None
-        )
+        # Without a router, the main pool takes the arrivals due before the next
+        # scheduled SimPy event in one call.
+        self._submit_until = self.main.submit_until if router is None else None
         self._started = False
         self._done = False
 
@@ -146,25 +141,23 @@ class Simulation:
         env, arrival_s, route = self.env, self._arrival_s, self._route
         index, now_s = self._next, env.now
         count = len(arrival_s)
-        submit_many = self._submit_many
-        if submit_many is not None:
-            # The pool schedules no SimPy event, so env.peek() stays as it is: the
-            # same arrivals as the loop below, in one call.
-            stop = bisect_left(arrival_s, env.peek(), index + 1, count)
-            submit_many(index, stop)
+        # Arrivals due before the next scheduled SimPy event are handled here, in
+        # order, at their own times (the trace's time stamps, not env.now, which
+        # reaches them as now + delta and may round one ulp below): nothing else can
+        # happen in between. The pools take the time as an argument and schedule
+        # what they start relative to it, so this equals one SimPy event per
+        # arrival, minus SimPy's overhead.
+        submit_until = self._submit_until
+        if submit_until is not None:
+            stop = submit_until(index, env.peek)
             self._interval_arrivals += stop - index
             index = stop
         else:
-            # The trace's own time stamp, not env.now: the clock reaches it as
-            # now + delta, which may round one ulp below it.
             route(index, arrival_s[index])
             index += 1
             handled = 1
-            # Arrivals due before the next scheduled SimPy event are handled here, in
-            # order, at their own times: nothing else can happen in between. The pools
-            # take the time as an argument and schedule what they start relative to
-            # it, so this equals one SimPy event per arrival, minus SimPy's overhead.
-            while index < count and arrival_s[index] < env.peek():
+            peek = env.peek
+            while index < count and arrival_s[index] < peek():
                 route(index, arrival_s[index])
                 index += 1
                 handled += 1
