@@ -252,7 +252,8 @@ class SimServerlessPool(DesiredCapacity):
             self._service_s,
             self._billed_s,
         )
-        latency_at, outcome, latencies = book.latency_s, book.outcome, book.interval_latencies
+        latency_at, outcome = book.latency_s, book.outcome
+        add_latency = book.interval_latencies.append
         keep_alive_s, desired, limit = self._keep_alive_s, self.desired, self._max
         instances, busy, starting, seq = self.instances, self.busy, self.starting, self._seq
         area_t, instance_s, busy_s = self._area_t, self.instance_s, self.busy_s
@@ -261,8 +262,8 @@ class SimServerlessPool(DesiredCapacity):
         owed = self._pc_owed
         heap_s = heap[0][0] if heap else _INF  # the earliest time in each queue
         expiry_s = expiries[0][0] if expiries else _INF
-        request = first
-        while True:
+        # request -1: no arrival, only the catch-up to at_s
+        for request in range(first, stop) if first < stop else (-1,):
             now_s = arrival[request] if at_s is None else at_s
             while True:  # catch up to now_s
                 if expiry_s <= heap_s:
@@ -300,7 +301,7 @@ class SimServerlessPool(DesiredCapacity):
                     latency_at[done] = latency
                     outcome[done] = SERVED
                     served += 1
-                    latencies.append(latency)
+                    add_latency(latency)
                     if log is not None:
                         log.append((time_s, name, "finish", f"req={done} instance={instance}"))
                     if pc and instance in pc:
@@ -328,7 +329,7 @@ class SimServerlessPool(DesiredCapacity):
                     pc_init.discard(instance)
                     starting -= 1
                     idle_pc.append(instance)
-            if request >= stop:
+            if request < 0:
                 break
             elapsed = now_s - area_t
             if elapsed > 0.0:
@@ -366,9 +367,6 @@ class SimServerlessPool(DesiredCapacity):
                 book.drop(request)
                 if log is not None:
                     log.append((now_s, name, "drop", f"req={request} throttled"))
-                request += 1
-                if request == stop and at_s is None:
-                    break
                 continue
             busy += 1
             start_at[request] = start_s
@@ -377,9 +375,6 @@ class SimServerlessPool(DesiredCapacity):
             heappush(heap, (done_s, seq, _DONE, instance, request))
             if done_s < heap_s:
                 heap_s = done_s
-            request += 1
-            if request == stop and at_s is None:
-                break
         self.instances, self.busy, self.starting, self._seq = instances, busy, starting, seq
         self._area_t, self.instance_s, self.busy_s = area_t, instance_s, busy_s
         self.provisioned_s, self.billed_busy_s = provisioned_s, billed_busy_s
