@@ -77,6 +77,8 @@ class SimInstancePool(DesiredCapacity):
             book.input_tokens_array,
             book.output_tokens_array,
         )
+        # Exponential service times come from one iterator (a C-level call each).
+        self._draw = self._sampler.exponential_draws()
         self._timings = NodeTimings(env, pool, seed)
         self.ledger = NodeLedger(pool.billing_min_s, pool.gpus)
         self._ids = 0
@@ -202,7 +204,8 @@ class SimInstancePool(DesiredCapacity):
         self._busy += 1
         replica.running[request] = None
         self._start_at[request] = now_s
-        service_s = self._sampler.sample_s(request, batch)
+        draw = self._draw
+        service_s = draw() if draw is not None else self._sampler.sample_s(request, batch)
         # Relative to the clock, which may still lag `now_s` when the arrival is
         # handled ahead of its SimPy event (see Simulation._on_arrival).
         env = self._env

@@ -38,7 +38,7 @@ class LeastLoaded:
             (so that a small pool does not rebuild on every completion).
     """
 
-    __slots__ = ("_heap", "_limit", "_members", "_order", "_slack")
+    __slots__ = ("_heap", "_limit", "_members", "_order", "_rebuild_above", "_slack")
 
     def __init__(self, max_batch: int, slack: int = 64) -> None:
         self._limit = max_batch
@@ -46,6 +46,7 @@ class LeastLoaded:
         self._heap: list[int] = []
         self._members: dict[int, Replica] = {}  # order -> serving replica
         self._order = 0
+        self._rebuild_above = slack  # heap size that triggers a rebuild: 2 x members + slack
 
     def __len__(self) -> int:
         return len(self._members)
@@ -57,12 +58,14 @@ class LeastLoaded:
             raise OverflowError("more than 2**32 replicas became ready in one run")
         replica.order = self._order
         self._members[self._order] = replica
+        self._rebuild_above += 2
         if replica.busy < self._limit:
             heappush(self._heap, (replica.busy << _SHIFT) | self._order)
 
     def discard(self, replica: Replica) -> None:
         """A replica stops serving (drained, removed or lost); its keys go stale."""
         del self._members[replica.order]
+        self._rebuild_above -= 2
 
     def pick(self) -> Replica | None:
         """The least-loaded serving replica with a free slot (ties: first ready), or None."""
@@ -91,7 +94,7 @@ class LeastLoaded:
         """`replica`, a member, now runs one request fewer."""
         heap = self._heap
         heappush(heap, (replica.busy << _SHIFT) | replica.order)
-        if len(heap) > 2 * len(self._members) + self._slack:
+        if len(heap) > self._rebuild_above:
             self._rebuild()
 
     def _rebuild(self) -> None:

@@ -9,6 +9,7 @@ change in, say, spot interruptions leaves the arrival and service draws intact.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -125,6 +126,20 @@ class ServiceSampler:
                 for i, o in zip(input_tokens, output_tokens, strict=True)
             ]
         )
+
+    def exponential_draws(self) -> Callable[[], float] | None:
+        """For an `ExponentialService`, a callable giving the next service time, else None.
+
+        The same times in the same order as `sample_s` would give (use one or the
+        other): mean x draw, `block` draws per numpy call, taken on demand.
+        """
+        if self._mean_s <= 0.0:
+            return None
+        return self._exponential().__next__
+
+    def _exponential(self) -> Iterator[float]:
+        while True:
+            yield from (self._mean_s * self._rng.standard_exponential(self._block)).tolist()
 
     def sample_s(self, request: int, batch: int) -> float:
         """Seconds `request` holds its batch slot, given the occupancy at its start."""
