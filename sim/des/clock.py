@@ -4,9 +4,15 @@
 event that is already scheduled: it processes events in SimPy's own order
 (time, priority, insertion id) and stops after `until`'s callbacks have run. It
 loops inline instead of calling `step()` per event and raising `StopSimulation`
-at the end, which is about a fifth of SimPy's cost per event. Only the order of
-processing matters to a run, so its results are those of `run`; a failed event
-that is not defused still crashes the run, as in `step()`.
+at the end (M/M/16 benchmark: 313k -> 331k customers per CPU second). Only the
+order of processing matters to a run, so its results are those of `run`; a failed
+event that is not defused still crashes the run, as in `step()`.
+
+`Clock.call_in(delay, callback, value)` schedules a plain call where a `Timeout`
+made now would go (same time, NORMAL priority, next insertion id), without an
+event object; `step()` and `run_to` run such entries. The engine schedules its
+arrivals and instance-pool completions this way; `caller(env)` gives a plain
+`simpy.Environment` the same through a `Timeout`.
 """
 
 from __future__ import annotations
