@@ -134,8 +134,10 @@ def run_whatif(
     workload, _ = scenario_inputs(seeded)
     timings["workload"] = time.perf_counter() - started
 
-    tasks: list[Task] = [RunTask(seeded, spec, run_seed, engine) for spec in specs]
-    tasks.append(OracleTask(seeded))
+    # The oracle first: it is among the longest tasks, and on several workers a long one
+    # handed out last leaves the others idle while it finishes.
+    tasks: list[Task] = [OracleTask(seeded)]
+    tasks += [RunTask(seeded, spec, run_seed, engine) for spec in specs]
     if executor is None:
         processes = workers if workers is not None else default_workers(workload, len(tasks))
         if processes <= 1:
@@ -151,7 +153,7 @@ def run_whatif(
         tell(f"{len(specs)} policies and the oracle on {executor.name}")
         outcomes = run_tasks(tasks, executor)
 
-    *runs, reference = outcomes
+    reference, *runs = outcomes
     oracle = reference.oracle
     timings["oracle"] = reference.elapsed_s
     for outcome in runs:
