@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from planner.json_values import json_safe
 from sim.replay import SchedulePolicy
 from sim.scenario import Scenario
 from sim.workload.model import Workload
-
-
-def _json_number(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ class OracleSummary:
     schedule: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"cost_usd": _json_number(self.cost_usd), "gpu_hours": _json_number(self.gpu_hours)}
+        return {"cost_usd": json_safe(self.cost_usd), "gpu_hours": json_safe(self.gpu_hours)}
 
     def ratio(self, cost_usd: float) -> float | None:
         """`cost_usd` as a multiple of the oracle's cost; None when the oracle costs nothing."""

@@ -32,11 +32,11 @@ from rich.table import Table
 
 from planner.executor import Executor
 from planner.inputs import resolve_policies
+from planner.json_values import json_safe
 from planner.report.table import fmt_ratio
 from planner.runs import OracleTask, RunTask, Task, execute_run, run_tasks
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.spec_update import updated_spec
-from planner.whatif import json_safe
 from policies.spec import PolicySpecBase
 from sim.engines import EngineName
 from sim.errors import PolicyError, ScenarioError

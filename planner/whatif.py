@@ -17,6 +17,7 @@ import numpy as np
 
 from planner.executor import Executor, LocalExecutor
 from planner.inputs import HOUR_S, resolve_policies
+from planner.json_values import json_safe
 from planner.oracle import OracleSummary
 from planner.runs import OracleTask, RunTask, Task, run_task, run_tasks, scenario_inputs
 from sim.engine import make_context
@@ -27,22 +28,6 @@ from sim.workload.model import Workload
 
 #: Called before each stage with a short label ("workload", "oracle", a policy name).
 ProgressFn = Callable[[str], None]
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON values: numpy scalars to Python numbers, NaN/inf to None (no data)."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer | int):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        number = float(value)
-        return number if np.isfinite(number) else None
-    return value
 
 
 @dataclass(frozen=True)

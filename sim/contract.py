@@ -130,11 +130,15 @@ class HistoryView:
             index += size
         if not 0 <= index < size:
             raise IndexError(f"history index {index} out of range for {size} samples")
-        absolute = self._end - size + index
         assert self._history is not None
-        if absolute < self._history.appended - self._history.capacity:
+        self._require_fresh()
+        return (self._end - size + index) % self._history.capacity
+
+    def _require_fresh(self) -> None:
+        """Raise if any of this view's samples has been overwritten since."""
+        h = self._history
+        if h is not None and self._end - len(self) < h.appended - h.capacity:
             raise IndexError("history view is stale: its samples were overwritten")
-        return absolute % self._history.capacity
 
     def __getitem__(self, index: int) -> MetricSample:
         slot = self._absolute(index)
@@ -153,11 +157,6 @@ class HistoryView:
         for index in range(len(self)):
             yield self[index]
 
-    def time_s(self, index: int) -> float:
-        """Time of sample `index` without building a `MetricSample`."""
-        assert self._history is not None
-        return float(self._history._time[self._absolute(index)])
-
     def demand_sum(self, after_s: float, before_s: float) -> tuple[float, int]:
         """Sum and count of the reported demand samples with after_s < time < before_s.
 
@@ -170,8 +169,7 @@ class HistoryView:
         h = self._history
         if size == 0 or h is None:
             return 0.0, 0
-        if self._end - size < h.appended - h.capacity:
-            raise IndexError("history view is stale: its samples were overwritten")
+        self._require_fresh()
         times, cap, end = h._time, h.capacity, self._end
         last = size  # samples [first, last) lie inside the window
         while last > 0 and times[(end - size + last - 1) % cap] >= before_s:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,26 @@ from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
 #: (workload, seed) pairs whose sampled arrivals an engine keeps for reuse.
 _CACHE_RUNS = 4
 
+#: A (workload, seed)'s sampled arrivals and the engine generator's state after sampling.
+_Sampled = tuple[Workload, SecondInputs, dict[str, Any]]
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _cached(
+    cache: dict[_Key, tuple[object, _Value]], key: _Key, owner: object, build: Callable[[], _Value]
+) -> _Value:
+    """`cache[key]`'s value, built when missing; `owner` is the object whose `id` is in
+    the key (an id can be reused once its object is freed, so the entry keeps it and
+    compares). Holds `_CACHE_RUNS` entries, the oldest dropped first."""
+    hit = cache.get(key)
+    if hit is None or hit[0] is not owner:
+        hit = (owner, build())
+        if len(cache) >= _CACHE_RUNS:
+            cache.pop(next(iter(cache)))
+        cache[key] = hit
+    return hit[1]
+
 
 @dataclass(frozen=True)
 class FluidSettings:
@@ -74,10 +94,9 @@ class FluidEngine:
 
     def __init__(self, settings: FluidSettings | None = None) -> None:
         self.settings = settings or FluidSettings()
-        self._cache: dict[
-            tuple[int, int], tuple[Workload, Workload, SecondInputs, dict[str, Any]]
-        ] = {}
-        self._prepared: dict[tuple[int, int, ServiceModel], Prepared] = {}
+        # keyed by the workload's id, holding the workload to check the id is still its
+        self._sampled_runs: dict[tuple[int, int], tuple[object, _Sampled]] = {}
+        self._prepared: dict[tuple[int, int, ServiceModel], tuple[object, Prepared]] = {}
 
     def run(
         self,
@@ -113,29 +132,25 @@ class FluidEngine:
         from sim.des.streams import stream
 
         provisioning = stream(seed, "pool.provisioning")
-        key = (id(sampled), seed, pool.service)
-        prepared = self._prepared.get(key)
-        if prepared is None or prepared.workload is not sampled:
-            prepared = prepare(pool.service, sampled, inputs, self.settings)
-            if len(self._prepared) >= _CACHE_RUNS:
-                self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[key] = prepared
+        prepared = _cached(
+            self._prepared,
+            (id(sampled), seed, pool.service),
+            sampled,
+            lambda: prepare(pool.service, sampled, inputs, self.settings),
+        )
         return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning, prepared)
 
     def _sampled(
         self, workload: Workload, seed: int
     ) -> tuple[Workload, SecondInputs, np.random.Generator]:
         """Sampled arrivals and the engine's generator, in the state right after sampling."""
-        key = (id(workload), seed)
-        hit = self._cache.get(key)
-        if hit is None or hit[0] is not workload:  # an id can be reused after a free
+
+        def sample() -> _Sampled:
             rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
             sampled, inputs = self.sample_arrivals(workload, seed, rng)
-            hit = (workload, sampled, inputs, dict(rng.bit_generator.state))
-            if len(self._cache) >= _CACHE_RUNS:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = hit
-        _, sampled, inputs, state = hit
+            return sampled, inputs, dict(rng.bit_generator.state)
+
+        sampled, inputs, state = _cached(self._sampled_runs, (id(workload), seed), workload, sample)
         rng = np.random.default_rng()
         rng.bit_generator.state = state
         return sampled, inputs, rng
@@ -201,7 +216,6 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
 class Prepared(NamedTuple):
     """What every run of one (sampled workload, service model) shares: built once."""
 
-    workload: Workload
     tokens: TokenProfile
     strata: ServiceStrata
     lam: FloatArray
@@ -216,7 +230,6 @@ def prepare(
     tokens = token_profile(workload)
     strata = service_strata(service, workload, tokens)
     return Prepared(
-        workload=workload,
         tokens=tokens,
         strata=strata,
         lam=smoothed_rate(inputs.arrivals, settings.rate_window_s),
