@@ -62,14 +62,25 @@ Usage::
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from sim.capacity.distributions import Delay, fixed
 from sim.capacity.pools import ServerlessEndpoint
+from sim.conformance_report import (
+    DEFAULT_TOLERANCES,
+    EXACT,
+    FIELDS,
+    HISTORY_FIELDS,
+    ConformanceError,
+    ConformanceReport,
+    ContractViolation,
+    Mismatch,
+    Step,
+    Tolerance,
+    difference,
+)
 from sim.contract import (
     SPILLOVER,
     Decision,
@@ -78,53 +89,26 @@ from sim.contract import (
     Policy,
     PolicyContext,
 )
-from sim.control import OBSERVATION_HISTORY_LEN
+from sim.control import OBSERVATION_HISTORY_LEN, clamped_in_notes
 from sim.engine import Engine
-from sim.errors import ScaleplanError
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "ConformanceError",
+    "ConformanceReport",
+    "ContractViolation",
+    "Mismatch",
+    "Step",
+    "Tolerance",
+    "check_policy",
+    "compare_streams",
+    "contract_violations",
+    "deterministic_capacity",
+]
 
-@dataclass(frozen=True)
-class Tolerance:
-    """How far two values of a field may lie apart: `absolute + relative x max(|a|, |b|)`."""
-
-    absolute: float = 0.0
-    relative: float = 0.0
-
-    def allows(self, a: float, b: float) -> bool:
-        return abs(a - b) <= self.absolute + self.relative * max(abs(a), abs(b))
-
-    def __str__(self) -> str:
-        if not self.absolute and not self.relative:
-            return "exact"
-        rel = f" + {self.relative:.0%}" if self.relative else ""
-        return f"{self.absolute:g}{rel}"
-
-
-EXACT = Tolerance()
-#: Tolerance per observation field; see the module docstring for the measurements.
-DEFAULT_TOLERANCES: Mapping[str, Tolerance] = {
-    "time_s": Tolerance(1e-9),
-    "interval_s": EXACT,
-    "demand_rps": Tolerance(1e-9),
-    "utilisation": Tolerance(0.06),
-    "queue_len": Tolerance(5, 0.25),
-    "ready": EXACT,
-    "pending": EXACT,
-    "desired": EXACT,
-    "min_replicas": EXACT,
-    "max_replicas": EXACT,
-    "replica_capacity_rps": EXACT,
-    "p95_latency_s": Tolerance(8.0, 0.5),
-    "epoch_s": EXACT,
-    "spillover_in_flight": Tolerance(10, 0.5),
-}
-#: The observation fields compared, in `Observation`'s order (history apart).
-FIELDS: tuple[str, ...] = tuple(DEFAULT_TOLERANCES)
-#: The `MetricSample` fields of a history entry; each uses its observation field's tolerance.
-HISTORY_FIELDS: tuple[str, ...] = ("time_s", "demand_rps", "utilisation", "ready", "desired")
 #: `PolicyContext` fields both engines must hand `Policy.reset` alike (not rng, history).
 CONTEXT_FIELDS: tuple[str, ...] = (
     "interval_s",
@@ -139,11 +123,6 @@ CONTEXT_FIELDS: tuple[str, ...] = (
     "epoch_s",
     "spillover_mean_service_s",
 )
-_CLAMP_NOTE = re.compile(r"^(\d+) decisions were out of bounds and clamped$")
-
-
-class ConformanceError(ScaleplanError):
-    """A policy or engine failed the conformance check (`ConformanceReport.raise_on_failure`)."""
 
 
 # --- the scenario without capacity randomness ---------------------------------------------
@@ -167,23 +146,6 @@ def deterministic_capacity(scenario: Scenario) -> Scenario:
 
 
 # --- recording and replaying wrappers -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    """One decision point as a policy saw it.
-
-    Attributes:
-        observation: What the engine observed.
-        history: `observation.history` materialised (views go stale after a while).
-        decision: What the engine applied (the policy's, or the replayed one).
-        own: What the wrapped policy decided itself on this observation.
-    """
-
-    observation: Observation
-    history: tuple[MetricSample, ...]
-    decision: Decision
-    own: Decision
 
 
 class RecordingPolicy:
@@ -214,107 +176,6 @@ class RecordingPolicy:
             decision = self.replay[min(k, len(self.replay) - 1)] if self.replay else own
         self.steps.append(Step(observation, tuple(observation.history), decision, own))
         return decision
-
-
-# --- the report ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """The first interval where a field of the two streams differs beyond its tolerance."""
-
-    interval: int
-    time_s: float
-    field: str
-    reference: object
-    candidate: object
-    tolerance: Tolerance
-
-    def __str__(self) -> str:
-        return (
-            f"interval {self.interval} (t={self.time_s:g} s): {self.field} = "
-            f"{_show(self.reference)} (reference) vs {_show(self.candidate)} (candidate), "
-            f"tolerance {self.tolerance}"
-        )
-
-
-@dataclass(frozen=True)
-class ContractViolation:
-    """A decision-contract property one engine broke, at its first occurrence."""
-
-    engine: str
-    interval: int
-    rule: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.engine}, interval {self.interval}: {self.rule}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class ConformanceReport:
-    """What `check_policy` found.
-
-    Attributes:
-        policy: The policy's name.
-        engines: (reference, candidate) engine names.
-        intervals: Decision intervals compared.
-        mismatches: The first mismatch of every field that has one, earliest first.
-        violations: Contract violations, the first of each rule per engine.
-        max_difference: Largest absolute difference per field over the run (history
-            entries fold into their field; a None against a value counts as inf).
-        decision_differences: Intervals where the policy, fed the candidate's
-            observations, decided otherwise than it did on the reference's.
-        first_decision_difference: The first such interval, or None.
-    """
-
-    policy: str
-    engines: tuple[str, str]
-    intervals: int
-    mismatches: tuple[Mismatch, ...]
-    violations: tuple[ContractViolation, ...]
-    max_difference: Mapping[str, float]
-    decision_differences: int
-    first_decision_difference: int | None
-    tolerances: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
-    reference_steps: tuple[Step, ...] = field(default=(), repr=False)
-    candidate_steps: tuple[Step, ...] = field(default=(), repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return not self.mismatches and not self.violations
-
-    @property
-    def first_mismatch(self) -> Mismatch | None:
-        return self.mismatches[0] if self.mismatches else None
-
-    def summary(self) -> str:
-        """A few lines for a log or an assertion message."""
-        reference, candidate = self.engines
-        head = (
-            f"policy {self.policy!r}, {reference} vs {candidate} (decisions replayed), "
-            f"{self.intervals} intervals: {'passed' if self.passed else 'FAILED'}"
-        )
-        lines = [head]
-        lines += [f"  mismatch: {m}" for m in self.mismatches]
-        lines += [f"  contract: {v}" for v in self.violations]
-        diffs = ", ".join(f"{k} {v:.3g}" for k, v in self.max_difference.items() if v > 0)
-        lines.append(f"  max differences: {diffs or 'none'}")
-        lines.append(
-            f"  decisions that differ on {candidate}'s observations: "
-            f"{self.decision_differences}"
-            + (
-                f" (first at interval {self.first_decision_difference})"
-                if self.first_decision_difference is not None
-                else ""
-            )
-        )
-        return "\n".join(lines)
-
-    def raise_on_failure(self) -> None:
-        """Raise `ConformanceError` with the summary unless the check passed."""
-        if not self.passed:
-            raise ConformanceError(self.summary())
 
 
 # --- the check ----------------------------------------------------------------------------
@@ -397,7 +258,7 @@ def compare_streams(
     max_diff = {name: 0.0 for name in (*FIELDS, "history_len")}
 
     def compare(k: int, now_s: float, name: str, key: str, a: object, b: object) -> None:
-        diff = _difference(a, b)
+        diff = difference(a, b)
         max_diff[key] = max(max_diff[key], diff)
         tolerance = tolerances.get(key, EXACT)
         if name in first or diff == 0.0:
@@ -475,7 +336,7 @@ def contract_violations(
                     f"(clamped to [{obs.min_replicas}, {obs.max_replicas}]: {clamped})",
                 )
         clamps += _out_of_bounds(step.decision, obs, scenario)
-    recorded_clamps = sum(int(m.group(1)) for n in result.notes if (m := _CLAMP_NOTE.match(n)))
+    recorded_clamps = clamped_in_notes(result.notes)
     if recorded_clamps != clamps:
         flag(
             len(steps),
@@ -525,21 +386,6 @@ def _context_violations(
         if a != b:
             return [ContractViolation(engine, 0, "context", f"{name} = {b!r}, reference {a!r}")]
     return []
-
-
-def _difference(a: object, b: object) -> float:
-    """|a - b| for numbers; 0 for two Nones (or NaNs); inf for a None against a value."""
-    if a is None or b is None:
-        return 0.0 if a is b else math.inf
-    assert isinstance(a, int | float) and isinstance(b, int | float)
-    if math.isnan(a) or math.isnan(b):
-        return 0.0 if math.isnan(a) and math.isnan(b) else math.inf
-    return abs(float(a) - float(b))
-
-
-def _show(value: object) -> str:
-    """A value for a message: numpy floats as plain floats."""
-    return repr(float(value)) if isinstance(value, float) else repr(value)
 
 
 def _same_decision(a: Decision, b: Decision) -> bool:

@@ -18,7 +18,8 @@ decision before it is applied; `step` does both.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from typing import NamedTuple, Protocol
@@ -36,6 +37,13 @@ from sim.errors import PolicyError
 
 #: Intervals of history in every Observation (one hour at 15 s), the same everywhere.
 OBSERVATION_HISTORY_LEN = 240
+_CLAMPED_NOTE = "{count} decisions were out of bounds and clamped"
+_CLAMPED_PATTERN = re.compile(r"^(\d+) decisions were out of bounds and clamped$")
+
+
+def clamped_in_notes(notes: Sequence[str]) -> int:
+    """How many decisions a run's notes say the loop clamped (0 when none)."""
+    return sum(int(m.group(1)) for note in notes if (m := _CLAMPED_PATTERN.match(note)))
 
 
 class Reading(NamedTuple):
@@ -196,7 +204,7 @@ class ControlLoop:
         """The notes for the `RunResult`, the clamp count included."""
         notes = list(self.notes)
         if self.clamped:
-            notes.append(f"{self.clamped} decisions were out of bounds and clamped")
+            notes.append(_CLAMPED_NOTE.format(count=self.clamped))
         return notes
 
 
