@@ -2,7 +2,7 @@
 
 Neither looks at the traffic. `FixedPolicy` is the statically provisioned
 baseline; `SchedulePolicy` replays a desired count per decision tick, which is
-how the engines run the oracle: the planner solves it offline and hands the
+how the engines run the oracle: `planner/oracle.py` solves it offline and hands the
 engine nothing but the schedule.
 """
 

@@ -1,6 +1,6 @@
 """The offline optimum (oracle): DP over capacity levels with the future known.
 
-The planner solves it (`solve_oracle`) and hands an engine nothing but its
+`planner/oracle.py` calls `solve_oracle` and hands an engine nothing but its
 schedule (`OracleResult.replay_policy`), so no policy on the decision path ever
 sees the future.
 """
