@@ -209,7 +209,7 @@ class ServerlessSettings(_Model):
 
 
 class RetrainingSettings(_Model):
-    """The CronJob that runs `planner retrain` and refreshes the emitted policy."""
+    """The CronJob that runs the retraining command (issue 13) and refreshes the emitted policy."""
 
     schedule: str = "0 3 * * *"
     image: str = Field(min_length=1)
@@ -290,7 +290,7 @@ class StackSettings(_Model):
     ) -> StackSettings:
         """These settings with another emitted policy, re-validated as a whole.
 
-        `planner emit` calls this (then `infra.guardrails.check_plan`) before it
+        The emit step (issue 11) is to call this (then `infra.guardrails.check_plan`) before it
         writes a new policy into a stack file, so a policy for a target the stack
         lacks fails there, not at `pulumi up`.
 

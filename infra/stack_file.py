@@ -2,7 +2,7 @@
 
 The program's entry point (`infra/__main__.py`) reads the `scaleplan:*` keys with
 Pulumi's typed getters and hands them to `settings_from_config`; tests, the
-Automation API driver and `planner emit` read the same YAML with
+Automation API driver and the emit step (issue 11) read the same YAML with
 `load_stack_file`. Both go through the same pydantic models (`infra.settings`).
 No pulumi import here.
 """

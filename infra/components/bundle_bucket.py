@@ -25,7 +25,7 @@ class BundleBucketArgs:
 
 
 class BundleBucket(pulumi.ComponentResource):
-    """Where `planner retrain` writes bundles and `planner emit` reads them.
+    """Where the retraining job writes policy bundles and emit reads them (issues 13, 11).
 
     Versioning keeps every bundle ever promoted (bundles are never overwritten in
     place, and a rollback is a version away); SSE-KMS with a bucket key keeps KMS

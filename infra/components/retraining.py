@@ -1,4 +1,7 @@
-"""The retraining job: a Kubernetes CronJob running `planner retrain` under IRSA.
+"""The retraining job: a Kubernetes CronJob running the planner's retraining command under IRSA.
+
+That command is issue 13's and the CLI does not have it yet, so until it lands the
+CronJob's runs fail (the infrastructure is ready for it; nothing else depends on it).
 
 The job's service account is bound through the cluster's OIDC provider (IAM
 roles for service accounts) to a role of least privilege: it may describe
@@ -145,7 +148,7 @@ def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dic
 
 
 class RetrainingJob(pulumi.ComponentResource):
-    """IRSA role, service account, namespace RBAC and the `planner retrain` CronJob."""
+    """IRSA role, service account, namespace RBAC and the retraining CronJob."""
 
     role_arn: pulumi.Output[str]
     cronjob_name: pulumi.Output[str]
@@ -261,7 +264,7 @@ class RetrainingJob(pulumi.ComponentResource):
 
 
 def retrain_args(stack: str, s: RetrainingSettings, bucket: str) -> list[str]:
-    """Command-line arguments of `planner retrain` for this stack."""
+    """Command-line arguments of the retraining command for this stack."""
     return [
         "--stack",
         stack,

@@ -6,8 +6,8 @@ in another:
 1. the CrossGuard policy pack (`infra/policypack`), on `pulumi preview/up
    --policy-pack`, over each resource's properties and over the whole stack;
 2. the unit tests, from the Pulumi mocks, on every resource the program builds;
-3. the planner, before `planner emit` (`check_plan`) and on every live change
-   `planner apply` makes (`check_change`).
+3. the planner, before it emits a policy (`check_plan`) and on every live change
+   it applies (`check_change`) (issue 11).
 
 Resource properties are Pulumi's camelCase inputs (what the engine, the mocks and
 CrossGuard all see). Each rule returns `Violation`s with a message that says what

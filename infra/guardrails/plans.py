@@ -1,7 +1,7 @@
 """Guardrails over stack settings, emitted policies and live changes.
 
-`check_plan` is what the planner runs before `planner emit`, `check_change` on
-every change `planner apply` makes; the program and the Automation API driver run
+`check_plan` is what the planner is to run before it emits a policy, `check_change`
+on every live change it applies (issue 11); the program and the Automation API driver run
 `enforce_stack` (`check_plan`, or `check_settings` without a policy) before
 creating anything.
 """
@@ -126,7 +126,7 @@ def check_plan(scaling: StackScaling, settings: StackSettings) -> list[Violation
 def check_change(
     target: str, current: int, desired: int, bounds: Bounds, max_step: int | None = None
 ) -> list[Violation]:
-    """Guardrails on one live capacity change (`planner apply`, any actuator).
+    """Guardrails on one live capacity change (the apply step of issue 11, any actuator).
 
     Args:
         target: What is being changed, for messages (e.g. `prod/asg`).

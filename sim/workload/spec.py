@@ -16,6 +16,7 @@ from sim.workload.model import TokenProfile
 
 SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]
 
+
 class TokenSpec(BaseModel):
     """Request sizes for workloads without per-request token counts.
 
