@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.capacity.service import ServiceModel
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
 from sim.control import ControlLoop, Reading, drive
-from sim.engine import make_context, token_profile
+from sim.engine import make_context
 from sim.errors import ScenarioError
 from sim.fluid import kernel as K
 from sim.fluid import latency as L
@@ -28,43 +28,17 @@ from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
 from sim.fluid.inputs import (
     SecondInputs,
-    ServiceStrata,
-    block_strata,
     dispersion,
     interval_bounds,
     interval_demand,
     per_second_arrivals,
     service_strata,
-    smoothed_rate,
 )
+from sim.fluid.prepared import Prepared, Sampled, cached, prepare
 from sim.fluid.serverless import ServerlessFluid, ServerlessRun
-from sim.fluid.work import CohortWork, cohort_work
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, RequestTrace, TokenProfile, Workload
-
-#: (workload, seed) pairs whose sampled arrivals an engine keeps for reuse.
-_CACHE_RUNS = 4
-
-#: A (workload, seed)'s sampled arrivals and the engine generator's state after sampling.
-_Sampled = tuple[Workload, SecondInputs, dict[str, Any]]
-_Key = TypeVar("_Key")
-_Value = TypeVar("_Value")
-
-
-def _cached(
-    cache: dict[_Key, tuple[object, _Value]], key: _Key, owner: object, build: Callable[[], _Value]
-) -> _Value:
-    """`cache[key]`'s value, built when missing; `owner` is the object whose `id` is in
-    the key (an id can be reused once its object is freed, so the entry keeps it and
-    compares). Holds `_CACHE_RUNS` entries, the oldest dropped first."""
-    hit = cache.get(key)
-    if hit is None or hit[0] is not owner:
-        hit = (owner, build())
-        if len(cache) >= _CACHE_RUNS:
-            cache.pop(next(iter(cache)))
-        cache[key] = hit
-    return hit[1]
+from sim.workload.model import FloatArray, RequestTrace, Workload
 
 
 @dataclass(frozen=True)
@@ -95,7 +69,7 @@ class FluidEngine:
     def __init__(self, settings: FluidSettings | None = None) -> None:
         self.settings = settings or FluidSettings()
         # keyed by the workload's id, holding the workload to check the id is still its
-        self._sampled_runs: dict[tuple[int, int], tuple[object, _Sampled]] = {}
+        self._sampled_runs: dict[tuple[int, int], tuple[object, Sampled]] = {}
         self._prepared: dict[tuple[int, int, ServiceModel], tuple[object, Prepared]] = {}
 
     def run(
@@ -132,11 +106,17 @@ class FluidEngine:
         from sim.des.streams import stream
 
         provisioning = stream(seed, "pool.provisioning")
-        prepared = _cached(
+        prepared = cached(
             self._prepared,
             (id(sampled), seed, pool.service),
             sampled,
-            lambda: prepare(pool.service, sampled, inputs, self.settings),
+            lambda: prepare(
+                pool.service,
+                sampled,
+                inputs,
+                rate_window_s=self.settings.rate_window_s,
+                size_block_s=self.settings.size_block_s,
+            ),
         )
         return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning, prepared)
 
@@ -145,12 +125,12 @@ class FluidEngine:
     ) -> tuple[Workload, SecondInputs, np.random.Generator]:
         """Sampled arrivals and the engine's generator, in the state right after sampling."""
 
-        def sample() -> _Sampled:
+        def sample() -> Sampled:
             rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
             sampled, inputs = self.sample_arrivals(workload, seed, rng)
             return sampled, inputs, dict(rng.bit_generator.state)
 
-        sampled, inputs, state = _cached(self._sampled_runs, (id(workload), seed), workload, sample)
+        sampled, inputs, state = cached(self._sampled_runs, (id(workload), seed), workload, sample)
         rng = np.random.default_rng()
         rng.bit_generator.state = state
         return sampled, inputs, rng
@@ -213,33 +193,6 @@ def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -
     return np.asarray(run.interval_share[:intervals], dtype=np.float64)
 
 
-class Prepared(NamedTuple):
-    """What every run of one (sampled workload, service model) shares: built once."""
-
-    tokens: TokenProfile
-    strata: ServiceStrata
-    lam: FloatArray
-    blocks: FloatArray
-    work: CohortWork
-
-
-def prepare(
-    service: ServiceModel, workload: Workload, inputs: SecondInputs, settings: FluidSettings
-) -> Prepared:
-    """The service strata, smoothed rate, per-block strata and per-second work of a run."""
-    tokens = token_profile(workload)
-    strata = service_strata(service, workload, tokens)
-    return Prepared(
-        tokens=tokens,
-        strata=strata,
-        lam=smoothed_rate(inputs.arrivals, settings.rate_window_s),
-        blocks=block_strata(
-            service, workload, tokens, inputs.duration_s, settings.size_block_s, strata
-        ),
-        work=cohort_work(service, workload, tokens, inputs.duration_s),
-    )
-
-
 class _InstanceRun:
     """One run of an instance pool (GPU node pool or ASG), optionally with spillover.
 
@@ -254,15 +207,12 @@ class _InstanceRun:
         inputs: SecondInputs,
         rng: np.random.Generator,
         settings: FluidSettings,
-        provisioning: np.random.Generator | None = None,
-        prepared: Prepared | None = None,
+        provisioning: np.random.Generator | None,
+        prepared: Prepared,
     ) -> None:
         pool = scenario.pool
         assert not isinstance(pool, ServerlessEndpoint)
-        shared = (
-            prepared if prepared is not None else prepare(pool.service, workload, inputs, settings)
-        )
-        tokens, strata = shared.tokens, shared.strata
+        tokens, strata = prepared.tokens, prepared.strata
         self.strata = strata
         self.scenario = scenario
         self.inputs = inputs
@@ -276,7 +226,7 @@ class _InstanceRun:
                 "the fluid engine's 1 s resolution; use decision_interval_s >= 1"
             )
         full = float(pool.service.max_batch)
-        self.lam = shared.lam
+        self.lam = prepared.lam
         ca2 = settings.arrival_scv
         if ca2 is None:
             # raw counts already carry their bursts into the queue; a smoothed queue
@@ -292,9 +242,9 @@ class _InstanceRun:
         self.params[K.P_AC_FACTOR] = ac
         self.params[K.P_RHO_MAX] = settings.rho_max
         self.params[K.P_QUEUE_SMOOTHED] = 1.0 if settings.queue_input == "smoothed" else 0.0
-        self.blocks = shared.blocks
+        self.blocks = prepared.blocks
         self.params[K.P_BLOCK_S] = settings.size_block_s
-        self.work = shared.work
+        self.work = prepared.work
         self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.spill: ServerlessFluid | None = None
