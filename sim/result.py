@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.control import ActuationRecord
 from sim.workload.model import FloatArray
 
 
@@ -36,6 +37,8 @@ class RunResult:
     `slo_attainment` is the share of all arrivals (dropped ones count as misses)
     whose latency met the SLO; requests still in flight at the end are excluded.
     `cost_vs_oracle` is filled in by the caller once the oracle is known.
+    `decisions` are the control loop's accepted capacity changes, each with the
+    reason the policy (and the loop's clamp) gave: why the policy scaled.
     """
 
     policy: str
@@ -59,6 +62,7 @@ class RunResult:
     retried: int = 0
     cost_vs_oracle: float | None = None
     notes: tuple[str, ...] = field(default=())
+    decisions: tuple[ActuationRecord, ...] = field(default=())
 
     @property
     def meets_slo(self) -> bool:

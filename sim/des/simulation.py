@@ -259,4 +259,5 @@ class Simulation:
             cold_starts=cold_starts,
             retried=book.retried,
             notes=tuple(notes),
+            decisions=tuple(self.loop.records),
         )

@@ -457,6 +457,7 @@ class _InstanceRun:
             series=ts,
             cold_starts=cold_starts,
             notes=tuple(notes),
+            decisions=tuple(loop.records),
         )
 
 

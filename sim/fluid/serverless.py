@@ -227,4 +227,5 @@ class ServerlessRun(ServerlessFluid):
             series=TimeSeries(*table),
             cold_starts=round(vs[V.V_COLD_STARTS]),
             notes=tuple(loop.run_notes()),
+            decisions=tuple(loop.records),
         )
