@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.errors import ScenarioError, TraceFormatError
-from sim.workload.formats import FORMATS, TraceFormat
+from sim.workload.formats import FORMATS, TIMESTAMPED_FORMATS, TraceFormat
 from sim.workload.loaders import (
     load_azure_llm,
     load_nab,
@@ -18,6 +18,7 @@ from sim.workload.loaders import (
     load_requests_csv,
     load_servegen,
 )
+from sim.workload.memory import check_memory
 from sim.workload.model import RateEnvelope, TokenProfile, Workload
 from sim.workload.ops import mean_rps, modulate, observed_s, scale_to_mean, slice_window
 from sim.workload.synthetic import generate
@@ -28,31 +29,62 @@ if TYPE_CHECKING:
 HOUR_S = 3600.0
 
 
-def load_trace(path: Path | str, fmt: TraceFormat | str, bin_s: float | None = None) -> Workload:
+def load_trace(
+    path: Path | str,
+    fmt: TraceFormat | str,
+    bin_s: float | None = None,
+    time_unit: str | None = None,
+) -> Workload:
     """Load a trace file (or ServeGen directory) in one of `FORMATS`.
 
     Args:
         path: File, or directory for `servegen`.
         fmt: Format name.
         bin_s: Bin width for `rate-csv` and `nab` (inferred from the timestamps if None).
+        time_unit: Unit of numeric timestamps (`s`, `ms`, `us`); None reads seconds
+            and refuses timestamps that look like another unit.
 
     Raises:
-        TraceFormatError: Unknown format, or the file does not parse as `fmt`.
+        TraceFormatError: Unknown format, the file does not parse as `fmt`, or it
+            carries no request at all.
     """
     file = Path(path)
     if bin_s is not None and fmt not in ("rate-csv", "nab"):
         raise TraceFormatError(f"{file}: bin_s applies to rate-csv and nab only, not {fmt!r}")
+    if time_unit is not None and fmt not in TIMESTAMPED_FORMATS:
+        raise TraceFormatError(
+            f"{file}: a time unit applies to {', '.join(TIMESTAMPED_FORMATS)}, not {fmt!r} "
+            "(its windows are in seconds); drop --time-unit"
+        )
+    workload: Workload
     if fmt == "azure-llm":
-        return load_azure_llm(file)
-    if fmt == "servegen":
-        return load_servegen(file)
-    if fmt == "nab":
-        return load_nab(file, bin_s)
-    if fmt == "requests-csv":
-        return load_requests_csv(file)
-    if fmt == "rate-csv":
-        return load_rate_csv(file, bin_s)
-    raise TraceFormatError(f"{file}: unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}")
+        workload = load_azure_llm(file, time_unit)
+    elif fmt == "servegen":
+        workload = load_servegen(file)
+    elif fmt == "nab":
+        workload = load_nab(file, bin_s, time_unit)
+    elif fmt == "requests-csv":
+        workload = load_requests_csv(file, time_unit)
+    elif fmt == "rate-csv":
+        workload = load_rate_csv(file, bin_s, time_unit)
+    else:
+        raise TraceFormatError(
+            f"{file}: unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}"
+        )
+    if expected_requests(workload) <= 0:
+        raise TraceFormatError(
+            f"{file}: the trace has no requests (every rate or count in it is 0); "
+            "a what-if needs traffic: check that this is the file you meant"
+        )
+    return workload
+
+
+def expected_requests(workload: Workload) -> float:
+    """Requests a workload carries (expected count for an envelope, over observed time)."""
+    if isinstance(workload, RateEnvelope):
+        observed = ~workload.missing
+        return float(np.sum(workload.rate_rps[observed]) * workload.bin_s)
+    return float(workload.n_requests)
 
 
 def build_workload(
@@ -82,15 +114,17 @@ def build_workload(
     else:
         assert spec.path is not None
         file = resolve(spec.path)
-        workload = load_trace(file, spec.format, spec.bin_s)
+        workload = load_trace(file, spec.format, spec.bin_s, spec.time_unit)
         where = str(file)
     workload = _window(workload, spec, where)
     if spec.scale_mean_rps is not None:
         if observed_s(workload) <= 0 or mean_rps(workload) <= 0:
             raise ScenarioError(
-                f"workload.scale_mean_rps: the chosen window of {where} has no traffic to "
-                "scale; pick another start_h/duration_h"
+                f"the window [{spec.start_h:g} h, +{_hours(spec.duration_h)}) of {where} has "
+                "no requests, so it cannot be rescaled (workload.scale_mean_rps); pick a "
+                "start_h/duration_h with traffic"
             )
+        check_memory(spec.scale_mean_rps * observed_s(workload), f"scaling {where}")
         workload = scale_to_mean(workload, spec.scale_mean_rps, rng)
     if spec.modulate is not None:
         shape = generate(spec.modulate)
@@ -102,6 +136,8 @@ def build_workload(
             )
         multiplier = replace(shape, rate_rps=shape.rate_rps / spec.modulate.base_rps)
         workload = modulate(workload, multiplier, rng)
+    # Every engine holds the run's requests one by one (an envelope's are sampled).
+    check_memory(expected_requests(workload), f"running {where}")
     if spec.tokens is not None:
         profile = TokenProfile(**spec.tokens.model_dump())
         if isinstance(workload, RateEnvelope):
@@ -110,6 +146,10 @@ def build_workload(
             inputs, outputs = profile.sample(rng, workload.n_requests)
             workload = replace(workload, input_tokens=inputs, output_tokens=outputs)
     return workload
+
+
+def _hours(duration_h: float | None) -> str:
+    return "end" if duration_h is None else f"{duration_h:g} h"
 
 
 def _window(workload: Workload, spec: WorkloadSpec, where: str) -> Workload:

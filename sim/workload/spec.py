@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.workload.formats import TraceFormat
+from sim.workload.formats import TimeUnit, TraceFormat
 from sim.workload.model import TokenProfile
 
 SyntheticKind = Literal["diurnal", "weekly", "flash-crowd", "launch-spike", "growth", "on-off"]
@@ -51,6 +51,11 @@ class WorkloadSpec(BaseModel):
     format: TraceFormat | Literal["synthetic"]
     path: str | None = None
     bin_s: float | None = Field(default=None, gt=0.0, description="rate-csv / nab bin width")
+    time_unit: TimeUnit | None = Field(
+        default=None,
+        description="unit of numeric timestamps; None reads seconds and refuses values that "
+        "look like milliseconds or microseconds",
+    )
     synthetic: SyntheticSpec | None = None
     start_h: float = Field(default=0.0, ge=0.0)
     duration_h: float | None = Field(default=None, gt=0.0)

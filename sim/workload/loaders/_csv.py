@@ -169,11 +169,36 @@ def non_negative(table: Table, field: str, values: FloatArray) -> None:
         )
 
 
-def timestamps(table: Table, field: str) -> tuple[FloatArray, float | None]:
+#: Seconds per unit of a numeric timestamp column (`--time-unit`, `workload.time_unit`).
+UNIT_S: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+#: A first value at or above this is no Unix time in seconds (it would be year 5138):
+#: epoch timestamps this large are milliseconds or microseconds.
+EPOCH_S_LIMIT = 1e11
+#: Read as seconds, a request trace longer than this, or a rate series with bins
+#: wider than `SERIES_BIN_LIMIT_S` on a whole-thousand grid, is probably not seconds.
+REQUEST_SPAN_LIMIT_S = 30 * 86400.0
+SERIES_SPAN_LIMIT_S = 10 * 365 * 86400.0
+SERIES_BIN_LIMIT_S = 6 * 3600.0
+
+
+def timestamps(
+    table: Table, field: str, unit: str | None = None, *, series: bool = False
+) -> tuple[FloatArray, float | None]:
     """Column `field` as seconds since the first row, plus the UTC epoch of that row.
 
-    The column is either all numbers (seconds; the epoch is then unknown) or all ISO
-    8601 datetimes (naive ones are taken as UTC).
+    The column is either all numbers or all ISO 8601 datetimes (naive ones are taken
+    as UTC). Numbers are in `unit` (`s`, `ms` or `us`); with `unit` None they are
+    taken as seconds unless they look like milliseconds or microseconds (an epoch
+    past year 5138, a request trace spanning over 30 days, a rate series spanning
+    over 10 years or binned wider than 6 h on a whole-thousand grid), which is an
+    error asking for the unit: a 55-minute trace in milliseconds read as seconds
+    would run for 38 days.
+
+    Args:
+        table: The source table.
+        field: The timestamp field.
+        unit: Unit of numeric timestamps; None detects (and refuses when in doubt).
+        series: True for rate series (one row per bin), False for request rows.
     """
     text = table.frame[field].str.strip()
     numeric = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
@@ -184,10 +209,23 @@ def timestamps(table: Table, field: str) -> tuple[FloatArray, float | None]:
             raise table.fail(
                 row,
                 field,
-                f"{text.iat[row]!r} is not a number of seconds like the first row",
-                "use one timestamp style (numeric seconds or ISO datetimes) for the whole file",
+                f"{text.iat[row]!r} is not a number like the first row",
+                "use one timestamp style (numeric or ISO datetimes) for the whole file",
             )
-        return numeric - numeric[0], None
+        if unit is None:
+            _refuse_unlikely_seconds(table, field, numeric, series)
+            unit = "s"
+        if unit not in UNIT_S:
+            raise TraceFormatError(
+                f"{table.path}: time unit {unit!r} is not one of {', '.join(UNIT_S)}"
+            )
+        # Numbers carry no known epoch (relative and absolute ones look alike).
+        return (numeric - numeric[0]) * UNIT_S[unit], None
+    if unit not in (None, "s"):
+        raise TraceFormatError(
+            f"{table.path}: time unit {unit!r} applies to numeric timestamps; field "
+            f"'{field}' holds datetimes, which carry their own unit: drop the time unit"
+        )
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     bad = parsed.isna().to_numpy()
     if bad.any():
@@ -200,6 +238,41 @@ def timestamps(table: Table, field: str) -> tuple[FloatArray, float | None]:
         )
     nanos = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return (nanos - nanos[0]).astype(np.float64) / 1e9, float(nanos[0]) / 1e9
+
+
+def _refuse_unlikely_seconds(table: Table, field: str, numeric: FloatArray, series: bool) -> None:
+    """Raise when numeric timestamps are implausible as seconds (see `timestamps`)."""
+    span = float(numeric[-1] - numeric[0])
+    steps = np.diff(numeric)
+    positive = steps[steps > 0]
+    step = float(positive.min()) if len(positive) else 0.0
+    if numeric[0] >= EPOCH_S_LIMIT:
+        why = f"the first value {numeric[0]:.0f} is past year 5138 as Unix seconds"
+    elif not series and span > REQUEST_SPAN_LIMIT_S:
+        why = f"as seconds the {len(numeric):,} requests would span {_span(span)}"
+    elif series and span > SERIES_SPAN_LIMIT_S:
+        why = f"as seconds the series would span {_span(span)}"
+    elif series and step > SERIES_BIN_LIMIT_S and step % 1000 == 0:
+        why = f"as seconds the rows would be {_span(step)} apart"
+    else:
+        return
+    raise TraceFormatError(
+        f"{table.path}: field '{field}' does not look like seconds: {why}; as milliseconds "
+        f"it spans {_span(span / 1e3)}, as microseconds {_span(span / 1e6)}. Say which: "
+        "--time-unit ms or us (workload.time_unit in a scenario), or --time-unit s if "
+        "they really are seconds"
+    )
+
+
+def _span(seconds: float) -> str:
+    """A duration in the unit a person reads it in."""
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:,.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.3g} s"
 
 
 def check_order(table: Table, field: str, t_s: FloatArray, *, duplicates_ok: bool) -> None:

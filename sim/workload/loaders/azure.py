@@ -26,11 +26,16 @@ from sim.workload.model import RequestTrace
 FIELDS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 
-def load_azure_llm(path: Path) -> RequestTrace:
+def load_azure_llm(path: Path, time_unit: str | None = None) -> RequestTrace:
     """Load an Azure LLM inference trace CSV as a `RequestTrace` with tokens.
 
+    Args:
+        path: The CSV file.
+        time_unit: Unit of numeric timestamps (`s`, `ms`, `us`); None detects.
+
     Raises:
-        TraceFormatError: Missing/empty file, wrong header, bad or unsorted values.
+        TraceFormatError: Missing/empty file, wrong header, bad or unsorted values,
+            numeric timestamps that do not look like seconds and no `time_unit`.
     """
     table = read_table(path, FIELDS, header="required", what="azure-llm")
     if table.header != list(FIELDS):
@@ -39,7 +44,7 @@ def load_azure_llm(path: Path) -> RequestTrace:
             f"with the header {','.join(FIELDS)}; check the format (requests-csv for other "
             "request files)"
         )
-    arrival_s, epoch_s = timestamps(table, "TIMESTAMP")
+    arrival_s, epoch_s = timestamps(table, "TIMESTAMP", time_unit)
     check_order(table, "TIMESTAMP", arrival_s, duplicates_ok=True)
     tokens = []
     for field in FIELDS[1:]:

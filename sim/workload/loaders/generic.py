@@ -35,7 +35,7 @@ REQUEST_FIELDS = ("timestamp", "input_tokens", "output_tokens")
 RATE_FIELDS = ("timestamp", "value")
 
 
-def load_requests_csv(path: Path) -> RequestTrace:
+def load_requests_csv(path: Path, time_unit: str | None = None) -> RequestTrace:
     """Load a generic per-request CSV as a `RequestTrace`.
 
     Raises:
@@ -49,7 +49,7 @@ def load_requests_csv(path: Path) -> RequestTrace:
             "timestamp,input_tokens,output_tokens (add the output_tokens column or drop "
             "input_tokens)"
         )
-    arrival_s, epoch_s = timestamps(table, "timestamp")
+    arrival_s, epoch_s = timestamps(table, "timestamp", time_unit)
     check_order(table, "timestamp", arrival_s, duplicates_ok=True)
     tokens: list[IntArray | None] = [None, None]
     if n_cols == 3:
@@ -60,22 +60,32 @@ def load_requests_csv(path: Path) -> RequestTrace:
     return request_trace(arrival_s, epoch_s, tokens[0], tokens[1], f"requests-csv:{path.name}")
 
 
-def load_rate_csv(path: Path, bin_s: float | None = None) -> RateEnvelope:
+def load_rate_csv(
+    path: Path, bin_s: float | None = None, time_unit: str | None = None
+) -> RateEnvelope:
     """Load a generic rate series (requests per second per bin) as a `RateEnvelope`.
 
     Raises:
         TraceFormatError: Missing/empty file, duplicate or unsorted timestamps,
             off-grid timestamps, negative or non-numeric rates.
     """
-    return _load_series(path, bin_s, per_bin_count=False, what="rate-csv", fields=RATE_FIELDS)
+    return _load_series(
+        path, bin_s, per_bin_count=False, what="rate-csv", fields=RATE_FIELDS, unit=time_unit
+    )
 
 
 def _load_series(
-    path: Path, bin_s: float | None, *, per_bin_count: bool, what: str, fields: tuple[str, str]
+    path: Path,
+    bin_s: float | None,
+    *,
+    per_bin_count: bool,
+    what: str,
+    fields: tuple[str, str],
+    unit: str | None = None,
 ) -> RateEnvelope:
     """Shared by rate-csv (values are rates) and NAB (values are counts per bin)."""
     table = read_table(path, fields, header="optional", what=what)
-    t_s, epoch_s = timestamps(table, fields[0])
+    t_s, epoch_s = timestamps(table, fields[0], unit, series=True)
     check_order(table, fields[0], t_s, duplicates_ok=False)
     values = numbers(table, fields[1])
     non_negative(table, fields[1], values)

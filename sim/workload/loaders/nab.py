@@ -13,10 +13,17 @@ from sim.workload.loaders.generic import _load_series
 from sim.workload.model import RateEnvelope
 
 
-def load_nab(path: Path, bin_s: float | None = None) -> RateEnvelope:
+def load_nab(path: Path, bin_s: float | None = None, time_unit: str | None = None) -> RateEnvelope:
     """Load a NAB `timestamp,value` CSV: value / bin_s is the rate of each bin.
 
     Raises:
         TraceFormatError: as for rate-csv.
     """
-    return _load_series(path, bin_s, per_bin_count=True, what="nab", fields=("timestamp", "value"))
+    return _load_series(
+        path,
+        bin_s,
+        per_bin_count=True,
+        what="nab",
+        fields=("timestamp", "value"),
+        unit=time_unit,
+    )

@@ -140,7 +140,7 @@ def test_window_outside_the_trace_says_its_span(
 def test_scaling_a_window_without_traffic_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "r.csv").write_text("0,0\n60,0\n120,5\n")
     block = spec(format="rate-csv", path="r.csv", duration_h=120 / 3600, scale_mean_rps=3.0)
-    with pytest.raises(ScenarioError, match="no traffic to scale"):
+    with pytest.raises(ScenarioError, match="has no requests, so it cannot be rescaled"):
         build_workload(block, lambda p: tmp_path / p)
 
 
