@@ -18,6 +18,14 @@ A stack has up to three scaled targets, each optional:
 - `serverless`: the SageMaker serverless endpoint (provisioned concurrency).
   Native constructs: Application Auto Scaling target tracking and scheduled
   actions.
+
+Every field is either built into a native construct by the program or refused
+here by name: nothing is accepted and then silently dropped (a KEDA ScaledObject
+has no target tracking and takes its floor from `keda.min_replicas`; an HPA has no
+instance warmup and no disable-scale-in flag; a SageMaker scheduled action has no
+desired capacity besides its minimum). Checks that need the current time (a
+schedule must not start in the past) run when `now` is passed in the validation
+context: `StackScaling.model_validate(data, context={"now": now})`.
 """
 
 from __future__ import annotations
@@ -28,7 +36,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -74,6 +91,18 @@ class Source(_Model):
     version: str = Field(min_length=1)
     policy_kind: str | None = None
 
+    @field_validator("policy_kind")
+    @classmethod
+    def _known_kind(cls, value: str | None) -> str | None:
+        from policies.kinds import SPEC_CLASSES
+
+        if value is not None and value not in SPEC_CLASSES:
+            raise ValueError(
+                f"source.policy_kind: unknown policy kind {value!r}; "
+                f"known kinds: {', '.join(sorted(SPEC_CLASSES))}"
+            )
+        return value
+
 
 class Bounds(_Model):
     """Capacity bounds of a target, in its unit (replicas, instances, concurrency)."""
@@ -89,7 +118,12 @@ class Bounds(_Model):
 
 
 class TargetTracking(_Model):
-    """Keep `metric` near `target`: HPA metric target, ASG or App Auto Scaling policy."""
+    """Keep `metric` near `target`: HPA metric target, ASG or App Auto Scaling policy.
+
+    `disable_scale_in` and `warmup_s` are AWS settings: on `eks` (an HPA) they are
+    refused when given and left out when written (`StackScaling` serialises eks
+    without them), since the HPA has neither.
+    """
 
     metric: str
     target: float = Field(gt=0.0)
@@ -199,6 +233,10 @@ class ScheduledAction(_Model):
             raise ValueError(f"scheduled[{self.name}]: set at least one of min, max, desired")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"scheduled[{self.name}]: min ({self.min}) is above max ({self.max})")
+        if self.desired is not None and self.max is not None and self.desired > self.max:
+            raise ValueError(
+                f"scheduled[{self.name}]: desired ({self.desired}) is above max ({self.max})"
+            )
         return self
 
 
@@ -310,6 +348,13 @@ class CapacitySchedule(_Model):
             raise ValueError("schedule.start: give a time zone (e.g. 2026-01-01T00:00:00Z)")
         return self
 
+    @property
+    def end(self) -> datetime:
+        """When the last value stops applying."""
+        from datetime import timedelta
+
+        return self.start + timedelta(seconds=len(self.desired) * self.step_s)
+
     def changes(self) -> list[tuple[datetime, int]]:
         """(time, desired) at the start and at every change of value, in order."""
         from datetime import timedelta
@@ -342,6 +387,51 @@ _ALLOWED_BLOCKS: dict[str, frozenset[str]] = {
 }
 
 
+#: TargetTracking fields only AWS has: refused on eks (an HPA), left out when eks is written.
+_AWS_ONLY_TRACKING = frozenset({"disable_scale_in", "warmup_s"})
+
+
+def _check_eks(t: TargetScaling) -> None:
+    tt = t.target_tracking
+    if tt is not None:
+        for field in sorted(_AWS_ONLY_TRACKING & tt.model_fields_set):
+            fix = (
+                "use hpa_behavior.scale_down.select_policy: Disabled"
+                if field == "disable_scale_in"
+                else "an HPA counts a pod once it is Ready; delay scale-out with "
+                "hpa_behavior.scale_up.stabilization_window_s instead"
+            )
+            raise ValueError(
+                f"eks.target_tracking.{field}: an HPA has no {field} and would ignore it; "
+                f"remove it ({fix})"
+            )
+    keda = t.keda
+    if keda is None:
+        return
+    if tt is not None:
+        raise ValueError(
+            "eks.target_tracking: a KEDA ScaledObject replaces the HPA and ignores "
+            "target_tracking; express the metric as keda.prometheus_query and "
+            "keda.prometheus_threshold, or remove the keda block"
+        )
+    if keda.min_replicas > t.bounds.max:
+        raise ValueError(
+            f"eks.keda.min_replicas ({keda.min_replicas}) is above bounds.max ({t.bounds.max})"
+        )
+    if keda.min_replicas != t.bounds.min:
+        raise ValueError(
+            f"eks.keda.min_replicas ({keda.min_replicas}) differs from bounds.min "
+            f"({t.bounds.min}); a ScaledObject's floor is keda.min_replicas and bounds.min "
+            "would be ignored: set them equal"
+        )
+    for cron in keda.cron:
+        if not t.bounds.min <= cron.desired <= t.bounds.max:
+            raise ValueError(
+                f"eks.keda.cron desired ({cron.desired}) lies outside bounds "
+                f"[{t.bounds.min}, {t.bounds.max}]; KEDA would clamp it"
+            )
+
+
 def _check_target(name: str, t: TargetScaling) -> None:
     for block in ("target_tracking", "step", "predictive", "hpa_behavior", "keda", "schedule"):
         if getattr(t, block) is not None and block not in _ALLOWED_BLOCKS[name]:
@@ -352,11 +442,18 @@ def _check_target(name: str, t: TargetScaling) -> None:
         _check_metric(t.target_tracking.metric, name, f"{name}.target_tracking.metric")
     if t.step is not None:
         _check_metric(t.step.metric, name, f"{name}.step.metric")
+    if name == "eks":
+        _check_eks(t)
     if name == "eks" and t.keda is None and t.target_tracking is None:
         raise ValueError("eks: give target_tracking (HPA metric) or keda triggers")
     if name == "eks" and t.keda is None and t.bounds.min < 1:
         raise ValueError("eks.bounds.min: an HPA cannot scale to 0; use a keda block for that")
     for action in t.scheduled:
+        if name == "serverless" and action.desired is not None and action.min is not None:
+            raise ValueError(
+                f"serverless.scheduled[{action.name}]: a SageMaker scheduled action sets only "
+                "min and max capacity (desired becomes the min); give desired or min, not both"
+            )
         for label, value in (("min", action.min), ("max", action.max), ("desired", action.desired)):
             if value is not None and not t.bounds.min <= value <= t.bounds.max:
                 raise ValueError(
@@ -365,6 +462,21 @@ def _check_target(name: str, t: TargetScaling) -> None:
                 )
     if t.schedule is not None and max(t.schedule.desired) > t.bounds.max:
         raise ValueError(f"{name}.schedule: a value exceeds bounds.max ({t.bounds.max})")
+    if t.schedule is not None and min(t.schedule.desired) < t.bounds.min:
+        raise ValueError(
+            f"{name}.schedule: value {min(t.schedule.desired)} is below bounds.min "
+            f"({t.bounds.min}); the bounds would override it"
+        )
+
+
+def _check_fresh(name: str, t: TargetScaling, now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("validation context 'now' must carry a time zone")
+    if t.schedule is not None and t.schedule.start < now:
+        raise ValueError(
+            f"{name}.schedule: starts {t.schedule.start.isoformat()}, before now "
+            f"({now.isoformat()}); emit a fresh schedule (`planner emit`)"
+        )
 
 
 class StackScaling(_Model):
@@ -377,13 +489,30 @@ class StackScaling(_Model):
     serverless: TargetScaling | None = None
 
     @model_validator(mode="after")
-    def _targets(self) -> StackScaling:
+    def _targets(self, info: ValidationInfo) -> StackScaling:
         present = [n for n in ("eks", "asg", "serverless") if getattr(self, n) is not None]
         if not present:
             raise ValueError("scaling: give at least one target (eks, asg or serverless)")
+        now = info.context.get("now") if isinstance(info.context, dict) else None
         for name in present:
             _check_target(name, getattr(self, name))
+            if now is not None:
+                _check_fresh(name, getattr(self, name), now)
         return self
+
+    @field_serializer("eks")
+    def _eks_without_aws_fields(
+        self, eks: TargetScaling | None, info: SerializationInfo
+    ) -> dict[str, Any] | None:
+        # An HPA has no warmup or disable-scale-in: never write them, so a dump
+        # validates again (they are refused on eks when given).
+        if eks is None:
+            return None
+        exclude: Any = {"target_tracking": set(_AWS_ONLY_TRACKING)}
+        value: dict[str, Any] = eks.model_dump(
+            mode=info.mode, exclude=exclude, exclude_none=info.exclude_none
+        )
+        return value
 
     def to_config(self) -> dict[str, Any]:
         """The value `planner emit` writes under `scaleplan:scaling` (JSON types, no nulls)."""
