@@ -25,6 +25,7 @@ SPEC_CLASSES: dict[str, str] = {
     "predictive": "policies.predictive:PredictiveSpec",
     "anomaly": "policies.anomaly:AnomalySpec",
     "spillover": "policies.spillover:SpilloverSpec",
+    "rl": "policies.rl:RlSpec",
 }
 
 

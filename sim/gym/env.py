@@ -110,7 +110,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
     * `wrap`: optional wrapper of the agent's policy (e.g. hysteresis stages).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares it on the instance)
 
     def __init__(
         self,

@@ -1,0 +1,70 @@
+"""The values a training run is described by (small, frozen, picklable: they ship to Ray)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.gym.actions import DEFAULT_FACTORS, DEFAULT_FLOOR_UTILISATION, ActionMode
+from sim.gym.env import RewardWeights
+from sim.scenario import Scenario
+
+ALGOS: tuple[str, ...] = ("ppo", "dqn")
+BASES: tuple[str, ...] = ("predictive", "threshold", "hpa")
+HOUR_S = 3600.0
+#: Parallel environments PPO collects from (SB3's DummyVecEnv, one process): more
+#: episodes, offsets and levels in every rollout, for the same step budget.
+PPO_N_ENVS = 4
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        algo: `ppo` or `dqn`.
+        timesteps: Env steps (decision intervals) of training per seed.
+        base: Registry name of the base policy the model adjusts.
+        action_mode: `residual` (adjust the base's proposal) or `absolute`.
+        factors: The discrete actions' multipliers.
+        episode_h: Hours of traffic per episode.
+        level_range: Random level factor range of an episode's traffic.
+        floor_utilisation: Reactive safety floor sizing; None disables it.
+        weights: Reward weights.
+        history_h: Hours of traffic before each episode handed to the base policy
+            (forecasters fit on it); 0 hands none.
+        hyperparameters: Overrides of the algorithm's keyword arguments.
+    """
+
+    algo: str
+    timesteps: int
+    base: str = "threshold"
+    action_mode: ActionMode = "residual"
+    factors: tuple[float, ...] = DEFAULT_FACTORS
+    episode_h: float = 6.0
+    level_range: tuple[float, float] = (0.8, 1.25)
+    floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION
+    weights: RewardWeights = field(default_factory=RewardWeights)
+    history_h: float = 0.0
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to train: a seed, the training and validation windows, the config."""
+
+    config: TrainConfig
+    seed: int
+    train_scenario: Scenario
+    validation_scenario: Scenario
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained model (SB3's zip) and how it did on the validation window."""
+
+    seed: int
+    model_zip: bytes
+    validation_cost_usd: float
+    validation_attainment: float
+    timesteps: int

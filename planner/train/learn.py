@@ -1,0 +1,164 @@
+"""Train one model (one seed) in `scaleplan/Cluster-v0` and score it on validation.
+
+`train_model` is a module-level function taking one picklable `TrainJob`, so the
+executors (local processes or Ray) can map it over seeds. torch, gymnasium and
+stable-baselines3 are imported inside it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from planner.runs import engine_named, scenario_inputs
+from planner.train.config import HOUR_S, PPO_N_ENVS, TrainConfig, TrainedModel, TrainJob
+from policies.hysteresis.config import DirectionRules, HysteresisSpec
+from policies.registry import resolve
+from policies.rl import LearnedPolicy, RlSpec
+from sim.contract import Policy
+
+#: Logit added to the "no change" action of a fresh PPO policy: the untrained agent
+#: picks the base policy's proposal about 80 % of the time (e^3 / (e^3 + 5)), so
+#: training starts near the heuristic's score (AWARE's bootstrapping) instead of
+#: at a uniformly random policy.
+NO_CHANGE_LOGIT = 3.0
+
+
+def rl_hysteresis() -> HysteresisSpec:
+    """The stages a learned policy runs behind: hold scale-downs for 60 s, nothing else.
+
+    The base policies carry their own cooldowns; this only keeps a learned trim
+    from flapping within one minute. No dead band and no rate limit: the actions
+    are already bounded factors.
+    """
+    return HysteresisSpec(
+        scale_up=DirectionRules(tolerance=0.0, stabilization_window_s=0.0, policies=()),
+        scale_down=DirectionRules(tolerance=0.0, stabilization_window_s=60.0, policies=()),
+    )
+
+
+def make_spec(config: TrainConfig, name: str) -> RlSpec:
+    """The bundle's spec for a model trained under `config` (no bundle path yet)."""
+    assert config.algo in ("ppo", "dqn")
+    return RlSpec(
+        name=name,
+        algo=config.algo,  # type: ignore[arg-type]  # checked above
+        base=resolve(config.base),
+        action_mode=config.action_mode,
+        factors=config.factors,
+        floor_utilisation=config.floor_utilisation,
+        hysteresis=rl_hysteresis(),
+    )
+
+
+def make_env(job: TrainJob) -> Any:
+    """The training env for `job`: episodes cut from its training window."""
+    from sim.gym import make_cluster_env
+
+    config = job.config
+    workload, _ = scenario_inputs(job.train_scenario)
+    spec = make_spec(config, "training")
+    return make_cluster_env(
+        scenario=job.train_scenario,
+        workload=workload,
+        base_policy=resolve(config.base).build(),
+        episode_s=config.episode_h * HOUR_S,
+        action_mode=config.action_mode,
+        factors=config.factors,
+        level_range=config.level_range,
+        weights=config.weights,
+        floor_utilisation=config.floor_utilisation,
+        history_s=config.history_h * HOUR_S,
+        wrap=spec.wrap,
+    )
+
+
+def _algorithm(config: TrainConfig, env: Any, seed: int) -> Any:
+    from stable_baselines3 import DQN, PPO
+
+    if config.algo == "ppo":
+        rollout = max(64, min(512, config.timesteps // PPO_N_ENVS))
+        kwargs: dict[str, Any] = {
+            "n_steps": rollout,
+            "batch_size": 64,
+            "n_epochs": 5,
+            "learning_rate": 3e-4,
+            "gamma": 0.99,
+            "ent_coef": 0.01,
+            "policy_kwargs": {"net_arch": [64, 64]},
+            **config.hyperparameters,
+        }
+        ppo = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+        _bias_no_change(ppo.policy.action_net, config)
+        return ppo
+    kwargs = {
+        "learning_starts": min(1000, config.timesteps // 4),
+        "buffer_size": 50_000,
+        "batch_size": 64,
+        "train_freq": 4,
+        "target_update_interval": 500,
+        "exploration_fraction": 0.3,
+        # a residual agent explores around the heuristic, not uniformly
+        "exploration_initial_eps": 0.3,
+        "exploration_final_eps": 0.02,
+        "policy_kwargs": {"net_arch": [64, 64]},
+        **config.hyperparameters,
+    }
+    dqn = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    for net in (dqn.q_net.q_net, dqn.q_net_target.q_net):
+        _bias_no_change(net[-1], config)
+    return dqn
+
+
+def _bias_no_change(layer: Any, config: TrainConfig) -> None:
+    import torch
+
+    from sim.gym.actions import ActionMap
+
+    no_change = ActionMap(config.action_mode, config.factors).no_change
+    with torch.no_grad():
+        layer.bias[no_change] += NO_CHANGE_LOGIT
+
+
+def train_model(job: TrainJob) -> TrainedModel:
+    """Train one model with `job.seed` and score it on the validation window."""
+    import torch
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    torch.set_num_threads(1)  # several trainings share the machine's cores
+    config = job.config
+    n_envs = PPO_N_ENVS if config.algo == "ppo" else 1
+    env = DummyVecEnv([lambda: make_env(job) for _ in range(n_envs)])
+    model = _algorithm(config, env, job.seed)
+    model.learn(total_timesteps=config.timesteps)
+    buffer = io.BytesIO()
+    model.save(buffer, exclude=["env", "replay_buffer"])
+    env.close()
+    result = run_learned(job.validation_scenario, model, config, job.seed)
+    return TrainedModel(
+        seed=job.seed,
+        model_zip=buffer.getvalue(),
+        validation_cost_usd=result.cost_usd,
+        validation_attainment=result.slo_attainment,
+        timesteps=int(model.num_timesteps),
+    )
+
+
+def learned_policy(model: Any, config: TrainConfig, name: str = "rl") -> Policy:
+    """The deployable policy around `model`: what `RlSpec.build` returns for its bundle."""
+    spec = make_spec(config, name)
+    policy = LearnedPolicy(
+        model,
+        spec.action_map(),
+        spec.base.build(),
+        floor_utilisation=spec.floor_utilisation,
+        name=name,
+    )
+    return spec.wrap(policy)
+
+
+def run_learned(scenario: Any, model: Any, config: TrainConfig, seed: int, name: str = "rl") -> Any:
+    """One fluid-engine run of the learned policy on `scenario` (history included)."""
+    workload, history = scenario_inputs(scenario)
+    policy = learned_policy(model, config, name)
+    return engine_named("fluid").run(scenario, workload, policy, seed=seed, history=history)

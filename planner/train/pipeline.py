@@ -1,0 +1,237 @@
+"""The training pipeline: windows -> calibrated baseline -> models -> best -> evaluation -> bundle.
+
+1. Split the scenario's trace: the training window (episodes are cut from its first
+   80 %, the validation window is its last 20 %) and the held-back window.
+2. Calibrate the threshold policy on the same training data (`planner.tune`).
+3. Train one model per seed (in parallel on the executor: local processes or Ray)
+   and keep the best on validation (lowest cost vs the oracle subject to the SLO,
+   `planner.tune.objective_value`).
+4. Score it on the held-back window over several seeds against the calibrated
+   threshold, predictive, HPA defaults, the untouched base policy and the oracle.
+5. Write the bundle: model, spec, observation layout version, scores, windows,
+   package versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from planner.executor import Executor
+from planner.oracle import solve_reference
+from planner.runs import scenario_inputs
+from planner.train.config import HOUR_S, TrainConfig, TrainedModel, TrainJob
+from planner.train.evaluate import Evaluation, evaluate
+from planner.train.learn import make_spec, run_learned, train_model
+from planner.tune import objective_value, scale_factor, tune_policy, windowed
+from policies.registry import resolve
+from policies.spec import PolicySpecBase
+from sim.errors import UserInputError
+from sim.gym.observation import FEATURES, LAYOUT_VERSION
+from sim.scenario import Scenario
+
+#: Share of the training window held out of episodes to pick the best seed on.
+VALIDATION_SHARE = 0.2
+RECORDED_EXTRA = ("torch", "gymnasium", "stable-baselines3", "numba")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """(start_h, duration_h) of each part of the trace."""
+
+    fit: tuple[float, float]
+    validation: tuple[float, float]
+    held_back: tuple[float, float]
+
+    @classmethod
+    def split(cls, train_h: tuple[float, float], held_back_h: tuple[float, float]) -> Windows:
+        start, duration = train_h
+        fit_h = duration * (1.0 - VALIDATION_SHARE)
+        return cls((start, fit_h), (start + fit_h, duration - fit_h), held_back_h)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """Everything a training run produced (what the bundle records)."""
+
+    scenario: Scenario
+    config: TrainConfig
+    windows: Windows
+    best: TrainedModel
+    trained: tuple[TrainedModel, ...]
+    validation_oracle_usd: float
+    tuned_threshold: PolicySpecBase
+    tuned_params: dict[str, Any]
+    evaluation: Evaluation
+    source: str
+    epoch_s: float | None
+
+    @property
+    def bundle_name(self) -> str:
+        return f"rl-{self.config.algo}-{self.config.base}"
+
+
+def check_windows(scenario: Scenario, config: TrainConfig, windows: Windows) -> None:
+    """Fail before any training when a window cannot hold what it must.
+
+    Raises:
+        UserInputError: The training window (less validation) is shorter than one
+            episode, or a window has no traffic.
+    """
+    factor = scale_factor(scenario)
+    fit = windowed(scenario, windows.fit, factor)
+    fit_s = scenario_inputs(fit)[0].duration_s
+    need_s = config.episode_h * HOUR_S + scenario.decision_interval_s
+    if fit_s < need_s:
+        raise UserInputError(
+            f"the trace gives {fit_s / HOUR_S:.2f} h for training episodes (the training "
+            f"window less its last {VALIDATION_SHARE:.0%} for validation), too short for one "
+            f"{config.episode_h:g} h episode; use a longer trace or --train-h, or a shorter "
+            "--episode-h"
+        )
+
+
+def train_policy(
+    scenario: Scenario,
+    config: TrainConfig,
+    *,
+    windows: Windows,
+    seeds: Sequence[int],
+    eval_seeds: Sequence[int],
+    tune_trials: int,
+    executor: Executor,
+) -> TrainOutcome:
+    """Run the pipeline (see the module docstring) and return what it found."""
+    check_windows(scenario, config, windows)
+    factor = scale_factor(scenario)
+    fit = windowed(scenario, windows.fit, factor)
+    validation = windowed(scenario, windows.validation, factor)
+    held_back = windowed(scenario, windows.held_back, factor)
+    tuned = tune_policy(
+        scenario,
+        "threshold",
+        trials=tune_trials,
+        train_window_h=windows.fit,
+        eval_window_h=windows.validation,
+        seed=seeds[0],
+    )
+    jobs = [TrainJob(config, seed, fit, validation) for seed in seeds]
+    trained = tuple(executor.map(train_model, jobs))
+    validation_oracle = float(solve_reference(validation, scenario_inputs(validation)[0]).cost_usd)
+    target = scenario.slo.target_attainment
+
+    def rank(model: TrainedModel) -> float:
+        cost = model.validation_cost_usd
+        ratio = cost / validation_oracle if validation_oracle > 0 else cost
+        return objective_value(ratio, model.validation_attainment, target)
+
+    best = min(trained, key=rank)
+    from policies.rl import load_model
+
+    model = load_model(make_spec(config, "rl"), best.model_zip)
+    learned_name = f"rl-{config.algo}"
+
+    def run_best(window: Scenario, seed: int) -> Any:
+        return run_learned(window, model, config, seed, name=learned_name)
+
+    baselines: dict[str, PolicySpecBase] = {
+        "threshold-tuned": tuned.tuned_spec,
+        "threshold": resolve("threshold"),
+        "predictive": resolve("predictive"),
+        "hpa": resolve("hpa"),
+    }
+    evaluation = evaluate(
+        held_back,
+        windows.held_back,
+        learned={learned_name: run_best},
+        baselines=baselines,
+        seeds=eval_seeds,
+    )
+    fit_epoch = scenario_inputs(fit)[0].epoch_s
+    return TrainOutcome(
+        scenario=scenario,
+        config=config,
+        windows=windows,
+        best=best,
+        trained=trained,
+        validation_oracle_usd=validation_oracle,
+        tuned_threshold=tuned.tuned_spec,
+        tuned_params=dict(tuned.best_params),
+        evaluation=evaluation,
+        source=scenario.workload.path or scenario.workload.format,
+        epoch_s=None if fit_epoch is None else fit_epoch - windows.fit[0] * HOUR_S,
+    )
+
+
+def write_rl_bundle(outcome: TrainOutcome, root: Path, *, created_at: datetime) -> Path:
+    """Write the learned policy as a bundle under `root/<name>/v<N>` (never overwriting)."""
+    from policies.bundle import (
+        RECORDED_PACKAGES,
+        PolicyBundle,
+        TrainingWindow,
+        collect_versions,
+        next_version,
+        write_bundle,
+    )
+    from policies.rl import MODEL_FILE
+
+    name = outcome.bundle_name
+    config = outcome.config
+    start_h, fit_h = outcome.windows.fit
+    bundle = PolicyBundle(
+        name=name,
+        version=next_version(root, name),
+        spec=make_spec(config, name),
+        fitted_params={
+            "algo": config.algo,
+            "timesteps": outcome.best.timesteps,
+            "seed": outcome.best.seed,
+            "layout_version": LAYOUT_VERSION,
+            "observation_features": list(FEATURES),
+            "action_mode": config.action_mode,
+            "factors": list(config.factors),
+            "episode_h": config.episode_h,
+            "level_range": list(config.level_range),
+            "reward_weights": vars(config.weights),
+            "hyperparameters": config.hyperparameters,
+            "calibrated_threshold": outcome.tuned_params,
+        },
+        training_window=TrainingWindow(
+            source=outcome.source,
+            start_s=start_h * HOUR_S,
+            end_s=(start_h + fit_h) * HOUR_S,
+            epoch_s=outcome.epoch_s,
+        ),
+        scores=scores_json(outcome),
+        versions=collect_versions(RECORDED_PACKAGES + RECORDED_EXTRA),
+        created_at=created_at,
+        files={MODEL_FILE: outcome.best.model_zip},
+    )
+    return write_bundle(bundle, root)
+
+
+def scores_json(outcome: TrainOutcome) -> dict[str, Any]:
+    return {
+        "objective": "min cost vs oracle s.t. slo_attainment >= target (validation)",
+        "slo_target": outcome.scenario.slo.target_attainment,
+        "windows_h": {
+            "fit": list(outcome.windows.fit),
+            "validation": list(outcome.windows.validation),
+            "held_back": list(outcome.windows.held_back),
+        },
+        "validation": {
+            "oracle_cost_usd": outcome.validation_oracle_usd,
+            "seeds": {
+                str(m.seed): {
+                    "cost_usd": m.validation_cost_usd,
+                    "slo_attainment": m.validation_attainment,
+                }
+                for m in outcome.trained
+            },
+            "best_seed": outcome.best.seed,
+        },
+        "held_back": outcome.evaluation.to_json(),
+    }
