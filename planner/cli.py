@@ -227,6 +227,7 @@ def tune(
 
 # Commands defined beside what they drive register on `app` when imported here
 # (one line each, lazy inside: importing a command module imports no heavy library).
+from planner.train import commands as _train_commands  # noqa: E402, F401
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from sim.errors import PolicyError
 
 BUNDLE_PREFIX = "bundle:"
 FIXED_PREFIX = "fixed:"
+RL_PREFIX = "rl:"
 
 
 def _default(kind: str, **params: Any) -> Callable[[], PolicySpecBase]:
@@ -83,13 +84,25 @@ def resolve(name: str) -> PolicySpecBase:
             unreadable bundle, or a preset whose module is unavailable.
     """
     text = name.strip()
+    if text.startswith(RL_PREFIX):
+        from policies.rl import rl_spec_from_bundle
+
+        path = text[len(RL_PREFIX) :]
+        if not path:
+            raise PolicyError("'rl:' needs a path, e.g. rl:bundles/rl-ppo/v1")
+        return rl_spec_from_bundle(Path(path))
     if text.startswith(BUNDLE_PREFIX):
         from policies.bundle import read_bundle
 
         path = text[len(BUNDLE_PREFIX) :]
         if not path:
             raise PolicyError("'bundle:' needs a path, e.g. bundle:bundles/hpa/v1")
-        return read_bundle(Path(path)).spec
+        spec = read_bundle(Path(path)).spec
+        if spec.kind == "rl":  # a learned policy loads its model from its bundle
+            from policies.rl import rl_spec_from_bundle
+
+            return rl_spec_from_bundle(Path(path))
+        return spec
     if text.startswith(FIXED_PREFIX):
         count = text[len(FIXED_PREFIX) :]
         if not count.isdigit():
@@ -106,6 +119,6 @@ def resolve(name: str) -> PolicySpecBase:
         )
     if factory is None:
         raise PolicyError(
-            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, bundle:PATH"
+            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, bundle:PATH, rl:PATH"
         )
     return factory()
