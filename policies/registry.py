@@ -119,6 +119,7 @@ def resolve(name: str) -> PolicySpecBase:
         )
     if factory is None:
         raise PolicyError(
-            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, bundle:PATH, rl:PATH"
+            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, "
+            "bundle:PATH, rl:PATH"
         )
     return factory()
