@@ -1,0 +1,243 @@
+"""`planner apply` and `planner rollback`.
+
+Heavy libraries (boto3, pulumi) load inside the commands; importing this module
+is cheap (`planner.cli` imports it to register the commands).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from planner.cli_app import app, guarded, stderr, stdout
+from sim.errors import UserInputError
+
+if TYPE_CHECKING:
+    from planner.apply.service import ApplyOutcome, ApplyRequest
+    from policies.stack_config import StackScaling
+
+
+class TargetChoice(StrEnum):
+    aws = "aws"
+
+
+class ModeChoice(StrEnum):
+    shadow = "shadow"
+    active = "active"
+
+
+class ViaChoice(StrEnum):
+    aws = "aws"
+    pulumi = "pulumi"
+
+
+#: Where the audit trail goes unless --audit-log says otherwise (relative to --project-dir).
+DEFAULT_AUDIT = Path(".scaleplan") / "audit.jsonl"
+
+ProjectDir = Annotated[
+    Path, typer.Option(help="Directory holding Pulumi.<stack>.yaml (default: current).")
+]
+Region = Annotated[str | None, typer.Option(help="AWS region; must match the stack's aws:region.")]
+EndpointUrl = Annotated[
+    str | None, typer.Option(help="Send AWS calls here (a moto server, LocalStack).")
+]
+AuditPath = Annotated[
+    Path | None, typer.Option(help="Append-only audit log (default .scaleplan/audit.jsonl).")
+]
+Yes = Annotated[bool, typer.Option("--yes", help="Act; without it apply is a dry run.")]
+
+
+def _resolve_audit(project_dir: Path, audit_log: Path | None) -> Path:
+    return audit_log if audit_log is not None else project_dir / DEFAULT_AUDIT
+
+
+def _load_scaling(
+    bundle: Path | None, config: Path | None, project_dir: Path, stack: str, now: datetime
+) -> StackScaling:
+    from planner.apply.inputs import scaling_from_bundle, scaling_from_config, stack_file
+
+    if (bundle is None) == (config is None):
+        raise UserInputError("give exactly one of --bundle PATH or --config Pulumi.<stack>.yaml")
+    target = stack_file(project_dir, stack)
+    if config is not None:
+        if not config.is_file():
+            raise UserInputError(f"--config {config}: no such file")
+        return scaling_from_config(config)
+    assert bundle is not None
+    return scaling_from_bundle(bundle, target, now)
+
+
+def _print_outcome(outcome: ApplyOutcome, yes: bool) -> None:
+    stdout.print(outcome.plan.describe(), markup=False, highlight=False)
+    for note in outcome.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    if outcome.plan.empty:
+        pass
+    elif not yes:
+        stdout.print(f"dry run ({outcome.mode} mode): nothing changed; rerun with --yes to act")
+    elif not outcome.acted:
+        stdout.print(
+            f"shadow mode: nothing changed; {len(outcome.plan.changes)} change(s) recorded in the "
+            "audit log. Promote with `planner apply ... --mode active --yes`"
+        )
+    else:
+        stdout.print(f"applied {len(outcome.applied)} change(s)")
+    for path in outcome.manifests:
+        stdout.print(f"wrote {path}")
+
+
+def _run(request: ApplyRequest) -> ApplyOutcome:
+    from planner.apply.service import ApplyFailed, run_apply
+
+    try:
+        return run_apply(request)
+    except ApplyFailed as exc:
+        stderr.print(f"apply failed, stack restored: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _record_in_store(store_url: str, request: ApplyRequest, bundle: Path | None) -> None:
+    from planner.apply.inputs import label
+    from planner.aws.session import AwsConnection
+    from planner.store import open_store
+
+    conn = AwsConnection(region=request.region or "us-east-1", endpoint_url=request.endpoint_url)
+    store = open_store(store_url, conn)
+    version = label(request.scaling)
+    if bundle is not None:
+        version = store.put_bundle(bundle)
+    emitted = store.put_emitted(version, request.stack, request.scaling.to_config())
+    who = conn.caller()
+    store.set_champion(request.stack, version, who=who, reason="planner apply", emitted=emitted)
+    stdout.print(f"store {store_url}: {version} is the champion of {request.stack}")
+
+
+@app.command()
+@guarded
+def apply(
+    stack: Annotated[str, typer.Option(help="Stack name: reads Pulumi.<stack>.yaml.")],
+    bundle: Annotated[Path | None, typer.Option(help="Policy bundle to compile and apply.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Apply this stack file's scaleplan:scaling block as is.")
+    ] = None,
+    target: Annotated[TargetChoice, typer.Option(help="Where to apply.")] = TargetChoice.aws,
+    yes: Yes = False,
+    mode: Annotated[
+        ModeChoice | None,
+        typer.Option(help="shadow records only; active acts (default: shadow until applied once)."),
+    ] = None,
+    via: Annotated[
+        ViaChoice, typer.Option(help="aws: boto3; pulumi: write the stack file and `pulumi up`.")
+    ] = ViaChoice.aws,
+    region: Region = None,
+    endpoint_url: EndpointUrl = None,
+    project_dir: ProjectDir = Path("."),
+    audit_log: AuditPath = None,
+    manifests_dir: Annotated[
+        Path | None, typer.Option(help="Write the eks target's HPA / ScaledObject here (GitOps).")
+    ] = None,
+    max_step: Annotated[
+        int | None, typer.Option(min=1, help="Refuse a capacity change larger than this.")
+    ] = None,
+    asg_name: Annotated[
+        str | None, typer.Option(help="Auto Scaling group (default: by tag).")
+    ] = None,
+    endpoint_name: Annotated[
+        str | None, typer.Option(help="SageMaker endpoint (default: by tag).")
+    ] = None,
+    cluster_name: Annotated[str | None, typer.Option(help="EKS cluster (default: by tag).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Policy store (dir or s3://bucket/prefix) to record it in.")
+    ] = None,
+) -> None:
+    """Apply a policy to the live stack: dry-run diff first, acts only with --yes."""
+    from planner.apply.service import ApplyRequest
+    from planner.aws.discovery import StackResources
+
+    now = datetime.now(UTC)
+    scaling = _load_scaling(bundle, config, project_dir, stack, now)
+    if via is ViaChoice.pulumi:
+        from planner.apply.pulumi_route import apply_via_pulumi
+
+        apply_via_pulumi(project_dir, stack, scaling, yes=yes)
+        return
+    request = ApplyRequest(
+        stack=stack,
+        project_dir=project_dir,
+        scaling=scaling,
+        audit_path=_resolve_audit(project_dir, audit_log),
+        now=now,
+        yes=yes,
+        mode=None if mode is None else mode.value,  # type: ignore[arg-type]
+        region=region,
+        endpoint_url=endpoint_url,
+        names=StackResources(asg=asg_name, endpoint=endpoint_name, cluster=cluster_name),
+        manifests_dir=manifests_dir,
+        max_step=max_step,
+    )
+    outcome = _run(request)
+    _print_outcome(outcome, yes)
+    if store is not None and outcome.acted:
+        _record_in_store(store, request, bundle)
+
+
+@app.command()
+@guarded
+def rollback(
+    to: Annotated[str, typer.Option("--to", help="Store version to re-apply, e.g. name@3.")],
+    store: Annotated[str, typer.Option(help="Policy store: a directory or s3://bucket/prefix.")],
+    stack: Annotated[str, typer.Option(help="Stack name: reads Pulumi.<stack>.yaml.")],
+    target: Annotated[TargetChoice, typer.Option(help="Where to apply.")] = TargetChoice.aws,
+    yes: Yes = False,
+    region: Region = None,
+    endpoint_url: EndpointUrl = None,
+    project_dir: ProjectDir = Path("."),
+    audit_log: AuditPath = None,
+    asg_name: Annotated[
+        str | None, typer.Option(help="Auto Scaling group (default: by tag).")
+    ] = None,
+    endpoint_name: Annotated[
+        str | None, typer.Option(help="SageMaker endpoint (default: by tag).")
+    ] = None,
+) -> None:
+    """Re-apply a stored version (its emitted config) in active mode and make it the champion."""
+    import tempfile
+
+    from planner.apply.inputs import scaling_from_bundle, scaling_from_value, stack_file
+    from planner.apply.service import ApplyRequest
+    from planner.aws.discovery import StackResources
+    from planner.aws.session import AwsConnection
+    from planner.store import open_store
+
+    now = datetime.now(UTC)
+    conn = AwsConnection(region=region or "us-east-1", endpoint_url=endpoint_url)
+    policy_store = open_store(store, conn)
+    with tempfile.TemporaryDirectory() as work:
+        stored = policy_store.get(to, stack, Path(work))
+        if stored.emitted is not None:
+            scaling = scaling_from_value(stored.emitted, f"{store} {to}")
+        else:
+            assert stored.bundle_dir is not None
+            scaling = scaling_from_bundle(stored.bundle_dir, stack_file(project_dir, stack), now)
+    request = ApplyRequest(
+        stack=stack,
+        project_dir=project_dir,
+        scaling=scaling,
+        audit_path=_resolve_audit(project_dir, audit_log),
+        now=now,
+        yes=yes,
+        mode="active",
+        region=region,
+        endpoint_url=endpoint_url,
+        names=StackResources(asg=asg_name, endpoint=endpoint_name),
+    )
+    outcome = _run(request)
+    _print_outcome(outcome, yes)
+    if yes:
+        who = conn.caller()
+        policy_store.set_champion(stack, to, who=who, reason=f"planner rollback --to {to}")
+        stdout.print(f"rolled back {stack} to {to}; it is the champion again")

@@ -1,0 +1,1 @@
+"""`planner control`: a policy deciding online on live metrics, through the one control loop."""

@@ -1,0 +1,199 @@
+"""`planner control` (a bundle's policy online on a live ASG) and `planner shadow-report`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from planner.apply.commands import (
+    AuditPath,
+    EndpointUrl,
+    ModeChoice,
+    ProjectDir,
+    Region,
+    TargetChoice,
+    _resolve_audit,
+)
+from planner.cli_app import app, guarded, stdout
+from sim.errors import UserInputError
+
+#: EC2 Auto Scaling's default instance warmup (EC2 Auto Scaling user guide): the
+#: provisioning delay policies assume unless told.
+DEFAULT_PROVISIONING_S = 300.0
+
+
+@app.command()
+@guarded
+def control(
+    bundle: Annotated[Path, typer.Option(help="Policy bundle whose policy decides.")],
+    stack: Annotated[str, typer.Option(help="Stack name: reads Pulumi.<stack>.yaml.")],
+    interval_s: Annotated[float, typer.Option(min=1.0, help="Seconds between decisions.")],
+    replica_capacity_rps: Annotated[
+        float, typer.Option(min=0.0, help="Requests/s one instance serves at a full batch.")
+    ],
+    target: Annotated[TargetChoice, typer.Option(help="Where to act.")] = TargetChoice.aws,
+    once: Annotated[bool, typer.Option("--once", help="Decide once and stop.")] = False,
+    duration_s: Annotated[
+        float | None, typer.Option(min=1.0, help="Stop after this many seconds.")
+    ] = None,
+    mode: Annotated[
+        ModeChoice | None,
+        typer.Option(help="shadow records only; active acts (default: shadow until applied)."),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Append every decision here (JSON lines).")
+    ] = None,
+    max_step: Annotated[
+        int | None, typer.Option(min=1, help="Largest capacity change in one decision.")
+    ] = None,
+    provisioning_s: Annotated[
+        float, typer.Option(min=0.0, help="Mean boot-to-ready time of an instance.")
+    ] = DEFAULT_PROVISIONING_S,
+    slo_latency_s: Annotated[float, typer.Option(min=0.0, help="Latency objective (s).")] = 30.0,
+    slo_target: Annotated[float, typer.Option(min=0.0, max=1.0, help="SLO attainment.")] = 0.95,
+    stale_s: Annotated[
+        float, typer.Option(min=0.0, help="Hold capacity when demand is older than this.")
+    ] = 300.0,
+    region: Region = None,
+    endpoint_url: EndpointUrl = None,
+    project_dir: ProjectDir = Path("."),
+    audit_log: AuditPath = None,
+    asg_name: Annotated[
+        str | None, typer.Option(help="Auto Scaling group (default: by tag).")
+    ] = None,
+) -> None:
+    """Run a policy against live metrics through the simulator's control loop (bounded)."""
+    import signal
+    import threading
+
+    from infra.stack_file import load_stack_file
+    from planner.apply.audit import AuditLog, applied_active
+    from planner.apply.inputs import stack_file
+    from planner.aws import discovery
+    from planner.aws.actuator import AsgActuator
+    from planner.aws.session import AwsConnection, check_region
+    from planner.control.live import LiveController
+    from policies.bundle import read_bundle
+    from sim.contract import PolicyContext
+
+    if once == (duration_s is not None):
+        raise UserInputError("give exactly one of --once or --duration-s N (the loop is bounded)")
+    path = stack_file(project_dir, stack)
+    settings = load_stack_file(path)
+    loaded = read_bundle(bundle)
+    label = f"{loaded.name}@{loaded.version}"
+    region = check_region(settings.region, region, str(path))
+    conn = AwsConnection(region=region, endpoint_url=endpoint_url)
+    who = conn.caller()
+    group = asg_name or discovery.find_asg(conn, stack)
+    if group is None:
+        raise UserInputError(
+            f"no auto scaling group tagged {discovery.STACK_TAG}={stack}; pass --asg-name"
+        )
+    scaling = settings.scaling.asg if settings.scaling is not None else None
+    if scaling is not None:
+        floor, ceiling = scaling.bounds.min, scaling.bounds.max
+    elif settings.asg is not None:
+        floor, ceiling = settings.asg.min_size, settings.asg.max_size
+    else:
+        raise UserInputError(f"{path}: the stack has no asg; planner control drives an ASG")
+    audit_path = _resolve_audit(project_dir, audit_log)
+    chosen = (
+        mode.value
+        if mode is not None
+        else ("active" if applied_active(audit_path, stack, label) else "shadow")
+    )
+    audit = AuditLog(audit_path, who=who, stack=stack, bundle=label)
+
+    def on_change(change: object) -> None:
+        audit.append("control-change", mode=chosen, **change.__dict__)
+
+    actuator = AsgActuator(conn.client("autoscaling"), group, on_change=on_change)
+    context = PolicyContext(
+        interval_s=interval_s,
+        min_replicas=floor,
+        max_replicas=ceiling,
+        replica_capacity_rps=replica_capacity_rps,
+        provisioning_s=provisioning_s,
+        slo_latency_s=slo_latency_s,
+        slo_target=slo_target,
+        mean_service_s=1.0 / replica_capacity_rps if replica_capacity_rps > 0 else 1.0,
+        max_batch=1,
+    )
+    controller = LiveController(
+        policy=loaded.spec.build(),
+        group=actuator,
+        cloudwatch=conn.client("cloudwatch"),
+        context=context,
+        mode=chosen,  # type: ignore[arg-type]
+        floor=floor,
+        ceiling=ceiling,
+        max_step=max_step,
+        record_path=record,
+        stale_s=stale_s,
+    )
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(number: int, _frame: object) -> None:
+        received.append(signal.Signals(number).name)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    audit.append("control-started", mode=chosen, group=group, interval_s=interval_s)
+    try:
+        steps = controller.run(
+            iterations=1 if once else None,
+            duration_s=duration_s,
+            stop=stop,
+            on_step=lambda r: stdout.print(
+                f"{r.time} {r.mode}: running {r.running_desired}, policy {r.would_set} "
+                f"({r.reason})",
+                markup=False,
+                highlight=False,
+            ),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    why = f"stopped on {received[0]}" if received else "finished"
+    audit.append("control-stopped", mode=chosen, steps=steps, why=why)
+    stdout.print(
+        f"{why} after {steps} decision(s) ({chosen} mode) at {datetime.now(UTC):%H:%M:%SZ}"
+    )
+
+
+@app.command("shadow-report")
+@guarded
+def shadow_report(
+    record: Annotated[Path, typer.Option(help="Shadow record (JSON lines) from planner control.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the scores.")] = None,
+) -> None:
+    """Score a shadow run against what ran: capacity-hours, under-provisioned intervals, actions."""
+    import dataclasses
+    import json
+
+    from planner.control.shadow_report import read_records, score
+
+    result = score(read_records(record))
+    rows: list[tuple[str, Any]] = [
+        ("intervals", result.intervals),
+        ("held (missing or stale metrics)", result.held),
+    ]
+    stdout.print(f"{'':<24}{'shadow (candidate)':>20}{'running':>12}")
+    for label, field in (
+        ("capacity-hours", "capacity_hours"),
+        ("under-provisioned", "under_provisioned"),
+        ("actions", "actions"),
+    ):
+        a, b = getattr(result.shadow, field), getattr(result.running, field)
+        stdout.print(f"{label:<24}{a:>20g}{b:>12g}")
+    for label, value in rows:
+        stdout.print(f"{label}: {value}")
+    if json_out is not None:
+        from planner.atomic import write_bytes_atomic
+
+        text = json.dumps(dataclasses.asdict(result), indent=2) + "\n"
+        write_bytes_atomic(json_out, text.encode("utf-8"))

@@ -1,0 +1,168 @@
+"""The policy store in a local directory: temp files renamed into place, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from planner.store.base import (
+    StoredVersion,
+    StoreError,
+    bundle_version,
+    check_version,
+    emitted_bytes,
+    history_record,
+)
+
+
+def _write_once(path: Path, data: bytes) -> bool:
+    """Create `path` with `data` atomically; False when an identical file exists.
+
+    Raises:
+        StoreError: a different file already exists there (nothing is overwritten).
+    """
+    if path.exists():
+        if path.read_bytes() == data:
+            return False
+        raise StoreError(f"{path} exists with other content; store entries are never overwritten")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if another writer created it first
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
+
+
+class LocalStore:
+    """A `PolicyStore` in directory `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put_bundle(self, bundle_dir: Path) -> str:
+        version = bundle_version(bundle_dir)
+        target = self.root / "bundles" / version
+        source = Path(bundle_dir)
+        if target.exists():
+            if _same_tree(source, target):
+                return version
+            raise StoreError(
+                f"version {version} is already stored with other content; bundles are never "
+                "overwritten: write the bundle as a new version"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+        try:
+            shutil.copytree(source, temp, dirs_exist_ok=True)
+            os.rename(temp, target)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return version
+
+    def put_emitted(self, version: str, stack: str, value: dict[str, Any]) -> str:
+        check_version(version)
+        data, digest = emitted_bytes(value)
+        key = f"emitted/{version}/{stack}/{digest}.json"
+        _write_once(self.root / key, data)
+        return key
+
+    def get(self, version: str, stack: str, workdir: Path) -> StoredVersion:
+        check_version(version)
+        bundle = self.root / "bundles" / version
+        emitted = self._latest_emitted(version, stack)
+        if not bundle.is_dir() and emitted is None:
+            known = ", ".join(self.versions()) or "none"
+            raise StoreError(f"version {version} is not in store {self.root} (versions: {known})")
+        return StoredVersion(version, bundle if bundle.is_dir() else None, emitted)
+
+    def _latest_emitted(self, version: str, stack: str) -> dict[str, Any] | None:
+        keys = [
+            r["emitted"] for r in self.history(stack) if r["version"] == version and r["emitted"]
+        ]
+        if keys:
+            loaded: dict[str, Any] = json.loads((self.root / keys[-1]).read_text())
+            return loaded
+        folder = self.root / "emitted" / version / stack
+        files = (
+            sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            if folder.is_dir()
+            else []
+        )
+        return json.loads(files[-1].read_text()) if files else None
+
+    def champion(self, stack: str) -> dict[str, Any] | None:
+        pointer = self.root / "champion" / f"{stack}.json"
+        if not pointer.exists():
+            return None
+        record: dict[str, Any] = json.loads(pointer.read_text())
+        return record
+
+    def set_champion(
+        self, stack: str, version: str, *, who: str, reason: str, emitted: str | None = None
+    ) -> dict[str, Any]:
+        check_version(version)
+        if version not in self.versions():
+            raise StoreError(f"version {version} is not in store {self.root}; put it first")
+        current = self.champion(stack)
+        previous = current["version"] if current else None
+        for _attempt in range(100):
+            seq = len(list((self.root / "history").glob("*.json"))) + 1
+            record = history_record(seq, stack, version, emitted, who, reason, previous)
+            data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+            try:
+                _write_once(self.root / "history" / f"{seq:08d}.json", data)
+                break
+            except (StoreError, FileExistsError):
+                continue  # another writer took this number
+        else:
+            raise StoreError(f"could not append to {self.root / 'history'}")
+        pointer = self.root / "champion" / f"{stack}.json"
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stack}.", suffix=".tmp", dir=pointer.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, pointer)  # the pointer moves last, in one step
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return record
+
+    def history(self, stack: str | None = None) -> list[dict[str, Any]]:
+        folder = self.root / "history"
+        records = (
+            [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+            if folder.is_dir()
+            else []
+        )
+        return [r for r in records if stack is None or r["stack"] == stack]
+
+    def versions(self) -> list[str]:
+        found = set()
+        for sub in ("bundles", "emitted"):
+            folder = self.root / sub
+            if folder.is_dir():
+                found |= {
+                    p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                }
+        return sorted(found)
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
+
+    return files(a) == files(b)
