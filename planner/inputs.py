@@ -6,6 +6,7 @@ loaded once per process by `planner.runs`, however many runs share them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,47 @@ def resolve_policies(names: Sequence[str]) -> list[PolicySpecBase]:
     return specs
 
 
+def check_policies(scenario: Scenario, specs: Sequence[PolicySpecBase] | None = None) -> None:
+    """Build and reset every policy of `scenario` against its cluster, before any run.
+
+    `reset` is where a policy refuses a scenario it cannot drive (spillover without
+    a spillover pool, bounds it cannot honour); doing it here, on a stand-in
+    workload with the scenario's request sizes, turns a failure that used to come
+    after minutes of simulation into one at start-up. No trace is read.
+
+    Raises:
+        PolicyError: A name is unknown, or a policy refuses the scenario (the
+            message names the policy and the fix).
+    """
+    from sim.engine import make_context
+    from sim.workload.model import RateEnvelope, TokenProfile
+
+    specs = resolve_policies(scenario.policies) if specs is None else specs
+    tokens = scenario.workload.tokens
+    stand_in = RateEnvelope(
+        bin_s=scenario.decision_interval_s,
+        rate_rps=np.ones(1),
+        missing=np.zeros(1, dtype=bool),
+        tokens=TokenProfile() if tokens is None else TokenProfile(**tokens.model_dump()),
+    )
+    context = make_context(scenario, stand_in, np.random.default_rng(scenario.seed))
+    # Forecasting policies log that the stand-in has no history: true here, and
+    # not news about the run (which may hand them one), so their warnings are muted.
+    muted = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        for spec in specs:
+            try:
+                spec.build().reset(context)
+            except PolicyError as exc:
+                raise PolicyError(
+                    f"policy {spec.display_name()!r} cannot run on scenario "
+                    f"{scenario.name!r}: {exc}"
+                ) from None
+    finally:
+        logging.disable(muted)
+
+
 def build_history(scenario: Scenario) -> Workload | None:
     """The trace before the scenario's window, for policies that fit on history.
 
@@ -60,7 +102,7 @@ def build_history(scenario: Scenario) -> Workload | None:
     spec = scenario.workload
     if spec.start_h <= 0.0 or spec.format == "synthetic" or spec.path is None:
         return None
-    raw = load_trace(scenario.resolve_path(spec.path), spec.format, spec.bin_s)
+    raw = load_trace(scenario.resolve_path(spec.path), spec.format, spec.bin_s, spec.time_unit)
     start_s = spec.start_h * HOUR_S
     end_s = raw.duration_s if spec.duration_h is None else start_s + spec.duration_h * HOUR_S
     if start_s >= raw.duration_s:

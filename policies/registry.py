@@ -7,6 +7,8 @@ when that kind is asked for, and never breaks the rest of the registry.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from sim.errors import PolicyError
 BUNDLE_PREFIX = "bundle:"
 FIXED_PREFIX = "fixed:"
 RL_PREFIX = "rl:"
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+_MANIFEST = "bundle.json"
 
 
 def _default(kind: str, **params: Any) -> Callable[[], PolicySpecBase]:
@@ -90,18 +94,19 @@ def resolve(name: str) -> PolicySpecBase:
         path = text[len(RL_PREFIX) :]
         if not path:
             raise PolicyError("'rl:' needs a path, e.g. rl:bundles/rl-ppo/v1")
-        return rl_spec_from_bundle(Path(path))
+        return rl_spec_from_bundle(locate_bundle(Path(path)))
     if text.startswith(BUNDLE_PREFIX):
         from policies.bundle import read_bundle
 
         path = text[len(BUNDLE_PREFIX) :]
         if not path:
             raise PolicyError("'bundle:' needs a path, e.g. bundle:bundles/hpa/v1")
-        spec = read_bundle(Path(path)).spec
+        located = locate_bundle(Path(path))
+        spec = read_bundle(located).spec
         if spec.kind == "rl":  # a learned policy loads its model from its bundle
             from policies.rl import rl_spec_from_bundle
 
-            return rl_spec_from_bundle(Path(path))
+            return rl_spec_from_bundle(located)
         return spec
     if text.startswith(FIXED_PREFIX):
         count = text[len(FIXED_PREFIX) :]
@@ -119,7 +124,45 @@ def resolve(name: str) -> PolicySpecBase:
         )
     if factory is None:
         raise PolicyError(
-            f"unknown policy {text!r}; known: {', '.join(list_presets())}, fixed:N, "
-            "bundle:PATH, rl:PATH"
+            f"unknown policy {text!r}{did_you_mean(text)}; known: "
+            f"{', '.join(list_presets())}, fixed:N, bundle:PATH, rl:PATH "
+            "(`planner policies` lists them)"
         )
     return factory()
+
+
+def did_you_mean(text: str) -> str:
+    """`: did you mean 'hpa'?` for the closest preset name, or '' when none is close."""
+    close = difflib.get_close_matches(text.lower(), list_presets(), n=1, cutoff=0.6)
+    if not close and text.lower().startswith("fix"):
+        close = ["fixed:N"]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _versions(folder: Path) -> list[tuple[int, Path]]:
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _VERSION_DIR.match(p.name))]
+    return sorted(v for v in found if v[1].is_dir())
+
+
+def locate_bundle(path: Path) -> Path:
+    """The bundle directory a `bundle:PATH` names: the path itself, or the latest version.
+
+    `planner tune --out ROOT` writes `ROOT/<name>/v<N>`; `bundle:ROOT/<name>/v<N>`,
+    `bundle:ROOT/<name>` (its highest v<N>) and `bundle:ROOT` (when ROOT holds one
+    bundle name) all resolve. Archives and bundle directories are returned as given.
+
+    Raises:
+        PolicyError: ROOT holds several bundle names (the message lists them).
+    """
+    if not path.is_dir() or (path / _MANIFEST).is_file():
+        return path
+    versions = _versions(path)
+    if versions:
+        return versions[-1][1]
+    named = [child for child in sorted(path.iterdir()) if child.is_dir() and _versions(child)]
+    if len(named) == 1:
+        return _versions(named[0])[-1][1]
+    if len(named) > 1:
+        choices = ", ".join(f"bundle:{child}" for child in named)
+        raise PolicyError(f"{path} holds several bundles; name one: {choices}")
+    return path
