@@ -22,6 +22,16 @@ from planner.cli_app import (
     stderr,
     stdout,
 )
+from planner.cli_flags import (
+    DecisionIntervalFlag,
+    InitialReplicasFlag,
+    InstanceTypeFlag,
+    MaxReplicasFlag,
+    MinReplicasFlag,
+    SloLatencyFlag,
+    SloTargetFlag,
+    TimeUnitFlag,
+)
 from sim.errors import UserInputError
 
 __all__ = ["app", "main"]
@@ -55,12 +65,30 @@ def simulate(
         float | None, typer.Option(help="Window start, hours from the trace start.")
     ] = None,
     duration_h: Annotated[float | None, typer.Option(help="Window length in hours.")] = None,
+    time_unit: TimeUnitFlag = None,
+    instance_type: InstanceTypeFlag = None,
+    min_replicas: MinReplicasFlag = None,
+    max_replicas: MaxReplicasFlag = None,
+    initial_replicas: InitialReplicasFlag = None,
+    slo_latency_s: SloLatencyFlag = None,
+    slo_target: SloTargetFlag = None,
+    decision_interval_s: DecisionIntervalFlag = None,
     policies: Annotated[
         str | None,
-        typer.Option(help="Comma-separated policy names: presets and bundle:PATH."),
+        typer.Option(
+            help="Comma-separated policy names: presets (`planner policies`), fixed:N, bundle:PATH."
+        ),
     ] = None,
     engine: Annotated[EngineChoice, typer.Option(help="Simulation engine.")] = DEFAULT_ENGINE,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the scenario's).")] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run this many seeds (--seed, --seed + 1, ...) and show each figure's mean "
+            "and 95 % interval.",
+        ),
+    ] = 1,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to FILE.")
     ] = None,
@@ -68,6 +96,10 @@ def simulate(
         Path | None, typer.Option(help="Write a self-contained HTML report to FILE.html.")
     ] = None,
     plot_dir: Annotated[Path | None, typer.Option(help="Write the plots as PNG here.")] = None,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(help="Write every policy's scaling decisions and their reasons as CSV."),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -81,11 +113,14 @@ def simulate(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from planner.atomic import StagedOutputs, check_output_dir, check_output_file
+    from planner.cli_flags import cluster_overrides, time_unit_value
     from planner.report.table import whatif_table
-    from planner.scenario_input import WorkloadOverrides, resolve_scenario
+    from planner.run_setup import prepare_run
+    from planner.scenario_input import WorkloadOverrides
+    from planner.seeds import SeedsReport, run_seeds, seed_list, seeds_table
     from planner.whatif import run_whatif
 
-    for path, option in ((json_out, "--json"), (report, "--report")):
+    for path, option in ((json_out, "--json"), (report, "--report"), (decisions, "--decisions")):
         if path is not None:
             check_output_file(path, option)
     if plot_dir is not None:
@@ -97,8 +132,22 @@ def simulate(
         start_h=start_h,
         duration_h=duration_h,
         scale_mean_rps=scale_mean_rps,
+        time_unit=time_unit_value(time_unit),
     )
-    resolved = resolve_scenario(scenario, overrides, policies=_split_names(policies), seed=seed)
+    cluster = cluster_overrides(
+        instance_type, min_replicas, max_replicas, slo_latency_s, slo_target,
+        decision_interval_s, initial_replicas,
+    )  # fmt: skip
+    with stderr.status("checking the scenario, the policies and the trace"):
+        setup = prepare_run(
+            scenario, overrides, policies=_split_names(policies), seed=seed, cluster=cluster
+        )
+    for warning in setup.warnings:
+        stderr.print(f"warning: {warning}", style="yellow")
+    if setup.sizing is not None:
+        stderr.print(setup.sizing.note())
+    resolved = setup.scenario
+    multi: SeedsReport | None = None
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -111,14 +160,35 @@ def simulate(
         def on_stage(label: str) -> None:
             bar.update(task, description=label)
 
-        result = run_whatif(
-            resolved, engine=engine.value, seed=seed, workers=workers, progress=on_stage
-        )
+        if seeds > 1:
+            first = resolved.seed if seed is None else seed
+            multi = run_seeds(
+                resolved, seed_list(first, seeds), engine=engine.value, workers=workers,
+                progress=on_stage,
+            )  # fmt: skip
+            result = multi.reports[0]
+        else:
+            result = run_whatif(
+                resolved, engine=engine.value, seed=seed, workers=workers, progress=on_stage
+            )
 
-    stdout.print(whatif_table(result))
+    if multi is None:
+        stdout.print(whatif_table(result))
+    else:
+        stdout.print(seeds_table(multi))
+        if report is not None or plot_dir is not None or decisions is not None:
+            stderr.print(f"the report, plots and decisions show seed {result.seed}, the first")
     staged = StagedOutputs()
     if json_out is not None:
-        staged.add_json(json_out, result.to_json())
+        from planner.report.document import whatif_document
+
+        staged.add_json(
+            json_out, whatif_document(result) if multi is None else multi.to_json(whatif_document)
+        )
+    if decisions is not None:
+        from planner.report.decisions import decisions_csv
+
+        staged.add_text(decisions, decisions_csv(result.results))
     if report is not None or plot_dir is not None:
         from planner.report.html import render_html
         from planner.report.plots import render_plots
@@ -227,9 +297,10 @@ def tune(
 
 # Commands defined beside what they drive register on `app` when imported here
 # (one line each, lazy inside: importing a command module imports no heavy library).
-from planner.train import commands as _train_commands  # noqa: E402, F401
+from planner import policies_catalog as _policies_catalog  # noqa: E402, F401
 from planner.apply import commands as _apply_commands  # noqa: E402, F401
 from planner.control import commands as _control_commands  # noqa: E402, F401
+from planner.train import commands as _train_commands  # noqa: E402, F401
 
 
 def main() -> None:
