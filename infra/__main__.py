@@ -13,7 +13,13 @@ import pulumi
 
 from infra.program import build_stack
 from infra.settings import StackSettings
-from infra.stack_file import CONFIG_KEYS, REQUIRED_KEYS, SCALAR_KEYS, settings_from_config
+from infra.stack_file import (
+    CONFIG_KEYS,
+    REMOVED_KEYS,
+    REQUIRED_KEYS,
+    SCALAR_KEYS,
+    settings_from_config,
+)
 
 
 def _read(cfg: pulumi.Config, key: str) -> Any:
@@ -28,6 +34,8 @@ def read_settings() -> tuple[StackSettings, pulumi.Output[str]]:
     # Every key StackSettings knows, from the one list (stack_file.CONFIG_KEYS); required
     # keys go through `require*` so Pulumi itself names a missing one and the fix.
     values: dict[str, Any] = {key: _read(cfg, key) for key in CONFIG_KEYS}
+    # A key this program no longer reads is named with the reason, not ignored.
+    values.update({key: cfg.get(key) for key in REMOVED_KEYS if cfg.get(key) is not None})
     region = pulumi.Config("aws").require("region")
     stack = pulumi.get_stack()
     settings = settings_from_config(

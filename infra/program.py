@@ -7,6 +7,7 @@ refuses to build a stack that breaks a guardrail, before creating anything.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
@@ -19,24 +20,29 @@ from infra.components.bundle_bucket import BundleBucket, BundleBucketArgs
 from infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.eks_cluster import EksCluster, EksClusterArgs
 from infra.components.gpu_service import GpuService, GpuServiceArgs
-from infra.components.karpenter import KarpenterGpuArgs, KarpenterGpuPool
 from infra.components.network import Network, NetworkArgs
+from infra.components.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.components.retraining import RetrainingArgs, RetrainingJob
 from infra.components.serverless import ServerlessArgs, ServerlessEndpoint
 from infra.settings import StackSettings
 
 
-def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict[str, Any]:
+def build_stack(
+    settings: StackSettings, model_token: pulumi.Input[str], now: datetime | None = None
+) -> dict[str, Any]:
     """Create every resource of one stack and return its outputs (to export).
 
     Args:
         settings: The validated stack settings, `scaling` included.
         model_token: Secret token of the model registry (a Pulumi secret).
+        now: When the program runs (default: the clock); scheduled actions that
+            would start before it are left out, since AWS rejects them.
 
     Raises:
         StackConfigError: a guardrail fails; nothing has been created.
     """
     guardrails.enforce_stack(settings)
+    now = now if now is not None else datetime.now(UTC)
     tags = settings.tags
     scaling = settings.scaling
     net_settings = settings.network
@@ -65,6 +71,7 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
             version=settings.cluster.version,
             subnet_ids=network.private_subnet_ids,
             node_pools=settings.gpu_node_pools,
+            system_nodes=settings.system_nodes,
             public_access_cidrs=settings.cluster.public_access_cidrs,
             log_types=settings.cluster.log_types,
             tags=tags,
@@ -83,6 +90,21 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
             settings=settings.addons,
             provider=provider,
             install_keda=eks_scaling is not None and eks_scaling.keda is not None,
+            depends_on=(cluster.system_node_group,),
+        ),
+    )
+    NodeAutoscaler(
+        settings.resource_name("node-autoscaler"),
+        NodeAutoscalerArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_version=settings.cluster.version,
+            region=settings.region,
+            chart_version=settings.addons.cluster_autoscaler_chart_version,
+            provider=provider,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            depends_on=(cluster.system_node_group,),
+            tags=tags,
         ),
     )
     service = GpuService(
@@ -95,17 +117,6 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
             depends_on=(addons,),
         ),
     )
-    if settings.karpenter.enabled:
-        KarpenterGpuPool(
-            settings.resource_name("karpenter"),
-            KarpenterGpuArgs(
-                settings=settings.karpenter,
-                discovery_tag=settings.resource_name("net"),
-                node_role_name=cluster.node_role_name,
-                security_group_id=cluster.security_group_id,
-                provider=provider,
-            ),
-        )
     retraining = RetrainingJob(
         settings.resource_name("retrain"),
         RetrainingArgs(
@@ -127,6 +138,8 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
         "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
         "bundle_bucket": bucket.bucket_name,
         "retraining_role_arn": retraining.role_arn,
+        "planner_repository_url": retraining.repository_url,
+        "planner_image": retraining.image,
         "service_namespace": service.namespace,
         "service_autoscaler": service.autoscaler_kind,
         "scaling_source": scaling.source.model_dump() if scaling is not None else None,
@@ -148,6 +161,7 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
                 ami_id=ami_id,
                 service_port=settings.service.port,
                 tags=tags,
+                now=now,
             ),
         )
         outputs["asg_name"] = asg.group_name
@@ -159,6 +173,7 @@ def build_stack(settings: StackSettings, model_token: pulumi.Input[str]) -> dict
                 scaling=scaling.serverless if scaling is not None else None,
                 model_bucket_arn=_bucket_arn(settings.serverless.model_data_url),
                 tags=tags,
+                now=now,
             ),
         )
         outputs["serverless_endpoint"] = endpoint.endpoint_name

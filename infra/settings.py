@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from infra.node_shapes import SYSTEM_TYPES
 from policies.stack_config import StackScaling
 from sim.capacity.catalog import lookup
 from sim.errors import ScenarioError, StackConfigError
@@ -85,8 +86,21 @@ class ClusterSettings(_Model):
     """The EKS control plane."""
 
     version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
-    # Empty: private endpoint only (deploy from inside the VPC). Never 0.0.0.0/0.
+    # The ranges `pulumi up` (CI runner egress, office/VPN) reaches the API from.
+    # Empty means a private endpoint only, which the guardrails allow only in an
+    # existing VPC, where a runner inside it can be named (docs/infra.md).
     public_access_cidrs: tuple[str, ...] = ()
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"public_access_cidrs: {cidr!r} is not a CIDR block") from None
+        return cidrs
+
     log_types: tuple[str, ...] = ("api", "audit", "authenticator")
 
 
@@ -111,13 +125,38 @@ class NodePoolSettings(_Model):
         return self
 
 
-class KarpenterSettings(_Model):
-    """An optional Karpenter NodePool for GPU capacity (Karpenter must be installed)."""
+class SystemNodeSettings(_Model):
+    """The untainted on-demand node group for everything that is not a model server.
 
-    enabled: bool = False
-    instance_families: tuple[str, ...] = ("g5", "g6")
-    gpu_limit: int = Field(default=16, ge=1)
-    capacity_types: tuple[Literal["on-demand", "spot"], ...] = ("on-demand",)
+    CoreDNS, KEDA, the cluster autoscaler, Prometheus and the retraining CronJob
+    tolerate no GPU taint: without this group they stay Pending. The default type
+    fits the retraining job (2 CPU, 4 GiB requested) beside the add-ons.
+    """
+
+    instance_types: tuple[str, ...] = Field(default=("m7i.xlarge",), min_length=1)
+    min_size: int = Field(default=2, ge=1, description="CoreDNS keeps two replicas")
+    max_size: int = Field(default=3, ge=1)
+    desired_size: int = Field(default=2, ge=1)
+    disk_size_gb: int = Field(default=50, ge=20)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        for name in types:
+            if name not in SYSTEM_TYPES:
+                raise ValueError(
+                    f"system node type {name!r}: use one of {', '.join(sorted(SYSTEM_TYPES))}"
+                )
+        return types
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SystemNodeSettings:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"system nodes: need min_size ({self.min_size}) <= desired_size "
+                f"({self.desired_size}) <= max_size ({self.max_size})"
+            )
+        return self
 
 
 class ServiceSettings(_Model):
@@ -127,11 +166,22 @@ class ServiceSettings(_Model):
     namespace: str = Field(default="inference", pattern=r"^[a-z0-9-]{1,40}$")
     image: str = Field(min_length=1)
     model_id: str = Field(min_length=1)
+    # Size of the model's weights as loaded on the GPUs; the guardrails check they
+    # leave room for the KV cache on `gpus_per_replica` GPUs. None: not checked.
+    weights_gib: float | None = Field(default=None, gt=0)
     gpus_per_replica: int = Field(default=1, ge=1, le=8)
     port: int = Field(default=8000, ge=1, le=65535)
     cpu: str = "4"
     memory: str = "16Gi"
     replicas: int = Field(default=1, ge=0, description="initial replicas; the autoscaler owns it")
+    # Context length the server reserves KV cache for; None: the model's own maximum,
+    # which a large model on 24 GB GPUs cannot hold.
+    max_model_len: int | None = Field(default=None, ge=256)
+    # Shared memory for the tensor-parallel workers (NCCL); memory-backed, so it
+    # counts against `memory`.
+    shm_gi: int = Field(default=8, ge=1)
+    # Node-local disk for downloaded weights (an emptyDir on the node's volume).
+    model_cache_gi: int = Field(default=100, ge=10)
 
 
 class AddonSettings(_Model):
@@ -139,6 +189,7 @@ class AddonSettings(_Model):
 
     nvidia_device_plugin_version: str = "0.17.1"
     keda_version: str = "2.17.0"
+    cluster_autoscaler_chart_version: str = "9.49.0"
 
 
 class WarmPoolSettings(_Model):
@@ -212,9 +263,23 @@ class RetrainingSettings(_Model):
     """The CronJob that runs the retraining command (issue 13) and refreshes the emitted policy."""
 
     schedule: str = "0 3 * * *"
-    image: str = Field(min_length=1)
+    # The planner image built from this repository's Dockerfile. None: this stack's
+    # own ECR repository (an output of the stack) at `image_tag`.
+    image: str | None = Field(default=None, min_length=1)
+    image_tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     metric_source: Literal["cloudwatch", "prometheus"] = "cloudwatch"
     lookback_days: int = Field(default=14, ge=1, le=90)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None and ("/example/" in value or value.endswith(":latest")):
+            raise ValueError(
+                f"image {value!r}: use the planner image built from this repository's "
+                "Dockerfile, pinned to a version tag or digest (or leave image unset to use "
+                "the stack's own ECR repository)"
+            )
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -245,7 +310,7 @@ class StackSettings(_Model):
     network: NetworkSettings
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     gpu_node_pools: tuple[NodePoolSettings, ...] = Field(min_length=1)
-    karpenter: KarpenterSettings = Field(default_factory=KarpenterSettings)
+    system_nodes: SystemNodeSettings = Field(default_factory=SystemNodeSettings)
     addons: AddonSettings = Field(default_factory=AddonSettings)
     service: ServiceSettings
     asg: AsgSettings | None = None

@@ -27,7 +27,7 @@ CONFIG_KEYS: dict[str, str] = {
     "network": "network",
     "cluster": "cluster",
     "gpuNodePools": "gpu_node_pools",
-    "karpenter": "karpenter",
+    "systemNodes": "system_nodes",
     "addons": "addons",
     "service": "service",
     "asg": "asg",
@@ -37,6 +37,13 @@ CONFIG_KEYS: dict[str, str] = {
     "scaling": "scaling",
 }
 
+#: Keys this program no longer reads, and why (so an old stack file gets a reason).
+REMOVED_KEYS: dict[str, str] = {
+    "karpenter": (
+        "Karpenter was removed: the cluster autoscaler scales the managed node groups "
+        "(see docs/infra.md, 'Node autoscaling'); delete the key and size gpuNodePools instead"
+    ),
+}
 #: Keys held as Pulumi secrets: read with `require_secret`, never put in StackSettings.
 SECRET_KEYS: tuple[str, ...] = ("modelToken",)
 #: Keys whose value is a plain string; every other key holds a structured object.
@@ -63,6 +70,11 @@ def settings_from_config(
     Raises:
         StackConfigError: naming the file, the key and what to do.
     """
+    removed = sorted(set(config) & set(REMOVED_KEYS))
+    if removed:
+        raise StackConfigError(
+            f"{source}: " + "; ".join(f"scaleplan:{k}: {REMOVED_KEYS[k]}" for k in removed)
+        )
     unknown = sorted(set(config) - set(CONFIG_KEYS) - set(SECRET_KEYS))
     if unknown:
         raise StackConfigError(

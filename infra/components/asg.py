@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pulumi
@@ -31,6 +32,38 @@ CLOUDWATCH_METRICS: dict[str, tuple[str, str]] = {
     "requests_per_replica": ("scaleplan", "RequestsPerReplica"),
     "queue_length_per_replica": ("scaleplan", "QueueLengthPerReplica"),
 }
+
+#: pulumi-aws sends an unset min/max/desired of a scheduled action as 0 (AWS would
+#: then set the group's max to 0); -1 is the provider's "leave this field out".
+UNSET = -1
+
+#: One-shot actions must start after the resources exist: AWS rejects a start time
+#: in the past ("Given start time is in the past"), and a stack's first `pulumi up`
+#: reaches its scheduled actions after the cluster, some 15-20 minutes in.
+SCHEDULE_LEAD = timedelta(minutes=30)
+
+#: Recurring actions are replaced on any change: pulumi-aws keeps the start time AWS
+#: filled in at creation and sends it back on update, which AWS rejects once that
+#: time has passed (pulumi-aws issue 2473); a new action gets a fresh one.
+RECURRING_OPTIONS = pulumi.ResourceOptions(replace_on_changes=["*"], delete_before_replace=True)
+
+
+def sentinel(value: int | None) -> int:
+    """A scheduled action's size field as pulumi-aws needs it: None becomes `UNSET`."""
+    return UNSET if value is None else value
+
+
+def future_changes(
+    changes: Sequence[tuple[datetime, int]], now: datetime
+) -> list[tuple[datetime, int]]:
+    """The changes of a precomputed schedule that start at least `SCHEDULE_LEAD` after now.
+
+    Earlier ones have passed (or would by the time AWS sees them); the retraining
+    job refreshes the schedule, so a stale one simply yields nothing.
+    """
+    earliest = now + SCHEDULE_LEAD
+    return [(when, desired) for when, desired in changes if when >= earliest]
+
 
 #: Deep Learning Base OSS NVIDIA Driver GPU AMI (Amazon Linux 2023): the public
 #: SSM parameter AWS keeps pointing at the latest release (DLAMI release notes).
@@ -54,6 +87,7 @@ class GpuAsgArgs:
         ami_id: GPU AMI (config override, or resolved from `GPU_AMI_PARAMETER`).
         service_port: Port of the model server.
         tags: Tags on every resource (propagated to instances).
+        now: When the program runs; one-shot actions before it are left out.
     """
 
     settings: AsgSettings
@@ -64,6 +98,7 @@ class GpuAsgArgs:
     ami_id: pulumi.Input[str]
     service_port: int = 8000
     tags: dict[str, str] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def step_adjustments(step: StepScaling, out: bool) -> list[dict[str, Any]]:
@@ -203,11 +238,16 @@ class GpuAsg(pulumi.ComponentResource):
         self.group_name = group.name
         self.group_arn = group.arn
         if args.scaling is not None:
-            self._policies(name, group, args.scaling, args.tags)
+            self._policies(name, group, args.scaling, args.tags, args.now)
         self.register_outputs({"group_name": group.name, "group_arn": group.arn})
 
     def _policies(
-        self, name: str, group: aws.autoscaling.Group, t: TargetScaling, tags: dict[str, str]
+        self,
+        name: str,
+        group: aws.autoscaling.Group,
+        t: TargetScaling,
+        tags: dict[str, str],
+        now: datetime,
     ) -> None:
         opts = pulumi.ResourceOptions(parent=group)
         if t.target_tracking is not None:
@@ -245,10 +285,10 @@ class GpuAsg(pulumi.ComponentResource):
                 scheduled_action_name=action.name,
                 recurrence=action.cron,
                 time_zone=action.timezone,
-                min_size=action.min,
-                max_size=action.max,
-                desired_capacity=action.desired,
-                opts=opts,
+                min_size=sentinel(action.min),
+                max_size=sentinel(action.max),
+                desired_capacity=sentinel(action.desired),
+                opts=pulumi.ResourceOptions.merge(opts, RECURRING_OPTIONS),
             )
         if t.predictive is not None:
             p = t.predictive
@@ -275,13 +315,23 @@ class GpuAsg(pulumi.ComponentResource):
                 opts=opts,
             )
         if t.schedule is not None:
-            for when, desired in t.schedule.changes():
+            changes = t.schedule.changes()
+            upcoming = future_changes(changes, now)
+            if len(upcoming) < len(changes):
+                pulumi.log.warn(
+                    f"{name}: {len(changes) - len(upcoming)} of {len(changes)} planned capacity "
+                    f"changes start before {(now + SCHEDULE_LEAD).isoformat()} and are left out; "
+                    "the retraining job refreshes the plan"
+                )
+            for when, desired in upcoming:
                 stamp = when.strftime("%Y%m%dT%H%MZ")
                 aws.autoscaling.Schedule(
                     f"{name}-plan-{stamp}",
                     autoscaling_group_name=group.name,
                     scheduled_action_name=f"scaleplan-{stamp}",
                     start_time=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    min_size=UNSET,
+                    max_size=UNSET,
                     desired_capacity=desired,
                     opts=opts,
                 )

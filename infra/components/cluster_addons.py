@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.components.eks_cluster import SYSTEM_LABELS
 from infra.settings import AddonSettings
+
+#: Requests of each KEDA component (the chart's defaults, stated so the
+#: schedulability test sees them): operator, metrics API server, admission webhooks.
+KEDA_REQUESTS = {"cpu": "100m", "memory": "100Mi"}
 
 
 @dataclass(frozen=True)
@@ -25,11 +30,13 @@ class ClusterAddonsArgs:
         settings: Chart versions.
         provider: The Kubernetes provider of the cluster.
         install_keda: Install KEDA (the emitted policy has a `keda` block).
+        depends_on: What must exist first (the system node group KEDA runs on).
     """
 
     settings: AddonSettings
     provider: k8s.Provider
     install_keda: bool
+    depends_on: tuple[pulumi.Resource, ...] = ()
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -42,7 +49,9 @@ class ClusterAddons(pulumi.ComponentResource):
     ):
         super().__init__("scaleplan:infra:ClusterAddons", name, None, opts)
         s = args.settings
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(args.depends_on)
+        )
         k8s.helm.v3.Release(
             f"{name}-nvidia-device-plugin",
             name="nvidia-device-plugin",
@@ -69,6 +78,14 @@ class ClusterAddons(pulumi.ComponentResource):
                 namespace="keda",
                 create_namespace=True,
                 repository_opts={"repo": "https://kedacore.github.io/charts"},
+                # On the untainted system nodes: KEDA tolerates no GPU taint.
+                values={
+                    "nodeSelector": SYSTEM_LABELS,
+                    "resources": {
+                        part: {"requests": KEDA_REQUESTS, "limits": {"memory": "1000Mi"}}
+                        for part in ("operator", "metricServer", "webhooks")
+                    },
+                },
                 opts=k8s_opts,
             )
         self.register_outputs({})

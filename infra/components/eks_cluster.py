@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.iam import service_role
-from infra.settings import NodePoolSettings
+from infra.settings import NodePoolSettings, SystemNodeSettings
 
 #: EKS-optimised Amazon Linux 2023 AMI with the NVIDIA driver and container
 #: toolkit (EKS user guide, "Amazon EKS optimized accelerated AMIs").
@@ -23,6 +23,17 @@ GPU_TAINT: dict[str, str] = {"key": "nvidia.com/gpu", "value": "true", "effect":
 #: Labels on every GPU node; the inference Deployment selects on `ai-accelerator`.
 GPU_LABELS = {"ai-accelerator": "gpu", "nvidia.com/gpu.present": "true"}
 
+#: EKS-optimised Amazon Linux 2023 AMI for the CPU-only system node group.
+SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+
+#: Label of the untainted system nodes; the add-ons select on it.
+SYSTEM_LABELS = {"scaleplan/node-role": "system"}
+
+#: IMDS hop limit 1: a pod's packets take one more hop than the node's, so pods
+#: cannot reach the instance metadata service and take the node role's
+#: credentials; pods that call AWS use IRSA instead.
+IMDS_HOP_LIMIT = 1
+
 
 @dataclass(frozen=True)
 class EksClusterArgs:
@@ -32,6 +43,7 @@ class EksClusterArgs:
         version: Kubernetes minor version of the control plane.
         subnet_ids: Private subnets for the control plane ENIs and the nodes.
         node_pools: GPU node groups; sizes bound the autoscaler, which owns desired.
+        system_nodes: The untainted on-demand group for CoreDNS and the add-ons.
         public_access_cidrs: CIDRs allowed to reach the public API endpoint;
             empty means a private endpoint only.
         log_types: Control plane logs sent to CloudWatch.
@@ -41,6 +53,7 @@ class EksClusterArgs:
     version: str
     subnet_ids: pulumi.Input[Sequence[str]]
     node_pools: tuple[NodePoolSettings, ...]
+    system_nodes: SystemNodeSettings = field(default_factory=SystemNodeSettings)
     public_access_cidrs: tuple[str, ...] = ()
     log_types: tuple[str, ...] = ("api", "audit", "authenticator")
     tags: dict[str, str] = field(default_factory=dict)
@@ -57,6 +70,7 @@ class EksCluster(pulumi.ComponentResource):
     node_role_name: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     node_group_names: list[pulumi.Output[str]]
+    system_node_group: aws.eks.NodeGroup
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scaleplan:infra:EksCluster", name, None, opts)
@@ -114,6 +128,8 @@ class EksCluster(pulumi.ComponentResource):
         groups = [
             self._node_group(name, pool, cluster, node_role, args) for pool in args.node_pools
         ]
+        self.system_node_group = self._system_group(name, cluster, node_role, args)
+        groups.append(self.system_node_group)
         self.cluster_name = cluster.name
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer = issuer
@@ -132,23 +148,18 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _node_group(
-        self,
-        name: str,
-        pool: NodePoolSettings,
-        cluster: aws.eks.Cluster,
-        node_role: aws.iam.Role,
-        args: EksClusterArgs,
-    ) -> aws.eks.NodeGroup:
+    def _launch_template(
+        self, name: str, disk_size_gb: int, args: EksClusterArgs
+    ) -> aws.ec2.LaunchTemplate:
         # A launch template only for the encrypted root volume and IMDSv2; the
-        # AMI still comes from ami_type, so EKS keeps the NVIDIA AMI patched.
-        lt = aws.ec2.LaunchTemplate(
-            f"{name}-{pool.name}",
+        # AMI still comes from ami_type, so EKS keeps the AMI patched.
+        return aws.ec2.LaunchTemplate(
+            name,
             block_device_mappings=[
                 {
                     "device_name": "/dev/xvda",
                     "ebs": {
-                        "volume_size": pool.disk_size_gb,
+                        "volume_size": disk_size_gb,
                         "volume_type": "gp3",
                         "encrypted": "true",
                         "delete_on_termination": "true",
@@ -157,13 +168,51 @@ class EksCluster(pulumi.ComponentResource):
             ],
             metadata_options={
                 "http_tokens": "required",
-                "http_put_response_hop_limit": 2,
+                "http_put_response_hop_limit": IMDS_HOP_LIMIT,
                 "http_endpoint": "enabled",
             },
             tags=args.tags,
             tag_specifications=[{"resource_type": "instance", "tags": args.tags}],
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _system_group(
+        self, name: str, cluster: aws.eks.Cluster, node_role: aws.iam.Role, args: EksClusterArgs
+    ) -> aws.eks.NodeGroup:
+        s = args.system_nodes
+        lt = self._launch_template(f"{name}-system", s.disk_size_gb, args)
+        return aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=args.subnet_ids,
+            ami_type=SYSTEM_AMI_TYPE,
+            capacity_type="ON_DEMAND",
+            instance_types=list(s.instance_types),
+            launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
+            scaling_config={
+                "min_size": s.min_size,
+                "max_size": s.max_size,
+                "desired_size": s.desired_size,
+            },
+            update_config={"max_unavailable": 1},
+            labels={**SYSTEM_LABELS, "scaleplan/capacity": "on_demand"},
+            # No taint: everything that tolerates nothing lands here.
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(
+                parent=cluster, ignore_changes=["scalingConfig.desiredSize"]
+            ),
+        )
+
+    def _node_group(
+        self,
+        name: str,
+        pool: NodePoolSettings,
+        cluster: aws.eks.Cluster,
+        node_role: aws.iam.Role,
+        args: EksClusterArgs,
+    ) -> aws.eks.NodeGroup:
+        lt = self._launch_template(f"{name}-{pool.name}", pool.disk_size_gb, args)
         return aws.eks.NodeGroup(
             f"{name}-{pool.name}",
             cluster_name=cluster.name,

@@ -29,6 +29,13 @@ HPA_METRICS: dict[str, str] = {
 }
 
 
+#: PriorityClass of the model server pods.
+PRIORITY_CLASS = "scaleplan-inference"
+
+#: Where the server keeps downloaded weights (a node-local emptyDir).
+MODEL_CACHE = "/models"
+
+
 @dataclass(frozen=True)
 class GpuServiceArgs:
     """Inputs of `GpuService`.
@@ -61,9 +68,9 @@ def hpa_rules(rules: HpaRules) -> dict[str, Any]:
         out["policies"] = [
             {"type": p.type, "value": p.value, "periodSeconds": p.period_s} for p in rules.policies
         ]
-    if rules.tolerance is not None:
-        # A Quantity string; needs the HPAConfigurableTolerance feature (Kubernetes 1.33+).
-        out["tolerance"] = f"{rules.tolerance:g}"
+    # `rules.tolerance` is not written: the field needs the alpha HPAConfigurableTolerance
+    # feature gate, which EKS does not enable (the API server drops it), and KEDA 2.17's
+    # ScaledObject schema has no such field. The cluster-wide 10 % applies.
     return out
 
 
@@ -148,6 +155,15 @@ class GpuService(pulumi.ComponentResource):
         )
         labels = {"app.kubernetes.io/name": s.name, "app.kubernetes.io/part-of": "scaleplan"}
         ns = k8s.core.v1.Namespace(name, metadata={"name": s.namespace}, opts=k8s_opts)
+        # Model servers outrank batch work (the retraining job) when GPUs are short.
+        k8s.scheduling.v1.PriorityClass(
+            f"{name}-priority",
+            metadata={"name": PRIORITY_CLASS},
+            value=100000,
+            global_default=False,
+            description="scaleplan GPU inference: preempts batch pods, not system pods",
+            opts=k8s_opts,
+        )
         meta: Any = {"namespace": ns.metadata.name, "labels": labels}
         secret = k8s.core.v1.Secret(
             f"{name}-model-token",
@@ -164,7 +180,10 @@ class GpuService(pulumi.ComponentResource):
                 {
                     "replicas": s.replicas,
                     "selector": {"matchLabels": labels},
-                    "template": {"metadata": {"labels": labels}, "spec": _pod_spec(s, secret)},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": _pod_spec(s, secret, labels),
+                    },
                 },
             ),
             # The autoscaler owns the replica count once it exists.
@@ -186,6 +205,13 @@ class GpuService(pulumi.ComponentResource):
                     "ports": [{"name": "http", "port": 80, "targetPort": s.port}],
                 },
             ),
+            opts=k8s_opts,
+        )
+        # Voluntary disruptions (node drains, scale-down) take one replica at a time.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={**meta, "name": s.name},
+            spec=cast(Any, {"maxUnavailable": 1, "selector": {"matchLabels": labels}}),
             opts=k8s_opts,
         )
         self.autoscaler_kind = "none"
@@ -232,9 +258,45 @@ class GpuService(pulumi.ComponentResource):
         return "HorizontalPodAutoscaler"
 
 
-def _pod_spec(s: ServiceSettings, secret: k8s.core.v1.Secret) -> dict[str, Any]:
+def server_args(s: ServiceSettings) -> list[str]:
+    """The vLLM OpenAI server's arguments: the model split over the replica's GPUs."""
+    args = [
+        "--model",
+        s.model_id,
+        "--port",
+        str(s.port),
+        "--tensor-parallel-size",
+        str(s.gpus_per_replica),
+        "--download-dir",
+        MODEL_CACHE,
+    ]
+    if s.max_model_len is not None:
+        args += ["--max-model-len", str(s.max_model_len)]
+    return args
+
+
+def _pod_spec(
+    s: ServiceSettings, secret: k8s.core.v1.Secret, labels: dict[str, str]
+) -> dict[str, Any]:
     gpu = str(s.gpus_per_replica)
     return {
+        "priorityClassName": PRIORITY_CLASS,
+        # Replicas spread over AZs where capacity allows (GPU capacity is scarce:
+        # never leave a replica Pending for balance).
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": labels},
+            }
+        ],
+        "volumes": [
+            # Tensor-parallel workers exchange tensors through /dev/shm (NCCL); the
+            # container runtime's 64 MiB default is far too small.
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{s.shm_gi}Gi"}},
+            {"name": "model-cache", "emptyDir": {"sizeLimit": f"{s.model_cache_gi}Gi"}},
+        ],
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {
             "nodeAffinity": {
@@ -253,12 +315,17 @@ def _pod_spec(s: ServiceSettings, secret: k8s.core.v1.Secret) -> dict[str, Any]:
                 }
             }
         },
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000},
+        # The vLLM image runs as root and writes its caches under /root; no
+        # privilege escalation, no host access.
         "containers": [
             {
                 "name": "server",
                 "image": s.image,
-                "args": ["--model", s.model_id, "--port", str(s.port)],
+                "args": server_args(s),
+                "volumeMounts": [
+                    {"name": "shm", "mountPath": "/dev/shm"},
+                    {"name": "model-cache", "mountPath": MODEL_CACHE},
+                ],
                 "ports": [{"name": "http", "containerPort": s.port}],
                 "env": [
                     {
@@ -269,7 +336,12 @@ def _pod_spec(s: ServiceSettings, secret: k8s.core.v1.Secret) -> dict[str, Any]:
                     }
                 ],
                 "resources": {
-                    "requests": {"cpu": s.cpu, "memory": s.memory, "nvidia.com/gpu": gpu},
+                    "requests": {
+                        "cpu": s.cpu,
+                        "memory": s.memory,
+                        "nvidia.com/gpu": gpu,
+                        "ephemeral-storage": f"{s.model_cache_gi}Gi",
+                    },
                     "limits": {"memory": s.memory, "nvidia.com/gpu": gpu},
                 },
                 # Model load takes minutes: only route traffic once the server says ready.

@@ -24,6 +24,29 @@ def service_trust(service: str) -> str:
     )
 
 
+def irsa_trust(provider_arn: str, issuer: str, namespace: str, account: str) -> str:
+    """Trust policy: only this service account's web identity tokens may assume the role."""
+    host = issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{host}:sub": f"system:serviceaccount:{namespace}:{account}",
+                            f"{host}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
 def service_role(
     name: str,
     service: str,

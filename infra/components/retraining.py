@@ -20,6 +20,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.components.eks_cluster import SYSTEM_LABELS
+from infra.components.iam import irsa_trust
 from infra.settings import RetrainingSettings
 
 SERVICE_ACCOUNT = "scaleplan-retrain"
@@ -53,29 +55,6 @@ class RetrainingArgs:
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     tags: dict[str, str] = field(default_factory=dict)
-
-
-def irsa_trust(provider_arn: str, issuer: str, namespace: str, account: str) -> str:
-    """Trust policy: only this service account's web identity tokens may assume the role."""
-    host = issuer.removeprefix("https://")
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{host}:sub": f"system:serviceaccount:{namespace}:{account}",
-                            f"{host}:aud": "sts.amazonaws.com",
-                        }
-                    },
-                }
-            ],
-        }
-    )
 
 
 def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
@@ -152,6 +131,8 @@ class RetrainingJob(pulumi.ComponentResource):
 
     role_arn: pulumi.Output[str]
     cronjob_name: pulumi.Output[str]
+    repository_url: pulumi.Output[str]
+    image: pulumi.Output[str]
 
     def __init__(self, name: str, args: RetrainingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scaleplan:infra:RetrainingJob", name, None, opts)
@@ -169,6 +150,23 @@ class RetrainingJob(pulumi.ComponentResource):
                 lambda v: json.dumps(least_privilege_policy(args.stack, str(v[0]), str(v[1])))
             ),
             opts=pulumi.ResourceOptions(parent=role),
+        )
+        # The planner image (this repository's Dockerfile) lives in the stack's own
+        # registry unless the settings name another; tags are immutable so a tag
+        # always means one build.
+        repository = aws.ecr.Repository(
+            f"{name}-planner",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "KMS"}],
+            force_delete=False,
+            tags=args.tags,
+            opts=child,
+        )
+        image: pulumi.Output[str] = (
+            pulumi.Output.from_input(s.image)
+            if s.image is not None
+            else repository.repository_url.apply(lambda url: f"{url}:{s.image_tag}")
         )
         meta: Any = {"namespace": args.namespace}
         sa = k8s.core.v1.ServiceAccount(
@@ -235,11 +233,14 @@ class RetrainingJob(pulumi.ComponentResource):
                                 "spec": {
                                     "serviceAccountName": sa.metadata.name,
                                     "restartPolicy": "Never",
+                                    # The image's own unprivileged user (Dockerfile).
                                     "securityContext": {"runAsNonRoot": True, "runAsUser": 1000},
+                                    # Tolerates no GPU taint: runs on the system nodes.
+                                    "nodeSelector": SYSTEM_LABELS,
                                     "containers": [
                                         {
                                             "name": "retrain",
-                                            "image": s.image,
+                                            "image": image,
                                             "command": ["planner", "retrain"],
                                             "args": pulumi.Output.from_input(
                                                 args.bucket_name
@@ -260,7 +261,16 @@ class RetrainingJob(pulumi.ComponentResource):
         )
         self.role_arn = role.arn
         self.cronjob_name = job.metadata.name
-        self.register_outputs({"role_arn": role.arn, "cronjob_name": job.metadata.name})
+        self.repository_url = repository.repository_url
+        self.image = image
+        self.register_outputs(
+            {
+                "role_arn": role.arn,
+                "cronjob_name": job.metadata.name,
+                "repository_url": repository.repository_url,
+                "image": image,
+            }
+        )
 
 
 def retrain_args(stack: str, s: RetrainingSettings, bucket: str) -> list[str]:

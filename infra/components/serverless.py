@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.asg import future_changes
 from infra.components.iam import service_trust
 from infra.settings import ServerlessSettings
 from policies.stack_config import TargetScaling
@@ -55,12 +57,14 @@ class ServerlessArgs:
         scaling: The emitted policy (provisioned concurrency); None: fixed.
         model_bucket_arn: Bucket holding `model_data_url` (read-only access).
         tags: Tags on every resource.
+        now: When the program runs; one-shot actions before it are left out.
     """
 
     settings: ServerlessSettings
     scaling: TargetScaling | None
     model_bucket_arn: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def execution_policy(model_bucket_arn: str | None) -> str:
@@ -145,11 +149,16 @@ class ServerlessEndpoint(pulumi.ComponentResource):
         )
         self.endpoint_name = endpoint.name
         if args.scaling is not None:
-            self._autoscaling(name, endpoint, args.scaling, args.tags)
+            self._autoscaling(name, endpoint, args.scaling, args.tags, args.now)
         self.register_outputs({"endpoint_name": endpoint.name})
 
     def _autoscaling(
-        self, name: str, endpoint: aws.sagemaker.Endpoint, t: TargetScaling, tags: dict[str, str]
+        self,
+        name: str,
+        endpoint: aws.sagemaker.Endpoint,
+        t: TargetScaling,
+        tags: dict[str, str],
+        now: datetime,
     ) -> None:
         resource_id = endpoint.name.apply(lambda n: f"endpoint/{n}/variant/{VARIANT}")
         target = aws.appautoscaling.Target(
@@ -201,7 +210,7 @@ class ServerlessEndpoint(pulumi.ComponentResource):
                 **common,
             )
         if t.schedule is not None:
-            for when, desired in t.schedule.changes():
+            for when, desired in future_changes(t.schedule.changes(), now):
                 stamp = when.strftime("%Y%m%dT%H%MZ")
                 aws.appautoscaling.ScheduledAction(
                     f"{name}-plan-{stamp}",

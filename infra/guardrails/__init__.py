@@ -28,6 +28,7 @@ from infra.guardrails.resources import (
     check_bounds,
     check_encryption,
     check_gpu_budget,
+    check_metadata,
     check_public,
     check_resource,
     check_stack,
@@ -35,6 +36,7 @@ from infra.guardrails.resources import (
     format_violations,
     gpu_nodes_max,
     is_gpu_instance,
+    is_open_cidr,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "check_change",
     "check_encryption",
     "check_gpu_budget",
+    "check_metadata",
     "check_plan",
     "check_public",
     "check_resource",
@@ -56,4 +59,5 @@ __all__ = [
     "format_violations",
     "gpu_nodes_max",
     "is_gpu_instance",
+    "is_open_cidr",
 ]

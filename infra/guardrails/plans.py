@@ -8,11 +8,23 @@ creating anything.
 
 from __future__ import annotations
 
-from infra.guardrails.resources import MAX_GPU_NODES, Violation, format_violations
-from infra.settings import StackSettings
+from infra.guardrails.resources import (
+    API_ALLOWLIST_PREFIX_V4,
+    API_ALLOWLIST_PREFIX_V6,
+    MAX_GPU_NODES,
+    Violation,
+    format_violations,
+    is_open_cidr,
+)
+from infra.node_shapes import node_shape, replicas_per_node
+from infra.settings import ServiceSettings, StackSettings
 from policies.stack_config import Bounds, StackScaling
-from sim.capacity.catalog import CATALOG
 from sim.errors import StackConfigError
+
+#: Share of a replica's GPU memory the weights may take; the rest holds the KV
+#: cache and activations (vLLM preallocates 90 % of each GPU, and a server whose
+#: weights fill most of that has no room for a useful batch).
+WEIGHTS_SHARE_MAX = 0.75
 
 
 def check_settings(settings: StackSettings) -> list[Violation]:
@@ -20,7 +32,12 @@ def check_settings(settings: StackSettings) -> list[Violation]:
     out: list[Violation] = []
     env = settings.environment
     total = sum(p.max_size for p in settings.gpu_node_pools)
-    total += settings.asg.max_size if settings.asg is not None else 0
+    if settings.asg is not None:
+        total += settings.asg.max_size
+        warm = settings.asg.warm_pool
+        # A running warm pool keeps its instances up (billed) beside the group.
+        if warm is not None and warm.state == "Running":
+            total += warm.max_prepared if warm.max_prepared is not None else settings.asg.max_size
     limit = MAX_GPU_NODES[env]
     if total > limit:
         out.append(
@@ -44,13 +61,85 @@ def check_settings(settings: StackSettings) -> list[Violation]:
                     "or asg.on_demand_base_capacity >= 1)",
                 )
             )
-    if "0.0.0.0/0" in settings.cluster.public_access_cidrs:
+    cidrs = settings.cluster.public_access_cidrs
+    broad = [c for c in cidrs if is_open_cidr(c, API_ALLOWLIST_PREFIX_V4, API_ALLOWLIST_PREFIX_V6)]
+    if broad:
         out.append(
             Violation(
-                "no-public-endpoint", settings.stack, "cluster.public_access_cidrs has 0.0.0.0/0"
+                "no-public-endpoint",
+                settings.stack,
+                f"cluster.public_access_cidrs {', '.join(broad)} is wider than a "
+                f"/{API_ALLOWLIST_PREFIX_V4} (IPv6 /{API_ALLOWLIST_PREFIX_V6}); list the "
+                "runner's and office's ranges",
+            )
+        )
+    out.extend(check_packing(settings)[1])
+    if not cidrs and settings.network.vpc_id is None:
+        out.append(
+            Violation(
+                "unreachable-endpoint",
+                settings.stack,
+                "a private-only API endpoint in a VPC this stack creates cannot be reached by "
+                "whatever runs `pulumi up`; set cluster.public_access_cidrs to the runner's "
+                "egress range, or deploy into an existing VPC (network.vpc_id) with a runner in it",
             )
         )
     return out
+
+
+def check_packing(settings: StackSettings) -> tuple[int, list[Violation]]:
+    """Replicas the GPU node pools hold at their max sizes, and packing violations.
+
+    A replica needs GPUs, CPU and memory on one node; the fewest replicas any
+    allowed instance type holds decide a pool's count, since the node group may
+    launch any of them. A type on which CPU or memory leaves GPUs idle, or on
+    which no replica fits, is a violation, as are weights that leave too little
+    GPU memory for the KV cache.
+    """
+    s: ServiceSettings = settings.service
+    out: list[Violation] = []
+    total = 0
+    for pool in settings.gpu_node_pools:
+        per_node = []
+        for name in pool.instance_types:
+            shape = node_shape(name)
+            fit = replicas_per_node(shape, s.cpu, s.memory, s.gpus_per_replica)
+            per_node.append(fit)
+            used = fit * s.gpus_per_replica
+            if fit == 0:
+                out.append(
+                    Violation(
+                        "packing",
+                        f"{settings.stack}/{pool.name}",
+                        f"no replica ({s.gpus_per_replica} GPU, {s.cpu} CPU, {s.memory}) fits on "
+                        f"{name} ({shape.gpus} GPU, {shape.allocatable_cpu_m}m CPU, "
+                        f"{shape.allocatable_memory_mib} MiB allocatable)",
+                    )
+                )
+            elif used < shape.gpus:
+                out.append(
+                    Violation(
+                        "packing",
+                        f"{settings.stack}/{pool.name}",
+                        f"{fit} replica(s) of {s.cpu} CPU / {s.memory} fit on {name}: "
+                        f"{shape.gpus - used} of its {shape.gpus} GPUs stay idle; lower "
+                        "service.cpu/memory or change gpus_per_replica",
+                    )
+                )
+            if s.weights_gib is not None:
+                room = s.gpus_per_replica * shape.gpu_memory_gib_per_gpu * WEIGHTS_SHARE_MAX
+                if s.weights_gib > room:
+                    out.append(
+                        Violation(
+                            "gpu-memory",
+                            f"{settings.stack}/{pool.name}",
+                            f"{s.weights_gib:g} GiB of weights on {s.gpus_per_replica} x "
+                            f"{shape.gpu_memory_gib_per_gpu} GiB GPUs of {name} leave no room "
+                            f"for the KV cache (at most {room:g} GiB); raise gpus_per_replica",
+                        )
+                    )
+        total += pool.max_size * min(per_node)
+    return total, out
 
 
 def enforce_stack(settings: StackSettings) -> None:
@@ -80,21 +169,17 @@ def check_plan(scaling: StackScaling, settings: StackSettings) -> list[Violation
     out = list(check_settings(settings))
     stack = settings.stack
     eks = scaling.eks
-    if eks is not None:
-        gpus = sum(
-            p.max_size * max(CATALOG[t].gpus for t in p.instance_types)
-            for p in settings.gpu_node_pools
-        )
-        fit = gpus // settings.service.gpus_per_replica
-        if eks.bounds.max > fit:
-            out.append(
-                Violation(
-                    "bounds",
-                    stack,
-                    f"eks.bounds.max {eks.bounds.max} replicas need more GPUs than the node pools "
-                    f"hold ({fit} replicas of {settings.service.gpus_per_replica} GPU)",
-                )
+    fit, _ = check_packing(settings)  # its violations are among check_settings'
+    if eks is not None and eks.bounds.max > fit:
+        s = settings.service
+        out.append(
+            Violation(
+                "bounds",
+                stack,
+                f"eks.bounds.max {eks.bounds.max} replicas need more nodes than the node pools "
+                f"hold ({fit} replicas of {s.gpus_per_replica} GPU, {s.cpu} CPU, {s.memory})",
             )
+        )
     asg = scaling.asg
     if asg is not None and settings.asg is not None and asg.bounds.max > settings.asg.max_size:
         out.append(

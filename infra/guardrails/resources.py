@@ -7,6 +7,7 @@ what to change; an empty list means the resource passes.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from sim.capacity.catalog import CATALOG
 #: for the fleet's peak with headroom.
 MAX_GPU_NODES: dict[str, int] = {"dev": 4, "staging": 16, "prod": 96}
 
-_OPEN_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+#: A CIDR shorter than this prefix is treated as the internet: `0.0.0.0/1` plus
+#: `128.0.0.0/1` is 0.0.0.0/0 in two rules. /8 still admits a VPC's own 10.0.0.0/8.
+OPEN_PREFIX_V4 = 8
+OPEN_PREFIX_V6 = 32
+#: The cluster API allowlist is held tighter: a block above a /16 is not an allowlist.
+API_ALLOWLIST_PREFIX_V4 = 16
+API_ALLOWLIST_PREFIX_V6 = 48
 _GPU_FAMILY = re.compile(r"^(g\d|p\d|gr\d)[a-z]*\.")
 
 #: AWS types whose `tags` input the required-tags rule checks.
@@ -47,8 +54,24 @@ TAGGED_TYPES: frozenset[str] = frozenset(
         "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
         "aws:sagemaker/endpoint:Endpoint",
         "aws:appautoscaling/target:Target",
+        "aws:ecr/repository:Repository",
     }
 )
+
+
+def is_open_cidr(
+    cidr: str, prefix_v4: int = OPEN_PREFIX_V4, prefix_v6: int = OPEN_PREFIX_V6
+) -> bool:
+    """True when `cidr` is broader than the given prefix (unparseable counts as open)."""
+    try:
+        net = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return True
+    return net.prefixlen < (prefix_v4 if net.version == 4 else prefix_v6)
+
+
+def _open(cidrs: Iterable[Any]) -> list[str]:
+    return [str(c) for c in cidrs if is_open_cidr(str(c))]
 
 
 @dataclass(frozen=True)
@@ -81,7 +104,8 @@ def is_gpu_instance(instance_type: str) -> bool:
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+    # pulumi-aws's scheduled actions use -1 for "not set".
+    return None if value is None or int(value) < 0 else int(value)
 
 
 def _bounds(rule_res: str, lo: Any, desired: Any, hi: Any, what: str) -> list[Violation]:
@@ -153,8 +177,37 @@ def gpu_nodes_max(view: ResourceView) -> int:
     if view.type == "aws:autoscaling/group:Group":
         mip = p.get("mixedInstancesPolicy") or {}
         overrides = (mip.get("launchTemplate") or {}).get("overrides") or []
-        if any(is_gpu_instance(o.get("instanceType", "")) for o in overrides):
-            return int(p.get("maxSize") or 0)
+        # Without overrides the type is on the launch template, which this rule
+        # cannot see (a warm-pool group): count the group as GPU capacity.
+        if not overrides or any(is_gpu_instance(o.get("instanceType", "")) for o in overrides):
+            warm = p.get("warmPool") or {}
+            running = warm.get("poolState") == "Running"
+            prepared = int(warm.get("maxGroupPreparedCapacity") or p.get("maxSize") or 0)
+            return int(p.get("maxSize") or 0) + (prepared if running else 0)
+    if view.type == "kubernetes:karpenter.sh/v1:NodePool":
+        return _karpenter_gpu_nodes(p)
+    return 0
+
+
+#: What an unbounded pool counts as: always above every environment's budget.
+UNBOUNDED = 10**6
+
+
+def _karpenter_gpu_nodes(props: Mapping[str, Any]) -> int:
+    """A Karpenter NodePool's GPU nodes: at most its GPU limit (every GPU node has one)."""
+    spec = props.get("spec") or {}
+    limit = (spec.get("limits") or {}).get("nvidia.com/gpu")
+    if limit is not None:
+        return int(str(limit))
+    template = (spec.get("template") or {}).get("spec") or {}
+    for req in template.get("requirements") or []:
+        key, values = req.get("key", ""), req.get("values") or []
+        if key == "karpenter.k8s.aws/instance-gpu-count":
+            return UNBOUNDED
+        if key in ("karpenter.k8s.aws/instance-family", "node.kubernetes.io/instance-type") and any(
+            _GPU_FAMILY.match(f"{v}.") or is_gpu_instance(str(v)) for v in values
+        ):
+            return UNBOUNDED
     return 0
 
 
@@ -179,8 +232,13 @@ def check_public(view: ResourceView) -> list[Violation]:
     if view.type == "aws:eks/cluster:Cluster":
         vpc = p.get("vpcConfig") or {}
         public = vpc.get("endpointPublicAccess", True)  # AWS default is public
-        cidrs = set(vpc.get("publicAccessCidrs") or ["0.0.0.0/0"])
-        if public and cidrs & _OPEN_CIDRS:
+        cidrs = vpc.get("publicAccessCidrs") or ["0.0.0.0/0"]
+        broad = [
+            c
+            for c in cidrs
+            if is_open_cidr(str(c), API_ALLOWLIST_PREFIX_V4, API_ALLOWLIST_PREFIX_V6)
+        ]
+        if public and broad:
             out.append(
                 Violation(
                     "no-public-endpoint",
@@ -195,21 +253,101 @@ def check_public(view: ResourceView) -> list[Violation]:
                 out.append(Violation("no-public-endpoint", view.name, "instances get public IPs"))
     if view.type == "aws:ec2/subnet:Subnet" and p.get("mapPublicIpOnLaunch"):
         out.append(Violation("no-public-endpoint", view.name, "subnet maps public IPs on launch"))
-    if view.type == "aws:ec2/securityGroup:SecurityGroup":
-        for rule in p.get("ingress") or []:
-            if set(rule.get("cidrBlocks") or []) & _OPEN_CIDRS:
-                out.append(Violation("no-public-endpoint", view.name, "ingress open to 0.0.0.0/0"))
+    out.extend(_open_ingress(view))
     if view.type == "kubernetes:core/v1:Service":
         spec, meta = p.get("spec") or {}, p.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
-        scheme = annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme")
-        if spec.get("type") == "LoadBalancer" and scheme != "internal":
+        if spec.get("type") == "LoadBalancer" and not _internal_service(meta):
             out.append(Violation("no-public-endpoint", view.name, "LoadBalancer is not internal"))
+    if view.type in _LOAD_BALANCERS and p.get("internal") is not True:
+        out.append(
+            Violation(
+                "no-public-endpoint", view.name, "load balancer is internet-facing; set internal"
+            )
+        )
+    if view.type == "kubernetes:networking.k8s.io/v1:Ingress":
+        annotations = (p.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("alb.ingress.kubernetes.io/scheme") != "internal":
+            out.append(
+                Violation(
+                    "no-public-endpoint",
+                    view.name,
+                    "Ingress may get an internet-facing load balancer; annotate "
+                    "alb.ingress.kubernetes.io/scheme: internal",
+                )
+            )
     if view.type == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
         keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
         off = [k for k in keys if p.get(k) is not True]
         if off:
             out.append(Violation("no-public-endpoint", view.name, f"set {', '.join(off)} true"))
+    return out
+
+
+_LOAD_BALANCERS = frozenset(
+    {
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:alb/loadBalancer:LoadBalancer",
+        "aws:elb/loadBalancer:LoadBalancer",
+    }
+)
+
+
+def _internal_service(meta: Mapping[str, Any]) -> bool:
+    annotations = meta.get("annotations") or {}
+    if annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme") == "internal":
+        return True
+    # The in-tree provider's legacy annotation: "true" (or, historically, a CIDR).
+    legacy = annotations.get("service.beta.kubernetes.io/aws-load-balancer-internal")
+    return legacy is not None and str(legacy).lower() not in ("false", "")
+
+
+def _open_ingress(view: ResourceView) -> list[Violation]:
+    """Ingress from the internet, inline in a security group or as separate rule resources."""
+    p = view.props
+    blocks: list[Any] = []
+    if view.type == "aws:ec2/securityGroup:SecurityGroup":
+        for rule in p.get("ingress") or []:
+            blocks += [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
+    elif view.type == "aws:ec2/securityGroupRule:SecurityGroupRule" and p.get("type") == "ingress":
+        blocks += [*(p.get("cidrBlocks") or []), *(p.get("ipv6CidrBlocks") or [])]
+    elif view.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        blocks += [b for b in (p.get("cidrIpv4"), p.get("cidrIpv6")) if b]
+    opened = _open(blocks)
+    if not opened:
+        return []
+    return [
+        Violation(
+            "no-public-endpoint",
+            view.name,
+            f"ingress open to the internet ({', '.join(opened)}); allow the VPC or named ranges",
+        )
+    ]
+
+
+def check_metadata(view: ResourceView) -> list[Violation]:
+    """IMDSv2 only, and a hop limit of 1 so pods cannot take the node role's credentials."""
+    p = view.props
+    if view.type == "aws:ec2/launchTemplate:LaunchTemplate":
+        meta = p.get("metadataOptions") or {}
+        tokens, hops = meta.get("httpTokens"), meta.get("httpPutResponseHopLimit")
+    elif view.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass":
+        meta = (p.get("spec") or {}).get("metadataOptions") or {}
+        tokens = meta.get("httpTokens", "required")  # Karpenter's defaults
+        hops = meta.get("httpPutResponseHopLimit", 1)
+    else:
+        return []
+    out: list[Violation] = []
+    if tokens != "required":
+        out.append(Violation("imds", view.name, "set metadata httpTokens: required (IMDSv2)"))
+    if hops is not None and int(hops) > 1:
+        out.append(
+            Violation(
+                "imds",
+                view.name,
+                f"IMDS hop limit {hops} lets pods reach the node role's credentials; use 1 "
+                "(pods use IRSA)",
+            )
+        )
     return out
 
 
@@ -227,10 +365,24 @@ def check_encryption(view: ResourceView) -> list[Violation]:
         if not algos or any(a not in ("aws:kms", "aws:kms:dsse", "AES256") for a in algos):
             out.append(Violation("encryption", view.name, "bucket SSE must be aws:kms or AES256"))
     if view.type == "aws:ec2/launchTemplate:LaunchTemplate":
-        for bdm in p.get("blockDeviceMappings") or []:
+        mappings = p.get("blockDeviceMappings") or []
+        if not mappings:
+            # The AMI's own root volume mapping applies, encrypted or not.
+            out.append(
+                Violation(
+                    "encryption", view.name, "no block device mappings: map an encrypted root"
+                )
+            )
+        for bdm in mappings:
             ebs = bdm.get("ebs") or {}
             if str(ebs.get("encrypted", "false")).lower() != "true":
                 out.append(Violation("encryption", view.name, "EBS volume not encrypted"))
+    if view.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass":
+        mappings = (p.get("spec") or {}).get("blockDeviceMappings") or []
+        if not mappings or any((m.get("ebs") or {}).get("encrypted") is not True for m in mappings):
+            out.append(
+                Violation("encryption", view.name, "EC2NodeClass volumes must set encrypted: true")
+            )
     if view.type == "aws:eks/cluster:Cluster" and not p.get("encryptionConfig"):
         out.append(Violation("encryption", view.name, "set encryptionConfig (KMS) for secrets"))
     if view.type == "aws:eks/nodeGroup:NodeGroup" and p.get("diskSize") is not None:
@@ -247,6 +399,7 @@ def check_resource(view: ResourceView, environment: str) -> list[Violation]:
         *check_gpu_budget(view, environment),
         *check_public(view),
         *check_encryption(view),
+        *check_metadata(view),
     ]
 
 

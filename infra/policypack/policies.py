@@ -55,6 +55,11 @@ RESOURCE_RULES: tuple[tuple[str, str, _Rule], ...] = (
         "encryption at rest on buckets, volumes and cluster secrets",
         lambda v, env: guardrails.check_encryption(v),
     ),
+    (
+        "imds",
+        "IMDSv2 with a hop limit of 1 on node launch templates",
+        lambda v, env: guardrails.check_metadata(v),
+    ),
 )
 
 

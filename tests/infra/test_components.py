@@ -110,9 +110,12 @@ def test_eks_cluster_kubeconfig_output_uses_exec_auth(mocks: Any) -> None:
     build()
     oidc = mocks.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").props
     assert oidc["clientIdLists"] == ["sts.amazonaws.com"]
-    lt = mocks.one("aws:ec2/launchTemplate:LaunchTemplate").props
-    assert lt["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
-    assert lt["metadataOptions"]["httpTokens"] == "required"
+    for name in ("c-gpu", "c-system"):
+        lt = mocks.one("aws:ec2/launchTemplate:LaunchTemplate", name).props
+        assert lt["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+        assert lt["metadataOptions"]["httpTokens"] == "required"
+        # Pods cannot reach IMDS (one hop) and so cannot take the node role (item 12).
+        assert lt["metadataOptions"]["httpPutResponseHopLimit"] == 1
 
 
 def test_hpa_behavior_maps_every_field() -> None:
@@ -130,7 +133,6 @@ def test_hpa_behavior_maps_every_field() -> None:
             "stabilizationWindowSeconds": 15,
             "selectPolicy": "Max",
             "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
-            "tolerance": "0.02",
         },
         "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Disabled"},
     }

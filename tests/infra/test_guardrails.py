@@ -135,7 +135,11 @@ ASG = "aws:autoscaling/group:Group"
         ),
         (
             "aws:ec2/launchTemplate:LaunchTemplate",
-            {"tags": TAGS, "blockDeviceMappings": [{"ebs": {"encrypted": "false"}}]},
+            {
+                "tags": TAGS,
+                "blockDeviceMappings": [{"ebs": {"encrypted": "false"}}],
+                "metadataOptions": {"httpTokens": "required"},
+            },
             "prod",
             ["encryption"],
         ),
@@ -280,7 +284,8 @@ def test_plan_bounds_beyond_the_stack_envelope_are_flagged() -> None:
     messages = [v.message for v in check_plan(scaling, settings)]
     assert any("asg.bounds.max 30 exceeds the stack's asg.max_size 24" in m for m in messages)
     assert any(
-        "eks.bounds.max 100 replicas need more GPUs" in m and "72 replicas" in m for m in messages
+        "eks.bounds.max 100 replicas need more nodes" in m and "60 replicas of 4 GPU" in m
+        for m in messages
     )
 
 

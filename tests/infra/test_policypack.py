@@ -102,6 +102,7 @@ def test_pack_name_and_policy_names() -> None:
         "max-gpu-nodes",
         "no-public-endpoint",
         "encryption",
+        "imds",
         "stack-rules",
     ]
 
