@@ -252,6 +252,27 @@ def tune(
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario YAML (default: the bundled default scenario).")
     ] = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option(help="Trace file or directory (alone: its own rate, pool sized from it)."),
+    ] = None,
+    trace_format: Annotated[
+        TraceFormatChoice | None, typer.Option(help="Format of --trace.")
+    ] = None,
+    bin_s: Annotated[
+        float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")
+    ] = None,
+    time_unit: TimeUnitFlag = None,
+    scale_mean_rps: Annotated[
+        float | None, typer.Option(help="Rescale the scenario's window to this mean (req/s).")
+    ] = None,
+    instance_type: InstanceTypeFlag = None,
+    min_replicas: MinReplicasFlag = None,
+    max_replicas: MaxReplicasFlag = None,
+    initial_replicas: InitialReplicasFlag = None,
+    slo_latency_s: SloLatencyFlag = None,
+    slo_target: SloTargetFlag = None,
+    decision_interval_s: DecisionIntervalFlag = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 40,
     train_h: Annotated[
         str | None,
@@ -264,24 +285,65 @@ def tune(
         str | None,
         typer.Option(help="Held-back window START:END in hours (default: the last 1/3)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler and the runs.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of the TPE sampler, the workload and the runs.")
+    ] = 0,
+    allow_infeasible: Annotated[
+        bool,
+        typer.Option(
+            help="Write the bundle even when nothing tried meets the SLO (default: exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Calibrate a policy's parameters with optuna; evaluate on a held-back window."""
     from datetime import UTC, datetime
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from planner.atomic import check_output_dir
-    from planner.scenario_input import parse_window_h, resolve_scenario
-    from planner.tune import default_windows, tune_policy, tune_table, write_tuned_bundle
+    from planner.cli_flags import cluster_overrides, time_unit_value
+    from planner.inputs import resolve_policies
+    from planner.run_setup import prepare_run
+    from planner.scenario_input import WorkloadOverrides, parse_window_h
+    from planner.tune import default_windows, tune_policy, write_tuned_bundle
+    from planner.tune_report import simulate_command, tune_table
+    from planner.tuning_space import tunable
 
     check_output_dir(out, "--out")
-    resolved = resolve_scenario(scenario)
+    tunable(resolve_policies([policy])[0])
+    overrides = WorkloadOverrides(
+        trace=trace,
+        trace_format=trace_format.value if trace_format is not None else None,
+        bin_s=bin_s,
+        scale_mean_rps=scale_mean_rps,
+        time_unit=time_unit_value(time_unit),
+    )
+    cluster = cluster_overrides(
+        instance_type, min_replicas, max_replicas, slo_latency_s, slo_target,
+        decision_interval_s, initial_replicas,
+    )  # fmt: skip
+    with stderr.status("checking the scenario, the policy and the trace"):
+        setup = prepare_run(scenario, overrides, policies=[policy], seed=seed, cluster=cluster)
+    for warning in setup.warnings:
+        stderr.print(f"warning: {warning}", style="yellow")
+    if setup.sizing is not None:
+        stderr.print(setup.sizing.note())
+    resolved = setup.scenario
     if (train_h is None) != (eval_h is None):
         raise UserInputError("give both --train-h and --eval-h, or neither (default split 2:1)")
     if train_h is not None and eval_h is not None:
         train, held_back = parse_window_h(train_h, "--train-h"), parse_window_h(eval_h, "--eval-h")
     else:
         train, held_back = default_windows(resolved)
-    with stderr.status(f"tuning {policy}: {trials} trials"):
+    with Progress(
+        TextColumn(f"tuning {policy}: trial"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr.console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("trials", total=trials)
         outcome = tune_policy(
             resolved,
             policy,
@@ -289,10 +351,29 @@ def tune(
             train_window_h=train,
             eval_window_h=held_back,
             seed=seed,
+            progress=lambda done, _total: bar.update(task, completed=done),
         )
     stdout.print(tune_table(outcome))
+    if not outcome.feasible and not allow_infeasible:
+        stderr.print(
+            "no trial (and not the defaults) met the SLO on the training window, so no bundle "
+            "was written; pass --allow-infeasible to write the closest one anyway",
+            style="bold red",
+        )
+        raise typer.Exit(3)
     written = write_tuned_bundle(outcome, out, created_at=datetime.now(UTC))
-    stderr.print(f"wrote bundle {written}; compare it with --policies bundle:{written}")
+    trace_args = []
+    if trace is not None and trace_format is not None:
+        trace_args = ["--trace", str(trace), "--trace-format", trace_format.value]
+        trace_args += [] if bin_s is None else ["--bin-s", f"{bin_s:g}"]
+        trace_args += [] if overrides.time_unit is None else ["--time-unit", overrides.time_unit]
+    command = simulate_command(outcome, written, scenario_path=scenario, trace_args=trace_args)
+    stdout.print(
+        "the eval rows (and the bundle's, which holds the winner) are what this prints:\n"
+        f"  {command}",
+        soft_wrap=True,
+    )
+    stdout.print(f"wrote bundle {written}", soft_wrap=True)
 
 
 # Commands defined beside what they drive register on `app` when imported here

@@ -11,19 +11,17 @@ on a held-back window it never saw, next to the untuned defaults and the oracle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from rich.table import Table
 
 if TYPE_CHECKING:
     import optuna
 
 from planner.inputs import build_scenario_workload, resolve_policies
 from planner.oracle import OracleSummary
-from planner.report.table import fmt_ratio
 from planner.runs import OracleTask, RunTask, execute_run, run_task, scenario_inputs
 from planner.tuning_space import apply_params, suggest, tunable
 from policies.spec import PolicySpecBase
@@ -83,6 +81,20 @@ class TuneOutcome:
     eval_oracle: OracleSummary
     source: str
     epoch_s: float | None
+    #: The defaults on the training window, the winner and why the defaults won.
+    train_default: Score | None = None
+    winner: str = "tuned"
+    winner_reason: str = ""
+    #: The best trial's parameters (the bundle's when the tuned spec wins).
+    trial_params: dict[str, Any] | None = None
+    #: The held-back window as a scenario (what `planner simulate` reproduces).
+    eval_scenario: Scenario | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """Whether anything tried (a trial or the defaults) met the SLO on the training window."""
+        default_meets = self.train_default is not None and self.train_default.meets_slo
+        return self.feasible_trials > 0 or default_meets
 
     @property
     def bundle_name(self) -> str:
@@ -95,7 +107,11 @@ class TuneOutcome:
             "slo_target": self.scenario.slo.target_attainment,
             "trials": self.trials,
             "feasible_trials": self.feasible_trials,
+            "winner": self.winner,
+            "winner_reason": self.winner_reason,
+            "best_trial_params": self.trial_params or {},
             "train": self.train.to_json(),
+            "train_default": None if self.train_default is None else self.train_default.to_json(),
             "eval_tuned": self.eval_tuned.to_json(),
             "eval_default": self.eval_default.to_json(),
             "eval_oracle": self.eval_oracle.to_json(),
@@ -179,6 +195,15 @@ def _check_disjoint(train: tuple[float, float], held_back: tuple[float, float]) 
         )
 
 
+#: Told after each trial: (trials done, trials in all).
+TrialProgress = Callable[[int, int], None]
+
+
+def _objective(score: Score, target: float) -> float:
+    ratio = score.cost_vs_oracle if score.cost_vs_oracle is not None else score.cost_usd
+    return objective_value(ratio, score.slo_attainment, target)
+
+
 def tune_policy(
     scenario: Scenario,
     policy_name: str,
@@ -187,8 +212,16 @@ def tune_policy(
     train_window_h: tuple[float, float],
     eval_window_h: tuple[float, float],
     seed: int = 0,
+    progress: TrialProgress | None = None,
 ) -> TuneOutcome:
     """Search the policy's tuning space on the training window; score on the eval window.
+
+    The untuned defaults are scored on both windows too, and they stay the winner
+    (`TuneOutcome.winner == "defaults"`, `tuned_spec` their spec under the tuned
+    name) when the best trial does worse than them on the training window, or does
+    worse on the held-back window: a tuned result worse than the defaults is never
+    presented as the answer. "Worse" is `objective_value`, the quantity the search
+    minimises (cost ratio, penalised by any SLO shortfall).
 
     Args:
         scenario: Resolved scenario; its SLO is the constraint.
@@ -197,6 +230,7 @@ def tune_policy(
         train_window_h: (start_h, duration_h) of the training window.
         eval_window_h: (start_h, duration_h) of the held-back window.
         seed: Seed of the TPE sampler and of every run.
+        progress: Told after each trial (done, total).
     """
     import optuna
 
@@ -224,21 +258,26 @@ def tune_policy(
         # Optuna >= 5: constraints live on the trial (<= 0 is feasible); TPE favours
         # feasible trials and best_trial only picks an infeasible one if all are.
         trial.set_constraint("slo_shortfall", target - score_.slo_attainment)
-        ratio = score_.cost_vs_oracle if score_.cost_vs_oracle is not None else score_.cost_usd
-        return objective_value(ratio, score_.slo_attainment, target)
+        return _objective(score_, target)
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        del trial
+        if progress is not None:
+            progress(len(study.trials), trials)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.optimize(objective, n_trials=trials)
+    study.optimize(objective, n_trials=trials, callbacks=[after_trial])
 
     feasible = sum(1 for t in study.trials if t.user_attrs["shortfall"] <= 0)
     # With constraints, optuna's best_trial refuses to answer when no trial is
     # feasible; the penalised value still ranks them (smallest shortfall first), and
     # the report says plainly that the SLO was not met.
     best = study.best_trial if feasible else min(study.trials, key=_trial_value)
+    tuned_name = f"{base_spec.display_name()}-tuned"
     tuned_spec = apply_params(base_spec, ranges, best.params).model_copy(
-        update={"name": f"{base_spec.display_name()}-tuned"}
+        update={"name": tuned_name}
     )
     train_score = Score(
         best.user_attrs["cost_usd"],
@@ -246,79 +285,48 @@ def tune_policy(
         train_oracle.ratio(best.user_attrs["cost_usd"]),
         best.user_attrs["slo_attainment"] >= target,
     )
+    train_default = score(train_scenario, base_spec, train_oracle)
 
     eval_oracle = run_task(OracleTask(eval_scenario)).oracle
-
-    def evaluate(spec: PolicySpecBase) -> Score:
-        return score(eval_scenario, spec, eval_oracle)
-
+    eval_tuned = score(eval_scenario, tuned_spec, eval_oracle)
+    eval_default = score(eval_scenario, base_spec, eval_oracle)
+    winner, reason = "tuned", ""
+    if _objective(train_default, target) < _objective(train_score, target):
+        winner, reason = "defaults", "the defaults beat every trial on the training window"
+    elif _objective(eval_default, target) < _objective(eval_tuned, target):
+        winner = "defaults"
+        reason = "the tuned parameters did worse than the defaults on the held-back window"
     return TuneOutcome(
         scenario=scenario,
         policy_name=policy_name,
         base_spec=base_spec,
-        tuned_spec=tuned_spec,
-        best_params=dict(best.params),
+        tuned_spec=(
+            tuned_spec if winner == "tuned" else base_spec.model_copy(update={"name": tuned_name})
+        ),
+        best_params=dict(best.params) if winner == "tuned" else {},
         trials=len(study.trials),
         feasible_trials=feasible,
         seed=seed,
         train_window_h=train_window_h,
         eval_window_h=eval_window_h,
         train=train_score,
-        eval_tuned=evaluate(tuned_spec),
-        eval_default=evaluate(base_spec),
+        eval_tuned=eval_tuned,
+        eval_default=eval_default,
         eval_oracle=eval_oracle,
         source=source,
         # Slicing moved the window's epoch to its own start; the bundle records t = 0's.
         epoch_s=(None if train_epoch_s is None else train_epoch_s - train_window_h[0] * HOUR_S),
+        train_default=train_default,
+        winner=winner,
+        winner_reason=reason,
+        trial_params=dict(best.params),
+        eval_scenario=eval_scenario,
     )
 
 
 def _trial_value(trial: optuna.trial.FrozenTrial) -> float:
     value = trial.value
     return float("inf") if value is None else float(value)
-
-
-def tune_table(outcome: TuneOutcome) -> Table:
-    """Tuned parameters and the train / held-back scores."""
-    table = Table(
-        title=(
-            f"tuned {outcome.base_spec.display_name()}: {outcome.trials} trials, "
-            f"{outcome.feasible_trials} feasible; SLO target "
-            f"{outcome.scenario.slo.target_attainment:.1%}"
-        ),
-        title_justify="left",
-    )
-    for name in ("run", "cost USD", "vs oracle", "SLO att.", "meets SLO"):
-        table.add_column(name, justify="right" if name != "run" else "left")
-    rows: list[tuple[str, Score]] = [
-        (f"train {_window_label(outcome.train_window_h)} (tuned)", outcome.train),
-        (f"eval {_window_label(outcome.eval_window_h)} (tuned)", outcome.eval_tuned),
-        (f"eval {_window_label(outcome.eval_window_h)} (defaults)", outcome.eval_default),
-    ]
-    for label, score in rows:
-        table.add_row(
-            label,
-            f"{score.cost_usd:,.2f}",
-            fmt_ratio(score.cost_vs_oracle),
-            f"{score.slo_attainment:.2%}",
-            "yes" if score.meets_slo else "no",
-        )
-    table.add_row("eval oracle", f"{outcome.eval_oracle.cost_usd:,.2f}", "1.00x", "", "")
-    caption = "best parameters: " + ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in outcome.best_params.items()
-    )
-    if outcome.feasible_trials == 0:
-        caption += (
-            "\nno trial met the SLO target on the training window: these are the parameters "
-            "with the smallest shortfall; try more trials, a longer window or a looser SLO"
-        )
-    table.caption = caption
-    return table
-
-
-def _window_label(window_h: tuple[float, float]) -> str:
-    return f"{window_h[0]:.2f}-{window_h[0] + window_h[1]:.2f} h"
 
 
 def write_tuned_bundle(outcome: TuneOutcome, root: Path, *, created_at: datetime) -> Path:
