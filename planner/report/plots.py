@@ -1,7 +1,9 @@
 """PNG plots of a what-if run (matplotlib, Agg backend: no display needed).
 
-Three figures: demand against serving capacity per policy, p95 latency over time
-against the SLO, and cost against SLO attainment with the oracle marked. Long runs
+Three figures: capacity in replicas (and GPUs) against the replicas demand needs,
+with each policy's decisions marked; p95 latency over time on a linear axis against
+the SLO; and cost against SLO attainment with the oracle marked. Legends sit beside
+the axes, off the data. Long runs
 are thinned to at most `MAX_POINTS` per line by bucketing (max for demand and
 latency, so peaks stay visible; mean for capacity) before drawing.
 """
@@ -10,10 +12,14 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from planner.report.headline import oracle_facts
+from sim.capacity.pools import ServerlessEndpoint
+from sim.contract import PRIMARY
 from sim.workload.model import FloatArray
 
 if TYPE_CHECKING:
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from planner.whatif import WhatIfReport
+    from sim.result import RunResult
 
 MAX_POINTS = 1500
 PLOT_NAMES = ("demand_capacity.png", "latency.png", "cost_vs_slo.png")
@@ -68,53 +75,114 @@ def _new_figure(rows: int, height_in: float, *, sharey: bool = False) -> tuple[F
     return figure, [axis for row in axes for axis in row]
 
 
-def demand_capacity_png(report: WhatIfReport) -> bytes:
-    """Demand against desired and ready capacity, one panel per policy.
+def _legend_outside(figure: Figure, axis: Axes) -> None:
+    """One legend beside the axes, never over the data."""
+    handles, labels = axis.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
 
-    Capacity is in req/s at a full batch (replicas x one replica's throughput), so
-    the gap between the lines is headroom, and desired-above-ready is provisioning lag.
+
+def _replicas_per_gpu(report: WhatIfReport) -> float | None:
+    """Replicas one GPU hosts, for the GPU axis; None without GPUs (CPU, serverless)."""
+    pool = report.scenario.pool
+    if isinstance(pool, ServerlessEndpoint) or pool.gpus <= 0:
+        return None
+    return float(pool.replicas_per_gpu)
+
+
+def _gpu_scale(replicas_per_gpu: float) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """Replicas -> GPUs and back, for a secondary axis."""
+
+    def to_gpus(replicas: Any) -> Any:
+        return replicas / replicas_per_gpu
+
+    def to_replicas(gpus: Any) -> Any:
+        return gpus * replicas_per_gpu
+
+    return to_gpus, to_replicas
+
+
+def _decision_marks(result: RunResult) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Hours and new desired replicas of the primary pool's scale-outs and scale-ins."""
+    up_h: list[float] = []
+    up_n: list[float] = []
+    down_h: list[float] = []
+    down_n: list[float] = []
+    for record in result.decisions:
+        if record.target != PRIMARY:
+            continue
+        hours, level = record.time_s / 3600.0, float(record.desired)
+        if record.desired > record.previous:
+            up_h.append(hours)
+            up_n.append(level)
+        else:
+            down_h.append(hours)
+            down_n.append(level)
+    return up_h, up_n, down_h, down_n
+
+
+def demand_capacity_figure(report: WhatIfReport) -> Figure:
+    """Capacity in replicas against the replicas demand needs, one panel per policy.
+
+    Demand is converted to replicas at a full batch (req/s over one replica's
+    throughput, `replica_capacity_rps`), so a line above the demand is headroom and
+    desired-above-ready is provisioning lag. Triangles mark the policy's decisions
+    (the table of reasons is in the HTML report). A right axis reads GPUs.
     """
     rows = max(len(report.results), 1)
     # Shared y: panels compare at a glance.
     figure, axes = _new_figure(rows, 2.2, sharey=True)
     cap = report.replica_capacity_rps
+    per_gpu = _replicas_per_gpu(report)
     oracle = np.asarray(report.oracle.schedule, dtype=float)
     for axis, result in zip(axes, report.results, strict=False):
         series = result.series
-        t_h, demand = _thin(_hours(series.time_s), series.demand_rps, "max")
-        _, ready = _thin(_hours(series.time_s), series.ready * cap, "mean")
-        axis.plot(t_h, demand, color="#555555", lw=0.8, label="demand")
-        _, desired = _thin(_hours(series.time_s), series.desired * cap, "mean")
-        axis.plot(t_h, desired, color="#ff7f0e", lw=0.9, ls=":", label="desired capacity")
-        axis.plot(t_h, ready, color="#1f77b4", lw=1.1, label="ready capacity")
+        hours = _hours(series.time_s)
+        t_h, needed = _thin(hours, series.demand_rps / cap, "max")
+        axis.plot(t_h, needed, color="#555555", lw=0.8, label="demand (replicas needed)")
+        _, desired = _thin(hours, series.desired, "mean")
+        axis.plot(t_h, desired, color="#ff7f0e", lw=0.9, ls=":", label="desired replicas")
+        _, ready = _thin(hours, series.ready, "mean")
+        axis.plot(t_h, ready, color="#1f77b4", lw=1.1, label="ready replicas")
         if len(oracle) == len(series.time_s) and len(oracle):
-            _, oracle_rps = _thin(_hours(series.time_s), oracle * cap, "mean")
-            axis.plot(t_h, oracle_rps, color="#2ca02c", lw=0.9, ls="--", label="oracle")
-        axis.set_ylabel("req/s")
+            _, oracle_n = _thin(hours, oracle, "mean")
+            axis.plot(t_h, oracle_n, color="#2ca02c", lw=0.9, ls="--", label="oracle")
+        up_h, up_n, down_h, down_n = _decision_marks(result)
+        axis.scatter(up_h, up_n, marker="^", s=14, color="#d62728", label="scale-out decision")
+        axis.scatter(down_h, down_n, marker="v", s=14, color="#9467bd", label="scale-in decision")
+        axis.set_ylabel("replicas")
         axis.set_title(result.policy, loc="left", fontsize=10)
-        axis.legend(loc="upper right", fontsize=8)
+        if per_gpu is not None:
+            gpu_axis = axis.secondary_yaxis("right", functions=_gpu_scale(per_gpu))
+            gpu_axis.set_ylabel("GPUs")
+    # From zero, set once all panels are drawn: the axes share y, and limits fixed on
+    # the first panel would cut off a later one's peak.
+    axes[0].set_ylim(bottom=0.0)
     axes[-1].set_xlabel("hours from start")
-    return _png(figure)
+    _legend_outside(figure, axes[0])
+    return figure
 
 
-def latency_png(report: WhatIfReport) -> bytes:
-    """p95 latency per decision interval for each policy, with the SLO as a line."""
+def latency_figure(report: WhatIfReport) -> Figure:
+    """p95 latency per decision interval for each policy on a linear axis, SLO as a line."""
     figure, axes = _new_figure(1, 3.6)
     axis = axes[0]
+    slo_s = report.scenario.slo.latency_s
     for result in report.results:
         t_h, p95 = _thin(_hours(result.series.time_s), result.series.p95_latency_s, "max")
         axis.plot(t_h, p95, lw=0.9, label=result.policy)
-    axis.axhline(report.scenario.slo.latency_s, color="#d62728", ls="--", lw=1.0, label="SLO")
-    axis.set_yscale("log")
+    axis.axhline(slo_s, color="#d62728", ls="--", lw=1.0, label=f"SLO {slo_s:g} s")
+    # Linear from zero, so the distance to the SLO line reads as seconds of slack.
+    axis.set_ylim(bottom=0.0)
     axis.set_ylabel("p95 latency (s)")
     axis.set_xlabel("hours from start")
-    axis.legend(loc="upper right", fontsize=8)
-    return _png(figure)
+    _legend_outside(figure, axis)
+    return figure
 
 
-def cost_vs_slo_png(report: WhatIfReport) -> bytes:
-    """Each policy as a point (cost, attainment); the oracle as a star at its predicted
-    attainment (the capacity model's, at least the target)."""
+def cost_vs_slo_figure(report: WhatIfReport) -> Figure:
+    """Each policy as a point (cost, attainment); the oracle as a star at the attainment
+    of its schedule replayed in the engine (predicted, for summaries without a replay)."""
     figure, axes = _new_figure(1, 4.0)
     axis = axes[0]
     for result in report.results:
@@ -129,7 +197,7 @@ def cost_vs_slo_png(report: WhatIfReport) -> bytes:
     target_pct = report.scenario.slo.target_attainment * 100.0
     axis.scatter(
         report.oracle.cost_usd,
-        report.oracle.predicted_attainment * 100.0,
+        oracle_facts(report.oracle).attainment * 100.0,
         marker="*",
         s=220,
         color="#2ca02c",
@@ -138,14 +206,14 @@ def cost_vs_slo_png(report: WhatIfReport) -> bytes:
     axis.axhline(target_pct, color="#d62728", ls="--", lw=1.0, label="SLO target")
     axis.set_xlabel("cost (USD)")
     axis.set_ylabel("SLO attainment (%)")
-    axis.legend(loc="lower right", fontsize=8)
-    return _png(figure)
+    _legend_outside(figure, axis)
+    return figure
 
 
 def render_plots(report: WhatIfReport) -> dict[str, bytes]:
     """All plots as PNG bytes, keyed by file name (`PLOT_NAMES`)."""
     return {
-        "demand_capacity.png": demand_capacity_png(report),
-        "latency.png": latency_png(report),
-        "cost_vs_slo.png": cost_vs_slo_png(report),
+        "demand_capacity.png": _png(demand_capacity_figure(report)),
+        "latency.png": _png(latency_figure(report)),
+        "cost_vs_slo.png": _png(cost_vs_slo_figure(report)),
     }
