@@ -68,7 +68,11 @@ def _load_scaling(
             raise UserInputError(f"--config {config}: no such file")
         return scaling_from_config(config)
     assert bundle is not None
-    return scaling_from_bundle(bundle, target, now)
+    notes: list[str] = []
+    scaling = scaling_from_bundle(bundle, target, now, notes)
+    for note in notes:
+        stdout.print(f"compile: {note}", markup=False, highlight=False)
+    return scaling
 
 
 def _print_outcome(outcome: ApplyOutcome, yes: bool) -> None:

@@ -1,14 +1,13 @@
 """What `planner apply` applies: a bundle compiled for the stack, or a stack file's scaling block.
 
-A bundle goes through `planner emit`'s compiler (`planner.emit.compile`); until
-that compiler is installed, or to apply what a stack file already holds,
-`--config Pulumi.<stack>.yaml` applies its `scaleplan:scaling` block as written.
-Both end as one validated `StackScaling`.
+A bundle goes through `planner emit`'s compiler (`planner.emit.compile`), the
+same one that writes the stack file; `--config Pulumi.<stack>.yaml` applies the
+`scaleplan:scaling` block a stack file already holds, as written. Both end as
+one validated `StackScaling`.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,28 +58,24 @@ def scaling_from_value(raw: Any, source: str) -> StackScaling:
         ) from None
 
 
-def scaling_from_bundle(bundle: Path, stack_target: Path, now: datetime) -> StackScaling:
-    """Compile `bundle` for the stack file `stack_target` with `planner emit`'s compiler.
+def scaling_from_bundle(
+    bundle: Path, stack_path: Path, now: datetime, notes: list[str] | None = None
+) -> StackScaling:
+    """Compile `bundle` onto every target of the stack file `stack_path` (`planner emit`).
 
     Raises:
-        PolicyError: the bundle is unreadable or of an unknown schema version.
-        UserInputError: the compiler is not installed, or refuses the policy.
+        PolicyError: the bundle is unreadable or of an unknown schema version, or a
+            target cannot express its policy (the reason and the nearest kind).
     """
+    from planner.emit.compile import compile_bundle
+    from planner.emit.target import read_stack_target
     from policies.bundle import read_bundle
 
     loaded = read_bundle(bundle)
-    try:
-        compiler = importlib.import_module("planner.emit.compile")
-    except ImportError:
-        raise UserInputError(
-            "this build has no bundle compiler (planner emit); apply the stack file's "
-            "scaling block with --config Pulumi.<stack>.yaml instead of --bundle"
-        ) from None
-    result = compiler.compile_bundle(loaded, stack_target, now=now)
-    scaling = result if isinstance(result, StackScaling) else getattr(result, "scaling", None)
-    if not isinstance(scaling, StackScaling):
-        raise TypeError(f"compile_bundle returned {type(result).__name__}, not a StackScaling")
-    return scaling
+    compiled = compile_bundle(loaded, read_stack_target(stack_path), now=now)
+    if notes is not None:
+        notes.extend(compiled.notes)
+    return compiled.scaling
 
 
 def label(scaling: StackScaling) -> str:
