@@ -171,7 +171,7 @@ def test_guardrails_refuse_before_any_change(live_stack: LiveStack) -> None:
     before = live_state(live_stack.endpoint)
     # the stack's asg.max_size is 24: a policy with max 30 breaks the budget line
     too_big = scaling_block(bounds={"min": 2, "max": 30})
-    with pytest.raises(UserInputError, match="asg.bounds.max 30 exceeds"):
+    with pytest.raises(UserInputError, match=r"asg\.bounds\.max 30 exceeds"):
         run_apply(request(live_stack, too_big))
     # desired 3 -> the new floor 8 is a step of 5: refused with max_step 2
     high_floor = scaling_block(bounds={"min": 8, "max": 12})
