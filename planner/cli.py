@@ -219,21 +219,54 @@ def sweep(
     ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write rows as CSV.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write rows as JSON.")] = None,
+    instance_type: InstanceTypeFlag = None,
+    min_replicas: MinReplicasFlag = None,
+    max_replicas: MaxReplicasFlag = None,
+    initial_replicas: InitialReplicasFlag = None,
+    slo_latency_s: SloLatencyFlag = None,
+    slo_target: SloTargetFlag = None,
+    decision_interval_s: DecisionIntervalFlag = None,
 ) -> None:
-    """Run a grid of scenarios x policies x parameters x seeds, locally or on Ray."""
+    """Run a grid of scenarios x policies x parameters x seeds, locally or on Ray.
+
+    The cluster flags apply to every scenario of the sweep file.
+    """
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from planner.atomic import StagedOutputs, check_output_file
+    from planner.cli_flags import cluster_overrides
     from planner.executor import make_executor
-    from planner.sweep import load_sweep, rows_to_csv, run_sweep, sweep_table
+    from planner.sweep import load_sweep, rows_to_csv, run_sweep
+    from planner.sweep_report import sweep_table
 
     for path, option in ((csv_out, "--csv"), (json_out, "--json")):
         if path is not None:
             check_output_file(path, option)
-    plan = load_sweep(spec)
+    cluster = cluster_overrides(
+        instance_type, min_replicas, max_replicas, slo_latency_s, slo_target,
+        decision_interval_s, initial_replicas,
+    )  # fmt: skip
+    plan = load_sweep(spec, cluster)
     with (
         make_executor(backend.value, address=address, workers=workers) as executor,
-        stderr.status(f"running {plan.size()} runs on {backend.value}"),
+        Progress(
+            TextColumn(f"sweep on {backend.value}: runs and oracles done"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=stderr.console(),
+            transient=True,
+        ) as bar,
     ):
-        rows = run_sweep(plan, executor)
+        task = bar.add_task("runs", total=None)
+        rows = run_sweep(
+            plan,
+            executor,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            workers=workers or os.cpu_count() or 1,
+        )
     stdout.print(sweep_table(rows))
     staged = StagedOutputs()
     if csv_out is not None:

@@ -23,19 +23,18 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from rich.table import Table
 
 from planner.executor import Executor
-from planner.inputs import resolve_policies
+from planner.inputs import check_policies, resolve_policies
 from planner.json_values import json_safe
-from planner.report.table import fmt_ratio
-from planner.runs import OracleTask, RunTask, Task, execute_run, run_tasks
-from planner.scenario_input import WorkloadOverrides, resolve_scenario
+from planner.runs import OracleTask, RunTask, Task, TaskOutcome, execute_run, run_tasks
+from planner.scenario_input import ClusterOverrides, WorkloadOverrides, resolve_scenario
 from planner.spec_update import updated_spec
 from policies.spec import PolicySpecBase
 from sim.engines import EngineName
@@ -54,7 +53,7 @@ class SweepFile(BaseModel):
     scenarios: list[str] = Field(default_factory=lambda: [DEFAULT_SCENARIO], min_length=1)
     policies: list[str] = Field(min_length=1)
     grid: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     engine: EngineName = "fluid"
     start_h: float | None = Field(default=None, ge=0.0)
     duration_h: float | None = Field(default=None, gt=0.0)
@@ -122,8 +121,10 @@ def _grid_points(axes: dict[str, list[Any]], where: str) -> list[dict[str, Any]]
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
-def load_sweep(path: Path) -> SweepPlan:
+def load_sweep(path: Path, cluster: ClusterOverrides | None = None) -> SweepPlan:
     """Read a sweep file and expand it into cases.
+
+    `cluster` (the command's pool and SLO flags) applies to every scenario.
 
     Raises:
         ScenarioError: The file is missing, not YAML, or fails validation.
@@ -134,11 +135,18 @@ def load_sweep(path: Path) -> SweepPlan:
         sweep_file = SweepFile.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(format_validation(exc, str(path), "sweep file")) from None
-    return expand_sweep(sweep_file, path.resolve().parent)
+    return expand_sweep(sweep_file, path.resolve().parent, cluster)
 
 
-def expand_sweep(sweep_file: SweepFile, base_dir: Path) -> SweepPlan:
-    """Cases in a stable order: scenario, policy, grid point, seed."""
+def expand_sweep(
+    sweep_file: SweepFile, base_dir: Path, cluster: ClusterOverrides | None = None
+) -> SweepPlan:
+    """Cases in a stable order: scenario, policy, grid point, seed.
+
+    Every policy is checked against every scenario (`check_policies`) here, before
+    anything runs: a spillover policy in a sweep over a scenario without a
+    spillover pool fails at once.
+    """
     stray = sorted(set(sweep_file.grid) - set(sweep_file.policies))
     if stray:
         raise PolicyError(f"grid names policies not in 'policies': {stray}")
@@ -150,8 +158,10 @@ def expand_sweep(sweep_file: SweepFile, base_dir: Path) -> SweepPlan:
     scenarios: dict[str, Scenario] = {}
     for label in sweep_file.scenarios:
         path = None if label == DEFAULT_SCENARIO else _relative(base_dir, label)
-        scenarios[label] = resolve_scenario(path, overrides)
+        scenarios[label] = resolve_scenario(path, overrides, cluster=cluster)
     specs = resolve_policies(sweep_file.policies)
+    for scenario in scenarios.values():
+        check_policies(scenario, specs)
     cases: list[SweepCase] = []
     for (label, scenario), (name, spec) in itertools.product(
         scenarios.items(), zip(sweep_file.policies, specs, strict=True)
@@ -205,17 +215,41 @@ def run_case(case: SweepCase) -> SweepRow:
     return sweep_row(case, execute_run(case_task(case)))
 
 
-def run_sweep(plan: SweepPlan, executor: Executor) -> list[SweepRow]:
-    """Run every case and the oracle of each (scenario, seed) in one batch on `executor`.
+#: Told after each batch of tasks: (tasks done, tasks in all).
+SweepProgress = Callable[[int, int], None]
+#: Batches per worker-count of tasks when progress is asked for: each batch ends
+#: with the slowest task in it, so a few large batches keep the workers nearly as
+#: busy as one batch while still reporting about ten times over the sweep.
+PROGRESS_BATCHES = 10
 
-    One batch keeps every worker busy; rows come back in plan order.
+
+def run_sweep(
+    plan: SweepPlan,
+    executor: Executor,
+    *,
+    progress: SweepProgress | None = None,
+    workers: int = 1,
+) -> list[SweepRow]:
+    """Run every case and the oracle of each (scenario, seed) on `executor`.
+
+    Without `progress` the tasks go in one batch (every worker busy to the end);
+    with it, in about `PROGRESS_BATCHES` batches of at least `2 x workers` tasks,
+    each reported when done. Rows come back in plan order either way.
     """
     references: dict[tuple[str, int], Scenario] = {}
     for case in plan.cases:
         references.setdefault((case.scenario_label, case.seed), case.scenario)
     tasks: list[Task] = [OracleTask(scenario) for scenario in references.values()]
     tasks += [case_task(case) for case in plan.cases]
-    outcomes = run_tasks(tasks, executor)
+    outcomes: list[TaskOutcome] = []
+    if progress is None:
+        outcomes = run_tasks(tasks, executor)
+    else:
+        size = max(2 * workers, -(-len(tasks) // PROGRESS_BATCHES))
+        progress(0, len(tasks))
+        for first in range(0, len(tasks), size):
+            outcomes += run_tasks(tasks[first : first + size], executor)
+            progress(len(outcomes), len(tasks))
     oracles = {key: outcome.oracle for key, outcome in zip(references, outcomes, strict=False)}
     out = []
     for case, outcome in zip(plan.cases, outcomes[len(references) :], strict=True):
@@ -254,25 +288,3 @@ def rows_to_csv(rows: list[SweepRow]) -> str:
         record["params"] = ";".join(f"{k}={v}" for k, v in row.params.items())
         writer.writerow(record)
     return buffer.getvalue()
-
-
-def sweep_table(rows: list[SweepRow]) -> Table:
-    """The terminal view of a sweep."""
-    table = Table(title=f"sweep: {len(rows)} runs", title_justify="left")
-    for name in ("scenario", "policy", "seed"):
-        table.add_column(name)
-    for name in ("cost USD", "vs oracle", "SLO att.", "p95 s", "actions", "meets SLO"):
-        table.add_column(name, justify="right")
-    for row in rows:
-        table.add_row(
-            row.scenario,
-            row.policy,
-            str(row.seed),
-            f"{row.cost_usd:,.2f}",
-            fmt_ratio(row.cost_vs_oracle),
-            f"{row.slo_attainment:.2%}",
-            f"{row.p95_latency_s:.2f}",
-            f"{row.scaling_actions:,}",
-            "yes" if row.meets_slo else "no",
-        )
-    return table
