@@ -43,7 +43,7 @@ class Scenario(BaseModel):
     slo: Slo
     decision_interval_s: float = Field(default=15.0, gt=0.0)
     policies: list[str] = Field(default_factory=lambda: ["hpa"])
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="numpy seeds are non-negative")
     base_dir: str = Field(default=".", description="set by the loader; resolves relative paths")
 
     @model_validator(mode="after")
