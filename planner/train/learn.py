@@ -77,7 +77,8 @@ def _algorithm(config: TrainConfig, env: Any, seed: int) -> Any:
     from stable_baselines3 import DQN, PPO
 
     if config.algo == "ppo":
-        rollout = max(64, min(512, config.timesteps // PPO_N_ENVS))
+        # a multiple of the 64-sample mini-batch, so no batch is truncated
+        rollout = max(64, min(512, config.timesteps // PPO_N_ENVS) // 64 * 64)
         kwargs: dict[str, Any] = {
             "n_steps": rollout,
             "batch_size": 64,

@@ -1,0 +1,168 @@
+"""`planner train`: the bundle it writes, determinism, Ray, and bad input.
+
+Small runs: an eight-hour trace, one-hour episodes, a few hundred PPO/DQN steps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import torch
+from stable_baselines3 import DQN, PPO
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.train.config import TrainConfig, TrainJob
+from planner.train.learn import train_model
+from planner.tune import windowed
+from sim.scenario import load_scenario
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def write_scenario(directory: Path, hours: int = 8) -> Path:
+    rng = np.random.default_rng(4)
+    rows = ["timestamp,value"]
+    for i in range(hours * 12):  # 5-minute bins
+        level = 3.0 * (1 + 0.6 * math.sin(2 * math.pi * i / 36)) * (3 if rng.random() < 0.05 else 1)
+        rows.append(f"{i * 300},{level:.3f}")
+    (directory / "wave.csv").write_text("\n".join(rows) + "\n")
+    path = directory / "wave.yaml"
+    path.write_text(
+        """
+name: wave
+description: a wave with spikes on a small pool
+workload: {format: rate-csv, path: wave.csv, bin_s: 300}
+pool: {kind: gpu-node-pool, instance_type: g5.xlarge, min_replicas: 1, max_replicas: 16,
+       initial_replicas: 4}
+slo: {latency_s: 40.0, target_attainment: 0.9}
+decision_interval_s: 30
+policies: [threshold]
+seed: 3
+"""
+    )
+    return path
+
+
+def train_args(scenario: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--algo", "ppo", "--scenario", str(scenario), "--timesteps", "256",
+        "--episode-h", "1", "--train-h", "0:6", "--eval-h", "6:8", "--tune-trials", "2",
+        "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_train_writes_a_bundle_usable_as_a_policy(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    result = runner.invoke(app, train_args(scenario, tmp_path / "bundles"))
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / "bundles" / "rl-ppo-threshold" / "v1"
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert manifest["spec"]["kind"] == "rl" and manifest["spec"]["layout_version"] == 1
+    assert manifest["spec"]["bundle_path"] is None
+    assert set(manifest["files"]) == {"model.zip"}
+    assert {"torch", "gymnasium", "stable-baselines3"} <= set(manifest["versions"])
+    held_back = manifest["scores"]["held_back"]
+    assert held_back["seeds"] == [0, 1, 2, 3, 4]
+    assert set(held_back["policies"]) == {
+        "rl-ppo",
+        "threshold-tuned",
+        "threshold",
+        "predictive",
+        "hpa",
+    }
+    for score in held_back["policies"].values():
+        assert len(score["cost_usd"]) == 5 and score["cost_usd_std"] >= 0
+    assert held_back["oracle_cost_usd"] > 0
+    assert manifest["training_window"]["end_s"] == pytest.approx(0.8 * 6 * 3600)
+    assert "calibrated_threshold" in manifest["fitted_params"]
+    simulated = runner.invoke(
+        app,
+        ["simulate", "--scenario", str(scenario), "--start-h", "6", "--duration-h", "1",
+         "--policies", f"rl:{bundle}", "--engine", "des"],
+    )  # fmt: skip
+    assert simulated.exit_code == 0, simulated.output
+    assert "rl-ppo-threshold" in simulated.output
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_same_seed_same_model(tmp_path: Path, algo: str) -> None:
+    scenario = load_scenario(write_scenario(tmp_path))
+    job = TrainJob(
+        TrainConfig(algo=algo, timesteps=300, episode_h=1.0),
+        seed=5,
+        train_scenario=windowed(scenario, (0.0, 5.0)),
+        validation_scenario=windowed(scenario, (5.0, 1.0)),
+    )
+    first, second = train_model(job), train_model(job)
+    assert first.validation_cost_usd == second.validation_cost_usd
+    assert first.validation_attainment == second.validation_attainment
+    load = PPO.load if algo == "ppo" else DQN.load
+    a = load(io.BytesIO(first.model_zip)).policy.state_dict()
+    b = load(io.BytesIO(second.model_zip)).policy.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "sac"], "unknown --algo 'sac'; use one of: ppo, dqn"),
+        (["--base", "oracle"], "unknown --base 'oracle'"),
+        (["--episode-h", "6"], "too short for one 6 h episode"),
+    ],
+    ids=["algo", "base", "short-trace"],
+)
+def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    scenario = write_scenario(tmp_path)
+    out = tmp_path / "bundles"
+    base = train_args(scenario, out)
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        if flag in base:
+            base[base.index(flag) + 1] = value
+        else:
+            base += [flag, value]
+    result = runner.invoke(app, base)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_trains_seeds_in_parallel_and_keeps_the_best(local_ray: None, tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    args = train_args(scenario, tmp_path / "bundles", "--backend", "ray", "--seeds", "2")
+    args[args.index("--timesteps") + 1] = "128"
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "bundles/rl-ppo-threshold/v1/bundle.json").read_text())
+    validation = manifest["scores"]["validation"]
+    assert set(validation["seeds"]) == {"0", "1"}
+    oracle, target = validation["oracle_cost_usd"], manifest["scores"]["slo_target"]
+
+    def rank(seed: str) -> float:
+        score = validation["seeds"][seed]
+        ratio = score["cost_usd"] / oracle
+        shortfall = max(0.0, target - score["slo_attainment"])
+        return ratio if shortfall == 0 else ratio + 10 + 100 * shortfall
+
+    assert validation["best_seed"] == int(min(validation["seeds"], key=rank))
+    assert manifest["fitted_params"]["seed"] == validation["best_seed"]
