@@ -80,7 +80,7 @@ class Remedy:
     helps: bool | None
     text: str
     #: The number the text proposes (replicas, seconds, attainment share), if any.
-    value: float | None = None
+    value: float | int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,8 @@ def _capacity_remedy(report: WhatIfReport, facts: OracleFacts) -> Remedy:
             f"max_replicas {pool.max_replicas}{peak_text}.",
         )
     at_max = (
-        f" (at {pool.max_replicas}, even the maximum from the first moment attains "
-        f"{facts.best_attainment_at_max:.1%})"
+        f"; at {pool.max_replicas}, even the pool's maximum from the first moment attains "
+        f"{facts.best_attainment_at_max:.1%}"
         if facts.best_attainment_at_max is not None
         else ""
     )
@@ -219,7 +219,7 @@ def _capacity_remedy(report: WhatIfReport, facts: OracleFacts) -> Remedy:
         True,
         f"More max capacity: raise pool.max_replicas from {pool.max_replicas} to "
         f"{needed}{gpus}{at_max}.",
-        float(needed),
+        needed,
     )
 
 

@@ -56,7 +56,7 @@ def test_capacity_in_replicas_with_demand_converted(real_report: WhatIfReport) -
         ready = np.asarray(lines["ready replicas"].get_ydata(), dtype=float)
         np.testing.assert_allclose(ready, result.series.ready)
         # Every decision is marked, and every mark lies inside the (shared) y range.
-        marks = [c.get_offsets() for c in axis.collections]
+        marks = [np.asarray(c.get_offsets(), dtype=float) for c in axis.collections]
         points = np.concatenate([m for m in marks if len(m)])
         primary = [r for r in result.decisions if r.target == PRIMARY]
         assert len(points) == len(primary) > 0
@@ -85,7 +85,7 @@ def test_oracle_star_at_its_replayed_attainment(real_report: WhatIfReport) -> No
     figure = cost_vs_slo_figure(real_report)
     axis = figure.axes[0]
     star = next(c for c in axis.collections if c.get_label() == "oracle")
-    (x, y), *_ = star.get_offsets()
+    (x, y), *_ = np.asarray(star.get_offsets(), dtype=float)
     assert x == pytest.approx(real_report.oracle.cost_usd)
     assert y == pytest.approx(real_report.oracle.attainment * 100.0)
     _legends_clear_of_axes(figure)
