@@ -1,4 +1,4 @@
-"""The live controller: CloudWatch within its limits, the one control loop, holds, shadow, SIGTERM."""
+"""The live controller: CloudWatch within its limits, the one loop, holds, shadow, SIGTERM."""
 
 from __future__ import annotations
 
