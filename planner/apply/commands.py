@@ -176,7 +176,7 @@ def apply(
         audit_path=_resolve_audit(project_dir, audit_log),
         now=now,
         yes=yes,
-        mode=None if mode is None else mode.value,  # type: ignore[arg-type]
+        mode=None if mode is None else mode.value,
         region=region,
         endpoint_url=endpoint_url,
         names=StackResources(asg=asg_name, endpoint=endpoint_name, cluster=cluster_name),
