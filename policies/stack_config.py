@@ -405,6 +405,16 @@ def _check_eks(t: TargetScaling) -> None:
                 f"eks.target_tracking.{field}: an HPA has no {field} and would ignore it; "
                 f"remove it ({fix})"
             )
+    behavior = t.hpa_behavior
+    if behavior is not None:
+        for direction in ("scale_up", "scale_down"):
+            if getattr(behavior, direction).tolerance is not None:
+                raise ValueError(
+                    f"eks.hpa_behavior.{direction}.tolerance: a per-HPA tolerance needs the alpha "
+                    "HPAConfigurableTolerance feature gate, which EKS does not enable (the API "
+                    "server drops the field), and KEDA 2.17 has no such field; remove it (the "
+                    "cluster-wide 0.1 applies)"
+                )
     keda = t.keda
     if keda is None:
         return
@@ -479,6 +489,15 @@ def _check_fresh(name: str, t: TargetScaling, now: datetime) -> None:
         )
 
 
+def _without_empty(value: Any) -> Any:
+    """`value` without empty lists (an absent `scheduled:` reads back as the same empty tuple)."""
+    if isinstance(value, dict):
+        return {k: _without_empty(v) for k, v in value.items() if v != []}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
+
+
 class StackScaling(_Model):
     """`scaleplan:scaling`: the policy `planner emit` compiled for one stack."""
 
@@ -516,7 +535,7 @@ class StackScaling(_Model):
 
     def to_config(self) -> dict[str, Any]:
         """The value `planner emit` writes under `scaleplan:scaling` (JSON types, no nulls)."""
-        value: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        value: dict[str, Any] = _without_empty(self.model_dump(mode="json", exclude_none=True))
         return value
 
     def target(self, name: TargetName) -> TargetScaling | None:

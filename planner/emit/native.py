@@ -94,22 +94,25 @@ def _rules(rules: DirectionRules) -> HpaRules:
             HpaPolicy(type=p.type, value=p.value, period_s=max(1, round(p.period_s)))
             for p in rules.policies
         ),
-        # The cluster default (0.1) needs no field; a per-HPA tolerance needs
-        # Kubernetes 1.33+ with the HPAConfigurableTolerance feature gate.
-        tolerance=None if math.isclose(rules.tolerance, DEFAULT_TOLERANCE) else rules.tolerance,
     )
 
 
 def hpa_behavior(hysteresis: HysteresisSpec | None, notes: list[str]) -> HpaBehavior:
-    """The spec's hysteresis block as HPA behavior (the Kubernetes defaults when absent)."""
+    """The spec's hysteresis block as HPA behavior (the Kubernetes defaults when absent).
+
+    A tolerance other than the cluster-wide 0.1 has no field EKS honours (the
+    per-HPA field is alpha in Kubernetes 1.33), so it is left out and noted.
+    """
     spec = hysteresis if hysteresis is not None else HysteresisSpec()
-    behavior = HpaBehavior(scale_up=_rules(spec.scale_up), scale_down=_rules(spec.scale_down))
-    if behavior.scale_up.tolerance is not None or behavior.scale_down.tolerance is not None:
-        notes.append(
-            "eks: a per-direction tolerance is an alpha HPA field in Kubernetes 1.33 "
-            "(feature gate HPAConfigurableTolerance); without the gate the cluster-wide 0.1 applies"
-        )
-    return behavior
+    for direction in ("scale_up", "scale_down"):
+        tolerance = getattr(spec, direction).tolerance
+        if not math.isclose(tolerance, DEFAULT_TOLERANCE):
+            notes.append(
+                f"eks: {direction} tolerance {tolerance:g} is not emitted: EKS applies the "
+                f"cluster-wide {DEFAULT_TOLERANCE:g} (a per-HPA tolerance needs the alpha "
+                "HPAConfigurableTolerance gate)"
+            )
+    return HpaBehavior(scale_up=_rules(spec.scale_up), scale_down=_rules(spec.scale_down))
 
 
 def hpa_on_eks(spec: Any, blocks: Blocks, *, keda: bool, namespace: str, service: str) -> None:
