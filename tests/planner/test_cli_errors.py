@@ -50,6 +50,22 @@ def _not_a_bundle(d: Path) -> list[str]:
     return ["--policies", f"bundle:{d / 'nowhere'}"]
 
 
+def _millisecond_trace(d: Path) -> list[str]:
+    # 20 requests a second for 40 days read as seconds: a 55-minute trace in ms.
+    lines = [str(i * 50) for i in range(66_000)]
+    (d / "ms.csv").write_text("timestamp\n" + "\n".join(lines) + "\n")
+    return ["--trace", str(d / "ms.csv"), "--trace-format", "requests-csv"]
+
+
+def _zero_trace(d: Path) -> list[str]:
+    (d / "zeros.csv").write_text("".join(f"{i * 60},0\n" for i in range(60)))
+    return ["--trace", str(d / "zeros.csv"), "--trace-format", "rate-csv"]
+
+
+def _spillover_without_pool(d: Path) -> list[str]:
+    return ["--scenario", str(d / "tiny.yaml"), "--policies", "hpa,spillover"]
+
+
 CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("missing-scenario", lambda d: ["--scenario", str(d / "nope.yaml")], "does not exist"),
     ("malformed-yaml", _bad_yaml, "not valid YAML"),
@@ -65,6 +81,17 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("bundle-missing", _not_a_bundle, "does not exist"),
     ("unknown-engine", lambda d: ["--engine", "warp"], "warp"),
     ("json-into-missing-dir", lambda d: ["--json", str(d / "no" / "x.json")], "does not exist"),
+    ("json-into-unwritable-dir", lambda d: ["--json", "/sys/x.json"], "cannot write in /sys"),
+    ("timestamps-in-ms", _millisecond_trace, "--time-unit ms"),
+    ("bad-time-unit", lambda d: [*_millisecond_trace(d), "--time-unit", "min"], "--time-unit"),
+    ("all-zero-trace", _zero_trace, "the trace has no requests"),
+    ("negative-seed", lambda d: ["--seed", "-1"], "--seed"),
+    ("rescale-beyond-memory", lambda d: ["--scale-mean-rps", "1e12"], "GiB of memory"),
+    ("spillover-without-pool", _spillover_without_pool, "has none: add a 'spillover:'"),
+    ("misspelt-policy", lambda d: ["--policies", "hpa,treshold"], "did you mean 'threshold'"),
+    ("slo-target-above-1", lambda d: ["--slo-target", "95"], "--slo-target"),
+    ("min-above-max", lambda d: ["--min-replicas", "9", "--max-replicas", "3"], "above"),
+    ("unknown-instance", lambda d: ["--instance-type", "g9.huge"], "g9.huge"),
 ]
 
 
@@ -101,3 +128,24 @@ def test_internal_error_exits_1_with_a_debug_hint(monkeypatch: pytest.MonkeyPatc
 
     debug = runner.invoke(app, ["--debug", "simulate"])
     assert isinstance(debug.exception, RuntimeError)
+
+
+def test_all_zero_trace_does_not_blame_scale_mean_rps(tiny_scenario: Path) -> None:
+    args = _zero_trace(tiny_scenario.parent)
+    for extra in ([], ["--scale-mean-rps", "5"]):
+        result = runner.invoke(app, ["simulate", *args, *extra])
+        assert result.exit_code == 2, result.output
+        assert "scale_mean_rps" not in result.output
+
+
+def test_a_misfit_policy_fails_before_any_run(
+    tiny_scenario: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_runs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run started before the policies were checked")
+
+    monkeypatch.setattr("planner.whatif.run_whatif", no_runs)
+    monkeypatch.setattr("planner.runs.run_task", no_runs)
+    result = runner.invoke(app, ["simulate", *_spillover_without_pool(tiny_scenario.parent)])
+    assert result.exit_code == 2, result.output
+    assert "policy 'spillover' cannot run on scenario 'tiny'" in result.output
