@@ -47,6 +47,9 @@ class TrainConfig:
     weights: RewardWeights = field(default_factory=RewardWeights)
     history_h: float = 0.0
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    #: Stop training after this many wall-clock seconds (benchmarks with a time
+    #: budget); None trains `timesteps`. A stop by the clock is not reproducible.
+    max_train_s: float | None = None
 
 
 @dataclass(frozen=True)

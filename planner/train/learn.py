@@ -131,7 +131,7 @@ def train_model(job: TrainJob) -> TrainedModel:
     n_envs = PPO_N_ENVS if config.algo == "ppo" else 1
     env = DummyVecEnv([lambda: make_env(job) for _ in range(n_envs)])
     model = _algorithm(config, env, job.seed)
-    model.learn(total_timesteps=config.timesteps)
+    model.learn(total_timesteps=config.timesteps, callback=_deadline(config.max_train_s))
     buffer = io.BytesIO()
     model.save(buffer, exclude=["env", "replay_buffer"])
     env.close()
@@ -143,6 +143,26 @@ def train_model(job: TrainJob) -> TrainedModel:
         validation_attainment=result.slo_attainment,
         timesteps=int(model.num_timesteps),
     )
+
+
+def _deadline(max_train_s: float | None) -> Any:
+    """An SB3 callback ending training after `max_train_s` wall-clock seconds (or None)."""
+    if max_train_s is None:
+        return None
+    import time
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    budget_s = max_train_s
+
+    class Deadline(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.stop_at = time.monotonic() + budget_s
+
+        def _on_step(self) -> bool:
+            return time.monotonic() < self.stop_at
+
+    return Deadline()
 
 
 def learned_policy(model: Any, config: TrainConfig, name: str = "rl") -> Policy:

@@ -2,7 +2,7 @@
 
 1. Split the scenario's trace: the training window (episodes are cut from its first
    80 %, the validation window is its last 20 %) and the held-back window.
-2. Calibrate the threshold policy on the same training data (`planner.tune`).
+2. Calibrate the threshold policy on the same training data (`planner.train.calibrate`).
 3. Train one model per seed (in parallel on the executor: local processes or Ray)
    and keep the best on validation (lowest cost vs the oracle subject to the SLO,
    `planner.tune.objective_value`).
@@ -23,10 +23,12 @@ from typing import Any
 from planner.executor import Executor
 from planner.oracle import solve_reference
 from planner.runs import scenario_inputs
+from planner.train.calibrate import calibrate
 from planner.train.config import HOUR_S, TrainConfig, TrainedModel, TrainJob
 from planner.train.evaluate import Evaluation, evaluate
 from planner.train.learn import make_spec, run_learned, train_model
-from planner.tune import objective_value, scale_factor, tune_policy, windowed
+from planner.train.windows import cut
+from planner.tune import objective_value
 from policies.registry import resolve
 from policies.spec import PolicySpecBase
 from sim.errors import UserInputError
@@ -81,8 +83,7 @@ def check_windows(scenario: Scenario, config: TrainConfig, windows: Windows) -> 
         UserInputError: The training window (less validation) is shorter than one
             episode, or a window has no traffic.
     """
-    factor = scale_factor(scenario)
-    fit = windowed(scenario, windows.fit, factor)
+    fit = cut(scenario, {"fit": windows.fit})["fit"]
     fit_s = scenario_inputs(fit)[0].duration_s
     need_s = config.episode_h * HOUR_S + scenario.decision_interval_s
     if fit_s < need_s:
@@ -91,6 +92,17 @@ def check_windows(scenario: Scenario, config: TrainConfig, windows: Windows) -> 
             f"window less its last {VALIDATION_SHARE:.0%} for validation), too short for one "
             f"{config.episode_h:g} h episode; use a longer trace or --train-h, or a shorter "
             "--episode-h"
+        )
+
+
+def _check_disjoint(windows: Windows) -> None:
+    train_start = windows.fit[0]
+    train_end = windows.validation[0] + windows.validation[1]
+    start, duration = windows.held_back
+    if train_start < start + duration and start < train_end:
+        raise UserInputError(
+            f"--train-h {train_start:g}:{train_end:g} and --eval-h {start:g}:{start + duration:g} "
+            "overlap; the evaluation window must be held back from training"
         )
 
 
@@ -105,19 +117,14 @@ def train_policy(
     executor: Executor,
 ) -> TrainOutcome:
     """Run the pipeline (see the module docstring) and return what it found."""
+    _check_disjoint(windows)
     check_windows(scenario, config, windows)
-    factor = scale_factor(scenario)
-    fit = windowed(scenario, windows.fit, factor)
-    validation = windowed(scenario, windows.validation, factor)
-    held_back = windowed(scenario, windows.held_back, factor)
-    tuned = tune_policy(
+    parts = cut(
         scenario,
-        "threshold",
-        trials=tune_trials,
-        train_window_h=windows.fit,
-        eval_window_h=windows.validation,
-        seed=seeds[0],
+        {"fit": windows.fit, "validation": windows.validation, "held_back": windows.held_back},
     )
+    fit, validation, held_back = parts["fit"], parts["validation"], parts["held_back"]
+    tuned = calibrate(fit, "threshold", trials=tune_trials, seed=seeds[0])
     jobs = [TrainJob(config, seed, fit, validation) for seed in seeds]
     trained = tuple(executor.map(train_model, jobs))
     validation_oracle = float(solve_reference(validation, scenario_inputs(validation)[0]).cost_usd)
@@ -138,7 +145,7 @@ def train_policy(
         return run_learned(window, model, config, seed, name=learned_name)
 
     baselines: dict[str, PolicySpecBase] = {
-        "threshold-tuned": tuned.tuned_spec,
+        "threshold-tuned": tuned.spec,
         "threshold": resolve("threshold"),
         "predictive": resolve("predictive"),
         "hpa": resolve("hpa"),
@@ -158,8 +165,8 @@ def train_policy(
         best=best,
         trained=trained,
         validation_oracle_usd=validation_oracle,
-        tuned_threshold=tuned.tuned_spec,
-        tuned_params=dict(tuned.best_params),
+        tuned_threshold=tuned.spec,
+        tuned_params=tuned.params,
         evaluation=evaluation,
         source=scenario.workload.path or scenario.workload.format,
         epoch_s=None if fit_epoch is None else fit_epoch - windows.fit[0] * HOUR_S,
