@@ -1,0 +1,130 @@
+"""Benchmark: a learned policy on volatile traffic, then on shifted traffic it never saw.
+
+NAB Twitter volume FB (8 weeks of 5-minute counts, peak/mean 71) scaled so its mean
+is 20 req/s, on g5.xlarge replicas (1-4,000, initial 8: large enough for the
+peak), SLO 95 % within 25 s, 15 s decisions (as benchmarks/volatile_8w.py).
+`planner train`'s pipeline: the threshold policy is calibrated on weeks 1-4, the
+model trains on 6-hour episodes cut from weeks 1-4 at random offsets and levels,
+the best training seed is picked on week 5, and everything is scored on weeks 6-8
+over the evaluation seeds. Then the same bundle, untouched (`rl:PATH`), and the
+same calibrated threshold run on NAB Twitter volume KO (peak/mean 197), scaled
+the same way, weeks 6-8. Goal (issue 10): cheaper than the calibrated threshold
+at equal or better attainment, meeting the SLO, on each.
+
+Prints env steps/s, both held-back tables, and as its last line one JSON object.
+
+Usage:
+    .venv/bin/python benchmarks/rl_volatile.py [--algo ppo] [--timesteps 200000]
+        [--max-train-min 20] [--seeds 1] [--eval-seeds 5] [--tune-trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rl_common import env_steps_per_s, print_json, summary, train_and_report
+
+from planner.train.config import TrainConfig
+from planner.train.evaluate import evaluate
+from planner.train.pipeline import write_rl_bundle
+from planner.train.report import train_table
+from planner.train.windows import cut
+from policies.registry import resolve
+from sim.scenario import Scenario, scenario_from_dict
+
+NAB = Path(__file__).resolve().parents[2] / "shared" / "traces" / "nab"
+WEEK_H = 7 * 24.0
+
+
+def scenario(trace: Path) -> Scenario:
+    data: dict[str, Any] = {
+        "name": f"nab-{trace.stem}",
+        "workload": {"format": "nab", "path": str(trace), "scale_mean_rps": 20.0},
+        "pool": {
+            "kind": "gpu-node-pool", "instance_type": "g5.xlarge",
+            "min_replicas": 1, "max_replicas": 4000, "initial_replicas": 8,
+        },
+        "slo": {"latency_s": 25.0, "target_attainment": 0.95},
+        "decision_interval_s": 15,
+        "seed": 0,
+    }  # fmt: skip
+    return scenario_from_dict(data, "rl_volatile scenario", Path.cwd())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-trace", type=Path, default=NAB / "Twitter_volume_FB.csv")
+    parser.add_argument("--shifted-trace", type=Path, default=NAB / "Twitter_volume_KO.csv")
+    parser.add_argument("--algo", default="ppo", choices=["ppo", "dqn"])
+    parser.add_argument("--base", default="threshold", choices=["threshold", "predictive", "hpa"])
+    parser.add_argument("--timesteps", type=int, default=200_000)
+    parser.add_argument("--max-train-min", type=float, default=20.0)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--eval-seeds", type=int, default=5)
+    parser.add_argument("--tune-trials", type=int, default=20)
+    parser.add_argument("--throughput-steps", type=int, default=4000)
+    args = parser.parse_args()
+    console = Console(width=150)
+    train_cluster = scenario(args.train_trace)
+    train_h, eval_h = (0.0, 5 * WEEK_H), (5 * WEEK_H, 3 * WEEK_H)
+    rates = env_steps_per_s(train_cluster, (0.0, 4 * WEEK_H), args.base, args.throughput_steps)
+    console.print(f"env steps/s: {rates}")
+    config = TrainConfig(
+        algo=args.algo,
+        timesteps=args.timesteps,
+        base=args.base,
+        history_h=WEEK_H if args.base == "predictive" else 0.0,
+        max_train_s=args.max_train_min * 60.0,
+    )
+    outcome, wall_s = train_and_report(
+        train_cluster,
+        config,
+        train_h=train_h,
+        eval_h=eval_h,
+        seeds=list(range(args.seeds)),
+        eval_seeds=list(range(args.eval_seeds)),
+        tune_trials=args.tune_trials,
+        console=console,
+    )
+    with tempfile.TemporaryDirectory() as root:
+        bundle = write_rl_bundle(outcome, Path(root), created_at=datetime.now(UTC))
+        shifted = cut(scenario(args.shifted_trace), {"held_back": eval_h})["held_back"]
+        baselines = {
+            "rl (FB bundle)": resolve(f"rl:{bundle}"),
+            "threshold-tuned (FB)": outcome.tuned_threshold,
+            args.base: resolve(args.base),
+            "predictive": resolve("predictive"),
+            "hpa": resolve("hpa"),
+        }
+        on_shifted = evaluate(
+            shifted,
+            eval_h,
+            learned={},
+            baselines=baselines,
+            seeds=list(range(args.eval_seeds)),
+        )
+    console.print(f"shifted traffic: {args.shifted_trace.name}, weeks 6-8, untouched bundle")
+    console.print(train_table(replace(outcome, evaluation=on_shifted)))
+    print_json(
+        {
+            "benchmark": "rl_volatile",
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "env_steps_per_s": rates,
+            "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
+            "pipeline_wall_s": wall_s,
+            "held_back": summary(outcome.evaluation),
+            "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,
+            "shifted": summary(on_shifted),
+            "shifted_oracle_cost_usd": on_shifted.oracle_cost_usd,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
