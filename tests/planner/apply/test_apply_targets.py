@@ -1,4 +1,4 @@
-"""The other targets: SageMaker provisioned concurrency (Stubber), EKS node groups (moto), manifests."""
+"""Other targets: SageMaker provisioned concurrency (Stubber), EKS node groups, manifests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import kubernetes_validate
 import yaml
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from planner.apply.audit import read_audit
 from planner.apply.inputs import scaling_from_value
