@@ -137,11 +137,12 @@ def headline_for(report: WhatIfReport) -> Headline:
     if meeting:
         best = min(meeting, key=lambda r: r.cost_usd)
         monthly = per_month(best.cost_usd, duration_s)
-        ratio = (
-            f"{fmt_ratio(best.cost_vs_oracle)} the oracle"
-            if best.cost_vs_oracle is not None
-            else "no oracle ratio (the oracle found the SLO unreachable)"
-        )
+        if best.cost_vs_oracle is not None:
+            ratio = f"{fmt_ratio(best.cost_vs_oracle)} the oracle"
+        elif not facts.feasible:
+            ratio = "no ratio: the oracle found no schedule within bounds that meets the SLO"
+        else:
+            ratio = "no ratio: the oracle costs nothing"
         text = (
             f"Cheapest policy that meets the SLO: {best.policy}, {fmt_usd(monthly)} per month "
             f"at this traffic ({ratio}); {best.slo_attainment:.1%} against the SLO of "

@@ -217,3 +217,12 @@ def test_assumptions_per_gpu_hour_with_spot_and_without_gpus(real_report: WhatIf
     assert serverless.serverless is not None and serverless.serverless["role"] == "primary"
     assert math.isclose(serverless.provisioning_delay_s, 8.0)
     assert "per GB-second" in serverless.summary()
+
+
+def test_a_policy_meeting_an_slo_the_oracle_calls_infeasible_has_no_ratio(
+    real_report: WhatIfReport,
+) -> None:
+    report = with_runs(real_report, infeasible_oracle(needed=40), [("a", 6.0, 0.96)])
+    headline = headline_for(report)
+    assert headline.meets_slo and headline.cost_vs_oracle is None
+    assert "no ratio: the oracle found no schedule within bounds" in headline.text
