@@ -22,6 +22,7 @@ from planner.emit.native import (
     aws_predictive,
     hpa_on_eks,
     keda_cron,
+    prometheus_query,
     scheduled_actions,
     stack_metric,
     step_scaling,
@@ -155,8 +156,20 @@ def _schedule(spec: PolicySpecBase, pool: PoolTarget, blocks: Blocks, ctx: _Cont
         )
     computed = compute_schedule(spec, scenario, pool.bounds, now=ctx.now, seed=scenario.seed)
     blocks.notes.extend(f"{pool.name}: {n}" for n in computed.notes)
+    utilisation = _reactive_utilisation(spec)
     if pool.name != "eks":
         blocks.fields["schedule"] = computed.schedule
+        if utilisation is not None and pool.name == "serverless":
+            # SageMaker's one-shot actions set the minimum: tracking scales above it.
+            blocks.fields["target_tracking"] = TargetTracking(
+                metric="provisioned_concurrency_utilisation", target=utilisation
+            )
+        elif utilisation is not None:
+            blocks.notes.append(
+                f"{pool.name}: the policy's reactive floor is not emitted: the group's one-shot "
+                "actions set desired capacity, which target tracking would scale away before "
+                "the forecast load arrives; `planner control` runs the reactive part"
+            )
         return
     # EKS has no scheduled-action API: each run of equal hours above the floor becomes
     # a KEDA cron trigger on its date (UTC).
@@ -177,11 +190,32 @@ def _schedule(spec: PolicySpecBase, pool: PoolTarget, blocks: Blocks, ctx: _Cont
                 desired=max(1, pool.bounds.min),
             )
         )
-    blocks.fields["keda"] = Keda(min_replicas=pool.bounds.min, cron=tuple(triggers))
+    query = threshold = None
+    if utilisation is not None:
+        # KEDA takes the largest of its triggers: the schedule is a floor under tracking.
+        service = ctx.stack.settings.service
+        query = prometheus_query("gpu_utilisation", service.namespace, service.name)
+        threshold = round(utilisation * 100.0, 6)
+    blocks.fields["keda"] = Keda(
+        min_replicas=pool.bounds.min,
+        cron=tuple(triggers),
+        prometheus_query=query,
+        prometheus_threshold=threshold,
+    )
     blocks.notes.append(
         "eks: the schedule is KEDA cron triggers on calendar dates; they recur a year later "
         "unless replaced, which the next emit or `planner control` refresh does"
     )
+
+
+def _reactive_utilisation(spec: PolicySpecBase) -> float | None:
+    """The utilisation a forecast policy's reactive floor aims at, if it has one."""
+    s: Any = spec
+    if spec.kind == "predictive" and s.reactive_floor:
+        return float(s.max_utilisation)
+    if spec.kind == "anomaly":
+        return float(s.target_utilisation)
+    return None
 
 
 def _runs(

@@ -322,3 +322,159 @@ def test_a_gap_between_steps_is_rejected(edges: list[int], gap: int) -> None:
         steps[0].pop("upper")
     with pytest.raises(ValidationError):
         scaling(asg={"bounds": {"min": 1, "max": 2}, "step": {**STEP, "scale_out": steps}})
+
+
+# The review's schema gaps (issue 11): each is refused by name, never dropped or accepted.
+
+EKS_HPA: dict[str, Any] = {
+    "bounds": {"min": 1, "max": 4},
+    "target_tracking": {"metric": "gpu_utilisation", "target": 70},
+}
+KEDA_CRON = {"cron": [{"start": "0 8 * * 1-5", "end": "0 18 * * 1-5", "desired": 2}]}
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (
+            {"eks": {**EKS_HPA, "keda": {**KEDA_CRON, "min_replicas": 1}}},
+            "a KEDA ScaledObject replaces the HPA and ignores target_tracking",
+        ),
+        (
+            {"eks": {"bounds": {"min": 1, "max": 4}, "keda": KEDA_CRON}},
+            "eks.keda.min_replicas (0) differs from bounds.min (1)",
+        ),
+        (
+            {
+                "eks": {
+                    **EKS_HPA,
+                    "target_tracking": {
+                        "metric": "gpu_utilisation",
+                        "target": 70,
+                        "disable_scale_in": True,
+                    },
+                }
+            },
+            "eks.target_tracking.disable_scale_in: an HPA has no disable_scale_in",
+        ),
+        (
+            {
+                "eks": {
+                    **EKS_HPA,
+                    "target_tracking": {"metric": "gpu_utilisation", "target": 70, "warmup_s": 300},
+                }
+            },
+            "eks.target_tracking.warmup_s: an HPA has no warmup_s",
+        ),
+        (
+            {
+                "serverless": {
+                    "bounds": {"min": 1, "max": 9},
+                    "scheduled": [{"name": "x", "cron": "0 8 * * *", "min": 2, "desired": 3}],
+                }
+            },
+            "serverless.scheduled[x]: a SageMaker scheduled action sets only min and max",
+        ),
+        (
+            {"eks": {"bounds": {"min": 5, "max": 4}, "keda": {**KEDA_CRON, "min_replicas": 5}}},
+            "min (5) is above max (4)",
+        ),
+        (
+            {"eks": {"bounds": {"min": 0, "max": 4}, "keda": {**KEDA_CRON, "min_replicas": 6}}},
+            "eks.keda.min_replicas (6) is above bounds.max (4)",
+        ),
+        (
+            {
+                "eks": {
+                    "bounds": {"min": 0, "max": 4},
+                    "keda": {"cron": [{"start": "0 8 * * *", "end": "0 9 * * *", "desired": 9}]},
+                }
+            },
+            "eks.keda.cron desired (9) lies outside bounds [0, 4]",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 1, "max": 9},
+                    "scheduled": [{"name": "x", "cron": "0 8 * * *", "max": 3, "desired": 5}],
+                }
+            },
+            "scheduled[x]: desired (5) is above max (3)",
+        ),
+        (
+            {
+                "asg": {
+                    "bounds": {"min": 2, "max": 9},
+                    "schedule": {"start": "2026-12-01T00:00:00Z", "desired": [2, 1, 3]},
+                }
+            },
+            "asg.schedule: value 1 is below bounds.min (2)",
+        ),
+        (
+            {
+                "eks": {
+                    **EKS_HPA,
+                    "hpa_behavior": {
+                        "scale_down": {"stabilization_window_s": 300, "tolerance": 0.05}
+                    },
+                }
+            },
+            "eks.hpa_behavior.scale_down.tolerance: a per-HPA tolerance needs the alpha",
+        ),
+    ],
+    ids=[
+        "keda-drops-target-tracking",
+        "keda-drops-bounds-min",
+        "eks-disable-scale-in",
+        "eks-warmup",
+        "serverless-desired-beside-min",
+        "bounds-inverted",
+        "keda-min-above-max",
+        "cron-desired-above-max",
+        "scheduled-desired-above-its-max",
+        "schedule-below-min",
+        "eks-tolerance",
+    ],
+)
+def test_review_gaps_are_refused_by_name(targets: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        scaling(**targets)
+    assert message in str(err.value)
+
+
+def test_a_made_up_policy_kind_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown policy kind 'magic'; known kinds: "):
+        StackScaling.model_validate(
+            {"source": {**SOURCE, "policy_kind": "magic"}, "asg": {"bounds": {"min": 1, "max": 2}}}
+        )
+
+
+def test_a_schedule_in_the_past_is_refused_given_now() -> None:
+    data = {
+        "source": SOURCE,
+        "asg": {
+            "bounds": {"min": 2, "max": 24},
+            "schedule": {"start": "2026-11-23T00:00:00Z", "desired": [2, 5, 2]},
+        },
+    }
+    StackScaling.model_validate(data)  # no clock: the schema alone cannot tell
+    with pytest.raises(ValidationError, match=r"asg.schedule: starts 2026-11-23T00:00:00\+00:00"):
+        StackScaling.model_validate(data, context={"now": datetime(2026, 12, 2, tzinfo=UTC)})
+    fresh = StackScaling.model_validate(
+        data, context={"now": datetime(2026, 11, 22, 23, tzinfo=UTC)}
+    )
+    assert fresh.asg is not None and fresh.asg.schedule is not None
+    assert fresh.asg.schedule.end == datetime(2026, 11, 23, 3, tzinfo=UTC)
+
+
+def test_eks_is_written_without_aws_only_fields_and_reads_back() -> None:
+    s = scaling(eks=EKS_HPA)
+    tracking = s.to_config()["eks"]["target_tracking"]
+    assert tracking == {"metric": "gpu_utilisation", "target": 70.0}
+    assert StackScaling.model_validate(s.model_dump()) == s
+    assert StackScaling.model_validate_json(s.model_dump_json()) == s
+    # On ASG the same fields are AWS's and are kept.
+    asg = scaling(
+        asg={**EKS_HPA, "target_tracking": {**EKS_HPA["target_tracking"], "warmup_s": 420}}
+    )
+    assert asg.to_config()["asg"]["target_tracking"]["warmup_s"] == 420
