@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 MAX_DECISION_ROWS = 300
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 #summary td { white-space: nowrap; }
 figure { margin: 1em 0; }
+.scroll { overflow-x: auto; }
 th:first-child, td:first-child { text-align: left; }
 tr.oracle td { font-style: italic; color: #2a7a2a; }
 .ok { color: #2a7a2a; } .miss { color: #b22; }
@@ -222,10 +223,11 @@ costs per month are this window's cost scaled to 30 days of the same traffic</p>
 </header>
 {_headline_block(headline)}
 <h2>Summary</h2>
-<table id="summary"><thead><tr>{"".join(f"<th>{h}</th>" for h in _HEADERS)}</tr></thead>
+<div class="scroll"><table id="summary">
+<thead><tr>{"".join(f"<th>{h}</th>" for h in _HEADERS)}</tr></thead>
 <tbody>
 {_summary_rows(report)}
-</tbody></table>
+</tbody></table></div>
 {notes_block}
 {"".join(figures)}
 {_decisions_block(report.results)}
