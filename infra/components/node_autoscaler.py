@@ -104,7 +104,8 @@ def autoscaler_policy(cluster_name: str) -> dict[str, Any]:
                     "autoscaling:SetDesiredCapacity",
                     "autoscaling:TerminateInstanceInAutoScalingGroup",
                 ],
-                "Resource": "*",
+                # EKS names a managed node group's Auto Scaling group `eks-<group>-<id>`.
+                "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
                 "Condition": {
                     "StringEquals": {
                         f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"

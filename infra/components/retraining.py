@@ -25,6 +25,7 @@ from infra.components.iam import irsa_trust
 from infra.settings import RetrainingSettings
 
 SERVICE_ACCOUNT = "scaleplan-retrain"
+ASG_ARN_PREFIX = "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/"
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,13 @@ class RetrainingArgs:
 def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
     """The retraining role's permissions (see the module docstring for the reasoning)."""
     tagged = {"StringEquals": {"aws:ResourceTag/scaleplan:stack": stack}}
+    # Physical names of this stack's resources start with it (`StackSettings.resource_name`).
+    prefix = f"scaleplan-{stack}-"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
+                # Describe calls of Auto Scaling take no resource ARNs.
                 "Sid": "DescribeScaling",
                 "Effect": "Allow",
                 "Action": [
@@ -73,25 +77,40 @@ def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dic
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
                     "application-autoscaling:DescribeScheduledActions",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
                 ],
                 "Resource": "*",
             },
             {
-                "Sid": "PutScalingOnThisStack",
+                "Sid": "DescribeThisStacksEndpoints",
+                "Effect": "Allow",
+                "Action": ["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                "Resource": [
+                    f"arn:aws:sagemaker:*:*:endpoint/{prefix}*",
+                    f"arn:aws:sagemaker:*:*:endpoint-config/{prefix}*",
+                ],
+            },
+            {
+                "Sid": "PutScalingOnThisStacksGroups",
                 "Effect": "Allow",
                 "Action": [
                     "autoscaling:PutScalingPolicy",
                     "autoscaling:PutScheduledUpdateGroupAction",
                     "autoscaling:DeleteScheduledAction",
                     "autoscaling:UpdateAutoScalingGroup",
+                ],
+                "Resource": f"{ASG_ARN_PREFIX}{prefix}*",
+                "Condition": tagged,
+            },
+            {
+                "Sid": "PutScalingOnThisStacksTargets",
+                "Effect": "Allow",
+                "Action": [
                     "application-autoscaling:RegisterScalableTarget",
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:PutScheduledAction",
                     "application-autoscaling:DeleteScheduledAction",
                 ],
-                "Resource": "*",
+                "Resource": "arn:aws:application-autoscaling:*:*:scalable-target/*",
                 "Condition": tagged,
             },
             {

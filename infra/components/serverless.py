@@ -67,17 +67,25 @@ class ServerlessArgs:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def execution_policy(model_bucket_arn: str | None) -> str:
+def image_repository_arn(image: str) -> str | None:
+    """The ECR repository ARN of an image in ECR (`<acct>.dkr.ecr.<region>...`), else None."""
+    match = re.match(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)", image)
+    if match is None:
+        return None
+    account, region, repository = match.groups()
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+
+
+def execution_policy(model_bucket_arn: str | None, image: str = "") -> str:
     """What the endpoint's containers may do: pull the image, log, read the model."""
+    repository = image_repository_arn(image)
     statements: list[dict[str, object]] = [
+        # Issuing a registry token takes no resource; pulling is limited to the image's repository.
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
         {
             "Effect": "Allow",
-            "Action": [
-                "ecr:GetAuthorizationToken",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            "Resource": "*",
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": repository if repository is not None else "arn:aws:ecr:*:*:repository/*",
         },
         {
             "Effect": "Allow",
@@ -110,7 +118,7 @@ class ServerlessEndpoint(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-exec",
             role=role.id,
-            policy=execution_policy(args.model_bucket_arn),
+            policy=execution_policy(args.model_bucket_arn, s.image),
             opts=pulumi.ResourceOptions(parent=role),
         )
         container: dict[str, str] = {"image": s.image}

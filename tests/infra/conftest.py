@@ -44,6 +44,12 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
         out["latestVersion"] = 1
     if typ == "aws:s3/bucket:Bucket":
         out.setdefault("bucket", f"{name}-0a1b2c")
+        # S3 ARNs carry neither region nor account.
+        out["arn"] = f"arn:aws:s3:::{out['bucket']}"
+    if typ == "aws:kms/key:Key":
+        out["arn"] = f"arn:aws:kms:us-east-1:{FAKE_ACCOUNT}:key/{name}-0a1b2c3d"
+    if typ == "aws:ecr/repository:Repository":
+        out["repositoryUrl"] = f"{FAKE_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}"
     if typ == "aws:eks/nodeGroup:NodeGroup":
         out["nodeGroupName"] = name
     if typ.startswith("kubernetes:"):

@@ -297,11 +297,15 @@ def test_retraining_role_is_least_privilege(built: dict[str, Any]) -> None:
         prod.one("aws:iam/rolePolicy:RolePolicy", "least-privilege").props["policy"]
     )
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    put = by_sid["PutScalingOnThisStack"]
-    assert put["Condition"] == {"StringEquals": {"aws:ResourceTag/scaleplan:stack": "prod"}}
-    assert all(
-        a.split(":")[1].startswith(("Put", "Register", "Delete", "Update")) for a in put["Action"]
-    )
+    for sid in ("PutScalingOnThisStacksGroups", "PutScalingOnThisStacksTargets"):
+        put = by_sid[sid]
+        assert put["Condition"] == {"StringEquals": {"aws:ResourceTag/scaleplan:stack": "prod"}}
+        assert all(
+            a.split(":")[1].startswith(("Put", "Register", "Delete", "Update"))
+            for a in put["Action"]
+        )
+    groups = by_sid["PutScalingOnThisStacksGroups"]["Resource"]
+    assert groups.endswith("autoScalingGroupName/scaleplan-prod-*")
     assert all(a.split(":")[1].startswith("Describe") for a in by_sid["DescribeScaling"]["Action"])
     bucket_arn = prod.one("aws:s3/bucket:Bucket").props["arn"]
     assert by_sid["ReadWriteBundles"]["Resource"] == f"{bucket_arn}/*"
