@@ -73,7 +73,7 @@ def sweep_table(rows: list[SweepRow]) -> Table:
     table.add_column("scenario")
     table.add_column("policy")
     for key in keys:
-        table.add_column(escape(key), justify="right", overflow="fold")
+        table.add_column(escape(key), justify="right", no_wrap=True, min_width=len(key))
     for name in ("cost USD", "vs oracle", "SLO att.", "p95 s", "actions", "meets SLO"):
         table.add_column(name, justify="right")
     for group in groups:

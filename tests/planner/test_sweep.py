@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.sweep import load_sweep
+from planner.scenario_input import ClusterOverrides
+from planner.sweep import SweepRow, load_sweep
+from planner.sweep_report import group_rows
 from sim.errors import PolicyError, ScenarioError
 
 runner = CliRunner()
@@ -59,6 +61,8 @@ def test_grid_expands_in_order_with_dotted_fields(tiny_scenario: Path) -> None:
         ("policies: [threshold]\ngrid: {threshold: {upper: []}}", ScenarioError, "empty"),
         ("policies: []", ScenarioError, "policies"),
         ("policies: [threshold]\nseeds: one", ScenarioError, "seeds"),
+        ("policies: [threshold]\nseeds: [-1]", ScenarioError, "seeds"),
+        ("policies: [spillover]\nduration_h: 0.5", PolicyError, "spillover"),
         ("policies: [warp-drive]", PolicyError, "warp-drive"),
         ("policies: [threshold]\nscenarios: [missing.yaml]", ScenarioError, "missing.yaml"),
         ("{unclosed", ScenarioError, "not valid YAML"),
@@ -70,6 +74,8 @@ def test_grid_expands_in_order_with_dotted_fields(tiny_scenario: Path) -> None:
         "empty-axis",
         "no-policies",
         "bad-seeds",
+        "negative-seed",
+        "policy-misfits-scenario",
         "unknown-policy",
         "missing-scenario",
         "malformed-yaml",
@@ -133,3 +139,32 @@ def test_bad_backend_flags_exit_2(tiny_scenario: Path, flags: list[str], fragmen
     result = runner.invoke(app, ["sweep", str(spec), *flags])
     assert result.exit_code == 2, result.output
     assert fragment in result.output
+
+
+def test_sweep_table_has_parameter_columns_and_aggregates_seeds(tiny_scenario: Path) -> None:
+    directory = tiny_scenario.parent
+    json_path = directory / "rows.json"
+    result = runner.invoke(
+        app,
+        [
+            "sweep", str(write_sweep(directory)), "--workers", "1", "--json", str(json_path),
+            "--max-replicas", "6", "--slo-target", "0.85",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(json_path.read_text())
+    groups = group_rows([SweepRow(**row) for row in rows])
+    assert [(g.policy, g.params, len(g.rows)) for g in groups] == [
+        ("threshold", {"upper": 0.6}, 2),
+        ("threshold", {"upper": 0.8}, 2),
+        ("hpa", {"hysteresis.scale_down.stabilization_window_s": 60}, 2),
+    ]
+    costs = [row["cost_usd"] for row in rows[:2]]
+    assert groups[0].interval(lambda r: r.cost_usd).mean == pytest.approx(sum(costs) / 2)
+    table = result.output
+    assert "3 configurations x 2 seeds" in table
+    assert "upper" in table and "stabilization_window_s" in table
+    assert table.count("tiny.yaml") == 3  # one row per configuration, not per seed
+    plan = load_sweep(write_sweep(directory), ClusterOverrides(max_replicas=6, slo_target=0.85))
+    assert plan.cases[0].scenario.pool.max_replicas == 6
+    assert plan.cases[0].scenario.slo.target_attainment == 0.85
