@@ -56,7 +56,7 @@ WINDOWS = [
 def compiled(spec: dict[str, Any], stack_name: str, *targets: str) -> StackScaling:
     target = stack(stack_name)
     if targets:
-        target = target.only(targets)  # type: ignore[arg-type]
+        target = target.only(targets)
     return compile_bundle(bundle_of(spec), target, now=NOW).scaling
 
 
@@ -197,7 +197,7 @@ def test_anomaly_gets_a_48h_schedule_on_every_target_from_the_next_hour() -> Non
     assert scaling.source.policy_kind == "anomaly"
     start = datetime(2026, 12, 2, 15, tzinfo=UTC)
     for name in ("asg", "serverless"):
-        target = scaling.target(name)  # type: ignore[arg-type]
+        target = scaling.target(name)
         assert target is not None and target.schedule is not None
         assert target.schedule.start == start and len(target.schedule.desired) == 48
         assert all(target.bounds.min <= v <= target.bounds.max for v in target.schedule.desired)
