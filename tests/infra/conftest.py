@@ -154,3 +154,26 @@ def run_stack() -> Iterator[RunStack]:
 
     yield run
     pulumi.runtime.set_all_config({})
+
+
+STACKS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def built_stacks() -> dict[str, RecordingMocks]:
+    """Each committed stack built once per session through the real entry point."""
+    from infra import __main__ as program
+
+    out = {}
+    for stack in STACKS:
+        config = stack_config(stack)
+        mocks = install(stack, config["scaleplan:environment"], config)
+
+        @pulumi.runtime.test
+        def body() -> None:
+            program.main()
+
+        body()
+        out[stack] = mocks
+    pulumi.runtime.set_all_config({})
+    return out

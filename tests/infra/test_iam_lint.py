@@ -14,11 +14,9 @@ import sys
 import types
 from typing import Any
 
-import pulumi
 import pytest
 
-from infra import __main__ as program
-from tests.infra.conftest import RecordingMocks, install, stack_config
+from tests.infra.conftest import RecordingMocks
 
 STACKS = ("dev", "staging", "prod")
 
@@ -44,20 +42,9 @@ def _parliament() -> Any:
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, RecordingMocks]:
-    out = {}
-    for stack in STACKS:
-        config = stack_config(stack)
-        mocks = install(stack, config["scaleplan:environment"], config)
-
-        @pulumi.runtime.test
-        def body() -> None:
-            program.main()
-
-        body()
-        out[stack] = mocks
-    pulumi.runtime.set_all_config({})
-    return out
+def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
+    """The committed stacks, built once per session (conftest.built_stacks)."""
+    return built_stacks
 
 
 def findings(document: str) -> list[str]:

@@ -15,13 +15,11 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import pulumi
 import pytest
 import yaml
 
-from infra import __main__ as program
 from infra.stack_file import load_stack_file
-from tests.infra.conftest import RecordingMocks, install, stack_config
+from tests.infra.conftest import RecordingMocks
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "tests" / "data" / "crds"
@@ -32,20 +30,9 @@ CRD_FILES = {"kubernetes:keda.sh/v1alpha1:ScaledObject": "keda-2.17-scaledobject
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, RecordingMocks]:
-    out = {}
-    for stack in STACKS:
-        config = stack_config(stack)
-        mocks = install(stack, config["scaleplan:environment"], config)
-
-        @pulumi.runtime.test
-        def body() -> None:
-            program.main()
-
-        body()
-        out[stack] = mocks
-    pulumi.runtime.set_all_config({})
-    return out
+def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
+    """The committed stacks, built once per session (conftest.built_stacks)."""
+    return built_stacks
 
 
 #: Top-level fields of the objects the program declares; the mocks add `arn`/`name`.

@@ -16,6 +16,7 @@ import pytest
 
 from infra.guardrails import ResourceView
 from infra.settings import REQUIRED_TAGS
+from tests.infra.conftest import RecordingMocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,26 +24,9 @@ STACKS = ("dev", "staging", "prod")
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, Any]:
-    """Each stack built once (the mocks keep what was registered)."""
-    import pulumi
-
-    from infra import __main__ as program
-    from tests.infra.conftest import install, stack_config
-
-    out = {}
-    for stack in STACKS:
-        config = stack_config(stack)
-        mocks = install(stack, config["scaleplan:environment"], config)
-
-        @pulumi.runtime.test
-        def body() -> None:
-            program.main()
-
-        body()
-        out[stack] = mocks
-    pulumi.runtime.set_all_config({})
-    return out
+def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
+    """The committed stacks, built once per session (conftest.built_stacks)."""
+    return built_stacks
 
 
 @pytest.mark.parametrize("stack", STACKS)
