@@ -93,13 +93,16 @@ def emit(
     assert isinstance(current, datetime)
     chosen = _parse_targets(targets)
     path = stack_file_path(project_dir, stack)
-    policy = read_bundle(locate_bundle(bundle))
+    bundle_dir = locate_bundle(bundle)
+    policy = read_bundle(bundle_dir)
     target = read_stack_target(path)
     if chosen is not None:
         target = target.only(chosen)  # type: ignore[arg-type]
     traffic = resolve_scenario(scenario) if scenario is not None else None
     try:
-        compiled = compile_bundle(policy, target, now=current, scenario=traffic)
+        compiled = compile_bundle(
+            policy, target, now=current, scenario=traffic, bundle_path=bundle_dir
+        )
     except Unexpressible as exc:
         others = [p.name for p in target.pools if p.name != exc.target]
         hint = f"; or leave {exc.target} out: --targets {','.join(others)}" if others else ""

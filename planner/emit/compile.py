@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -215,6 +216,8 @@ def _reactive_utilisation(spec: PolicySpecBase) -> float | None:
         return float(s.max_utilisation)
     if spec.kind == "anomaly":
         return float(s.target_utilisation)
+    if spec.kind == "rl" and s.floor_utilisation is not None:
+        return float(s.floor_utilisation)
     return None
 
 
@@ -323,6 +326,7 @@ def compile_bundle(
     *,
     now: datetime,
     scenario: Scenario | None = None,
+    bundle_path: Path | None = None,
 ) -> Compiled:
     """Compile `bundle` onto every target of `stack`.
 
@@ -333,6 +337,8 @@ def compile_bundle(
         now: The current time (time-zone aware); schedules start at the next whole hour.
         scenario: The traffic a precomputed schedule is simulated on (the scenario the
             bundle was tuned on); the bundled default scenario when None.
+        bundle_path: Where the bundle was read from: a policy that loads files from
+            its bundle (the RL policy's model) needs it to run for a schedule.
 
     Raises:
         Unexpressible: A target cannot express the policy (reason and nearest kind).
@@ -342,13 +348,16 @@ def compile_bundle(
         raise PolicyError("compile_bundle: now must carry a time zone")
     if not stack.pools:
         raise PolicyError(f"stack {stack.stack}: no target to compile onto")
-    kind = bundle.spec.kind
+    spec = bundle.spec
+    if bundle_path is not None and getattr(spec, "bundle_path", "") is None:
+        spec = spec.model_copy(update={"bundle_path": str(bundle_path)})
+    kind = spec.kind
     source_kind = kind if kind in SPEC_CLASSES else None
     ctx = _Context(stack=stack, now=now, scenario=scenario, notes=[])
     targets: dict[str, TargetScaling] = {}
     constructs: dict[str, str] = {}
     for pool in stack.pools:
-        targets[pool.name], constructs[pool.name] = compile_target(bundle.spec, pool, ctx)
+        targets[pool.name], constructs[pool.name] = compile_target(spec, pool, ctx)
     source = Source(bundle_id=bundle.name, version=str(bundle.version), policy_kind=source_kind)
     data = {"schema_version": 1, "source": source.model_dump(), **_dumped(targets)}
     try:

@@ -25,6 +25,8 @@ from sim.errors import StackConfigError
 
 #: Leaf mappings up to this many keys are written on one line (`bounds: {min: 1, max: 4}`).
 FLOW_KEYS = 6
+#: ... and short enough to read there (a long prometheus query gets its own lines).
+FLOW_CHARS = 100
 
 
 def _yaml() -> YAML:
@@ -54,7 +56,8 @@ def _styled(value: Any) -> Any:
     """Plain data -> ruamel nodes: small leaf mappings and scalar lists in flow style."""
     if isinstance(value, dict):
         node = CommentedMap((k, _styled(v)) for k, v in value.items())
-        if len(value) <= FLOW_KEYS and all(not isinstance(v, dict | list) for v in value.values()):
+        leaf = all(not isinstance(v, dict | list) for v in value.values())
+        if leaf and len(value) <= FLOW_KEYS and len(repr(value)) <= FLOW_CHARS:
             node.fa.set_flow_style()
         return node
     if isinstance(value, list):
