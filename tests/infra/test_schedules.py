@@ -68,15 +68,18 @@ def aws_rejects(props: dict[str, Any], now: datetime) -> list[str]:
     return problems
 
 
-def build(stack: str, now: datetime) -> ProviderDefaultMocks:
-    """The real program for a stack file, with the clock at `now`."""
+def build(stack: str, now: datetime | None = None) -> ProviderDefaultMocks:
+    """The real program for a stack file, with the clock at `now` (None: the entry point)."""
     config = stack_config(stack)
-    mocks = ProviderDefaultMocks(config["scaleplan:environment"], now)
+    mocks = ProviderDefaultMocks(config["scaleplan:environment"], now or datetime.now(UTC))
     pulumi.runtime.set_mocks(mocks, project="scaleplan", stack=stack, preview=False)
     pulumi.runtime.set_all_config(config, secret_keys=["scaleplan:modelToken"])
 
     @pulumi.runtime.test
     def body() -> None:
+        if now is None:
+            entry.main()
+            return
         settings, token = entry.read_settings()
         build_stack(settings, token, now=now)
 
@@ -89,7 +92,7 @@ def build(stack: str, now: datetime) -> ProviderDefaultMocks:
 def test_aws_accepts_every_scheduled_action_as_the_provider_sends_it(stack: str) -> None:
     """Item 1: `business-hours {min: 4}` must not go out as max 0, desired 0."""
     now = datetime.now(UTC)
-    mocks = build(stack, now)
+    mocks = build(stack)
     schedules = mocks.of_type(SCHEDULE)
     assert schedules, f"{stack} has scheduled actions"
     for action in schedules:
@@ -117,7 +120,7 @@ def test_nothing_starts_in_the_past_when_the_program_runs_today() -> None:
     """Dates: the committed stacks, built now, schedule nothing before now."""
     now = datetime.now(UTC)
     for stack in ("dev", "staging", "prod"):
-        for action in build(stack, now).of_type(SCHEDULE):
+        for action in build(stack).of_type(SCHEDULE):
             start = action.props.get("startTime")
             if start is not None:
                 assert datetime.fromisoformat(start.replace("Z", "+00:00")) >= now
@@ -138,7 +141,7 @@ def test_recurring_actions_are_replaced_not_updated(monkeypatch: pytest.MonkeyPa
             super().__init__(name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(asg_module.aws.autoscaling, "Schedule", Recording)
-    build("staging", datetime.now(UTC))
+    build("staging")
     recurring = {n: o for n, o in seen.items() if "-plan-" not in n}
     assert recurring
     for name, opts in recurring.items():
