@@ -1,55 +1,381 @@
-"""The oracle as the planner uses it: solved offline, summarised, replayed as a schedule.
+"""The oracle as the planner uses it: solved offline, verified by replay, summarised.
 
-`sim.oracle.solve_oracle` is the solver; this module is where the planner calls
-it. An engine never sees the future: to replay the oracle it gets a plain
-`SchedulePolicy` (`oracle_replay`).
+`sim.oracle.solve_oracle` plans under a model of the engines (capacity levels and the
+backlog carried between intervals). A model can be wrong, so the reference every
+figure is divided by is not the model's plan but the cheapest plan that, replayed in
+the engine reporting it (same seed, same arrivals as every policy), meets the SLO:
+
+1. the model's optimum for the SLO target, replayed; while the replay misses, the
+   model's target is raised by the shortfall and the plan solved again;
+2. the ladder of constant capacities: the model's cheapest constant that meets the
+   target, then neighbours replayed until the cheapest constant that meets it in the
+   engine is known;
+3. the cheapest of those that met the SLO wins, and its replay's bill is the oracle's
+   cost. If none met it, the pool's maximum from the first moment is replayed: if that
+   misses too, the scenario is infeasible (an answer, not an error): the summary
+   says what the maximum attains and how many replicas would be needed.
+
+An engine never sees the future: it replays a plain `SchedulePolicy`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from planner.json_values import json_safe
-from sim.replay import SchedulePolicy
+from sim.engine import Engine
+from sim.replay import FixedPolicy, SchedulePolicy
+from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
+
+if TYPE_CHECKING:
+    from sim.oracle import OracleResult
+    from sim.oracle.problem import Problem
+
+#: Replays of model plans while searching the target the model should plan for.
+MODEL_REPLAYS = 6
+#: Step added to a replay's shortfall (or taken off its surplus) when moving the
+#: model's target, and the resolution of that search (attainment share).
+TIGHTEN_MARGIN = 0.001
+#: Largest multiple of the pool's max_replicas tried when asking what would be needed.
+NEEDED_MAX_FACTOR = 64
 
 
 @dataclass(frozen=True)
 class OracleSummary:
-    """The offline optimum's totals (the reference every policy is divided by)."""
+    """The offline optimum's totals (the reference every policy is divided by).
+
+    Attributes:
+        cost_usd: What the oracle schedule's replay in the engine billed.
+        gpu_hours: GPU-hours of that replay.
+        attainment: SLO attainment of that replay (0..1).
+        predicted_attainment: What the capacity model predicted for the schedule.
+        feasible: Whether any schedule within the pool's bounds meets the SLO in the
+            engine (False: the reference is the pool's maximum, ratios are not given).
+        lower_bound_usd: Work-conservation bound: no schedule meeting the SLO costs
+            less (see `work_lower_bound`); None for a serverless main pool.
+        best_attainment_at_max: Attainment of the pool's maximum from the first moment,
+            when it was replayed (always when infeasible).
+        needed_max_replicas: When infeasible, the smallest max_replicas whose maximum
+            meets the SLO in the engine; None when none would (or none was found up to
+            `NEEDED_MAX_FACTOR` x max_replicas).
+        chosen: Which plan won ("model", "constant" or "max").
+        replays: Engine runs the verification took.
+        schedule: Ready replicas per decision interval.
+    """
 
     cost_usd: float
     gpu_hours: float
-    #: SLO attainment the capacity model predicts for the oracle's schedule (0..1).
     predicted_attainment: float
-    #: Ready replicas per decision interval.
-    schedule: tuple[float, ...] = ()
+    attainment: float = math.nan
+    feasible: bool = True
+    lower_bound_usd: float | None = None
+    best_attainment_at_max: float | None = None
+    needed_max_replicas: int | None = None
+    chosen: str = "model"
+    replays: int = 0
+    schedule: tuple[float, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"cost_usd": json_safe(self.cost_usd), "gpu_hours": json_safe(self.gpu_hours)}
+        gap = (
+            self.cost_usd / self.lower_bound_usd - 1.0
+            if self.lower_bound_usd and self.feasible
+            else None
+        )
+        return {
+            "feasible": self.feasible,
+            "cost_usd": json_safe(self.cost_usd),
+            "gpu_hours": json_safe(self.gpu_hours),
+            "attainment": json_safe(self.attainment),
+            "predicted_attainment": json_safe(self.predicted_attainment),
+            "lower_bound_usd": json_safe(self.lower_bound_usd),
+            "gap_to_lower_bound": json_safe(gap),
+            "best_attainment_at_max": json_safe(self.best_attainment_at_max),
+            "needed_max_replicas": self.needed_max_replicas,
+            "chosen": self.chosen,
+            "replays": self.replays,
+        }
 
     def ratio(self, cost_usd: float) -> float | None:
-        """`cost_usd` as a multiple of the oracle's cost; None when the oracle costs nothing."""
-        return cost_usd / self.cost_usd if self.cost_usd > 0 else None
+        """`cost_usd` as a multiple of the oracle's cost; None when the oracle costs
+        nothing or no schedule meets the SLO."""
+        return cost_usd / self.cost_usd if self.cost_usd > 0 and self.feasible else None
 
 
-def solve_reference(scenario: Scenario, workload: Workload) -> OracleSummary:
-    """Run the oracle and keep what the report needs."""
-    from sim.oracle import solve_oracle
+@dataclass
+class _Verifier:
+    """Replays plans in one engine on one seed, counting the runs."""
 
-    solved = solve_oracle(scenario, workload)
+    scenario: Scenario
+    workload: Workload
+    engine: Engine
+    seed: int
+    replays: int = 0
+
+    def replay(
+        self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
+    ) -> RunResult:
+        self.replays += 1
+        return self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
+
+    def meets(self, run: RunResult) -> bool:
+        return run.slo_attainment >= self.scenario.slo.target_attainment
+
+
+def solve_reference(
+    scenario: Scenario,
+    workload: Workload,
+    *,
+    engine: Engine | None = None,
+    seed: int | None = None,
+) -> OracleSummary:
+    """The replay-verified oracle of `scenario` on `workload` in `engine` (default fluid)."""
+    from sim.oracle import build_problem, solve_oracle
+
+    if engine is None:
+        from sim.engines import make_engine
+
+        engine = make_engine("fluid")
+    check = _Verifier(scenario, workload, engine, scenario.seed if seed is None else seed)
+    problem = build_problem(scenario, workload, None)
+    bound = work_lower_bound(scenario, problem)
+    verified: list[tuple[RunResult, str, tuple[float, ...], float]] = []
+
+    def solve(goal: float) -> OracleResult:
+        return solve_oracle(scenario, workload, target=goal, problem=problem)
+
+    model = _verified_model_plan(check, solve)
+    if model is not None:
+        run, plan = model
+        verified.append((run, "model", _floats(plan.replicas), plan.predicted_attainment))
+
+    cap = min((v[0].cost_usd for v in verified), default=math.inf)
+    constant = _cheapest_constant(check, problem, below_usd=cap)
+    if constant is not None:
+        run, replicas = constant
+        verified.append((run, "constant", (float(replicas),) * len(problem.counts), math.nan))
+
+    if verified:
+        run, chosen, schedule, predicted = min(verified, key=lambda v: v[0].cost_usd)
+        return OracleSummary(
+            cost_usd=float(run.cost_usd),
+            gpu_hours=float(run.gpu_hours),
+            predicted_attainment=predicted,
+            attainment=run.slo_attainment,
+            lower_bound_usd=bound,
+            chosen=chosen,
+            replays=check.replays,
+            schedule=schedule,
+        )
+    # the constant ladder tried the pool's maximum from the first moment: it misses
+    top = check.replay(FixedPolicy(scenario.pool.max_replicas, name="max"))
     return OracleSummary(
-        cost_usd=float(solved.cost_usd),
-        gpu_hours=float(solved.gpu_hours),
-        predicted_attainment=float(solved.predicted_attainment),
-        schedule=tuple(float(v) for v in solved.replicas),
+        cost_usd=float(top.cost_usd),
+        gpu_hours=float(top.gpu_hours),
+        predicted_attainment=math.nan,
+        attainment=top.slo_attainment,
+        feasible=False,
+        lower_bound_usd=bound,
+        best_attainment_at_max=top.slo_attainment,
+        needed_max_replicas=_needed_max_replicas(check, problem),
+        chosen="max",
+        replays=check.replays,
+        schedule=(float(scenario.pool.max_replicas),) * len(problem.counts),
     )
 
 
+def _verified_model_plan(
+    check: _Verifier, solve: Callable[[float], OracleResult]
+) -> tuple[RunResult, OracleResult] | None:
+    """The cheapest model plan whose replay meets the SLO, or None.
+
+    The model is optimistic on some traffic and pessimistic on other, so the target
+    it plans for is searched: start at the SLO's, move by each replay's shortfall (or
+    surplus), then bisect between the highest target whose plan missed and the lowest
+    whose plan met, at most `MODEL_REPLAYS` replays in all.
+    """
+    slo = check.scenario.slo.target_attainment
+    best: tuple[RunResult, OracleResult] | None = None
+    missed_at, met_at = 0.0, 1.0 + TIGHTEN_MARGIN
+    goal = slo
+    seen: dict[float, float] = {}  # model cost -> replay attainment (same plan, same run)
+    for _ in range(MODEL_REPLAYS):
+        plan = solve(goal)
+        if plan.cost_usd in seen:
+            attainment = seen[plan.cost_usd]
+        else:
+            run = check.replay(plan.replay_policy())
+            attainment = seen[plan.cost_usd] = run.slo_attainment
+            if check.meets(run) and (best is None or run.cost_usd < best[0].cost_usd):
+                best = (run, plan)
+        if attainment >= slo:
+            met_at = min(met_at, goal)
+            step = goal - (attainment - slo) - TIGHTEN_MARGIN
+        else:
+            if not plan.reachable:  # the model's maximum, and it misses: nothing higher
+                break
+            missed_at = max(missed_at, goal)
+            step = goal + (slo - attainment) + TIGHTEN_MARGIN
+        goal = step if missed_at < step < met_at else (missed_at + met_at) / 2.0
+        if met_at - missed_at < TIGHTEN_MARGIN:
+            break
+    return best
+
+
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _cheapest_constant(
+    check: _Verifier, problem: Problem, *, below_usd: float = math.inf
+) -> tuple[RunResult, int] | None:
+    """The cheapest constant capacity whose replay meets the SLO, if one costs less than
+    `below_usd` (None otherwise, or if even the pool's maximum misses).
+
+    A constant of n replicas bills at least n x duration x price per replica, so only
+    counts below what `below_usd` buys are tried, from the model's cheapest constant
+    that meets the target (or the top of that range) outwards.
+    """
+    from sim.oracle.dp import evaluate_path
+
+    pool = check.scenario.pool
+    per_replica = pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
+    duration_s = float(problem.lengths.sum())
+    high = pool.max_replicas
+    if math.isfinite(below_usd):
+        high = min(high, math.ceil(below_usd / (per_replica * duration_s)) - 1)
+    if high < pool.min_replicas:
+        return None
+    need = check.scenario.slo.target_attainment * float(problem.counts.sum())
+    guess = high
+    for level in range(len(problem.level_nodes)):
+        flat = np.clip(level, problem.lower, problem.upper).astype(np.int32)
+        if evaluate_path(flat, problem.model) >= need:
+            guess = min(int(problem.level_replicas[level]), high)
+            break
+    found = _lowest_meeting(
+        lambda n: check.replay(FixedPolicy(n, name=f"fixed:{n}")),
+        check.meets,
+        guess,
+        pool.min_replicas,
+        high,
+    )
+    if found is None or found[0].cost_usd >= below_usd:
+        return None
+    return found
+
+
+def _lowest_meeting(
+    run_at: Callable[[int], RunResult],
+    meets: Callable[[RunResult], bool],
+    guess: int,
+    low: int,
+    high: int,
+) -> tuple[RunResult, int] | None:
+    """Smallest n in [low, high] whose run meets the SLO, assuming attainment grows
+    with n: gallop from `guess` to a bracket, then bisect (each probe is one run)."""
+    guess = min(max(guess, low), high)
+    runs: dict[int, RunResult] = {}
+
+    def ok(n: int) -> bool:
+        if n not in runs:
+            runs[n] = run_at(n)
+        return meets(runs[n])
+
+    if ok(guess):
+        hi, step = guess, 1
+        lo = guess - 1
+        while lo >= low and ok(lo):
+            hi, lo = lo, lo - step
+            step *= 2
+        lo = max(lo, low - 1)
+    else:
+        lo, step = guess, 1
+        hi = guess + 1
+        while hi <= high and not ok(hi):
+            lo, hi = hi, hi + step
+            step *= 2
+        if hi > high:
+            if lo >= high or not ok(high):
+                return None
+            hi = high
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return runs[hi], hi
+
+
+def _needed_max_replicas(check: _Verifier, problem: Problem) -> int | None:
+    """Smallest max_replicas whose maximum meets the SLO from the first moment; None
+    when even unlimited capacity cannot (requests too slow on their own) or none up to
+    `NEEDED_MAX_FACTOR` x the pool's max does."""
+    scenario = check.scenario
+    if _best_share_without_queueing(problem) < scenario.slo.target_attainment:
+        return None
+    pool = scenario.pool
+
+    def run_at(n: int) -> RunResult:
+        bigger = scenario.model_copy(update={"pool": pool.model_copy(update={"max_replicas": n})})
+        return check.replay(FixedPolicy(n, name=f"max:{n}"), bigger)
+
+    found = _lowest_meeting(
+        run_at, check.meets, 2 * pool.max_replicas, pool.max_replicas + 1,
+        NEEDED_MAX_FACTOR * pool.max_replicas,
+    )  # fmt: skip
+    return None if found is None else found[1]
+
+
+def _best_share_without_queueing(problem: Problem) -> float:
+    """Share of requests whose service alone (a batch of one, no wait) fits the objective."""
+    counts_by_block = np.bincount(
+        problem.block_of, weights=problem.counts, minlength=len(problem.weights)
+    )
+    total = float(counts_by_block.sum())
+    if total <= 0:
+        return 1.0
+    slo_s = problem.budgets + problem.service_full_s  # the latency objective, per cell
+    met = (problem.weights * (problem.service_one_s <= slo_s)).sum(axis=1)
+    return float((met * counts_by_block).sum() / total)
+
+
+def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
+    """A cost no schedule meeting the SLO can go below, in either engine.
+
+    Every attained request holds a slot for at least its service time, and a replica
+    completes at most `max_batch / service time at a full batch` requests per second
+    (throughput grows with the batch). Attaining the target share therefore takes at
+    least the replica-seconds of the cheapest requests that make up that share, and
+    the pool never runs fewer than its minimum. This ignores burstiness and
+    provisioning, so it is loose on bursty traffic; the gap says how loose.
+    """
+    pool = scenario.pool
+    per_replica_s = pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
+    counts_by_block = np.bincount(
+        problem.block_of, weights=problem.counts, minlength=len(problem.weights)
+    )
+    step_s = problem.service_full_s / float(pool.service.max_batch)  # replica-s per request
+    work = (problem.weights * counts_by_block[:, None]).ravel()
+    cost = step_s.ravel()
+    order = np.argsort(cost)
+    need = scenario.slo.target_attainment * float(problem.counts.sum())
+    taken = np.minimum(np.cumsum(work[order]), need)
+    parts = np.diff(np.concatenate([[0.0], taken]))
+    replica_s = float((parts * cost[order]).sum())
+    floor_s = float(pool.min_replicas * problem.lengths.sum())
+    return per_replica_s * max(replica_s, floor_s)
+
+
 def oracle_replay(scenario: Scenario, workload: Workload, name: str = "oracle") -> SchedulePolicy:
-    """The oracle's schedule for `workload` as a replay policy for any engine."""
+    """The model's schedule for `workload` as a replay policy for any engine (unverified)."""
     from sim.oracle import solve_oracle
 
     return solve_oracle(scenario, workload).replay_policy(name)

@@ -38,9 +38,12 @@ class RunTask:
 
 @dataclass(frozen=True)
 class OracleTask:
-    """The offline optimum of one scenario."""
+    """The offline optimum of one scenario, verified by replay in `engine` on `seed`
+    (default the scenario's seed): the same arrivals every policy of that seed sees."""
 
     scenario: Scenario
+    engine: str = "fluid"
+    seed: int | None = None
 
 
 Task = RunTask | OracleTask
@@ -102,7 +105,9 @@ def run_task(task: Task) -> TaskOutcome:
     with threadpool_limits(limits=1, user_api="blas"):
         if isinstance(task, OracleTask):
             workload, _ = scenario_inputs(task.scenario)
-            outcome: RunResult | OracleSummary = solve_reference(task.scenario, workload)
+            outcome: RunResult | OracleSummary = solve_reference(
+                task.scenario, workload, engine=engine_named(task.engine), seed=task.seed
+            )
         else:
             outcome = execute_run(task)
     return TaskOutcome(task, outcome, time.perf_counter() - started)

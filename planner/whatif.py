@@ -121,7 +121,7 @@ def run_whatif(
 
     # The oracle first: it is among the longest tasks, and on several workers a long one
     # handed out last leaves the others idle while it finishes.
-    tasks: list[Task] = [OracleTask(seeded)]
+    tasks: list[Task] = [OracleTask(seeded, engine, run_seed)]
     tasks += [RunTask(seeded, spec, run_seed, engine) for spec in specs]
     if executor is None:
         processes = workers if workers is not None else default_workers(workload, len(tasks))

@@ -1,108 +1,298 @@
-"""Dynamic programming over capacity levels (Lin, Wierman, Andrew and Thereska).
+"""Dynamic programming over capacity level and carried backlog.
 
-Levels are node counts. A schedule x_0..x_{N-1} costs
+The state at the start of interval t is (level, backlog): the level's nodes are what
+serves during t, the backlog the requests still queued from earlier intervals. One
+interval of level j with backlog b serves at most `mu[t, j]` requests per second (the
+saturated throughput of its slots at a full batch); what it cannot serve is carried:
 
-    sum_t price_per_interval * x_t  +  switch_cost * sum_t (x_t - x_{t-1})^+
+    b' = max(0, b + arrivals_t - mu[t, j] x length_t)
 
-(running cost plus the cost of starting a node: its provisioning time and any
-billing minimum it cannot use, see `sim.oracle.solve`). With a Lagrange multiplier
-`mu` on attained requests, one backward-free forward pass finds the schedule that
-minimises cost - mu x attained, exactly, in O(N x L): the transition minimum over
-the previous level splits into a prefix minimum (scale-out, linear cost) and a
-suffix minimum (scale-in, free).
+A request arriving at time tau into the interval waits Q(tau) / mu for the queue ahead
+of it (fluid FIFO, Q linear in tau) and meets the SLO when that wait fits its service
+stratum's budget (latency objective minus its service time at a full batch). While no
+backlog exists and the load is below the slots, the stationary M/M/c attainment of
+`sim.oracle.attainment` applies instead (the same split the fluid engine makes).
+
+Backlog is kept on a grid (0 plus geometric points); a carried backlog is rounded to the
+nearest grid point in log space. As in `sim.oracle.dp`, with a Lagrange multiplier `mu`
+on attained requests one forward pass minimises cost - mu x attained; the transition's
+minimum over the previous level splits into a prefix minimum (scale-out, linear cost)
+and a suffix minimum (scale-in, free), per backlog point: O(intervals x levels x points).
+The forward pass keeps only values (plus checkpoints); the path is rebuilt segment by
+segment from the checkpoints, so memory stays O(levels x points x sqrt(intervals)).
 """
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
-
-from sim.workload.model import FloatArray
 
 INF = 1e300
 
 
 @numba.njit(cache=True)
-def dp_pass(
-    price_per_interval: float,
-    switch_cost: float,
-    level_nodes: np.ndarray,
-    table: np.ndarray,
-    counts: FloatArray,
+def interval_outcome(
+    count: float,
+    length_s: float,
+    backlog: float,
+    throughput: float,
+    stationary: float,
+    weights: np.ndarray,
+    budgets: np.ndarray,
+    budget_range: np.ndarray,
+    blk: int,
+) -> tuple[float, float]:
+    """(requests attained, backlog carried out) of one interval at one level.
+
+    Args:
+        count: Arrivals in the interval.
+        length_s: Its length.
+        backlog: Requests queued at its start.
+        throughput: Saturated completions per second of the level's slots.
+        stationary: Stationary attainment at this level (no backlog, stable load).
+        weights, budgets: (blocks, strata) service strata: share of requests and the
+            wait each can afford (latency objective minus its service time at a full
+            batch); row `blk` applies.
+        budget_range: Per block (largest budget, smallest non-negative budget, share of
+            requests with a non-negative budget): shortcuts for a queue every stratum
+            or no stratum can wait behind.
+    """
+    if length_s <= 0.0:
+        return count, backlog
+    lam = count / length_s
+    if throughput <= 0.0:
+        return 0.0, backlog + count
+    if backlog <= 0.0 and lam < throughput:
+        return count * stationary, 0.0
+    drift = lam - throughput
+    carried = max(0.0, backlog + drift * length_s)
+    # a growing queue never empties in this interval; a draining one empties at b / -drift
+    queued_s = length_s if drift >= 0.0 else min(length_s, backlog / -drift)
+    if queued_s <= 0.0:
+        return count * stationary, carried
+    in_queue = queued_s / length_s
+    end = backlog + drift * queued_s
+    if throughput * budget_range[blk, 0] <= min(backlog, end):  # nobody can wait that long
+        return count * (1.0 - in_queue) * stationary, carried
+    if throughput * budget_range[blk, 1] >= max(backlog, end):  # everyone who can, does
+        share = budget_range[blk, 2]
+        return count * (in_queue * share + (1.0 - in_queue) * stationary), carried
+    met = 0.0
+    for k in range(weights.shape[1]):
+        room = throughput * budgets[blk, k]  # queue length this stratum can wait behind
+        if room < 0.0:
+            continue
+        if drift > 0.0:
+            share = (room - backlog) / (drift * queued_s)
+        elif drift < 0.0:
+            share = 1.0 - (backlog - room) / (-drift * queued_s)
+        else:
+            share = 1.0 if backlog <= room else 0.0
+        met += weights[blk, k] * min(1.0, max(0.0, share))
+    return count * (in_queue * met + (1.0 - in_queue) * stationary), carried
+
+
+@numba.njit(cache=True)
+def interpolate(values: np.ndarray, row: int, grid: np.ndarray, backlog: float) -> float:
+    """values[row] (one value per backlog point) at `backlog`, linear between grid
+    points (the grid is 0, then geometric from grid[1]); held flat beyond the last."""
+    n = grid.shape[0]
+    if backlog >= grid[n - 1]:
+        return values[row, n - 1]
+    if backlog <= grid[1]:
+        k = 0
+    else:
+        k = int(math.log(backlog / grid[1]) / math.log(grid[2] / grid[1])) + 1
+        k = min(max(k, 1), n - 2)
+        if grid[k] > backlog:  # guard the float floor
+            k -= 1
+    left, right = values[row, k], values[row, k + 1]
+    if left >= INF or right >= INF:
+        return INF
+    w = (backlog - grid[k]) / (grid[k + 1] - grid[k])
+    return left + w * (right - left)
+
+
+@numba.njit(cache=True)
+def outcome_at(model: tuple, t: int, j: int, backlog: float) -> tuple[float, float]:
+    """`interval_outcome` of interval t at level j, read from the packed model.
+
+    model = (table, level_replicas, slot_rate, counts, lengths, block_of, weights,
+    budgets, grid, budget_range); see `sim.oracle.problem.Problem` for each array.
+    """
+    table, level_replicas, slot_rate, counts, lengths, block_of, weights, budgets = model[:8]
+    budget_range = model[9]
+    blk = block_of[t]
+    return interval_outcome(
+        counts[t],
+        lengths[t],
+        backlog,
+        level_replicas[j] * slot_rate[blk],
+        table[t, j],
+        weights,
+        budgets,
+        budget_range,
+        blk,
+    )
+
+
+@numba.njit(cache=True)
+def _stage(
+    t: int,
+    value_next: np.ndarray,
+    got_next: np.ndarray,
+    value: np.ndarray,
+    got: np.ndarray,
+    costs: tuple,
+    model: tuple,
+    mu: float,
+    lo: int,
+    hi: int,
+) -> None:
+    """Value-to-go at interval t from that at t + 1.
+
+    value[i, b]: the least cost - mu x attained from interval t to the end, when the
+    level before t is i and b requests are queued at its start; got[i, b]: what that
+    optimum attains. The level j chosen for t pays its running cost and, above i, the
+    start-up of the nodes it adds; scale-in is free.
+    """
+    price_per_interval, switch_cost, level_nodes = costs
+    table, replicas, slot_rate, counts, lengths, block_of, weights, budgets, grid, ranges = model
+    blk = block_of[t]
+    count, length_s, rate = counts[t], lengths[t], slot_rate[blk]
+    n_lvl, n_pts = value.shape
+    stage = np.empty(n_lvl)
+    stage_got = np.empty(n_lvl)
+    for b in range(n_pts):
+        for j in range(n_lvl):
+            stage[j] = INF
+            stage_got[j] = 0.0
+        for j in range(lo, hi + 1):
+            att, carried = interval_outcome(
+                count, length_s, grid[b], replicas[j] * rate, table[t, j], weights, budgets,
+                ranges, blk,
+            )  # fmt: skip
+            after = interpolate(value_next, j, grid, carried)
+            if after >= INF:
+                continue
+            stage[j] = price_per_interval * level_nodes[j] - mu * att + after
+            stage_got[j] = att + interpolate(got_next, j, grid, carried)
+        # scale-out from i: min over j >= i of stage[j] + beta x (nodes_j - nodes_i)
+        run_v = INF
+        run_j = -1
+        for i in range(n_lvl - 1, -1, -1):
+            cand = stage[i] + switch_cost * level_nodes[i]
+            if cand < run_v:
+                run_v = cand
+                run_j = i
+            value[i, b] = run_v - switch_cost * level_nodes[i] if run_j >= 0 else INF
+            got[i, b] = stage_got[run_j] if run_j >= 0 else 0.0
+        # scale-in from i (free): min over j <= i of stage[j]
+        run_v = INF
+        run_j = -1
+        for i in range(n_lvl):
+            if stage[i] < run_v:
+                run_v = stage[i]
+                run_j = i
+            if run_v < value[i, b]:
+                value[i, b] = run_v
+                got[i, b] = stage_got[run_j]
+
+
+@numba.njit(cache=True)
+def backward(
+    costs: tuple,
+    model: tuple,
     mu: float,
     lower: np.ndarray,
     upper: np.ndarray,
-    start: int,
-    choice: np.ndarray,
-    path: np.ndarray,
-) -> tuple[float, float]:
-    """Minimise cost - mu x attained; write the level path; return (cost, attained).
+    first: int,
+    last: int,
+    entry: np.ndarray,
+    keep_every: int,
+    kept: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run `_stage` from interval `last` down to `first`.
 
-    Args:
-        price_per_interval: Running cost of one node for one interval (USD).
-        switch_cost: Cost of starting one node (USD).
-        level_nodes: Node count of each level (ascending).
-        table: (intervals, levels) share of requests within the SLO.
-        counts: Arrivals per interval.
-        mu: Value of one attained request (USD).
-        lower, upper: Allowed level range per interval (inclusive).
-        start: The level in force at t = 0 (interval 0 is pinned to it).
-        choice: (intervals, levels) int16 scratch: best predecessor level.
-        path: (intervals,) int32 output: the chosen level per interval.
+    `entry` is (value, got) at last + 1 (zeros past the end). When `keep_every` > 0,
+    kept[t - first] receives the values at t + 1 for every t in [first, last] (what
+    `extract` needs); otherwise nothing is kept. Returns (value, got) at `first`.
     """
-    n_int, n_lvl = table.shape
-    value = np.full(n_lvl, INF)
-    nxt = np.empty(n_lvl)
-    value[start] = price_per_interval * level_nodes[start] - mu * counts[0] * table[0, start]
-    for t in range(1, n_int):
-        # scale-out: min over i <= j of value[i] - beta * nodes_i, plus beta * nodes_j
-        best_v = INF
-        best_i = -1
-        for j in range(n_lvl):
-            cand = value[j] - switch_cost * level_nodes[j]
-            if cand < best_v:
-                best_v = cand
-                best_i = j
-            nxt[j] = best_v + switch_cost * level_nodes[j] if best_i >= 0 else INF
-            choice[t, j] = best_i
-        # scale-in (free): min over i >= j of value[i]
-        best_v = INF
-        best_i = -1
-        for j in range(n_lvl - 1, -1, -1):
-            if value[j] < best_v:
-                best_v = value[j]
-                best_i = j
-            if best_v < nxt[j]:
-                nxt[j] = best_v
-                choice[t, j] = best_i
-        lo = lower[t]
-        hi = upper[t]
-        for j in range(n_lvl):
-            if j < lo or j > hi or nxt[j] >= INF:
-                value[j] = INF
-            else:
-                value[j] = (
-                    nxt[j] + price_per_interval * level_nodes[j] - mu * counts[t] * table[t, j]
-                )
-    best_v = INF
-    last = 0
-    for j in range(n_lvl):
-        if value[j] < best_v:
-            best_v = value[j]
-            last = j
-    path[n_int - 1] = last
-    for t in range(n_int - 1, 0, -1):
-        path[t - 1] = choice[t, path[t]]
-    return schedule_cost(price_per_interval, switch_cost, level_nodes, path), attained(
-        table, counts, path
-    )
+    n_lvl, n_pts = entry.shape[1], entry.shape[2]
+    value_next = entry[0].copy()
+    got_next = entry[1].copy()
+    value = np.empty((n_lvl, n_pts))
+    got = np.empty((n_lvl, n_pts))
+    for t in range(last, first - 1, -1):
+        if keep_every > 0:
+            kept[t - first, 0] = value_next
+            kept[t - first, 1] = got_next
+        _stage(t, value_next, got_next, value, got, costs, model, mu, lower[t], upper[t])
+        value, value_next = value_next, value
+        got, got_next = got_next, got
+    return value_next, got_next
+
+
+@numba.njit(cache=True)
+def extract(
+    first: int,
+    last: int,
+    kept: np.ndarray,
+    previous: int,
+    backlog: float,
+    costs: tuple,
+    model: tuple,
+    mu: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    path: np.ndarray,
+) -> tuple[int, float]:
+    """Follow the optimal decisions over [first, last] with the true (unrounded)
+    backlog, given the values at t + 1 in kept[t - first]; write the levels into
+    `path`; return (last level, backlog after `last`)."""
+    price_per_interval, switch_cost, level_nodes = costs
+    grid = model[8]
+    for t in range(first, last + 1):
+        best = INF
+        best_j = lower[t]
+        best_carried = backlog
+        for j in range(lower[t], upper[t] + 1):
+            att, carried = outcome_at(model, t, j, backlog)
+            after = interpolate(kept[t - first, 0], j, grid, carried)
+            if after >= INF:
+                continue
+            up = level_nodes[j] - level_nodes[previous]
+            cand = price_per_interval * level_nodes[j] - mu * att + after
+            if up > 0:
+                cand += switch_cost * up
+            if cand < best:
+                best = cand
+                best_j = j
+                best_carried = carried
+        path[t] = best_j
+        previous = best_j
+        backlog = best_carried
+    return previous, backlog
+
+
+@numba.njit(cache=True)
+def evaluate_path(path: np.ndarray, model: tuple) -> float:
+    """Requests attained along a level path under the backlog model (no grid rounding)."""
+    backlog = 0.0
+    total = 0.0
+    for t in range(path.shape[0]):
+        att, backlog = outcome_at(model, t, path[t], backlog)
+        total += att
+    return total
 
 
 @numba.njit(cache=True)
 def schedule_cost(
     price_per_interval: float, switch_cost: float, level_nodes: np.ndarray, path: np.ndarray
 ) -> float:
-    """Cost of a level path under the DP's cost model."""
+    """Cost of a level path: running cost plus the start-up cost of every node added."""
     total = 0.0
     for t in range(path.shape[0]):
         nodes = level_nodes[path[t]]
@@ -111,13 +301,4 @@ def schedule_cost(
             up = nodes - level_nodes[path[t - 1]]
             if up > 0:
                 total += switch_cost * up
-    return total
-
-
-@numba.njit(cache=True)
-def attained(table: np.ndarray, counts: FloatArray, path: np.ndarray) -> float:
-    """Requests within the SLO along a level path."""
-    total = 0.0
-    for t in range(path.shape[0]):
-        total += counts[t] * table[t, path[t]]
     return total

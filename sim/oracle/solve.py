@@ -2,37 +2,35 @@
 
 The offline optimum of Lin, Wierman, Andrew and Thereska ("Dynamic right-sizing
 for power-proportional data centers", IEEE/ACM ToN 2013) under scaleplan's
-capacity model:
+capacity model, with the queue carried between intervals in the state:
 
 * Levels are node counts; a level hosts min(nodes x replicas_per_node,
-  max_replicas) replicas. Interval t's attainment at each level comes from
-  `sim.oracle.attainment` at the interval's arrival rate.
+  max_replicas) replicas. Every count from the pool's minimum up is a level while
+  there are at most `MAX_LEVELS`; a larger pool gets every count at the low end and
+  geometric steps (a few per cent) above, where a step costs little relative to the
+  capacity already running.
+* An interval's outcome depends on its level and on the backlog it inherits
+  (`sim.oracle.dp`): a burst above the slots queues and is served in the next
+  intervals, most of it in time, instead of counting as lost. A stable interval
+  with no backlog has the stationary M/M/c attainment of `sim.oracle.attainment`.
 * Running a node costs its (spot-share blended) price per second. Starting one
   costs its provisioning lead, billed before it serves: capacity ready at t must be
   requested at t - lead, where lead = the mean provisioning delay rounded up to the
   decision grid (the replay requests exactly that far ahead), plus any part of the
   billing minimum (`billing_min_s`) that one interval of service cannot use.
-  A node that serves for one interval therefore costs what EC2 would bill; with a
-  longer life the count is exact whenever billing_min_s <= lead + interval_s.
 * Interval 0 runs the initial replicas; no capacity decided at the first tick can
-  serve before interval 1 + lead / interval_s. Those forced intervals are simulated
-  with the fluid engine (a short overload there is absorbed by the queue).
-* No interval is planned overloaded (offered load at or above the slots): the
-  backlog of an overloaded interval spills into the next ones, which a per-interval
-  model cannot see; the stationary model is accurate only for stable intervals.
+  serve before interval 1 + lead / interval_s.
 
-Two formulations (`mode`):
+The SLO is an aggregate share, so a few intervals may be under-served when that is
+cheaper, as long as the run's attainment reaches the target. Solved by Lagrangian
+relaxation: bisection on the value `mu` of an attained request, one exact DP per
+`mu`. Every constant schedule is a candidate too, and the cheapest candidate that
+reaches the target under the model (evaluated without the DP's backlog rounding) is
+returned.
 
-* "per-interval": every interval meets the SLO target on its own (the smallest
-  level whose attainment reaches it, or the largest level if none does). The DP
-  is then exact.
-* "aggregate" (default): the SLO is an aggregate share, so a few intervals may
-  be under-served when that is cheaper, as long as the run's attainment reaches
-  the target. Solved by Lagrangian relaxation: bisection on the value `mu` of an
-  attained request, one exact DP per `mu`; the result is feasible, and its cost is
-  optimal up to the duality gap of the relaxation. The per-interval schedule and
-  every feasible constant schedule are kept as candidates and the cheapest
-  feasible one is returned, so the oracle is never above either.
+This is a model of the engines, not an engine: `planner.oracle` replays the schedule
+in the engine that reports it, tightens the target until the replay meets the SLO,
+and reports the replay's bill (see docs/engines.md, "The oracle").
 """
 
 from __future__ import annotations
@@ -40,31 +38,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from sim.capacity.pools import ServerlessEndpoint
-from sim.engine import provisioning_mean_s, token_profile
-from sim.errors import ScenarioError
-from sim.fluid.engine import startup_attainment
-from sim.fluid.inputs import (
-    ServiceStrata,
-    block_strata,
-    interval_bounds,
-    per_second_arrivals,
-    service_strata,
-)
-from sim.oracle.attainment import attainment_table, stable_levels
-from sim.oracle.dp import attained, dp_pass, schedule_cost
+from sim.oracle.dp import backward, evaluate_path, extract, schedule_cost
+from sim.oracle.problem import Problem, build_problem
 from sim.replay import SchedulePolicy
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
+from sim.workload.model import IntArray, Workload
 
-OracleMode = Literal["aggregate", "per-interval"]
-STRATA_BLOCK_S = 60  # as the fluid engine's default per-block strata
-MAX_LEVELS = 256  # capacity levels the DP plans over (memory and time are N x levels)
-_BISECTION_STEPS = 40
+#: Bisection stops when the multiplier's bracket is this tight (relative): the cost
+#: then moves by far less than one node-interval.
+_MULTIPLIER_TOLERANCE = 1e-2
+#: Multiplier raises (x1.25 each) allowed to make up for the DP's interpolation.
+_ROUNDING_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -76,12 +63,15 @@ class OracleResult:
         replicas: Replicas ready in each interval (the schedule).
         nodes: Nodes serving in each interval.
         lead_s: How far ahead the replay requests capacity (a whole number of intervals).
-        cost_usd: Cost of the schedule under the DP's cost model.
+        cost_usd: Cost of the schedule under the model's cost model.
         gpu_hours: GPU-hours billed (serving plus provisioning lead).
         predicted_attainment: Share of requests within the SLO under the model.
-        mode: The formulation solved.
+        target: The attainment the schedule was planned for (the SLO's, or tighter
+            when the planner asked for a margin).
+        reachable: Whether the model says any schedule within bounds reaches `target`
+            (if not, the schedule is the pool's maximum from the first moment).
         multiplier_usd: Lagrange multiplier of the returned solution (0 if none).
-        chosen: Which candidate won: "lagrangian", "per-interval" or "constant".
+        chosen: Which candidate won: "lagrangian", "constant" or "max".
         solve_s: Wall time of the solve (diagnostic only).
     """
 
@@ -92,7 +82,8 @@ class OracleResult:
     cost_usd: float
     gpu_hours: float
     predicted_attainment: float
-    mode: OracleMode
+    target: float
+    reachable: bool
     multiplier_usd: float
     chosen: str
     solve_s: float
@@ -116,271 +107,162 @@ class OracleResult:
 
 
 @dataclass(frozen=True)
-class _Problem:
-    price_per_interval: float
-    switch_cost: float
-    level_nodes: IntArray
-    level_replicas: IntArray
-    table: np.ndarray
-    counts: FloatArray
-    lower: np.ndarray
-    upper: np.ndarray
-    start: int
-    lead_s: float
-    gpus: int
-    interval_s: float
-    choice: np.ndarray  # (intervals, levels) int16 scratch of the DP, reused by every pass
-
-
-def _problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> _Problem:
-    pool = scenario.pool
-    if isinstance(pool, ServerlessEndpoint):
-        raise ScenarioError(
-            f"scenario {scenario.name!r}: the oracle plans instance pools (gpu-node-pool or "
-            "ec2-asg); a serverless endpoint scales itself, so it has no capacity schedule"
-        )
-    interval_s = scenario.decision_interval_s
-    inputs = per_second_arrivals(workload)
-    duration = inputs.duration_s
-    bounds = interval_bounds(duration, interval_s)
-    n_int = len(bounds) - 1
-    cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
-    counts = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
-    lengths = np.maximum(bounds[1:] - bounds[:-1], 1)
-    lam = counts / lengths
-    tokens = token_profile(workload)
-    strata = service_strata(pool.service, workload, tokens)
-    blocks = block_strata(pool.service, workload, tokens, duration, STRATA_BLOCK_S, strata)
-    block_of = np.minimum(bounds[:-1] // STRATA_BLOCK_S, len(blocks) - 1).astype(np.int64)
-    per_node = pool.replicas_per_node
-    low_nodes = pool.nodes_for(pool.min_replicas)
-    high_nodes = pool.nodes_for(pool.max_replicas)
-    # at most MAX_LEVELS levels: a pool of thousands of nodes is planned in steps of
-    # several nodes (the optimum's cost rises by at most one step per interval)
-    stride = max(1, math.ceil((high_nodes - low_nodes + 1) / MAX_LEVELS))
-    level_nodes = np.arange(low_nodes, high_nodes + stride, stride, dtype=np.int64)
-    level_nodes = np.minimum(level_nodes, high_nodes)
-    level_nodes = np.unique(np.append(level_nodes, pool.nodes_for(pool.start_replicas)))
-    level_replicas = np.minimum(level_nodes * per_node, pool.max_replicas).astype(np.int64)
-    ac = np.full(n_int, (1.0 + strata.scv(float(pool.service.max_batch))) / 2.0)
-    table, stable_from = _expected_table(
-        scenario, workload, lam, lengths, block_of, blocks, level_replicas, strata, ac
-    )
-    lead = provisioning_mean_s(scenario) if lead_s is None else lead_s
-    lead_intervals = math.ceil(lead / interval_s - 1e-9)
-    usd_per_s = pool.node_usd_per_h / 3600.0
-    lead_paid_s = lead_intervals * interval_s
-    switch_cost = usd_per_s * (
-        lead_paid_s + max(0.0, pool.billing_min_s - lead_paid_s - interval_s)
-    )
-    start = int(np.searchsorted(level_nodes, pool.nodes_for(pool.start_replicas)))
-    lower = np.zeros(n_int, dtype=np.int64)
-    upper = np.full(n_int, len(level_nodes) - 1, dtype=np.int64)
-    forced = min(n_int, 1 + lead_intervals)
-    upper[:forced] = start  # nothing decided at tick 1 serves earlier
-    lower[0] = start
-    # The forced start is simulated, not modelled: a short overload there is absorbed
-    # by the queue, which the stationary per-interval model would count as all lost.
-    table[:forced, start] = startup_attainment(scenario, workload, forced)
-    # Never plan an overloaded interval: its backlog spills into the next intervals,
-    # which the per-interval model cannot see (where no level is stable, plan the top).
-    lower[forced:] = np.minimum(stable_from[forced:], len(level_nodes) - 1)
-    return _Problem(
-        price_per_interval=usd_per_s * interval_s,
-        switch_cost=switch_cost,
-        level_nodes=level_nodes,
-        level_replicas=level_replicas,
-        table=table,
-        counts=counts,
-        lower=lower,
-        upper=upper,
-        start=start,
-        lead_s=lead_intervals * interval_s,
-        gpus=max(pool.gpus, 0),
-        interval_s=interval_s,
-        choice=np.zeros(table.shape, dtype=np.int16),
-    )
-
-
-def _expected_table(
-    scenario: Scenario,
-    workload: Workload,
-    lam: FloatArray,
-    lengths: IntArray,
-    block_of: IntArray,
-    blocks: FloatArray,
-    level_replicas: IntArray,
-    strata: ServiceStrata,
-    ac: FloatArray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Attainment per (interval, level), in expectation over the interval's arrivals.
-
-    A trace's future is known exactly. An envelope's is known in distribution only:
-    the engines sample its requests (a ServeGen envelope's clients burstier than
-    Poisson), so an interval's rate is random around the envelope's mean. The table
-    then averages `_QUANTILES` realisations of the rate, with the interval-scale
-    dispersion measured on one sampled realisation, weighted by their arrivals.
-    """
-    pool = scenario.pool
-    args = (pool.service.max_batch, strata.slowdown_per_slot, scenario.slo.latency_s, ac)
-    stable_from = stable_levels(
-        lam, block_of, blocks, level_replicas, pool.service.max_batch, strata.slowdown_per_slot
-    )
-    envelope = isinstance(workload, RateEnvelope)
-    idc = _interval_dispersion(workload, lam, lengths) if envelope else 0.0  # type: ignore[arg-type]
-    if idc <= 1e-3:  # a trace, or Poisson: the M/M/c wait already holds its noise
-        return attainment_table(lam, block_of, blocks, level_replicas, *args), stable_from
-    from scipy.stats import gamma  # lazy: only envelopes need it
-
-    # rate ~ Gamma(mean lam, variance lam x extra / length): shape = lam x length / extra
-    shape = np.maximum(lam * lengths / idc, 1e-9)
-    weighted = np.zeros((len(lam), len(level_replicas)), dtype=np.float32)
-    positive = lam > 0
-    for q in _QUANTILES:
-        rate = np.zeros_like(lam)
-        rate[positive] = gamma.ppf(q, shape[positive], scale=lam[positive] / shape[positive])
-        part = attainment_table(rate, block_of, blocks, level_replicas, *args)
-        part *= rate[:, None].astype(np.float32)
-        weighted += part
-    weighted /= np.maximum(lam * len(_QUANTILES), 1e-30)[:, None].astype(np.float32)
-    weighted[~positive] = 1.0
-    return weighted, stable_from
-
-
-_QUANTILES = (0.125, 0.375, 0.625, 0.875)
-
-
-def _interval_dispersion(workload: RateEnvelope, lam: FloatArray, lengths: IntArray) -> float:
-    """Extra dispersion of interval counts (variance over mean, minus Poisson's 1) on a
-    sampled realisation."""
-    from sim.fluid.engine import FluidEngine  # the engines' own sampler
-
-    rng = np.random.default_rng(0)
-    _, inputs = FluidEngine().sample_arrivals(workload, 0, rng)
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    bounds = np.minimum(bounds, len(inputs.arrivals))
-    cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
-    counts = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
-    expected = lam * lengths
-    total = float(expected.sum())
-    if total <= 0.0:
-        return 0.0
-    return float(((counts - expected) ** 2).sum() / total) - 1.0
-
-
-def _dp(p: _Problem, mu: float, lower: np.ndarray) -> tuple[float, float, np.ndarray]:
-    choice = p.choice
-    path = np.zeros(len(p.counts), dtype=np.int32)
-    cost, got = dp_pass(
-        p.price_per_interval, p.switch_cost, p.level_nodes, p.table, p.counts, mu,
-        lower, p.upper, p.start, choice, path,
-    )  # fmt: skip
-    return cost, got, path
-
-
-def _per_interval_lower(p: _Problem, target: float) -> np.ndarray:
-    """Smallest level meeting `target` in each interval (the top level where none does)."""
-    meets = p.table >= target
-    first = np.where(meets.any(axis=1), meets.argmax(axis=1), len(p.level_nodes) - 1)
-    return np.minimum(np.maximum(first, p.lower), p.upper)
+class _Candidate:
+    cost: float
+    attained: float
+    path: np.ndarray
+    chosen: str
+    multiplier: float
 
 
 def solve_oracle(
     scenario: Scenario,
     workload: Workload,
     *,
-    mode: OracleMode = "aggregate",
+    target: float | None = None,
     lead_s: float | None = None,
+    problem: Problem | None = None,
 ) -> OracleResult:
-    """The cheapest schedule meeting the scenario's SLO under its capacity model.
+    """The cheapest schedule reaching `target` attainment under the capacity model.
 
     Args:
         scenario: Capacity model, prices, SLO and decision interval.
         workload: The traffic, known in full (the oracle is clairvoyant).
-        mode: "aggregate" (the run's attainment reaches the target) or
-            "per-interval" (every interval does).
+        target: Attainment to plan for; default the SLO's target.
         lead_s: How far ahead capacity is requested; default the mean provisioning delay.
+        problem: A problem already built for this scenario and workload (the planner
+            re-solves with tighter targets without rebuilding it).
 
     Raises:
-        ScenarioError: A serverless main pool, or a target no schedule can reach.
+        ScenarioError: A serverless main pool.
     """
     began = time.perf_counter()
-    p = _problem(scenario, workload, lead_s)
-    target = scenario.slo.target_attainment
+    p = problem if problem is not None else build_problem(scenario, workload, lead_s)
+    goal = scenario.slo.target_attainment if target is None else target
     total = float(p.counts.sum())
-    need = target * total
+    need = goal * total
     top = np.asarray(p.upper, dtype=np.int32)
-    best_possible = float(attained(p.table, p.counts, top))
+    best_possible = float(evaluate_path(top, p.model))
     if best_possible < need * (1 - 1e-12):
-        raise ScenarioError(
-            f"scenario {scenario.name!r}: no capacity schedule reaches the SLO target "
-            f"{target:.4f}; even max_replicas ({scenario.pool.max_replicas}) from the first "
-            f"possible moment attains {best_possible / max(total, 1):.4f} of requests within "
-            f"{scenario.slo.latency_s:g} s. Lower slo.target_attainment, raise "
-            "slo.latency_s or pool.max_replicas"
-        )
-    candidates: list[tuple[float, float, np.ndarray, str, float]] = []
-    per_lower = _per_interval_lower(p, target)
-    cost, got, path = _dp(p, 0.0, per_lower)
-    candidates.append((cost, got, path, "per-interval", 0.0))
-    if mode == "aggregate":
-        candidates.append(_lagrangian(p, need))
-        for level in range(len(p.level_nodes)):
-            flat = np.clip(level, p.lower, p.upper).astype(np.int32)
-            candidates.append(
-                (
-                    schedule_cost(p.price_per_interval, p.switch_cost, p.level_nodes, flat),
-                    attained(p.table, p.counts, flat),
-                    flat,
-                    "constant",
-                    0.0,
-                )
-            )
-    feasible = [c for c in candidates if c[1] >= need * (1 - 1e-12)]
-    pool_ = feasible or candidates[:1]  # per-interval is the fallback only if nothing is
-    cost, got, path, chosen, mu = min(pool_, key=lambda c: c[0])
-    nodes = p.level_nodes[path]
+        winner = _candidate(p, top, "max", 0.0)
+        return _result(p, winner, goal, total, reachable=False, began=began)
+    candidates = [_candidate(p, top, "max", 0.0), _lagrangian(p, need)]
+    for level in range(len(p.level_nodes)):
+        flat = np.clip(level, p.lower, p.upper).astype(np.int32)
+        candidates.append(_candidate(p, flat, "constant", 0.0))
+    feasible = [c for c in candidates if c.attained >= need * (1 - 1e-12)]
+    winner = min(feasible, key=lambda c: c.cost)
+    return _result(p, winner, goal, total, reachable=True, began=began)
+
+
+def _candidate(p: Problem, path: np.ndarray, chosen: str, multiplier: float) -> _Candidate:
+    return _Candidate(
+        cost=float(schedule_cost(p.price_per_interval, p.switch_cost, p.level_nodes, path)),
+        attained=float(evaluate_path(path, p.model)),
+        path=path,
+        chosen=chosen,
+        multiplier=multiplier,
+    )
+
+
+def _result(
+    p: Problem, c: _Candidate, goal: float, total: float, *, reachable: bool, began: float
+) -> OracleResult:
+    nodes = p.level_nodes[c.path]
     up = np.maximum(np.diff(nodes, prepend=nodes[0]), 0)
     node_s = float(nodes.sum() * p.interval_s + up.sum() * p.lead_s)
     return OracleResult(
         interval_s=p.interval_s,
-        replicas=p.level_replicas[path].astype(np.int64),
+        replicas=p.level_replicas[c.path].astype(np.int64),
         nodes=nodes.astype(np.int64),
         lead_s=p.lead_s,
-        cost_usd=float(cost),
+        cost_usd=c.cost,
         gpu_hours=node_s * p.gpus / 3600.0,
-        predicted_attainment=float(got / total) if total > 0 else 1.0,
-        mode=mode,
-        multiplier_usd=mu,
-        chosen=chosen,
+        predicted_attainment=c.attained / total if total > 0 else 1.0,
+        target=goal,
+        reachable=reachable,
+        multiplier_usd=c.multiplier,
+        chosen=c.chosen,
         solve_s=time.perf_counter() - began,
     )
 
 
-def _lagrangian(p: _Problem, need: float) -> tuple[float, float, np.ndarray, str, float]:
+def _segments(n_int: int) -> list[tuple[int, int]]:
+    """[first, last] intervals of about sqrt(n) each: the DP keeps one segment's values."""
+    every = max(1, math.isqrt(n_int))
+    return [(k, min(k + every, n_int) - 1) for k in range(0, n_int, every)]
+
+
+def _end_values(p: Problem) -> np.ndarray:
+    return np.zeros((2, len(p.level_nodes), len(p.grid)))
+
+
+_NOTHING_KEPT = np.empty((0, 2, 1, 1))
+
+
+def _attained_at(p: Problem, mu: float) -> float:
+    """What the DP's optimum at multiplier `mu` attains, by its own (interpolated)
+    estimate: one backward pass, nothing kept."""
+    if mu not in p.attained_by_multiplier:
+        n_int = len(p.counts)
+        _, got = backward(
+            p.costs, p.model, mu, p.lower, p.upper, 0, n_int - 1, _end_values(p), 0,
+            _NOTHING_KEPT,
+        )  # fmt: skip
+        p.attained_by_multiplier[mu] = float(got[p.start, 0])
+    return p.attained_by_multiplier[mu]
+
+
+def optimal_path(p: Problem, mu: float) -> np.ndarray:
+    """The DP's optimal level path at multiplier `mu`, followed with the true backlog.
+
+    A backward pass keeps the values at each segment's end; each segment is then run
+    backward again with its values kept and followed forward, first segment first, so
+    memory stays at one segment's values.
+    """
+    n_int = len(p.counts)
+    segments = _segments(n_int)
+    entries = [_end_values(p)]
+    for first, last in reversed(segments[1:]):
+        value, got = backward(
+            p.costs, p.model, mu, p.lower, p.upper, first, last, entries[-1], 0, _NOTHING_KEPT
+        )
+        entries.append(np.stack([value, got]))
+    entries.reverse()
+    path = np.zeros(n_int, dtype=np.int32)
+    previous, backlog = p.start, 0.0
+    for (first, last), entry in zip(segments, entries, strict=True):
+        kept = np.empty((last - first + 1, 2, len(p.level_nodes), len(p.grid)))
+        backward(p.costs, p.model, mu, p.lower, p.upper, first, last, entry, 1, kept)
+        previous, backlog = extract(
+            first, last, kept, previous, backlog, p.costs, p.model, mu, p.lower, p.upper, path
+        )
+    return path
+
+
+def _lagrangian(p: Problem, need: float) -> _Candidate:
     """Smallest multiplier whose DP schedule attains `need`, by bisection in log space."""
-    cost, got, path = _dp(p, 0.0, p.lower)
-    if got >= need:
-        return cost, got, path, "lagrangian", 0.0
+    if _attained_at(p, 0.0) >= need:
+        return _candidate(p, optimal_path(p, 0.0), "lagrangian", 0.0)
     # one attained request is worth at most a few node-intervals: start there, grow
     hi = p.price_per_interval / max(float(p.counts.max()), 1.0)
-    best = None
-    for _ in range(80):
-        cost, got, path = _dp(p, hi, p.lower)
-        if got >= need:
-            best = (cost, got, path, "lagrangian", hi)
-            break
+    while _attained_at(p, hi) < need:
         hi *= 4.0
-    if best is None:
-        raise ScenarioError("oracle: the Lagrangian search found no feasible multiplier")
+        if hi > 1e12:  # cannot happen when the top schedule reaches `need`
+            raise RuntimeError("oracle: no multiplier reaches the target")
     lo = hi / 4.0
-    for _ in range(_BISECTION_STEPS):
+    while hi / lo > 1.0 + _MULTIPLIER_TOLERANCE:
         mid = math.sqrt(lo * hi)
-        cost, got, path = _dp(p, mid, p.lower)
-        if got >= need:
-            hi, best = mid, (cost, got, path, "lagrangian", mid)
+        if _attained_at(p, mid) >= need:
+            hi = mid
         else:
             lo = mid
-        if hi / lo < 1.0 + 1e-3:  # the cost moves by far less than a node-interval
+    # The DP interpolates its values between backlog points; the path is judged on the
+    # true backlog. Where the estimate flattered it, raise the multiplier until it reaches.
+    best = _candidate(p, optimal_path(p, hi), "lagrangian", hi)
+    for _ in range(_ROUNDING_STEPS):
+        if best.attained >= need:
             break
+        hi *= 1.25
+        best = _candidate(p, optimal_path(p, hi), "lagrangian", hi)
     return best

@@ -1,7 +1,8 @@
-"""The oracle: DP exactness, bounds, the zero-delay limit, and its replay in the engine."""
+"""The oracle's model and DP: the backlog dynamics, the DP against brute force, its replay."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 from sim.contract import PolicyContext
 from sim.errors import PolicyError, ScenarioError
 from sim.fluid import FluidEngine
-from sim.oracle import OracleResult, solve_oracle
-from sim.oracle.dp import attained, dp_pass, schedule_cost
-from sim.oracle.solve import _per_interval_lower, _problem
+from sim.oracle import OracleResult, build_problem, solve_oracle
+from sim.oracle.dp import evaluate_path, interval_outcome, schedule_cost
+from sim.oracle.problem import level_grid
+from sim.oracle.solve import optimal_path
 from sim.scenario import BUNDLED_DIR, Scenario
 from sim.workload.build import build_workload
 from sim.workload.model import Workload
@@ -49,66 +51,97 @@ def _workload(scenario: Scenario) -> Workload:
     return build_workload(scenario.workload, scenario.resolve_path, seed=0)
 
 
-def _tiny(seed: int) -> dict[str, object]:
+_W = np.array([[0.5, 0.3, 0.2]])
+_BUDGETS = np.array([[20.0, 10.0, -1.0]])
+_RANGES = np.array([[20.0, 10.0, 0.8]])
+
+
+def _outcome(count: float, backlog: float, throughput: float, stationary: float = 0.9):
+    return interval_outcome(count, 15.0, backlog, throughput, stationary, _W, _BUDGETS, _RANGES, 0)
+
+
+def test_a_stable_interval_without_backlog_has_the_stationary_attainment() -> None:
+    assert _outcome(30.0, 0.0, 4.0, 0.93) == (pytest.approx(30.0 * 0.93), 0.0)
+
+
+@pytest.mark.parametrize("count", [10.0, 60.0, 200.0])
+@pytest.mark.parametrize("backlog", [0.0, 5.0, 80.0, 400.0])
+@pytest.mark.parametrize("throughput", [0.5, 3.0, 12.0])
+def test_backlog_is_conserved_and_hurts(count: float, backlog: float, throughput: float) -> None:
+    att, carried = _outcome(count, backlog, throughput)
+    assert 0.0 <= att <= count + 1e-9
+    # what was queued or arrived and was not served stays queued
+    assert carried == pytest.approx(max(0.0, backlog + count - throughput * 15.0))
+    more_att, _ = _outcome(count, backlog + 50.0, throughput)
+    assert more_att <= att + 1e-9  # more backlog never helps
+    faster_att, faster_carried = _outcome(count, backlog, throughput * 2.0)
+    assert faster_carried <= carried
+    assert faster_att >= att - 1e-9
+
+
+def test_a_short_burst_is_partly_served_from_the_queue_not_lost() -> None:
+    """The case the per-interval oracle got wrong (it counted such an interval as all
+    lost): a 15 s burst at 4x the slots queues 0..135 requests, waits of 0..45 s; a
+    stratum affording w seconds is met while the queue is under 3 x w requests."""
+    att, carried = _outcome(4 * 45.0, 0.0, 3.0)
+    assert carried == pytest.approx(4 * 45.0 - 45.0)
+    assert att == pytest.approx(180.0 * (0.5 * 60.0 / 135.0 + 0.3 * 30.0 / 135.0))
+    drained, after = _outcome(10.0, carried, 12.0)
+    assert after == 0.0 and drained > 0.0
+
+
+def test_level_grid_is_every_count_or_geometric_above() -> None:
+    assert level_grid(2, 9, 4).tolist() == list(range(2, 10))
+    big = level_grid(1, 4000, 16, limit=128)
+    assert len(big) <= 128 and big[0] == 1 and big[-1] == 4000 and 16 in big
+    assert np.all(np.diff(big) >= 1)
+    assert big[:20].tolist() == list(range(1, 21))  # every count at the low end
+    steps = big[1:] / big[:-1]
+    assert steps[big[:-1] >= 25].max() < 1.08  # above, a step costs a few per cent at most
+
+
+def _small_problem(seed: int):  # type: ignore[no-untyped-def]
+    scenario = _scenario(max_replicas=6, min_replicas=1, initial_replicas=2)
+    workload = _workload(scenario)
+    p = build_problem(scenario, workload, None)
     rng = np.random.default_rng(seed)
-    n_int, n_lvl = 6, 4
-    table = np.sort(rng.uniform(0.0, 1.0, (n_int, n_lvl)), axis=1).astype(np.float32)
-    return {
-        "price": 1.0,
-        "switch": float(rng.uniform(0.5, 3.0)),
-        "nodes": np.arange(1, n_lvl + 1, dtype=np.int64),
-        "table": table,
-        "counts": rng.uniform(5.0, 20.0, n_int),
-        "lower": np.zeros(n_int, dtype=np.int64),
-        "upper": np.full(n_int, n_lvl - 1, dtype=np.int64),
-        "start": int(rng.integers(0, n_lvl)),
-    }
+    n_int = 7
+    counts = rng.choice([0.0, 10.0, 30.0, 90.0, 200.0], n_int)
+    return dataclasses.replace(
+        p,
+        counts=counts,
+        lengths=np.full(n_int, 15.0),
+        table=p.table[:n_int],
+        block_of=p.block_of[:n_int],
+        lower=np.zeros(n_int, dtype=np.int64),
+        upper=np.full(n_int, len(p.level_nodes) - 1, dtype=np.int64),
+        grid=np.concatenate([[0.0], np.geomspace(1.0, 4 * 200.0, 40)]),
+        attained_by_multiplier={},
+    )
 
 
-def _brute(t: dict, mu: float) -> tuple[float, np.ndarray]:  # type: ignore[type-arg]
-    best, best_path = np.inf, None
-    n_int, n_lvl = t["table"].shape
-    for tail in itertools.product(range(n_lvl), repeat=n_int - 1):
-        path = np.array((t["start"], *tail), dtype=np.int32)
-        if np.any(path < t["lower"]) or np.any(path > t["upper"]):
-            continue
-        cost = schedule_cost(t["price"], t["switch"], t["nodes"], path)
-        value = cost - mu * attained(t["table"], t["counts"], path)
-        if value < best - 1e-9:
-            best, best_path = value, path
-    assert best_path is not None
-    return best, best_path
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("mu", [0.0, 0.002, 0.02])
+def test_dp_path_is_within_a_hair_of_brute_force(seed: int, mu: float) -> None:
+    """Every schedule of a tiny problem, evaluated on the exact (unrounded) model: the
+    DP's path, also evaluated exactly, is optimal up to its interpolation error."""
+    p = _small_problem(seed)
+    p = dataclasses.replace(p, lower=p.lower.copy(), upper=p.upper.copy())
+    p.lower[0] = p.upper[0] = p.start
+    n_int, n_lvl = len(p.counts), len(p.level_nodes)
 
+    def objective(path: np.ndarray) -> float:
+        cost = schedule_cost(p.price_per_interval, p.switch_cost, p.level_nodes, path)
+        return cost - mu * evaluate_path(path, p.model)
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("mu", [0.0, 0.05, 0.3, 2.0])
-def test_dp_equals_brute_force_over_all_schedules(seed: int, mu: float) -> None:
-    t = _tiny(seed)
-    choice = np.zeros(t["table"].shape, dtype=np.int16)
-    path = np.zeros(t["table"].shape[0], dtype=np.int32)
-    cost, got = dp_pass(
-        t["price"], t["switch"], t["nodes"], t["table"], t["counts"], mu,
-        t["lower"], t["upper"], t["start"], choice, path,
-    )  # fmt: skip
-    best, _ = _brute(t, mu)
-    assert cost - mu * got == pytest.approx(best, abs=1e-6)
-    assert path[0] == t["start"]
-
-
-def test_dp_respects_per_interval_bounds() -> None:
-    t = _tiny(11)
-    t["lower"] = np.array([0, 2, 2, 0, 0, 3])
-    t["lower"][0] = t["start"]
-    t["upper"] = np.array([t["start"], 3, 3, 3, 1, 3])
-    choice = np.zeros(t["table"].shape, dtype=np.int16)
-    path = np.zeros(6, dtype=np.int32)
-    cost, _ = dp_pass(
-        t["price"], t["switch"], t["nodes"], t["table"], t["counts"], 0.0,
-        t["lower"], t["upper"], t["start"], choice, path,
-    )  # fmt: skip
-    best, _ = _brute(t, 0.0)
-    assert cost == pytest.approx(best)
-    assert np.all(path >= t["lower"]) and np.all(path <= t["upper"])
+    best = min(
+        objective(np.array((p.start, *tail), dtype=np.int32))
+        for tail in itertools.product(range(n_lvl), repeat=n_int - 1)
+    )
+    path = optimal_path(p, mu)
+    assert path[0] == p.start
+    scale = p.price_per_interval * float(p.level_nodes.max()) * n_int
+    assert objective(path) <= best + 0.02 * scale
 
 
 @pytest.fixture(scope="module")
@@ -118,36 +151,32 @@ def half_hour() -> tuple[Scenario, Workload, OracleResult]:
     return scenario, workload, solve_oracle(scenario, workload)
 
 
-def test_oracle_is_never_above_a_feasible_constant_schedule(
+def test_model_optimum_is_never_above_a_constant_that_reaches_the_target(
     half_hour: tuple[Scenario, Workload, OracleResult],
 ) -> None:
     scenario, workload, result = half_hour
-    p = _problem(scenario, workload, None)
+    p = build_problem(scenario, workload, None)
     need = scenario.slo.target_attainment * p.counts.sum()
-    feasible_constant = []
+    reaching = []
     for level in range(len(p.level_nodes)):
         flat = np.clip(level, p.lower, p.upper).astype(np.int32)
-        if attained(p.table, p.counts, flat) >= need:
-            feasible_constant.append(
-                schedule_cost(p.price_per_interval, p.switch_cost, p.level_nodes, flat)
-            )
-    assert feasible_constant, "the test scenario must admit a constant schedule"
-    assert result.cost_usd <= min(feasible_constant) + 1e-9
+        if evaluate_path(flat, p.model) >= need:
+            reaching.append(schedule_cost(p.price_per_interval, p.switch_cost, p.level_nodes, flat))
+    assert reaching, "the test scenario must admit a constant schedule"
+    assert result.reachable
+    assert result.cost_usd <= min(reaching) + 1e-9
     assert result.predicted_attainment >= scenario.slo.target_attainment - 1e-9
-    per_interval = solve_oracle(scenario, workload, mode="per-interval")
-    assert result.cost_usd <= per_interval.cost_usd + 1e-9
 
 
-def test_zero_delay_and_no_billing_minimum_give_the_per_interval_lower_bound() -> None:
-    scenario = _scenario(node_boot_s=0, image_pull_s=0, model_load_s=0, billing_min_s=0)
-    workload = _workload(scenario)
-    result = solve_oracle(scenario, workload, mode="per-interval")
-    p = _problem(scenario, workload, None)
-    assert p.switch_cost == 0.0
-    lowest = _per_interval_lower(p, scenario.slo.target_attainment)
-    bound = p.price_per_interval * float(p.level_nodes[lowest].sum())
-    assert result.cost_usd == pytest.approx(bound, rel=1e-12)
-    assert np.array_equal(result.nodes, p.level_nodes[lowest])
+def test_a_higher_target_never_costs_less(
+    half_hour: tuple[Scenario, Workload, OracleResult],
+) -> None:
+    scenario, workload, _ = half_hour
+    p = build_problem(scenario, workload, None)
+    costs = [
+        solve_oracle(scenario, workload, target=t, problem=p).cost_usd for t in (0.9, 0.95, 0.98)
+    ]
+    assert costs == sorted(costs)
 
 
 def test_oracle_meets_the_slo_when_replayed_in_the_fluid_engine(
@@ -155,7 +184,8 @@ def test_oracle_meets_the_slo_when_replayed_in_the_fluid_engine(
 ) -> None:
     scenario, workload, result = half_hour
     run = FluidEngine().run(scenario, workload, result.replay_policy(), seed=0)
-    assert run.slo_attainment >= scenario.slo.target_attainment
+    # the model's plan, unverified, lands near the target (the planner verifies it)
+    assert run.slo_attainment >= scenario.slo.target_attainment - 0.01
     # the replay pays what the DP planned, up to the end-of-run billing minimum
     assert run.cost_usd == pytest.approx(result.cost_usd, rel=0.02)
 
@@ -169,7 +199,8 @@ def test_replay_requests_capacity_one_lead_ahead() -> None:
         cost_usd=0.0,
         gpu_hours=0.0,
         predicted_attainment=1.0,
-        mode="aggregate",
+        target=0.95,
+        reachable=True,
         multiplier_usd=0.0,
         chosen="lagrangian",
         solve_s=0.0,
@@ -177,11 +208,24 @@ def test_replay_requests_capacity_one_lead_ahead() -> None:
     assert result.desired_at_ticks().tolist() == [2, 6, 6, 6, 6, 2, 2, 2]
 
 
-def test_unreachable_target_is_a_scenario_error() -> None:
+def test_an_unreachable_target_is_an_answer_not_an_error() -> None:
     scenario = _scenario().model_copy(
         update={"slo": _scenario().slo.model_copy(update={"latency_s": 2.0})}
     )
-    with pytest.raises(ScenarioError, match="no capacity schedule reaches"):
+    result = solve_oracle(scenario, _workload(scenario))
+    assert not result.reachable and result.chosen == "max"
+    assert result.predicted_attainment < scenario.slo.target_attainment
+
+
+def test_a_serverless_main_pool_has_no_capacity_schedule() -> None:
+    scenario = Scenario.model_validate(
+        {
+            **_scenario().model_dump(exclude={"pool", "base_dir"}),
+            "pool": {"kind": "serverless"},
+            "base_dir": str(BUNDLED_DIR),
+        }
+    )
+    with pytest.raises(ScenarioError, match="serverless endpoint scales itself"):
         solve_oracle(scenario, _workload(scenario))
 
 
@@ -201,4 +245,4 @@ def test_replay_policy_needs_nothing_but_its_schedule(
     assert not hasattr(PolicyContext, "future") and not hasattr(PolicyContext, "scenario")
     run = FluidEngine().run(scenario, workload, policy, seed=0)
     assert run.policy == "oracle"
-    assert run.slo_attainment >= scenario.slo.target_attainment
+    assert run.slo_attainment >= scenario.slo.target_attainment - 0.01
