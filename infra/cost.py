@@ -1,7 +1,8 @@
 """What a stack costs per hour at its minimum and maximum size.
 
 Computed from the stack settings and the instance prices in
-`sim.capacity.catalog` (us-east-1 list prices), so the numbers in
+`sim.capacity.catalog` (us-east-1 list prices; the system nodes' CPU types from
+`infra.node_shapes`), so the numbers in
 `docs/infra.md` come from the same config `pulumi up` deploys. Fixed costs are
 itemised with their AWS list prices: the EKS control plane ($0.10/h, Amazon
 EKS pricing page) and NAT gateways ($0.045/h each, Amazon VPC pricing page).
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.settings import StackSettings
+from infra.node_shapes import node_shape
 from sim.capacity.catalog import lookup
 
 EKS_CONTROL_PLANE_USD_PER_H = 0.10
@@ -56,6 +58,9 @@ def hourly_cost(settings: StackSettings) -> HourlyCost:
     for pool in settings.gpu_node_pools:
         unit = _price(pool.instance_types, pool.capacity_type == "SPOT")
         lines.append((f"node pool {pool.name}", pool.min_size * unit, pool.max_size * unit))
+    system = settings.system_nodes
+    unit = max(node_shape(t).on_demand_usd_per_h for t in system.instance_types)
+    lines.append(("system nodes", system.min_size * unit, system.max_size * unit))
     if settings.asg is not None:
         a = settings.asg
         bounds = settings.scaling.asg.bounds if settings.scaling and settings.scaling.asg else None

@@ -17,11 +17,13 @@ def test_dev_cost_by_hand() -> None:
     dev = hourly_cost(load_stack_file(ROOT / "Pulumi.dev.yaml"))
     fixed = EKS_CONTROL_PLANE_USD_PER_H + NAT_GATEWAY_USD_PER_H
     assert dev.fixed_usd_per_h == pytest.approx(fixed)
-    # Everything scales to zero in dev: the minimum is the fixed cost.
-    assert dev.min_usd_per_h == pytest.approx(fixed)
+    # GPUs scale to zero in dev: the minimum is the fixed cost and one m7i.xlarge
+    # system node (USD 0.2016/h on demand) for CoreDNS and the add-ons.
+    system = 0.2016
+    assert dev.min_usd_per_h == pytest.approx(fixed + system)
     spot_pool = 2 * max(lookup("g6.xlarge").spot_usd_per_h, lookup("g5.xlarge").spot_usd_per_h)
     spot_asg = 2 * lookup("g6.xlarge").spot_usd_per_h
-    assert dev.max_usd_per_h == pytest.approx(fixed + spot_pool + spot_asg)
+    assert dev.max_usd_per_h == pytest.approx(fixed + spot_pool + 2 * system + spot_asg)
 
 
 def test_prod_asg_prices_the_on_demand_base_and_spot_share() -> None:
