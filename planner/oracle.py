@@ -245,7 +245,7 @@ def _cheapest_constant(
     from sim.oracle.dp import evaluate_path
 
     pool = check.scenario.pool
-    per_replica = pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
+    per_replica = _replica_usd_per_s(check.scenario)
     duration_s = float(problem.lengths.sum())
     high = pool.max_replicas
     if math.isfinite(below_usd):
@@ -358,7 +358,7 @@ def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
     provisioning, so it is loose on bursty traffic; the gap says how loose.
     """
     pool = scenario.pool
-    per_replica_s = pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
+    per_replica_s = _replica_usd_per_s(scenario)
     counts_by_block = np.bincount(
         problem.block_of, weights=problem.counts, minlength=len(problem.weights)
     )
@@ -372,6 +372,15 @@ def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
     replica_s = float((parts * cost[order]).sum())
     floor_s = float(pool.min_replicas * problem.lengths.sum())
     return per_replica_s * max(replica_s, floor_s)
+
+
+def _replica_usd_per_s(scenario: Scenario) -> float:
+    """Price of one replica-second of the scenario's instance pool."""
+    from sim.capacity.pools import ServerlessEndpoint
+
+    pool = scenario.pool
+    assert not isinstance(pool, ServerlessEndpoint), "the oracle plans instance pools"
+    return pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
 
 
 def oracle_replay(scenario: Scenario, workload: Workload, name: str = "oracle") -> SchedulePolicy:
