@@ -56,20 +56,32 @@ def _resolve_audit(project_dir: Path, audit_log: Path | None) -> Path:
 
 
 def _load_scaling(
-    bundle: Path | None, config: Path | None, project_dir: Path, stack: str, now: datetime
+    bundle: Path | None,
+    config: Path | None,
+    project_dir: Path,
+    stack: str,
+    now: datetime,
+    targets: str | None,
 ) -> StackScaling:
-    from planner.apply.inputs import scaling_from_bundle, scaling_from_config, stack_file
+    from planner.apply.inputs import (
+        parse_targets,
+        restrict,
+        scaling_from_bundle,
+        scaling_from_config,
+        stack_file,
+    )
 
     if (bundle is None) == (config is None):
         raise UserInputError("give exactly one of --bundle PATH or --config Pulumi.<stack>.yaml")
+    only = parse_targets(targets)
     target = stack_file(project_dir, stack)
     if config is not None:
         if not config.is_file():
             raise UserInputError(f"--config {config}: no such file")
-        return scaling_from_config(config)
+        return restrict(scaling_from_config(config), only)
     assert bundle is not None
     notes: list[str] = []
-    scaling = scaling_from_bundle(bundle, target, now, notes)
+    scaling = scaling_from_bundle(bundle, target, now, notes, only)
     for note in notes:
         stdout.print(f"compile: {note}", markup=False, highlight=False)
     return scaling
@@ -129,6 +141,10 @@ def apply(
         Path | None, typer.Option(help="Apply this stack file's scaleplan:scaling block as is.")
     ] = None,
     target: Annotated[TargetChoice, typer.Option(help="Where to apply.")] = TargetChoice.aws,
+    targets: Annotated[
+        str | None,
+        typer.Option(help="Only these stack targets (comma-separated: eks, asg, serverless)."),
+    ] = None,
     yes: Yes = False,
     mode: Annotated[
         ModeChoice | None,
@@ -163,7 +179,7 @@ def apply(
     from planner.aws.discovery import StackResources
 
     now = datetime.now(UTC)
-    scaling = _load_scaling(bundle, config, project_dir, stack, now)
+    scaling = _load_scaling(bundle, config, project_dir, stack, now, targets)
     if via is ViaChoice.pulumi:
         from planner.apply.pulumi_route import apply_via_pulumi
 

@@ -68,12 +68,11 @@ def prepare(request: ApplyRequest, conn: AwsConnection | None = None) -> tuple[A
             guardrail, credentials, region mismatch, a resource that is missing.
     """
     from infra import guardrails
-    from infra.stack_file import load_stack_file
-    from planner.apply.inputs import stack_file
+    from planner.apply.inputs import stack_file, stack_settings
     from planner.aws.session import check_region
 
     path = stack_file(request.project_dir, request.stack)
-    settings = load_stack_file(path).with_scaling(request.scaling, source=str(path))
+    settings = stack_settings(path).with_scaling(request.scaling, source=str(path))
     violations = guardrails.check_plan(request.scaling, settings)
     if violations:
         raise UserInputError(

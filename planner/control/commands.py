@@ -69,9 +69,8 @@ def control(
     import signal
     import threading
 
-    from infra.stack_file import load_stack_file
     from planner.apply.audit import AuditLog, applied_active
-    from planner.apply.inputs import stack_file
+    from planner.apply.inputs import stack_file, stack_settings
     from planner.aws import discovery
     from planner.aws.actuator import AsgActuator
     from planner.aws.session import AwsConnection, check_region
@@ -82,7 +81,7 @@ def control(
     if once == (duration_s is not None):
         raise UserInputError("give exactly one of --once or --duration-s N (the loop is bounded)")
     path = stack_file(project_dir, stack)
-    settings = load_stack_file(path)
+    settings = stack_settings(path)
     loaded = read_bundle(bundle)
     label = f"{loaded.name}@{loaded.version}"
     region = check_region(settings.region, region, str(path))
@@ -93,13 +92,11 @@ def control(
         raise UserInputError(
             f"no auto scaling group tagged {discovery.STACK_TAG}={stack}; pass --asg-name"
         )
-    scaling = settings.scaling.asg if settings.scaling is not None else None
-    if scaling is not None:
-        floor, ceiling = scaling.bounds.min, scaling.bounds.max
-    elif settings.asg is not None:
-        floor, ceiling = settings.asg.min_size, settings.asg.max_size
-    else:
+    if settings.asg is None:
         raise UserInputError(f"{path}: the stack has no asg; planner control drives an ASG")
+    # The stack's envelope; the live group's own bounds (which `planner apply` set from
+    # the emitted policy) narrow it further at every decision (GuardedActuator).
+    floor, ceiling = settings.asg.min_size, settings.asg.max_size
     audit_path = _resolve_audit(project_dir, audit_log)
     chosen = (
         mode.value
