@@ -241,3 +241,16 @@ def test_no_credentials_reach_output_audit_or_store(aws_stack: LiveStack, tmp_pa
         data = path.read_bytes()
         assert FAKE_SECRET.encode() not in data and FAKE_KEY_ID.encode() not in data, path
     assert FAKE_SECRET not in result.output and FAKE_KEY_ID not in result.output
+
+
+def test_targets_limits_the_apply_to_the_stack_targets_that_can_take_the_policy(
+    aws_stack: LiveStack, tmp_path: Path
+) -> None:
+    spec = {"kind": "aws-target-tracking"}
+    bundle = make_bundle(tmp_path / "bundles", spec, name="prod-tt")
+    # the stack has an eks target, where AWS target tracking has no construct
+    refused(aws_stack, apply_args(aws_stack, "--bundle", str(bundle), "--yes"), "target 'eks'")
+    only_asg = apply_args(aws_stack, "--bundle", str(bundle), "--targets", "asg", "--yes")
+    result = runner.invoke(app, [*only_asg, "--mode", "active"])
+    assert result.exit_code == 0, result.output
+    assert group_state(aws_stack.endpoint)[3] == 1  # one target tracking policy
