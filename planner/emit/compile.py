@@ -119,6 +119,14 @@ REFUSALS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+#: The stack's pool kinds -> the scenario `pool.kind` that models them.
+SCENARIO_POOL_KINDS: dict[str, str] = {
+    "eks-gpu-node-pool": "gpu-node-pool",
+    "ec2-asg": "ec2-asg",
+    "serverless": "serverless",
+}
+
+
 @dataclass(frozen=True)
 class Compiled:
     """What `compile_bundle` produced: the block, the construct per target, and notes."""
@@ -156,6 +164,12 @@ def _schedule(spec: PolicySpecBase, pool: PoolTarget, blocks: Blocks, ctx: _Cont
             "scenario (pass the scenario the bundle was tuned on with --scenario)"
         )
     computed = compute_schedule(spec, scenario, pool.bounds, now=ctx.now, seed=scenario.seed)
+    if SCENARIO_POOL_KINDS[pool.kind] != scenario.pool.kind:
+        blocks.notes.append(
+            f"{pool.name}: the schedule is in the units of the scenario's {scenario.pool.kind} "
+            f"pool, not of this {pool.kind} target; pass a scenario modelling this target for "
+            "a schedule in its own units"
+        )
     blocks.notes.extend(f"{pool.name}: {n}" for n in computed.notes)
     utilisation = _reactive_utilisation(spec)
     if pool.name != "eks":
@@ -205,7 +219,7 @@ def _schedule(spec: PolicySpecBase, pool: PoolTarget, blocks: Blocks, ctx: _Cont
     )
     blocks.notes.append(
         "eks: the schedule is KEDA cron triggers on calendar dates; they recur a year later "
-        "unless replaced, which the next emit or `planner control` refresh does"
+        "unless replaced, which the next emit does"
     )
 
 
