@@ -14,6 +14,11 @@ chain, whose planner part is taken), backslash continuations joined, a trailing
 Commands that `planner --help` does not list yet (other work adds them) are not
 run; the test warns with each of them, and runs them as soon as they exist.
 
+A ```json block followed within three lines by an inline `` `planner ... --json
+FILE` `` is a sample of that command's output: the command is run, every key of the
+sample must exist in the real document, and each policy's own figures (cost,
+attainment, latencies, ...; not the oracle-relative ones) must match the real run.
+
 Examples name real data or long runs; the mappings below are the only changes made
 before running, each listed here and printed with the example (`-rw` shows them):
 
@@ -24,6 +29,7 @@ before running, each listed here and printed with the example (`-rw` shows them)
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -220,3 +226,87 @@ def test_every_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monke
             stacklevel=2,
         )
     assert ran
+
+
+#: Figures of a policy's own run: they do not depend on the oracle, so a sample
+#: taken from a real run keeps them until an engine changes.
+RUN_FIGURES = (
+    "cost_usd", "gpu_hours", "slo_attainment", "p50_latency_s", "p95_latency_s",
+    "p99_latency_s", "dropped", "scaling_actions", "meets_slo",
+)  # fmt: skip
+_INLINE_COMMAND = re.compile(r"`(planner [^`]*--json [^`]*)`")
+
+
+@dataclass(frozen=True)
+class JsonSample:
+    """A ```json block of a document and the inline `planner ... --json` line that made it."""
+
+    source: str
+    line: int
+    document: object
+    argv: tuple[str, ...]
+
+
+def json_samples(document: Path) -> list[JsonSample]:
+    """JSON blocks followed (within three lines) by the command that wrote them."""
+    lines = document.read_text().splitlines()
+    samples = []
+    for index, line in enumerate(lines):
+        if line.strip() != "```json":
+            continue
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "```")
+        after = " ".join(lines[end + 1 : end + 4])
+        found = _INLINE_COMMAND.search(after)
+        if found is None:
+            continue
+        samples.append(
+            JsonSample(
+                source=str(document.relative_to(REPO)),
+                line=index + 1,
+                document=json.loads("\n".join(lines[index + 1 : end])),
+                argv=tuple(shlex.split(found.group(1))[1:]),
+            )
+        )
+    return samples
+
+
+def _keys_within(sample: object, real: object, where: str) -> None:
+    """Every key of the sample is in the real document, at every level ("..." elides)."""
+    if isinstance(sample, dict) and isinstance(real, dict):
+        for key, value in sample.items():
+            if key == "...":
+                continue
+            assert key in real, f"{where}.{key} is in the sample but not in a real run"
+            _keys_within(value, real[key], f"{where}.{key}")
+    elif isinstance(sample, list) and isinstance(real, list):
+        for position, (a, b) in enumerate(zip(sample, real, strict=False)):
+            _keys_within(a, b, f"{where}[{position}]")
+
+
+SAMPLES = [sample for document in DOCUMENTS for sample in json_samples(document)]
+
+
+def test_the_cli_doc_has_a_json_sample() -> None:
+    assert any(sample.source == "docs/cli.md" for sample in SAMPLES)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: f"{s.source}:{s.line}")
+def test_json_samples_come_from_a_real_run(
+    sample: JsonSample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample's keys exist in the command's real output, and its runs' figures match."""
+    monkeypatch.chdir(tmp_path)
+    argv = list(sample.argv)
+    argv[argv.index("--json") + 1] = str(tmp_path / "real.json")
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    real = json.loads((tmp_path / "real.json").read_text())
+    _keys_within(sample.document, real, sample.source)
+    assert isinstance(sample.document, dict)
+    for shown, ran in zip(sample.document.get("results", []), real["results"], strict=True):
+        for figure in RUN_FIGURES:
+            if figure in shown:
+                assert shown[figure] == pytest.approx(ran[figure], rel=1e-9), (
+                    f"{sample.source}:{sample.line}: {shown['policy']}.{figure} is "
+                    f"{shown[figure]} in the sample, {ran[figure]} in a real run"
+                )
