@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.settings import StackSettings
 from infra.node_shapes import node_shape
+from infra.settings import StackSettings
 from sim.capacity.catalog import lookup
 
 EKS_CONTROL_PLANE_USD_PER_H = 0.10

@@ -54,10 +54,11 @@ SYSTEM_TYPES: dict[str, tuple[int, float]] = {
 
 EVICTION_HARD_MIB = 100
 
-#: Requests of the DaemonSets on every node (EKS's aws-node 25m and kube-proxy 100m,
-#: rounded up; the NVIDIA device plugin requests nothing): what a pod can never use.
-DAEMONSET_CPU_M = 150
-DAEMONSET_MEMORY_MIB = 256
+#: Requests of the DaemonSets on a node (EKS's aws-node 25m and kube-proxy 100m; on GPU
+#: nodes the DCGM exporter's 100m and 128 Mi; the NVIDIA device plugin requests nothing),
+#: rounded up: what a pod can never use.
+DAEMONSET_CPU_M = 250
+DAEMONSET_MEMORY_MIB = 512
 
 
 @dataclass(frozen=True)

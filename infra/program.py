@@ -19,7 +19,8 @@ from infra.components.asg import GPU_AMI_PARAMETER, GpuAsg, GpuAsgArgs
 from infra.components.bundle_bucket import BundleBucket, BundleBucketArgs
 from infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.components.eks_cluster import EksCluster, EksClusterArgs
-from infra.components.gpu_service import GpuService, GpuServiceArgs
+from infra.components.gpu_service import HPA_METRICS, GpuService, GpuServiceArgs
+from infra.components.metrics import MetricsArgs, MetricsPipeline
 from infra.components.network import Network, NetworkArgs
 from infra.components.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.components.retraining import RetrainingArgs, RetrainingJob
@@ -107,6 +108,17 @@ def build_stack(
             tags=tags,
         ),
     )
+    metrics = MetricsPipeline(
+        settings.resource_name("metrics"),
+        MetricsArgs(
+            prometheus_version=settings.addons.prometheus_chart_version,
+            adapter_version=settings.addons.prometheus_adapter_chart_version,
+            dcgm_exporter_version=settings.addons.dcgm_exporter_chart_version,
+            metric_names=HPA_METRICS,
+            provider=provider,
+            depends_on=(cluster.system_node_group,),
+        ),
+    )
     service = GpuService(
         settings.resource_name("service"),
         GpuServiceArgs(
@@ -114,7 +126,8 @@ def build_stack(
             scaling=eks_scaling,
             provider=provider,
             model_token=model_token,
-            depends_on=(addons,),
+            prometheus_url=metrics.prometheus_url,
+            depends_on=(addons, metrics),
         ),
     )
     retraining = RetrainingJob(

@@ -190,6 +190,9 @@ class AddonSettings(_Model):
     nvidia_device_plugin_version: str = "0.17.1"
     keda_version: str = "2.17.0"
     cluster_autoscaler_chart_version: str = "9.49.0"
+    prometheus_chart_version: str = "25.27.0"
+    prometheus_adapter_chart_version: str = "4.11.0"
+    dcgm_exporter_chart_version: str = "3.6.1"
 
 
 class WarmPoolSettings(_Model):

@@ -19,9 +19,9 @@ from infra.settings import ServiceSettings
 from policies.stack_config import HpaBehavior, HpaRules, Keda, TargetScaling
 
 #: Logical metric -> HPA metric. CPU is a Resource metric; the others are Pods
-#: metrics served by the Prometheus adapter: the NVIDIA DCGM exporter's
-#: `DCGM_FI_DEV_GPU_UTIL` (percent) and the model server's request and queue
-#: gauges, exported per pod by the serving image.
+#: metrics that prometheus-adapter serves (`metrics.adapter_rules`): the NVIDIA DCGM
+#: exporter's `DCGM_FI_DEV_GPU_UTIL` (percent), and the request rate and queue
+#: length computed from the vLLM server's own `vllm:*` series.
 HPA_METRICS: dict[str, str] = {
     "gpu_utilisation": "DCGM_FI_DEV_GPU_UTIL",
     "requests_per_replica": "scaleplan_requests_per_second",
@@ -54,7 +54,7 @@ class GpuServiceArgs:
     scaling: TargetScaling | None
     provider: k8s.Provider
     model_token: pulumi.Input[str]
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    prometheus_url: str = "http://prometheus-server.monitoring.svc:80"
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
@@ -181,7 +181,15 @@ class GpuService(pulumi.ComponentResource):
                     "replicas": s.replicas,
                     "selector": {"matchLabels": labels},
                     "template": {
-                        "metadata": {"labels": labels},
+                        "metadata": {
+                            "labels": labels,
+                            # Prometheus scrapes the server's own /metrics (vllm:*).
+                            "annotations": {
+                                "prometheus.io/scrape": "true",
+                                "prometheus.io/port": str(s.port),
+                                "prometheus.io/path": "/metrics",
+                            },
+                        },
                         "spec": _pod_spec(s, secret, labels),
                     },
                 },

@@ -146,6 +146,11 @@ def pods(mocks: RecordingMocks) -> list[Pod]:
             out.append(_from_values(release, values, values.get("resources") or {}))
         elif release == "nvidia-device-plugin":
             out.append(_from_values(release, values, {}))
+        elif release == "prometheus":
+            server = values["server"]
+            out.append(_from_values("prometheus/server", server, server["resources"]))
+        elif release in ("prometheus-adapter", "dcgm-exporter"):
+            out.append(_from_values(release, values, values["resources"]))
         else:
             raise AssertionError(f"no pod model for Helm release {release}")
     return out

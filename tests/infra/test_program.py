@@ -400,3 +400,26 @@ def test_preview_with_unknown_outputs_registers_the_same_resources(built: dict[s
     pulumi.runtime.set_all_config({})
     previewed = sorted((r.type, r.name) for r in mocks.resources)
     assert previewed == sorted((r.type, r.name) for r in built["prod"].resources)
+
+
+def test_the_hpa_metric_is_served_by_the_installed_pipeline(built: dict[str, Any]) -> None:
+    """Item 9: the Pods metric the HPA reads exists: vLLM series -> Prometheus -> adapter."""
+    prod = built["prod"]
+    hpa = prod.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").props
+    wanted = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
+    releases = {r.props["name"]: r.props for r in prod.of_type("kubernetes:helm.sh/v3:Release")}
+    assert {"prometheus", "prometheus-adapter", "dcgm-exporter"} <= set(releases)
+    rules = releases["prometheus-adapter"]["values"]["rules"]
+    assert rules["default"] is False
+    served = {r["name"]["as"]: r["seriesQuery"] for r in rules["custom"]}
+    # prod scales on queue length: computed from vLLM's own waiting-requests gauge.
+    assert served[wanted].startswith("vllm:num_requests_waiting{")
+    adapter_url = releases["prometheus-adapter"]["values"]["prometheus"]["url"]
+    assert adapter_url == "http://prometheus-server.monitoring.svc"
+    template = prod.one("kubernetes:apps/v1:Deployment").props["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8000"
+    # dev's KEDA ScaledObject would query the same Prometheus for a prometheus trigger.
+    dev_releases = {r.props["name"] for r in built["dev"].of_type("kubernetes:helm.sh/v3:Release")}
+    assert "prometheus" in dev_releases
