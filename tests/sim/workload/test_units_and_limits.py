@@ -10,8 +10,9 @@ import pytest
 
 from sim.errors import ScenarioError, TraceFormatError
 from sim.scenario import BUNDLED_DIR
-from sim.workload import load_trace, mean_rps, scale_to_mean
+from sim.workload import RequestTrace, load_trace, mean_rps, scale_to_mean
 from sim.workload.build import build_workload
+from sim.workload.loaders import load_azure_llm, load_nab, load_rate_csv, load_requests_csv
 from sim.workload.memory import BYTES_PER_REQUEST, check_memory
 from sim.workload.spec import WorkloadSpec
 
@@ -20,7 +21,7 @@ CONV = BUNDLED_DIR / "fixtures" / "azure_conv.csv"
 
 def _requests_csv(path: Path, scale: float, offset: float = 0.0) -> Path:
     """The conv hour's arrivals as numeric timestamps in a given unit."""
-    trace = load_trace(CONV, "azure-llm")
+    trace = load_azure_llm(CONV)
     times = trace.arrival_s
     lines = [f"{offset + t * scale:.0f}" for t in times]
     path.write_text("timestamp\n" + "\n".join(lines) + "\n")
@@ -35,14 +36,14 @@ def test_milliseconds_and_microseconds_are_refused_without_a_unit(
     with pytest.raises(TraceFormatError, match="does not look like seconds") as caught:
         load_trace(path, "requests-csv")
     assert "--time-unit ms or us" in str(caught.value)
-    trace = load_trace(path, "requests-csv", time_unit=unit)
-    reference = load_trace(CONV, "azure-llm").arrival_s
+    trace = load_requests_csv(path, time_unit=unit)
+    reference = load_azure_llm(CONV).arrival_s
     # Rounded to whole ms / us when written: the span agrees within a millisecond.
     assert trace.arrival_s[-1] == pytest.approx(reference[-1], abs=1e-3)
 
 
 def test_a_55_minute_trace_in_ms_says_both_spans(tmp_path: Path) -> None:
-    trace = load_trace(CONV, "azure-llm")
+    trace = load_azure_llm(CONV)
     path = _requests_csv(tmp_path / "conv_ms.csv", 1e3)
     with pytest.raises(TraceFormatError) as caught:
         load_trace(path, "requests-csv")
@@ -56,7 +57,7 @@ def test_epoch_milliseconds_are_refused(tmp_path: Path) -> None:
     path.write_text("1714557600000,3\n1714557660000,4\n1714557720000,5\n")
     with pytest.raises(TraceFormatError, match="past year 5138"):
         load_trace(path, "rate-csv")
-    series = load_trace(path, "rate-csv", time_unit="ms")
+    series = load_rate_csv(path, time_unit="ms")
     assert series.bin_s == 60.0
 
 
@@ -65,14 +66,14 @@ def test_rate_series_on_a_whole_thousand_grid_wider_than_6h_is_refused(tmp_path:
     path.write_text("".join(f"{i * 60000},{i + 1}\n" for i in range(10)))
     with pytest.raises(TraceFormatError, match=r"16\.7 h apart"):
         load_trace(path, "nab")
-    assert load_trace(path, "nab", time_unit="ms").bin_s == 60.0
+    assert load_nab(path, time_unit="ms").bin_s == 60.0
 
 
 def test_seconds_stay_seconds(tmp_path: Path) -> None:
     # Daily bins for two years in seconds: long but plausible, read as given.
     path = tmp_path / "daily.csv"
     path.write_text("".join(f"{i * 86400},{i % 7 + 1}\n" for i in range(730)))
-    assert load_trace(path, "rate-csv").bin_s == 86400.0
+    assert load_rate_csv(path).bin_s == 86400.0
 
 
 def test_time_unit_on_datetimes_or_servegen_is_refused(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_memory_guard_refuses_before_allocating() -> None:
 
 
 def test_bytes_per_request_covers_the_measured_peak_of_a_rescale() -> None:
-    trace = load_trace(CONV, "azure-llm")
+    trace = load_azure_llm(CONV)
     target = mean_rps(trace) * 5
     tracemalloc.start()
     try:
@@ -113,5 +114,6 @@ def test_bytes_per_request_covers_the_measured_peak_of_a_rescale() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert isinstance(scaled, RequestTrace)
     assert scaled.n_requests > 90_000
     assert peak / scaled.n_requests <= BYTES_PER_REQUEST
