@@ -14,7 +14,6 @@ from typing import Literal
 
 from infra.settings import StackSettings
 from policies.stack_config import Bounds, TargetName
-from sim.capacity.catalog import CATALOG
 from sim.errors import StackConfigError, UserInputError
 
 PoolKind = Literal["eks-gpu-node-pool", "ec2-asg", "serverless"]
@@ -96,24 +95,34 @@ class StackTarget:
 
 
 def eks_bounds(settings: StackSettings) -> Bounds:
-    """Replica bounds the GPU node pools allow.
+    """Replica bounds the GPU node pools allow, packed the way the guardrails pack them.
 
-    The floor is what the pools' minimum sizes hold (the on-demand base that never
-    scales away), the ceiling what their maximum sizes hold: GPUs over GPUs per replica.
+    A replica needs its GPUs, CPU and memory on one node, and a pool may launch any
+    of its instance types, so each pool holds its size times the fewest replicas any
+    of its types fits (`infra.node_shapes`, the rule `infra.guardrails.check_packing`
+    applies). The floor is what the pools' minimum sizes hold (the on-demand base
+    that never scales away), the ceiling what their maximum sizes hold.
     """
+    from infra.node_shapes import node_shape, replicas_per_node
+
+    s = settings.service
 
     def replicas(size_of: str) -> int:
-        gpus = sum(
-            getattr(p, size_of) * max(CATALOG[t].gpus for t in p.instance_types)
-            for p in settings.gpu_node_pools
+        return sum(
+            getattr(pool, size_of)
+            * min(
+                replicas_per_node(node_shape(t), s.cpu, s.memory, s.gpus_per_replica)
+                for t in pool.instance_types
+            )
+            for pool in settings.gpu_node_pools
         )
-        return gpus // settings.service.gpus_per_replica
 
     high = replicas("max_size")
     if high < 1:
         raise StackConfigError(
             f"stack {settings.stack}: the GPU node pools hold no replica of "
-            f"{settings.service.gpus_per_replica} GPU(s); raise a pool's max_size"
+            f"{s.gpus_per_replica} GPU, {s.cpu} CPU, {s.memory}; raise a pool's max_size "
+            "or use a larger instance type"
         )
     return Bounds(min=min(replicas("min_size"), high), max=high)
 

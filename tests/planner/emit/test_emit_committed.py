@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from planner.emit.compile import CONSTRUCTS, REFUSALS, compile_bundle
+from planner.emit.guard import TARGETS
 from planner.emit.target import read_stack_target
 from policies.bundle import read_bundle
 from policies.kinds import SPEC_CLASSES
@@ -40,7 +41,7 @@ def test_committed_block_is_what_emit_writes_for_its_bundle(stack: str) -> None:
     block = committed(stack)
     bundle = read_bundle(locate_bundle(ROOT / "bundles" / block.source.bundle_id))
     assert str(bundle.version) == block.source.version
-    targets = tuple(n for n in ("eks", "asg", "serverless") if block.target(n) is not None)
+    targets = tuple(n for n in TARGETS if block.target(n) is not None)
     target = read_stack_target(ROOT / f"Pulumi.{stack}.yaml").only(targets)
     schedules = [t.schedule for n in targets if (t := block.target(n)) and t.schedule]
     crons = [c for n in targets if (t := block.target(n)) and t.keda for c in t.keda.cron]
