@@ -368,6 +368,14 @@ def compile_bundle(
     kind = spec.kind
     source_kind = kind if kind in SPEC_CLASSES else None
     ctx = _Context(stack=stack, now=now, scenario=scenario, notes=[])
+    window = bundle.training_window
+    if scenario is not None and window is not None:
+        traffic = scenario.workload.path or scenario.workload.format
+        if traffic != window.source:
+            ctx.notes.append(
+                f"the bundle was tuned on {window.source!r}; schedules are simulated on "
+                f"{traffic!r} (scenario {scenario.name})"
+            )
     targets: dict[str, TargetScaling] = {}
     constructs: dict[str, str] = {}
     for pool in stack.pools:
