@@ -1,10 +1,12 @@
-"""Kubernetes autoscalers for the `eks` target, rendered for GitOps (or `kubectl apply`).
+"""Kubernetes autoscalers for the `eks` target, written for GitOps (or `kubectl apply`).
 
-The same objects the Pulumi program creates (`infra.components.gpu_service`):
-an `autoscaling/v2` HorizontalPodAutoscaler, or a KEDA `ScaledObject` when the
-policy has a `keda` block. They are written as YAML files, one per object,
-atomically; applying them through the Kubernetes API is left to the GitOps
-controller (Argo CD, Flux) or `kubectl apply -f`.
+The objects are `planner emit`'s (`planner.emit.manifests.eks_manifests`, built
+from the Pulumi program's own spec builders), so what apply writes, what emit
+renders and what `pulumi up` creates are the same: an `autoscaling/v2`
+HorizontalPodAutoscaler, or a KEDA `ScaledObject` when the policy has a `keda`
+block. They are written as YAML files, one per object, atomically; applying them
+through the Kubernetes API is left to the GitOps controller (Argo CD, Flux) or
+`kubectl apply -f`.
 """
 
 from __future__ import annotations
@@ -15,41 +17,12 @@ from typing import Any
 from infra.settings import ServiceSettings
 from policies.stack_config import TargetScaling
 
-PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 
+def render(service: ServiceSettings, scaling: TargetScaling) -> list[dict[str, Any]]:
+    """The autoscaler objects for the service's Deployment."""
+    from planner.emit.manifests import eks_manifests
 
-def render(service: ServiceSettings, scaling: TargetScaling, stack: str) -> dict[str, Any]:
-    """The autoscaler object for the service's Deployment."""
-    from infra.components.gpu_service import hpa_behavior, hpa_metric, keda_spec
-
-    meta = {
-        "name": service.name,
-        "namespace": service.namespace,
-        "labels": {"app.kubernetes.io/managed-by": "scaleplan", "scaleplan/stack": stack},
-    }
-    if scaling.keda is not None:
-        return {
-            "apiVersion": "keda.sh/v1alpha1",
-            "kind": "ScaledObject",
-            "metadata": meta,
-            "spec": keda_spec(service.name, scaling.keda, scaling, PROMETHEUS_URL),
-        }
-    tracking = scaling.target_tracking
-    assert tracking is not None  # StackScaling validation: eks without keda tracks a metric
-    spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service.name},
-        "minReplicas": scaling.bounds.min,
-        "maxReplicas": scaling.bounds.max,
-        "metrics": [hpa_metric(tracking.metric, tracking.target)],
-    }
-    if scaling.hpa_behavior is not None:
-        spec["behavior"] = hpa_behavior(scaling.hpa_behavior)
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": meta,
-        "spec": spec,
-    }
+    return eks_manifests(scaling, namespace=service.namespace, deployment=service.name)
 
 
 def manifest_path(directory: Path, manifest: dict[str, Any]) -> Path:

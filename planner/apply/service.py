@@ -271,8 +271,10 @@ def _write_manifests(request: ApplyRequest, settings: Any, audit: AuditLog) -> l
     from planner.apply import manifests
 
     assert request.scaling.eks is not None and request.manifests_dir is not None
-    manifest = manifests.render(settings.service, request.scaling.eks, request.stack)
-    path, changed = manifests.write(request.manifests_dir, manifest)
-    if changed:
-        audit.append("manifest-written", mode="active", path=str(path), kind=manifest["kind"])
-    return [path] if changed else []
+    written = []
+    for manifest in manifests.render(settings.service, request.scaling.eks):
+        path, changed = manifests.write(request.manifests_dir, manifest)
+        if changed:
+            audit.append("manifest-written", mode="active", path=str(path), kind=manifest["kind"])
+            written.append(path)
+    return written

@@ -158,3 +158,55 @@ def test_eks_node_groups_follow_the_stack_pools_and_manifests_validate(
     # the real Kubernetes OpenAPI schema of the cluster version the stack declares (1.33)
     kubernetes_validate.validate(manifest, "1.33", strict=True)
     assert run_apply(request).manifests == []  # unchanged file: not rewritten
+
+
+def strict(schema: Any) -> Any:
+    """`additionalProperties: false` wherever a schema lists properties (what a structural
+    schema's pruning means: an unlisted field would be dropped silently)."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        listed = "properties" in out and "additionalProperties" not in out
+        if listed and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+def test_keda_scaled_object_is_written_and_validates_against_the_crd(
+    live_stack: LiveStack, tmp_path: Path
+) -> None:
+    import jsonschema
+
+    block: dict[str, Any] = scaling_block()
+    block["eks"] = {
+        "bounds": {"min": 0, "max": 40},
+        "keda": {
+            "min_replicas": 0,
+            "cron": [{"start": "0 8 * * 1-5", "end": "0 20 * * 1-5", "desired": 6}],
+        },
+    }
+    request = ApplyRequest(
+        stack="prod",
+        project_dir=live_stack.project_dir,
+        scaling=scaling_from_value(block, "test"),
+        audit_path=live_stack.audit,
+        now=NOW,
+        yes=True,
+        mode="active",
+        endpoint_url=live_stack.endpoint,
+        manifests_dir=tmp_path / "gitops",
+    )
+    [path] = run_apply(request).manifests
+    manifest = yaml.safe_load(path.read_text())
+    assert manifest["kind"] == "ScaledObject"
+    crd_path = (
+        Path(__file__).resolve().parents[2] / "data" / "crds" / "keda-2.17-scaledobjects.yaml"
+    )
+    crd = yaml.safe_load(crd_path.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    jsonschema.validate(manifest, strict(version["schema"]["openAPIV3Schema"]))
+    assert manifest["spec"]["triggers"][0]["metadata"]["desiredReplicas"] == "6"
+    events = [e["event"] for e in read_audit(live_stack.audit)]
+    assert "manifest-written" in events
