@@ -117,11 +117,12 @@ def _run(request: ApplyRequest) -> ApplyOutcome:
 
 
 def _record_in_store(store_url: str, request: ApplyRequest, bundle: Path | None) -> None:
-    from planner.apply.inputs import label
+    from planner.apply.inputs import label, stack_file, stack_settings
     from planner.aws.session import AwsConnection
     from planner.store import open_store
 
-    conn = AwsConnection(region=request.region or "us-east-1", endpoint_url=request.endpoint_url)
+    region = stack_settings(stack_file(request.project_dir, request.stack)).region
+    conn = AwsConnection(region=region, endpoint_url=request.endpoint_url)
     store = open_store(store_url, conn)
     version = label(request.scaling)
     if bundle is not None:
@@ -227,14 +228,21 @@ def rollback(
     """Re-apply a stored version (its emitted config) in active mode and make it the champion."""
     import tempfile
 
-    from planner.apply.inputs import scaling_from_bundle, scaling_from_value, stack_file
+    from planner.apply.inputs import (
+        scaling_from_bundle,
+        scaling_from_value,
+        stack_file,
+        stack_settings,
+    )
     from planner.apply.service import ApplyRequest
     from planner.aws.discovery import StackResources
-    from planner.aws.session import AwsConnection
+    from planner.aws.session import AwsConnection, check_region
     from planner.store import open_store
 
     now = datetime.now(UTC)
-    conn = AwsConnection(region=region or "us-east-1", endpoint_url=endpoint_url)
+    path = stack_file(project_dir, stack)
+    stack_region = check_region(stack_settings(path).region, region, str(path))
+    conn = AwsConnection(region=stack_region, endpoint_url=endpoint_url)
     policy_store = open_store(store, conn)
     with tempfile.TemporaryDirectory() as work:
         stored = policy_store.get(to, stack, Path(work))
@@ -242,7 +250,7 @@ def rollback(
             scaling = scaling_from_value(stored.emitted, f"{store} {to}")
         else:
             assert stored.bundle_dir is not None
-            scaling = scaling_from_bundle(stored.bundle_dir, stack_file(project_dir, stack), now)
+            scaling = scaling_from_bundle(stored.bundle_dir, path, now)
     request = ApplyRequest(
         stack=stack,
         project_dir=project_dir,
