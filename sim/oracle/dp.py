@@ -289,6 +289,16 @@ def evaluate_path(path: np.ndarray, model: tuple) -> float:
 
 
 @numba.njit(cache=True)
+def interval_attainment(path: np.ndarray, model: tuple) -> np.ndarray:
+    """Requests attained in each interval along a level path (backlog model, unrounded)."""
+    backlog = 0.0
+    out = np.empty(path.shape[0])
+    for t in range(path.shape[0]):
+        out[t], backlog = outcome_at(model, t, path[t], backlog)
+    return out
+
+
+@numba.njit(cache=True)
 def schedule_cost(
     price_per_interval: float, switch_cost: float, level_nodes: np.ndarray, path: np.ndarray
 ) -> float:
