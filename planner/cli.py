@@ -413,7 +413,7 @@ def tune(
 # (one line each, lazy inside: importing a command module imports no heavy library).
 from planner import policies_catalog as _policies_catalog  # noqa: E402, F401
 from planner.apply import commands as _apply_commands  # noqa: E402, F401
-from planner.control import commands as _control_commands  # noqa: E402, F401
+from planner.apply import control_commands as _control_commands  # noqa: E402, F401
 from planner.emit import commands as _emit_commands  # noqa: E402, F401
 from planner.train import commands as _train_commands  # noqa: E402, F401
 

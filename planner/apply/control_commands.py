@@ -1,10 +1,14 @@
-"""`planner control` (a bundle's policy online on a live ASG) and `planner shadow-report`."""
+"""`planner control` (a bundle's policy online on a live ASG) and `planner shadow-report`.
+
+The controller itself is `planner.control` (a library with no CLI); these commands
+and `planner apply --mode shadow` build it through `make_controller`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,9 +24,74 @@ from planner.apply.commands import (
 from planner.cli_app import app, guarded, stdout
 from sim.errors import UserInputError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from planner.aws.session import AwsConnection
+    from planner.control.live import LiveController, Mode
+    from sim.contract import Policy, PolicyContext
+    from sim.control import ActuationRecord
+
 #: EC2 Auto Scaling's default instance warmup (EC2 Auto Scaling user guide): the
 #: provisioning delay policies assume unless told.
 DEFAULT_PROVISIONING_S = 300.0
+
+
+def live_context(
+    interval_s: float,
+    floor: int,
+    ceiling: int,
+    replica_capacity_rps: float,
+    provisioning_s: float = DEFAULT_PROVISIONING_S,
+    slo_latency_s: float = 30.0,
+    slo_target: float = 0.95,
+) -> PolicyContext:
+    """What a policy may know before a live run: the flags, as the simulator's context."""
+    from sim.contract import PolicyContext
+
+    return PolicyContext(
+        interval_s=interval_s,
+        min_replicas=floor,
+        max_replicas=ceiling,
+        replica_capacity_rps=replica_capacity_rps,
+        provisioning_s=provisioning_s,
+        slo_latency_s=slo_latency_s,
+        slo_target=slo_target,
+        mean_service_s=1.0 / replica_capacity_rps if replica_capacity_rps > 0 else 1.0,
+        max_batch=1,
+    )
+
+
+def make_controller(
+    *,
+    conn: AwsConnection,
+    group: str,
+    policy: Policy,
+    mode: Mode,
+    floor: int,
+    ceiling: int,
+    context: PolicyContext,
+    record: Path | None,
+    max_step: int | None = None,
+    stale_s: float = 300.0,
+    on_change: Callable[[ActuationRecord], None] | None = None,
+) -> LiveController:
+    """The live controller of one Auto Scaling group."""
+    from planner.aws.actuator import AsgActuator
+    from planner.control.live import LiveController
+
+    return LiveController(
+        policy=policy,
+        group=AsgActuator(conn.client("autoscaling"), group, on_change=on_change),
+        cloudwatch=conn.client("cloudwatch"),
+        context=context,
+        mode=mode,
+        floor=floor,
+        ceiling=ceiling,
+        max_step=max_step,
+        record_path=record,
+        stale_s=stale_s,
+    )
 
 
 @app.command()
@@ -72,11 +141,8 @@ def control(
     from planner.apply.audit import AuditLog, applied_active
     from planner.apply.inputs import stack_file, stack_settings
     from planner.aws import discovery
-    from planner.aws.actuator import AsgActuator
     from planner.aws.session import AwsConnection, check_region
-    from planner.control.live import LiveController
     from policies.bundle import read_bundle
-    from sim.contract import PolicyContext
 
     if once == (duration_s is not None):
         raise UserInputError("give exactly one of --once or --duration-s N (the loop is bounded)")
@@ -105,32 +171,29 @@ def control(
     )
     audit = AuditLog(audit_path, who=who, stack=stack, bundle=label)
 
-    def on_change(change: object) -> None:
+    def on_change(change: ActuationRecord) -> None:
         audit.append("control-change", mode=chosen, **change.__dict__)
 
-    actuator = AsgActuator(conn.client("autoscaling"), group, on_change=on_change)
-    context = PolicyContext(
-        interval_s=interval_s,
-        min_replicas=floor,
-        max_replicas=ceiling,
-        replica_capacity_rps=replica_capacity_rps,
-        provisioning_s=provisioning_s,
-        slo_latency_s=slo_latency_s,
-        slo_target=slo_target,
-        mean_service_s=1.0 / replica_capacity_rps if replica_capacity_rps > 0 else 1.0,
-        max_batch=1,
-    )
-    controller = LiveController(
+    controller = make_controller(
+        conn=conn,
+        group=group,
         policy=loaded.spec.build(),
-        group=actuator,
-        cloudwatch=conn.client("cloudwatch"),
-        context=context,
         mode=chosen,  # type: ignore[arg-type]
         floor=floor,
         ceiling=ceiling,
+        context=live_context(
+            interval_s,
+            floor,
+            ceiling,
+            replica_capacity_rps,
+            provisioning_s,
+            slo_latency_s,
+            slo_target,
+        ),
+        record=record,
         max_step=max_step,
-        record_path=record,
         stale_s=stale_s,
+        on_change=on_change,
     )
     stop = threading.Event()
     received: list[str] = []
