@@ -217,6 +217,11 @@ class AsgSettings(_Model):
     warm_pool: WarmPoolSettings | None = None
     ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
     volume_gb: int = Field(default=200, ge=50)
+    # What the instances serve; None: the service's image and model, which must then
+    # fit one instance's GPUs (the guardrails check).
+    image: str | None = Field(default=None, min_length=1)
+    model_id: str | None = Field(default=None, min_length=1)
+    max_model_len: int | None = Field(default=None, ge=256)
 
     @model_validator(mode="after")
     def _sizes(self) -> AsgSettings:

@@ -10,6 +10,7 @@ actions. Desired capacity belongs to those policies (`ignore_changes`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,14 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.asg_serving import (
+    LAUNCH_HOOK,
+    LAUNCH_TIMEOUT_S,
+    encoded,
+    instance_policy,
+    internal_load_balancer,
+    user_data,
+)
 from infra.components.iam import service_role
 from infra.settings import AsgSettings
 from policies.stack_config import StepScaling, TargetScaling
@@ -86,6 +95,11 @@ class GpuAsgArgs:
         subnet_ids: Private subnets, one per AZ.
         ami_id: GPU AMI (config override, or resolved from `GPU_AMI_PARAMETER`).
         service_port: Port of the model server.
+        image: The model server image the instances run.
+        model_id: The model they serve (it must fit one instance's GPUs).
+        region: AWS region (the boot script's CLI calls).
+        model_token: Secret token of the model registry (kept in SSM for the instances).
+        max_model_len: Context length to reserve KV cache for; None: the model's.
         tags: Tags on every resource (propagated to instances).
         now: When the program runs; one-shot actions before it are left out.
     """
@@ -97,6 +111,11 @@ class GpuAsgArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     ami_id: pulumi.Input[str]
     service_port: int = 8000
+    image: str = "vllm/vllm-openai:v0.8.5"
+    model_id: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    region: str = "us-east-1"
+    model_token: pulumi.Input[str] = ""
+    max_model_len: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -130,6 +149,28 @@ class GpuAsg(pulumi.ComponentResource):
             ("AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"),
             args.tags,
             self,
+        )
+        token = aws.ssm.Parameter(
+            f"{name}-model-token",
+            name=f"/{name}/model-token",
+            type="SecureString",
+            value=args.model_token,
+            tags=args.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-boot",
+            role=role.id,
+            policy=token.arn.apply(lambda arn: json.dumps(instance_policy(arn, name))),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        target_group = internal_load_balancer(
+            name,
+            vpc_id=args.vpc_id,
+            subnet_ids=args.subnet_ids,
+            port=args.service_port,
+            tags=args.tags,
+            parent=self,
         )
         profile = aws.iam.InstanceProfile(
             f"{name}-instance", role=role.name, tags=args.tags, opts=child
@@ -168,7 +209,23 @@ class GpuAsg(pulumi.ComponentResource):
                     },
                 }
             ],
-            metadata_options={"http_tokens": "required", "http_endpoint": "enabled"},
+            metadata_options={
+                "http_tokens": "required",
+                "http_endpoint": "enabled",
+                # The server runs in Docker with host networking off: one hop suffices
+                # for the boot script, none is left for containers.
+                "http_put_response_hop_limit": 1,
+            },
+            user_data=encoded(
+                user_data(
+                    image=args.image,
+                    model_id=args.model_id,
+                    port=args.service_port,
+                    region=args.region,
+                    token_parameter=f"/{name}/model-token",
+                    max_model_len=args.max_model_len,
+                )
+            ),
             monitoring={"enabled": True},
             tag_specifications=[
                 {"resource_type": "instance", "tags": args.tags},
@@ -214,8 +271,20 @@ class GpuAsg(pulumi.ComponentResource):
             max_size=max_size,
             desired_capacity=min_size,
             vpc_zone_identifiers=args.subnet_ids,
-            health_check_type="EC2",
-            health_check_grace_period=600,
+            # The load balancer's /health check decides; model load takes minutes.
+            health_check_type="ELB",
+            health_check_grace_period=900,
+            target_group_arns=[target_group.arn],
+            # No instance counts before its server answers /health (the boot script
+            # completes this hook); a warm-pool instance stops warmed after it.
+            initial_lifecycle_hooks=[
+                {
+                    "name": LAUNCH_HOOK,
+                    "lifecycle_transition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                    "default_result": "ABANDON",
+                    "heartbeat_timeout": LAUNCH_TIMEOUT_S,
+                }
+            ],
             default_instance_warmup=(
                 args.scaling.target_tracking.warmup_s
                 if args.scaling is not None and args.scaling.target_tracking is not None

@@ -74,6 +74,19 @@ def check_settings(settings: StackSettings) -> list[Violation]:
             )
         )
     out.extend(check_packing(settings)[1])
+    asg = settings.asg
+    if asg is not None and asg.model_id is None:
+        smallest = min(node_shape(t).gpus for t in asg.instance_types)
+        if settings.service.gpus_per_replica > smallest:
+            out.append(
+                Violation(
+                    "asg-model",
+                    settings.stack,
+                    f"the ASG would serve the service's model ({settings.service.model_id}, "
+                    f"{settings.service.gpus_per_replica} GPUs) on {smallest}-GPU instances; "
+                    "set asg.model_id to a model that fits one instance",
+                )
+            )
     if not cidrs and settings.network.vpc_id is None:
         out.append(
             Violation(

@@ -55,6 +55,9 @@ TAGGED_TYPES: frozenset[str] = frozenset(
         "aws:sagemaker/endpoint:Endpoint",
         "aws:appautoscaling/target:Target",
         "aws:ecr/repository:Repository",
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:lb/targetGroup:TargetGroup",
+        "aws:ssm/parameter:Parameter",
     }
 )
 

@@ -48,6 +48,9 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
         out["arn"] = f"arn:aws:s3:::{out['bucket']}"
     if typ == "aws:kms/key:Key":
         out["arn"] = f"arn:aws:kms:us-east-1:{FAKE_ACCOUNT}:key/{name}-0a1b2c3d"
+    if typ == "aws:ssm/parameter:Parameter":
+        path = str(out.get("name", name)).lstrip("/")
+        out["arn"] = f"arn:aws:ssm:us-east-1:{FAKE_ACCOUNT}:parameter/{path}"
     if typ == "aws:ecr/repository:Repository":
         out["repositoryUrl"] = f"{FAKE_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}"
     if typ == "aws:eks/nodeGroup:NodeGroup":
@@ -157,23 +160,51 @@ def run_stack() -> Iterator[RunStack]:
 
 
 STACKS = ("dev", "staging", "prod")
+FIXTURES = Path(__file__).resolve().parent / "scaling_fixtures"
+
+
+def fixture_scaling(stack: str) -> dict[str, Any]:
+    """The fixed emitted policy of `stack` (tests/infra/scaling_fixtures, see its header)."""
+    import yaml
+
+    value: dict[str, Any] = yaml.safe_load((FIXTURES / f"{stack}.yaml").read_text())
+    return value
+
+
+def _build(stack: str, overrides: dict[str, Any] | None) -> RecordingMocks:
+    from infra import __main__ as program
+
+    config = stack_config(stack, overrides)
+    mocks = install(stack, config["scaleplan:environment"], config)
+
+    @pulumi.runtime.test
+    def body() -> None:
+        program.main()
+
+    body()
+    pulumi.runtime.set_all_config({})
+    return mocks
 
 
 @pytest.fixture(scope="session")
 def built_stacks() -> dict[str, RecordingMocks]:
-    """Each committed stack built once per session through the real entry point."""
-    from infra import __main__ as program
+    """Each stack file with its fixed policy (`fixture_scaling`), built once per session."""
+    return {s: _build(s, {"scaleplan:scaling": fixture_scaling(s)}) for s in STACKS}
 
-    out = {}
-    for stack in STACKS:
-        config = stack_config(stack)
-        mocks = install(stack, config["scaleplan:environment"], config)
 
-        @pulumi.runtime.test
-        def body() -> None:
-            program.main()
+@pytest.fixture(scope="session")
+def committed_stacks() -> dict[str, RecordingMocks]:
+    """Each stack file exactly as committed (the policy `planner emit` last wrote)."""
+    return {s: _build(s, None) for s in STACKS}
 
-        body()
-        out[stack] = mocks
-    pulumi.runtime.set_all_config({})
-    return out
+
+@pytest.fixture(scope="session")
+def every_build(
+    built_stacks: dict[str, RecordingMocks], committed_stacks: dict[str, RecordingMocks]
+) -> dict[str, RecordingMocks]:
+    """Both builds of every stack, keyed `<stack>` (fixed policy) and `<stack>@committed`."""
+    return {**built_stacks, **{f"{s}@committed": m for s, m in committed_stacks.items()}}
+
+
+#: Keys of `every_build`, for parametrizing.
+EVERY_BUILD = (*STACKS, *(f"{s}@committed" for s in STACKS))

@@ -59,9 +59,13 @@ def rules(typ: str, props: dict[str, Any], env: str = "prod") -> list[str]:
             {"cidrIpv6": "::/0"},
             ["no-public-endpoint"],
         ),
-        ("aws:lb/loadBalancer:LoadBalancer", {"internal": False}, ["no-public-endpoint"]),
-        ("aws:lb/loadBalancer:LoadBalancer", {}, ["no-public-endpoint"]),
-        ("aws:lb/loadBalancer:LoadBalancer", {"internal": True}, []),
+        (
+            "aws:lb/loadBalancer:LoadBalancer",
+            {"tags": TAGS, "internal": False},
+            ["no-public-endpoint"],
+        ),
+        ("aws:lb/loadBalancer:LoadBalancer", {"tags": TAGS}, ["no-public-endpoint"]),
+        ("aws:lb/loadBalancer:LoadBalancer", {"tags": TAGS, "internal": True}, []),
         (
             "kubernetes:networking.k8s.io/v1:Ingress",
             {"metadata": {"name": "x"}, "spec": {}},
@@ -237,3 +241,11 @@ def test_the_placeholder_image_is_refused() -> None:
     values["retraining"] = {**values["retraining"], "image": "ghcr.io/example/scaleplan:0.1.0"}
     with pytest.raises(StackConfigError, match="Dockerfile"):
         settings_from_config(values, stack="dev", region="us-east-1", source="Pulumi.dev.yaml")
+
+
+def test_the_asg_does_not_inherit_a_model_too_big_for_its_instances() -> None:
+    """Item 10: prod's g5/g6.xlarge instances cannot serve the 4-GPU 70B model."""
+    prod = load_stack_file(ROOT / "Pulumi.prod.yaml")
+    assert prod.asg is not None
+    inherited = prod.model_copy(update={"asg": prod.asg.model_copy(update={"model_id": None})})
+    assert [v.rule for v in check_settings(inherited)] == ["asg-model"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import RecordingMocks
+from tests.infra.conftest import EVERY_BUILD, RecordingMocks
 
 STACKS = ("dev", "staging", "prod")
 
@@ -42,9 +42,9 @@ def _parliament() -> Any:
 
 
 @pytest.fixture(scope="module")
-def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
-    """The committed stacks, built once per session (conftest.built_stacks)."""
-    return built_stacks
+def built(every_build: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
+    """Every stack with the fixed policy and as committed (conftest.every_build)."""
+    return every_build
 
 
 def findings(document: str) -> list[str]:
@@ -53,7 +53,7 @@ def findings(document: str) -> list[str]:
     return [f"{f.issue}: {f.detail}" for f in policy.findings]
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", EVERY_BUILD)
 def test_every_permission_policy_lints_clean(built: dict[str, RecordingMocks], stack: str) -> None:
     documents = {
         r.name: str(r.props["policy"])
@@ -65,7 +65,7 @@ def test_every_permission_policy_lints_clean(built: dict[str, RecordingMocks], s
         assert findings(document) == [], name
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", EVERY_BUILD)
 def test_every_web_identity_trust_names_one_service_account(
     built: dict[str, RecordingMocks], stack: str
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from infra.guardrails import ResourceView
 from infra.settings import REQUIRED_TAGS
-from tests.infra.conftest import RecordingMocks
+from tests.infra.conftest import EVERY_BUILD, RecordingMocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +29,10 @@ def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
     return built_stacks
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_stack_builds_and_passes_every_guardrail(built: dict[str, Any], stack: str) -> None:
-    mocks = built[stack]
+@pytest.mark.parametrize("stack", EVERY_BUILD)
+def test_stack_builds_and_passes_every_guardrail(every_build: dict[str, Any], stack: str) -> None:
+    """With the fixed policy and as committed (whatever `planner emit` last wrote)."""
+    mocks = every_build[stack]
     assert mocks.stack_violations() == []
     types = {r.type for r in mocks.resources}
     for expected in (
@@ -380,7 +381,7 @@ def test_preview_with_unknown_outputs_registers_the_same_resources(built: dict[s
     import pulumi
 
     from infra import __main__ as program
-    from tests.infra.conftest import RecordingMocks, stack_config
+    from tests.infra.conftest import RecordingMocks, fixture_scaling, stack_config
 
     class PreviewMocks(RecordingMocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -390,7 +391,8 @@ def test_preview_with_unknown_outputs_registers_the_same_resources(built: dict[s
 
     mocks = PreviewMocks(environment="prod")
     pulumi.runtime.set_mocks(mocks, project="scaleplan", stack="prod", preview=True)
-    pulumi.runtime.set_all_config(stack_config("prod"), secret_keys=["scaleplan:modelToken"])
+    config = stack_config("prod", {"scaleplan:scaling": fixture_scaling("prod")})
+    pulumi.runtime.set_all_config(config, secret_keys=["scaleplan:modelToken"])
 
     @pulumi.runtime.test
     def body() -> None:
@@ -423,3 +425,32 @@ def test_the_hpa_metric_is_served_by_the_installed_pipeline(built: dict[str, Any
     # dev's KEDA ScaledObject would query the same Prometheus for a prometheus trigger.
     dev_releases = {r.props["name"] for r in built["dev"].of_type("kubernetes:helm.sh/v3:Release")}
     assert "prometheus" in dev_releases
+
+
+def test_the_asg_serves_behind_an_internal_load_balancer(built: dict[str, Any]) -> None:
+    """Item 10: boot script, published metrics, load balancer and launch hook."""
+    import base64
+
+    from infra.components.asg import CLOUDWATCH_METRICS
+
+    prod = built["prod"]
+    lt = prod.one("aws:ec2/launchTemplate:LaunchTemplate", "-asg").props
+    script = base64.b64decode(lt["userData"]).decode()
+    assert "docker run" in script and "Qwen/Qwen2.5-7B-Instruct" in script
+    assert "--max-model-len 8192" in script
+    # Every metric the group's alarms and target tracking select is published.
+    for namespace, metric in CLOUDWATCH_METRICS.values():
+        if namespace == "scaleplan":
+            assert metric in script, metric
+    assert '"rename": "GPUUtilization"' in script
+    assert "complete-lifecycle-action" in script and "scaleplan-model-ready" in script
+    group = prod.one("aws:autoscaling/group:Group").props
+    assert group["healthCheckType"] == "ELB"
+    tg = prod.one("aws:lb/targetGroup:TargetGroup").props
+    assert group["targetGroupArns"] == [tg["arn"]]
+    assert tg["healthCheck"]["path"] == "/health"
+    [hook] = group["initialLifecycleHooks"]
+    assert hook["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert prod.one("aws:lb/loadBalancer:LoadBalancer").props["internal"] is True
+    token = prod.one("aws:ssm/parameter:Parameter").props
+    assert token["type"] == "SecureString" and f"--name {token['name']}" in script

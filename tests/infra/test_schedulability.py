@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import RecordingMocks
+from tests.infra.conftest import EVERY_BUILD, RecordingMocks
 from tests.infra.schedulability import COREDNS, NodeGroup, Pod, node_groups, unschedulable, why_not
 
 STACKS = ("dev", "staging", "prod")
 
 
 @pytest.fixture(scope="module")
-def built(built_stacks: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
-    """The committed stacks, built once per session (conftest.built_stacks)."""
-    return built_stacks
+def built(every_build: dict[str, RecordingMocks]) -> dict[str, RecordingMocks]:
+    """Every stack with the fixed policy and as committed (conftest.every_build)."""
+    return every_build
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", EVERY_BUILD)
 def test_every_pod_template_fits_some_node_group(
     built: dict[str, RecordingMocks], stack: str
 ) -> None:

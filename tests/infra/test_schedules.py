@@ -22,7 +22,7 @@ from infra import __main__ as entry
 from infra.components import asg as asg_module
 from infra.guardrails import ResourceView
 from infra.program import build_stack
-from tests.infra.conftest import RecordingMocks, stack_config
+from tests.infra.conftest import RecordingMocks, fixture_scaling, stack_config
 
 SCHEDULE = "aws:autoscaling/schedule:Schedule"
 SIZE_FIELDS = ("minSize", "maxSize", "desiredCapacity")
@@ -69,8 +69,9 @@ def aws_rejects(props: dict[str, Any], now: datetime) -> list[str]:
 
 
 def build(stack: str, now: datetime | None = None) -> ProviderDefaultMocks:
-    """The real program for a stack file, with the clock at `now` (None: the entry point)."""
-    config = stack_config(stack)
+    """The real program for a stack file and its fixed policy (`fixture_scaling`), with the
+    clock at `now` (None: through the entry point, on the real clock)."""
+    config = stack_config(stack, {"scaleplan:scaling": fixture_scaling(stack)})
     mocks = ProviderDefaultMocks(config["scaleplan:environment"], now or datetime.now(UTC))
     pulumi.runtime.set_mocks(mocks, project="scaleplan", stack=stack, preview=False)
     pulumi.runtime.set_all_config(config, secret_keys=["scaleplan:modelToken"])

@@ -76,7 +76,10 @@ def test_az_outside_region() -> None:
 
 
 def test_policy_for_a_target_the_stack_lacks() -> None:
-    values = _values()
+    from tests.infra.conftest import fixture_scaling
+
+    # The fixed staging policy scales serverless provisioned concurrency.
+    values = _values(scaling=fixture_scaling("staging"))
     values.pop("serverless")
     with pytest.raises(
         StackConfigError, match=r"scaling\.serverless is set but the stack has no serverless"
