@@ -248,14 +248,36 @@ class AsgSettings(_Model):
 
 
 class ServerlessSettings(_Model):
-    """A SageMaker serverless endpoint (CPU only: SageMaker serverless has no GPUs)."""
+    """A SageMaker serverless endpoint (CPU only: SageMaker serverless has no GPUs).
+
+    It serves a small CPU model as the spillover while GPU capacity boots: the
+    Hugging Face CPU inference container loads `model_id` from the Hub at cold
+    start (`HF_MODEL_ID`, `HF_TASK`), or `model_data_url` from S3.
+    """
 
     image: str = Field(min_length=1)
+    model_id: str | None = Field(default=None, min_length=1)
+    task: str = "text-generation"
+    # Weights as the CPU container holds them (float32: 4 bytes a parameter).
+    weights_gib: float | None = Field(default=None, gt=0)
     model_data_url: str | None = Field(default=None, pattern=r"^s3://")
     # SageMaker serverless limits: memory 1024-6144 MB in 1 GB steps, max concurrency 1-200.
     memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 4096
     max_concurrency: int = Field(default=20, ge=1, le=200)
     provisioned_concurrency: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _model(self) -> ServerlessSettings:
+        if (self.model_id is None) == (self.model_data_url is None):
+            raise ValueError("serverless: give exactly one of model_id (Hub) and model_data_url")
+        # The weights, the runtime and a request's activations share `memory_mb`.
+        if self.weights_gib is not None and self.weights_gib * 1024 > 0.6 * self.memory_mb:
+            raise ValueError(
+                f"serverless: {self.weights_gib:g} GiB of weights leave too little of "
+                f"{self.memory_mb} MB for the runtime; use a smaller model (SageMaker "
+                "serverless has no GPUs and at most 6 GB)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _provisioned(self) -> ServerlessSettings:

@@ -1,9 +1,11 @@
 """SageMaker serverless inference: model, serverless endpoint config, endpoint, autoscaling.
 
 SageMaker serverless endpoints have no GPUs (memory 1-6 GB, max concurrency
-1-200, per the SageMaker developer guide "Serverless Inference"). They serve
-CPU-sized models and the spillover path that absorbs bursts while GPU nodes
-boot (the MArk pattern). The emitted policy scales provisioned concurrency
+1-200, per the SageMaker developer guide "Serverless Inference"). The spillover
+path that absorbs bursts while GPU nodes boot (the MArk pattern) is therefore a
+small CPU model, not the GPU model: the stacks serve Qwen2.5-0.5B-Instruct
+(about 2 GiB in float32) from the Hugging Face PyTorch CPU container, which
+loads it from the Hub at each cold start. The emitted policy scales provisioned concurrency
 through Application Auto Scaling: target tracking on
 `SageMakerVariantProvisionedConcurrencyUtilization` and scheduled actions.
 """
@@ -121,9 +123,12 @@ class ServerlessEndpoint(pulumi.ComponentResource):
             policy=execution_policy(args.model_bucket_arn, s.image),
             opts=pulumi.ResourceOptions(parent=role),
         )
-        container: dict[str, str] = {"image": s.image}
+        container: dict[str, Any] = {"image": s.image}
         if s.model_data_url is not None:
             container["model_data_url"] = s.model_data_url
+        if s.model_id is not None:
+            # The Hugging Face inference toolkit loads this Hub model at cold start.
+            container["environment"] = {"HF_MODEL_ID": s.model_id, "HF_TASK": s.task}
         model = aws.sagemaker.Model(
             name,
             execution_role_arn=role.arn,

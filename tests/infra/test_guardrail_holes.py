@@ -249,3 +249,11 @@ def test_the_asg_does_not_inherit_a_model_too_big_for_its_instances() -> None:
     assert prod.asg is not None
     inherited = prod.model_copy(update={"asg": prod.asg.model_copy(update={"model_id": None})})
     assert [v.rule for v in check_settings(inherited)] == ["asg-model"]
+
+
+def test_a_model_too_big_for_serverless_memory_is_refused() -> None:
+    raw = read_stack_file(ROOT / "Pulumi.prod.yaml")
+    values = {k.removeprefix("scaleplan:"): v for k, v in raw.items() if k.startswith("scaleplan:")}
+    values["serverless"] = {**values["serverless"], "weights_gib": 16}
+    with pytest.raises(StackConfigError, match="no GPUs and at most 6 GB"):
+        settings_from_config(values, stack="prod", region="us-east-1", source="Pulumi.prod.yaml")

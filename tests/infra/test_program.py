@@ -454,3 +454,14 @@ def test_the_asg_serves_behind_an_internal_load_balancer(built: dict[str, Any]) 
     assert prod.one("aws:lb/loadBalancer:LoadBalancer").props["internal"] is True
     token = prod.one("aws:ssm/parameter:Parameter").props
     assert token["type"] == "SecureString" and f"--name {token['name']}" in script
+
+
+def test_serverless_spillover_is_a_small_cpu_model(built: dict[str, Any]) -> None:
+    """SageMaker serverless has no GPUs: the endpoint serves a 0.5B model on CPU."""
+    for stack in ("staging", "prod"):
+        model = built[stack].one("aws:sagemaker/model:Model").props["primaryContainer"]
+        assert "-cpu-" in model["image"]
+        assert model["environment"] == {
+            "HF_MODEL_ID": "Qwen/Qwen2.5-0.5B-Instruct",
+            "HF_TASK": "text-generation",
+        }
