@@ -5,8 +5,9 @@ starting with `planner` or `.venv/bin/planner` (or a `... && .venv/bin/planner .
 chain, whose planner part is taken), backslash continuations joined, a trailing
 `# comment` dropped. Two kinds:
 
-- A *synopsis* (it has `[--flag ...]` or `a|b`): every `--flag` it names must be a
-  flag of that command (`planner CMD --help`).
+- A *synopsis* (it has `[--flag ...]`, `a|b` or a placeholder in capitals such as
+  `PATH`): every `--flag` it names must be a flag of that command (`planner CMD
+  --help`).
 - An *example*: it runs in-process, in order, in one temporary directory (so `tune
   --out bundles/x` and then `bundle:bundles/x` work as the README chains them), and
   must exit 0, or the code its comment documents (`# ... exits N ...`).
@@ -63,6 +64,8 @@ SHORTER_RUNS = {
 }
 _FENCE = re.compile(r"^```")
 _EXIT = re.compile(r"\bexits? (\d)\b")
+#: An argument in capitals (PATH, NAME, N, FILE.html) is a synopsis's placeholder.
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.[a-z]+)?$")
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,11 @@ def collect(document: Path) -> list[Example]:
         rest = _planner_part(code.strip())
         if rest is None:
             continue
-        synopsis = "[" in rest or "|" in rest
         # A synopsis goes on over the block's following lines that open with "[".
-        while synopsis and index < len(lines) and lines[index].strip().startswith("["):
+        while index < len(lines) and lines[index].strip().startswith("["):
             rest += " " + lines[index].strip()
             index += 1
+        synopsis = "[" in rest or "|" in rest or any(map(_PLACEHOLDER.match, rest.split()))
         expected = _EXIT.search(comment)
         argv = tuple(rest.split()) if synopsis else tuple(shlex.split(rest))
         examples.append(
