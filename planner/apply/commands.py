@@ -174,6 +174,18 @@ def apply(
     store: Annotated[
         str | None, typer.Option(help="Policy store (dir or s3://bucket/prefix) to record it in.")
     ] = None,
+    replica_capacity_rps: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Shadow mode: also run the bundle's policy once on live metrics (req/s per "
+            "instance at a full batch).",
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="Shadow decisions go here (default .scaleplan/shadow-<stack>.jsonl)."),
+    ] = None,
 ) -> None:
     """Apply a policy to the live stack: dry-run diff first, acts only with --yes."""
     from planner.apply.service import ApplyRequest
@@ -204,6 +216,46 @@ def apply(
     _print_outcome(outcome, yes)
     if store is not None and outcome.acted:
         _record_in_store(store, request, bundle)
+    if yes and outcome.mode == "shadow" and bundle is not None:
+        if replica_capacity_rps is None or outcome.resources.asg is None:
+            stdout.print(
+                "the policy's own decisions on live metrics: pass --replica-capacity-rps here, "
+                "or run `planner control --mode shadow`"
+            )
+        else:
+            path = record or project_dir / ".scaleplan" / f"shadow-{stack}.jsonl"
+            _shadow_decision(request, outcome, bundle, replica_capacity_rps, path)
+
+
+def _shadow_decision(
+    request: ApplyRequest, outcome: ApplyOutcome, bundle: Path, rps: float, record: Path
+) -> None:
+    """One decision of the bundle's policy on live metrics, recorded, acting on nothing."""
+    from planner.apply.control_commands import live_context, make_controller
+    from planner.aws.session import AwsConnection
+    from policies.bundle import read_bundle
+
+    scaling = request.scaling.asg
+    assert scaling is not None and outcome.resources.asg is not None
+    conn = AwsConnection(region=outcome.region, endpoint_url=request.endpoint_url)
+    low, high = scaling.bounds.min, scaling.bounds.max
+    controller = make_controller(
+        conn=conn,
+        group=outcome.resources.asg,
+        policy=read_bundle(bundle).spec.build(),
+        mode="shadow",
+        floor=low,
+        ceiling=high,
+        context=live_context(60.0, low, high, rps),
+        record=record,
+    )
+    step = controller.step()
+    stdout.print(
+        f"shadow decision: running {step.running_desired}, policy {step.would_set} "
+        f"({step.reason}); recorded in {record}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

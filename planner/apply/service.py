@@ -54,6 +54,8 @@ class ApplyOutcome:
     notes: list[str]
     applied: list[Change] = field(default_factory=list)
     manifests: list[Path] = field(default_factory=list)
+    resources: StackResources = field(default_factory=StackResources)
+    region: str = ""
 
 
 class ApplyFailed(Exception):
@@ -208,7 +210,14 @@ def run_apply(request: ApplyRequest, conn: AwsConnection | None = None) -> Apply
     mode: Mode = request.mode or (
         "active" if applied_active(request.audit_path, request.stack, bundle) else "shadow"
     )
-    outcome = ApplyOutcome(plan=plan, mode=mode, acted=False, notes=list(notes))
+    outcome = ApplyOutcome(
+        plan=plan,
+        mode=mode,
+        acted=False,
+        notes=list(notes),
+        resources=resources,
+        region=conn.region,
+    )
     if not request.yes:
         return outcome
     audit = AuditLog(request.audit_path, who=who, stack=request.stack, bundle=bundle)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +179,19 @@ def live_stack(aws_env: str, tmp_path: Path) -> LiveStack:
     project.mkdir()
     write_stack(project, scaling_block())
     return LiveStack(endpoint=aws_env, project_dir=project, audit=tmp_path / "audit.jsonl")
+
+
+def put_demand(endpoint: str, requests_per_min: float, age_s: float, points: int = 3) -> None:
+    """`points` one-minute RequestCount and GPUUtilization datapoints, the newest `age_s` old."""
+    now = datetime.now(UTC)
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": "AutoScalingGroupName", "Value": GROUP}],
+            "Timestamp": now - timedelta(seconds=age_s + 60 * i),
+            "Value": value,
+        }
+        for i in range(points)
+        for name, value in (("RequestCount", requests_per_min), ("GPUUtilization", 55.0))
+    ]
+    client(endpoint, "cloudwatch").put_metric_data(Namespace="scaleplan", MetricData=data)

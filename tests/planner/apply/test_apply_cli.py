@@ -26,6 +26,7 @@ from tests.planner.apply.conftest import (
     LiveStack,
     client,
     create_resources,
+    put_demand,
     scaling_block,
     write_stack,
 )
@@ -254,3 +255,22 @@ def test_targets_limits_the_apply_to_the_stack_targets_that_can_take_the_policy(
     result = runner.invoke(app, [*only_asg, "--mode", "active"])
     assert result.exit_code == 0, result.output
     assert group_state(aws_stack.endpoint)[3] == 1  # one target tracking policy
+
+
+def test_shadow_apply_runs_the_policy_on_live_metrics_and_changes_nothing(
+    aws_stack: LiveStack, tmp_path: Path
+) -> None:
+    bundle = make_bundle(tmp_path / "bundles", {"kind": "fixed", "replicas": 6})
+    put_demand(aws_stack.endpoint, requests_per_min=600.0, age_s=60)
+    record = tmp_path / "shadow.jsonl"
+    args = apply_args(
+        aws_stack, "--bundle", str(bundle), "--yes", "--replica-capacity-rps", "2",
+        "--record", str(record),
+    )  # fmt: skip
+    result = runner.invoke(app, args)  # never applied: shadow by default
+    assert result.exit_code == 0, result.output
+    assert "shadow mode: nothing changed" in result.output
+    assert "shadow decision: running 3, policy 6" in result.output
+    assert group_state(aws_stack.endpoint) == (1, 10, 3, 0)
+    line = json.loads(record.read_text())
+    assert (line["would_set"], line["running_desired"], line["demand_rps"]) == (6, 3, 10.0)

@@ -24,7 +24,7 @@ from planner.control.shadow_report import score
 from policies.kinds import spec_from_dict
 from sim.contract import PolicyContext
 from sim.errors import UserInputError
-from tests.planner.apply.conftest import GROUP, REGION, LiveStack, client
+from tests.planner.apply.conftest import GROUP, REGION, LiveStack, client, put_demand
 from tests.planner.apply.test_apply_cli import make_bundle
 
 runner = CliRunner()
@@ -64,21 +64,6 @@ def test_one_minute_data_is_refused_past_15_days() -> None:
         metrics.plan_calls(queries(1), NOW - timedelta(days=16), NOW, 60, NOW)
     assert metrics.finest_period(NOW - timedelta(days=16), NOW) == 300
     assert metrics.finest_period(NOW - timedelta(days=64), NOW) == 3600
-
-
-def put_demand(endpoint: str, requests_per_min: float, age_s: float, points: int = 3) -> None:
-    now = datetime.now(UTC)
-    data = [
-        {
-            "MetricName": name,
-            "Dimensions": [{"Name": "AutoScalingGroupName", "Value": GROUP}],
-            "Timestamp": now - timedelta(seconds=age_s + 60 * i),
-            "Value": value,
-        }
-        for i in range(points)
-        for name, value in (("RequestCount", requests_per_min), ("GPUUtilization", 55.0))
-    ]
-    client(endpoint, "cloudwatch").put_metric_data(Namespace="scaleplan", MetricData=data)
 
 
 def controller(stack: LiveStack, mode: str, replicas: int, **kw: object) -> LiveController:
