@@ -21,8 +21,8 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.asg import future_changes
 from infra.components.iam import service_trust
+from infra.components.schedules import future_changes
 from infra.settings import ServerlessSettings
 from policies.stack_config import TargetScaling
 

@@ -13,31 +13,30 @@ Resource properties are Pulumi's camelCase inputs (what the engine, the mocks an
 CrossGuard all see). Each rule returns `Violation`s with a message that says what
 to change; an empty list means the resource passes.
 
-`resources` holds the rules over resource properties, `plans` those over stack
-settings, emitted policies and live changes; both are re-exported here.
+`resources` holds the rules over resource properties (`exposure` those on what
+the internet and pods can reach), `plans` those over stack settings, emitted
+policies and live changes, `views` what they see and say; all are re-exported
+here.
 """
 
 from __future__ import annotations
 
+from infra.guardrails.exposure import check_metadata, check_public, is_open_cidr
 from infra.guardrails.plans import check_change, check_plan, check_settings, enforce_stack
 from infra.guardrails.resources import (
     MAX_GPU_NODES,
     TAGGED_TYPES,
-    ResourceView,
-    Violation,
     check_bounds,
     check_encryption,
     check_gpu_budget,
-    check_metadata,
-    check_public,
     check_resource,
     check_stack,
     check_tags,
     format_violations,
     gpu_nodes_max,
     is_gpu_instance,
-    is_open_cidr,
 )
+from infra.guardrails.views import ResourceView, Violation
 
 __all__ = [
     "MAX_GPU_NODES",

@@ -8,14 +8,13 @@ creating anything.
 
 from __future__ import annotations
 
-from infra.guardrails.resources import (
+from infra.guardrails.exposure import (
     API_ALLOWLIST_PREFIX_V4,
     API_ALLOWLIST_PREFIX_V6,
-    MAX_GPU_NODES,
-    Violation,
-    format_violations,
     is_open_cidr,
 )
+from infra.guardrails.resources import MAX_GPU_NODES, format_violations
+from infra.guardrails.views import Violation
 from infra.node_shapes import node_shape, replicas_per_node
 from infra.settings import ServiceSettings, StackSettings
 from policies.stack_config import Bounds, StackScaling
