@@ -94,3 +94,48 @@ def test_the_linter_sees_a_wildcard_a_narrower_resource_would_serve() -> None:
         ],
     }
     assert any(f.startswith("RESOURCE_STAR") for f in findings(json.dumps(old)))
+
+
+def _cli_calls(script: str) -> set[str]:
+    """IAM actions of the `aws <service> <command>` calls in a shell script."""
+    import re
+
+    service_prefix = {"autoscaling": "autoscaling", "ssm": "ssm", "cloudwatch": "cloudwatch"}
+    calls = set()
+    for service, command in re.findall(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)", script):
+        action = "".join(part.capitalize() for part in command.split("-"))
+        calls.add(f"{service_prefix[service]}:{action}")
+    return calls
+
+
+def test_the_instance_role_allows_exactly_what_the_boot_script_calls(
+    built: dict[str, RecordingMocks],
+) -> None:
+    """Least privilege against the calls made: the ASG boot script is the one caller.
+
+    `cloudwatch:PutMetricData` comes from the attached CloudWatchAgentServerPolicy
+    (the agent needs it too); every other call needs a statement of the inline
+    policy, and every action there is called.
+    """
+    import base64
+
+    prod = built["prod"]
+    script = base64.b64decode(
+        prod.one("aws:ec2/launchTemplate:LaunchTemplate", "-asg").props["userData"]
+    ).decode()
+    calls = _cli_calls(script)
+    assert calls == {
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:CompleteLifecycleAction",
+        "ssm:GetParameter",
+        "cloudwatch:PutMetricData",
+    }
+    inline = json.loads(prod.one("aws:iam/rolePolicy:RolePolicy", "asg-boot").props["policy"])
+    granted = {a for s in inline["Statement"] for a in s["Action"]}
+    assert granted == calls - {"cloudwatch:PutMetricData"}
+    attached = {
+        r.props["policyArn"].rsplit("/", 1)[-1]
+        for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if "asg-instance" in r.name
+    }
+    assert "CloudWatchAgentServerPolicy" in attached
