@@ -7,52 +7,28 @@ is cheap (`planner.cli` imports it to register the commands).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from planner.apply.options import (
+    AuditPath,
+    EndpointUrl,
+    ModeChoice,
+    ProjectDir,
+    Region,
+    TargetChoice,
+    ViaChoice,
+    Yes,
+    resolve_audit,
+)
 from planner.cli_app import app, guarded, stderr, stdout
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
     from planner.apply.service import ApplyOutcome, ApplyRequest
     from policies.stack_config import StackScaling
-
-
-class TargetChoice(StrEnum):
-    aws = "aws"
-
-
-class ModeChoice(StrEnum):
-    shadow = "shadow"
-    active = "active"
-
-
-class ViaChoice(StrEnum):
-    aws = "aws"
-    pulumi = "pulumi"
-
-
-#: Where the audit trail goes unless --audit-log says otherwise (relative to --project-dir).
-DEFAULT_AUDIT = Path(".scaleplan") / "audit.jsonl"
-
-ProjectDir = Annotated[
-    Path, typer.Option(help="Directory holding Pulumi.<stack>.yaml (default: current).")
-]
-Region = Annotated[str | None, typer.Option(help="AWS region; must match the stack's aws:region.")]
-EndpointUrl = Annotated[
-    str | None, typer.Option(help="Send AWS calls here (a moto server, LocalStack).")
-]
-AuditPath = Annotated[
-    Path | None, typer.Option(help="Append-only audit log (default .scaleplan/audit.jsonl).")
-]
-Yes = Annotated[bool, typer.Option("--yes", help="Act; without it apply is a dry run.")]
-
-
-def _resolve_audit(project_dir: Path, audit_log: Path | None) -> Path:
-    return audit_log if audit_log is not None else project_dir / DEFAULT_AUDIT
 
 
 def _load_scaling(
@@ -202,7 +178,7 @@ def apply(
         stack=stack,
         project_dir=project_dir,
         scaling=scaling,
-        audit_path=_resolve_audit(project_dir, audit_log),
+        audit_path=resolve_audit(project_dir, audit_log),
         now=now,
         yes=yes,
         mode=None if mode is None else mode.value,
@@ -307,7 +283,7 @@ def rollback(
         stack=stack,
         project_dir=project_dir,
         scaling=scaling,
-        audit_path=_resolve_audit(project_dir, audit_log),
+        audit_path=resolve_audit(project_dir, audit_log),
         now=now,
         yes=yes,
         mode="active",

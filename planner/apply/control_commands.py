@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from planner.apply.commands import (
+from planner.apply.options import (
     AuditPath,
     EndpointUrl,
     ModeChoice,
     ProjectDir,
     Region,
     TargetChoice,
-    _resolve_audit,
+    resolve_audit,
 )
 from planner.cli_app import app, guarded, stdout
 from sim.errors import UserInputError
@@ -163,7 +163,7 @@ def control(
     # The stack's envelope; the live group's own bounds (which `planner apply` set from
     # the emitted policy) narrow it further at every decision (GuardedActuator).
     floor, ceiling = settings.asg.min_size, settings.asg.max_size
-    audit_path = _resolve_audit(project_dir, audit_log)
+    audit_path = resolve_audit(project_dir, audit_log)
     chosen = (
         mode.value
         if mode is not None
