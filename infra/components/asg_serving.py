@@ -15,7 +15,8 @@ runtime, the AWS CLI and the CloudWatch agent preinstalled), then:
 4. completes the launch lifecycle action once `/health` answers, so the group
    counts an instance only when it serves (and, in a warm pool, once the image
    and weights are on disk: the instance then stops warmed, and a later start
-   skips the download).
+   skips the download); a systemd unit repeats that at every later boot, since
+   a warm-pool instance passes the launch hook again when it starts serving.
 
 The internal Network Load Balancer spreads requests over the healthy instances;
 the group replaces instances its target group finds unhealthy.
@@ -103,6 +104,7 @@ ASG=$(aws autoscaling describe-auto-scaling-instances --region {region} \\
   --instance-ids "$INSTANCE" --query 'AutoScalingInstances[0].AutoScalingGroupName' \\
   --output text)
 echo "$ASG" > /var/lib/scaleplan/asg
+echo "$INSTANCE" > /var/lib/scaleplan/instance
 complete() {{
   aws autoscaling complete-lifecycle-action --region {region} --lifecycle-action-result "$1" \\
     --lifecycle-hook-name {LAUNCH_HOOK} --auto-scaling-group-name "$ASG" \\
@@ -146,7 +148,29 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now scaleplan-publish.timer
 
-# 4. Serving (or warmed, in a warm pool): the group may count this instance.
+# 4. Serving (or warmed, in a warm pool): the group may count this instance. The
+# same check runs at every later boot (a warm-pool instance starting to serve goes
+# through the launch hook again; cloud-init does not rerun this script, Docker
+# restarts the server).
+cat > /usr/local/bin/scaleplan-ready <<'READY'
+#!/bin/bash
+until curl -sf http://127.0.0.1:{port}/health >/dev/null; do sleep 10; done
+aws autoscaling complete-lifecycle-action --region {region} --lifecycle-action-result CONTINUE \
+  --lifecycle-hook-name {LAUNCH_HOOK} --auto-scaling-group-name "$(cat /var/lib/scaleplan/asg)" \
+  --instance-id "$(cat /var/lib/scaleplan/instance)" || true
+READY
+chmod +x /usr/local/bin/scaleplan-ready
+cat > /etc/systemd/system/scaleplan-ready.service <<'UNIT'
+[Unit]
+After=docker.service network-online.target
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/scaleplan-ready
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable scaleplan-ready.service
 complete CONTINUE
 """
 
