@@ -27,7 +27,8 @@ from sim.contract import PRIMARY, Policy, PolicyContext
 from sim.control import ControlLoop, Reading
 
 Mode = Literal["shadow", "active"]
-#: The window read at each decision point (enough for a few 60 s datapoints).
+#: The shortest window read at each decision point (a few 60 s datapoints); it grows
+#: to twice the staleness limit, so an old datapoint reads as stale, not as missing.
 LOOKBACK_S = 900
 METRIC_PERIOD_S = 60
 
@@ -101,7 +102,7 @@ class LiveController:
         series = metrics.get_metric_data(
             self.cloudwatch,
             metrics.group_queries(self.group.group),
-            now - timedelta(seconds=LOOKBACK_S),
+            now - timedelta(seconds=max(LOOKBACK_S, 2 * self.stale_s)),
             now,
             METRIC_PERIOD_S,
             now,
