@@ -42,7 +42,10 @@ if TYPE_CHECKING:
 MODEL_REPLAYS = 6
 #: Replays (and seconds of them) the local search on the engine may spend.
 TRIM_REPLAYS = 24
-TRIM_SECONDS = 20.0
+TRIM_SECONDS = 10.0
+#: Seconds of replays after which the optional refinements (blend, trim) are skipped:
+#: on long horizons one replay takes seconds, and the verified plan is already there.
+REFINE_BUDGET_S = 30.0
 #: Replays bisecting between the cheapest missing and the cheapest meeting model plan.
 BLEND_REPLAYS = 4
 #: Step added to a replay's shortfall (or taken off its surplus) when moving the
@@ -124,12 +127,22 @@ class _Verifier:
     engine: Engine
     seed: int
     replays: int = 0
+    replay_s: float = 0.0
+
+    def over_budget(self) -> bool:
+        """Whether the optional refinements (blend, trim) should be skipped."""
+        return self.replay_s > REFINE_BUDGET_S
 
     def replay(
         self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
     ) -> RunResult:
+        import time
+
+        began = time.perf_counter()
         self.replays += 1
-        return self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
+        run = self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
+        self.replay_s += time.perf_counter() - began
+        return run
 
     def meets(self, run: RunResult) -> bool:
         return run.slo_attainment >= self.scenario.slo.target_attainment
@@ -154,7 +167,12 @@ def solve_reference(
 
         engine = make_engine("fluid")
     check = _Verifier(scenario, workload, engine, scenario.seed if seed is None else seed)
-    problem = build_problem(scenario, workload, provisioning_quantile_s(scenario, lead_quantile))
+    problem = build_problem(
+        scenario,
+        workload,
+        provisioning_quantile_s(scenario, lead_quantile),
+        arrivals=_realised_arrivals(workload, check.seed),
+    )
     bound = work_lower_bound(scenario, problem)
     verified: list[tuple[RunResult, OracleResult]] = []
 
@@ -180,7 +198,7 @@ def solve_reference(
             lower_bound_usd=bound,
             chosen=plan.chosen,
             replays=check.replays,
-            schedule=_floats(plan.replicas),
+            schedule=_ready_per_tick(plan, problem),
         )
     # the constant ladder tried the pool's maximum from the first moment: it misses
     top = check.replay(FixedPolicy(scenario.pool.max_replicas, name="max"))
@@ -195,7 +213,7 @@ def solve_reference(
         needed_max_replicas=_needed_max_replicas(check, problem),
         chosen="max",
         replays=check.replays,
-        schedule=(float(scenario.pool.max_replicas),) * len(problem.counts),
+        schedule=(float(scenario.pool.max_replicas),) * _ticks(problem),
     )
 
 
@@ -227,6 +245,8 @@ def _trim(
     while block >= 1 and tries < TRIM_REPLAYS:
         for start in range(fixed, n, block):
             if tries >= TRIM_REPLAYS or time.perf_counter() - began > TRIM_SECONDS:
+                return run, plan
+            if check.over_budget():
                 return run, plan
             lowered = plan.replicas.copy()
             part = lowered[start : start + block]
@@ -288,7 +308,12 @@ def _verified_model_plan(
         goal = step if missed_at < step < met_at else (missed_at + met_at) / 2.0
         if met_at - missed_at < TIGHTEN_MARGIN:
             break
-    if best is not None and near_miss is not None and near_miss[0].cost_usd < best[0].cost_usd:
+    if (
+        best is not None
+        and near_miss is not None
+        and near_miss[0].cost_usd < best[0].cost_usd
+        and not check.over_budget()
+    ):
         best = _blend(check, near_miss[1], best, problem)
     return best
 
@@ -337,8 +362,14 @@ def _blend(
     return best
 
 
-def _floats(values: np.ndarray) -> tuple[float, ...]:
-    return tuple(float(v) for v in values)
+def _ticks(problem: Problem) -> int:
+    return math.ceil(float(problem.lengths.sum()) / problem.tick_s - 1e-9)
+
+
+def _ready_per_tick(plan: OracleResult, problem: Problem) -> tuple[float, ...]:
+    """The plan's ready replicas per decision interval (planning intervals can be longer)."""
+    stride = max(1, round(plan.interval_s / problem.tick_s))
+    return tuple(float(v) for v in np.repeat(plan.replicas, stride)[: _ticks(problem)])
 
 
 def _cheapest_constant(
@@ -483,6 +514,20 @@ def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
     replica_s = float((parts * cost[order]).sum())
     floor_s = float(pool.min_replicas * problem.lengths.sum())
     return per_replica_s * max(replica_s, floor_s)
+
+
+def _realised_arrivals(workload: Workload, seed: int) -> np.ndarray | None:
+    """Per-second arrivals of an envelope as the engines realise it with `seed` (the
+    oracle knows the run's future exactly); None for a trace (already exact)."""
+    from sim.fluid import FluidEngine
+    from sim.workload.model import RateEnvelope
+
+    if not isinstance(workload, RateEnvelope):
+        return None
+    # the fluid engine's own sampler and stream: the arrivals every policy of the seed sees
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    _, inputs = FluidEngine().sample_arrivals(workload, seed, rng)
+    return np.asarray(inputs.arrivals, dtype=np.float64)
 
 
 def provisioning_quantile_s(scenario: Scenario, quantile: float) -> float:

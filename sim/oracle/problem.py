@@ -19,19 +19,22 @@ from sim.errors import ScenarioError
 from sim.fluid.inputs import (
     ServiceStrata,
     block_strata,
+    dispersion,
     interval_bounds,
     per_second_arrivals,
     service_strata,
+    smoothed_rate,
 )
 from sim.oracle.attainment import attainment_table
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
 STRATA_BLOCK_S = 60  # as the fluid engine's default per-block strata
+RATE_WINDOW_S = 31  # as the fluid engine's default moving-average window
 MAX_LEVELS = 256  # capacity levels the DP plans over (int16 choices; time is N x levels)
 #: Work one DP pass may do (intervals x levels x backlog points): sets the backlog grid.
-CELL_BUDGET = 20_000_000
-MIN_POINTS, MAX_POINTS = 6, 24
+CELL_BUDGET = 3_000_000
+MIN_POINTS, MAX_POINTS = 12, 24
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class Problem:
         start: The level in force at t = 0.
         lead_s: How far ahead the replay requests capacity.
         gpus: GPUs per node.
-        interval_s: Length of one decision interval.
+        interval_s: Length of one planning interval: the decision interval, or a whole
+            multiple of it on long horizons (`plan_stride`).
+        tick_s: Length of one decision interval (the replay's tick).
     """
 
     price_per_interval: float
@@ -79,6 +84,7 @@ class Problem:
     lead_s: float
     gpus: int
     interval_s: float
+    tick_s: float
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
 
@@ -137,20 +143,48 @@ def backlog_grid(counts: FloatArray, levels: int) -> FloatArray:
     return np.concatenate([[0.0], np.geomspace(1.0, top, points - 1)])
 
 
-def build_problem(scenario: Scenario, workload: Workload, lead_s: float | None) -> Problem:
-    """The planning problem of `scenario` on `workload` (see the module docstring)."""
+def plan_stride(decision_intervals: int, levels: int) -> int:
+    """Decision intervals per planning interval: 1 unless even `MIN_POINTS` backlog
+    points over every interval would exceed the cell budget (long horizons are then
+    planned per minute or coarser; the replay still acts every decision interval)."""
+    return max(1, math.ceil(decision_intervals * levels * MIN_POINTS / CELL_BUDGET))
+
+
+def build_problem(
+    scenario: Scenario,
+    workload: Workload,
+    lead_s: float | None,
+    *,
+    arrivals: FloatArray | None = None,
+) -> Problem:
+    """The planning problem of `scenario` on `workload` (see the module docstring).
+
+    Args:
+        scenario: Pool, prices, SLO and decision interval.
+        workload: The traffic (its requests' sizes give the service strata).
+        lead_s: How far ahead capacity is requested; default the mean provisioning delay.
+        arrivals: The run's realised per-second arrivals, when the oracle should plan
+            for exactly what the engine will replay (an envelope sampled with the run's
+            seed); default the workload's expected arrivals.
+    """
     pool = scenario.pool
     if isinstance(pool, ServerlessEndpoint):
         raise ScenarioError(
             f"scenario {scenario.name!r}: the oracle plans instance pools (gpu-node-pool or "
             "ec2-asg); a serverless endpoint scales itself, so it has no capacity schedule"
         )
-    interval_s = scenario.decision_interval_s
-    inputs = per_second_arrivals(workload)
-    duration = inputs.duration_s
+    tick_s = scenario.decision_interval_s
+    per_second = per_second_arrivals(workload).arrivals if arrivals is None else arrivals
+    duration = len(per_second)
+    start_nodes = pool.nodes_for(pool.start_replicas)
+    level_nodes = level_grid(
+        pool.nodes_for(pool.min_replicas), pool.nodes_for(pool.max_replicas), start_nodes
+    )
+    ticks = len(interval_bounds(duration, tick_s)) - 1
+    interval_s = tick_s * plan_stride(ticks, len(level_nodes))
     bounds = interval_bounds(duration, interval_s)
     n_int = len(bounds) - 1
-    cumulative = np.concatenate([[0.0], np.cumsum(inputs.arrivals)])
+    cumulative = np.concatenate([[0.0], np.cumsum(per_second)])
     counts = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
     lengths = np.maximum(bounds[1:] - bounds[:-1], 1).astype(np.float64)
     lam = counts / lengths
@@ -158,21 +192,21 @@ def build_problem(scenario: Scenario, workload: Workload, lead_s: float | None) 
     strata = service_strata(pool.service, workload, tokens)
     blocks = block_strata(pool.service, workload, tokens, duration, STRATA_BLOCK_S, strata)
     block_of = np.minimum(bounds[:-1] // STRATA_BLOCK_S, len(blocks) - 1).astype(np.int64)
-    start_nodes = pool.nodes_for(pool.start_replicas)
-    level_nodes = level_grid(
-        pool.nodes_for(pool.min_replicas), pool.nodes_for(pool.max_replicas), start_nodes
-    )
     level_replicas = np.minimum(level_nodes * pool.replicas_per_node, pool.max_replicas)
-    ac = np.full(n_int, (1.0 + strata.scv(float(pool.service.max_batch))) / 2.0)
+    # Allen-Cunneen as the fluid engine applies it: the arrivals' dispersion about their
+    # 31 s moving rate (exact counts) or Poisson's 1 (an envelope's expected counts)
+    exact = arrivals is not None or not isinstance(workload, RateEnvelope)
+    burst = dispersion(per_second, smoothed_rate(per_second, RATE_WINDOW_S)) if exact else 1.0
+    ac = np.full(n_int, (burst + strata.scv(float(pool.service.max_batch))) / 2.0)
     table = expected_table(
         scenario, workload, lam, lengths, block_of, blocks, level_replicas,
-        strata.slowdown_per_slot, ac,
+        strata.slowdown_per_slot, ac, realised=arrivals is not None,
     )  # fmt: skip
     slot_rate, weights, service_full_s = saturated_service(blocks, pool.service.max_batch, strata)
     lead = provisioning_mean_s(scenario) if lead_s is None else lead_s
     lead_intervals = math.ceil(lead / interval_s - 1e-9)
     usd_per_s = pool.node_usd_per_h / 3600.0
-    lead_paid_s = lead_intervals * interval_s
+    lead_paid_s = math.ceil(lead / tick_s - 1e-9) * tick_s  # the replay asks this far ahead
     switch_cost = usd_per_s * (
         lead_paid_s + max(0.0, pool.billing_min_s - lead_paid_s - interval_s)
     )
@@ -200,9 +234,10 @@ def build_problem(scenario: Scenario, workload: Workload, lead_s: float | None) 
         lower=lower,
         upper=upper,
         start=start,
-        lead_s=lead_intervals * interval_s,
+        lead_s=lead_paid_s,
         gpus=max(pool.gpus, 0),
         interval_s=interval_s,
+        tick_s=tick_s,
     )
 
 
@@ -229,10 +264,14 @@ def expected_table(
     level_replicas: IntArray,
     slowdown_per_slot: float,
     ac: FloatArray,
+    *,
+    realised: bool = False,
 ) -> np.ndarray:
     """Attainment per (interval, level), in expectation over the interval's arrivals.
 
-    A trace's future is known exactly. An envelope's is known in distribution only:
+    A trace's future is known exactly, and so are an envelope's arrivals once
+    realised with the run's seed (`realised`). An envelope's expected arrivals are
+    known in distribution only:
     the engines sample its requests (a ServeGen envelope's clients burstier than
     Poisson), so an interval's rate is random around the envelope's mean. The table
     then averages `_QUANTILES` realisations of the rate, with the interval-scale
@@ -240,7 +279,7 @@ def expected_table(
     """
     pool = scenario.pool
     args = (pool.service.max_batch, slowdown_per_slot, scenario.slo.latency_s, ac)
-    envelope = isinstance(workload, RateEnvelope)
+    envelope = isinstance(workload, RateEnvelope) and not realised
     idc = _interval_dispersion(workload, lam, lengths) if envelope else 0.0  # type: ignore[arg-type]
     if idc <= 1e-3:  # a trace, or Poisson: the M/M/c wait already holds its noise
         return attainment_table(lam, block_of, blocks, level_replicas, *args)

@@ -59,10 +59,10 @@ class OracleResult:
     """The oracle's schedule and what the capacity model predicts for it.
 
     Attributes:
-        interval_s: Length of one decision interval.
-        replicas: Replicas ready in each interval (the schedule).
+        interval_s: Length of one planning interval (a whole number of ticks).
+        replicas: Replicas ready in each planning interval (the schedule).
         nodes: Nodes serving in each interval.
-        lead_s: How far ahead the replay requests capacity (a whole number of intervals).
+        lead_s: How far ahead the replay requests capacity (a whole number of ticks).
         cost_usd: Cost of the schedule under the model's cost model.
         gpu_hours: GPU-hours billed (serving plus provisioning lead).
         predicted_attainment: Share of requests within the SLO under the model.
@@ -73,6 +73,8 @@ class OracleResult:
         multiplier_usd: Lagrange multiplier of the returned solution (0 if none).
         chosen: Which candidate won: "lagrangian", "constant" or "max".
         solve_s: Wall time of the solve (diagnostic only).
+        tick_s: Length of one decision interval, the replay's tick (default: the
+            planning interval).
     """
 
     interval_s: float
@@ -87,17 +89,20 @@ class OracleResult:
     multiplier_usd: float
     chosen: str
     solve_s: float
+    tick_s: float | None = None
 
     def desired_at_ticks(self) -> IntArray:
-        """Desired replicas to request at each interval start so the schedule is ready.
+        """Desired replicas to request at each tick so the schedule is ready.
 
-        At tick k the replay asks for the most any interval in [k, k + lead] needs:
-        scale-out is requested one lead ahead, scale-in happens when no interval in
+        At tick k the replay asks for the most any tick in [k, k + lead] needs:
+        scale-out is requested one lead ahead, scale-in happens when no tick in
         that window needs the capacity any more.
         """
-        lead = round(self.lead_s / self.interval_s)
-        n = len(self.replicas)
-        padded = np.concatenate([self.replicas, np.full(lead, self.replicas[-1])])
+        tick = self.tick_s or self.interval_s
+        ready = np.repeat(self.replicas, max(1, round(self.interval_s / tick)))
+        lead = round(self.lead_s / tick)
+        n = len(ready)
+        padded = np.concatenate([ready, np.full(lead, ready[-1])])
         windows = np.lib.stride_tricks.sliding_window_view(padded, lead + 1)
         return np.asarray(windows.max(axis=1)[:n], dtype=np.int64)
 
@@ -184,6 +189,7 @@ def _result(
         multiplier_usd=c.multiplier,
         chosen=c.chosen,
         solve_s=time.perf_counter() - began,
+        tick_s=p.tick_s,
     )
 
 
