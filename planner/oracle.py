@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from sim.oracle.problem import Problem
 
 #: Replays of model plans while searching the target the model should plan for.
-MODEL_REPLAYS = 6
+MODEL_REPLAYS = 5
 #: Replays (and seconds of them) the local search on the engine may spend.
 TRIM_REPLAYS = 24
 TRIM_SECONDS = 10.0
@@ -176,12 +176,17 @@ def solve_reference(
     bound = work_lower_bound(scenario, problem)
     verified: list[tuple[RunResult, OracleResult]] = []
 
-    def solve(goal: float) -> OracleResult:
-        return solve_oracle(scenario, workload, target=goal, problem=problem)
+    def solver(variant: Problem) -> Callable[[float], OracleResult]:
+        return lambda goal: solve_oracle(scenario, workload, target=goal, problem=variant)
 
-    model = _verified_model_plan(check, solve, problem)
-    if model is not None:
-        verified.append(model)
+    solve = solver(problem)
+    # two models of the same engine: with backlog carried (absorbs short bursts) and
+    # with no interval planned overloaded (robust where bursts are finer than an
+    # interval); each plan is verified by replay, the cheapest that meets wins
+    for variant in (problem, problem.without_overload()):
+        model = _verified_model_plan(check, solver(variant), variant)
+        if model is not None:
+            verified.append(model)
     cap = min((run.cost_usd for run, _ in verified), default=math.inf)
     constant = _cheapest_constant(check, problem, below_usd=cap)
     if constant is not None:

@@ -9,7 +9,7 @@ one replica and the wait each service stratum can afford.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from sim.fluid.inputs import (
     service_strata,
     smoothed_rate,
 )
-from sim.oracle.attainment import attainment_table
+from sim.oracle.attainment import attainment_table, stable_levels
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
@@ -56,6 +56,8 @@ class Problem:
             batch and alone (a batch of one).
         grid: Backlog points (requests), 0 first.
         lower, upper: Allowed level range per interval (inclusive).
+        stable_lower: Per interval, the lowest level whose slots exceed the offered
+            load (after the forced start): `without_overload()` plans above it.
         start: The level in force at t = 0.
         lead_s: How far ahead the replay requests capacity.
         gpus: GPUs per node.
@@ -80,6 +82,7 @@ class Problem:
     grid: FloatArray
     lower: IntArray
     upper: IntArray
+    stable_lower: IntArray
     start: int
     lead_s: float
     gpus: int
@@ -87,6 +90,13 @@ class Problem:
     tick_s: float
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
+
+    def without_overload(self) -> Problem:
+        """The same problem with no interval planned at or above its slots: no backlog
+        is ever planned, only what the stationary queue absorbs. Where the engine's
+        queue reacts to bursts within seconds that the model averages away, this plan
+        is the one its replay confirms."""
+        return replace(self, lower=self.stable_lower, attained_by_multiplier={})
 
     @property
     def costs(self) -> tuple[float, float, IntArray]:
@@ -216,6 +226,11 @@ def build_problem(
     forced = min(n_int, 1 + lead_intervals)
     upper[:forced] = start  # nothing decided at tick 1 serves earlier
     lower[0] = start
+    stable = stable_levels(
+        lam, block_of, blocks, level_replicas, pool.service.max_batch, strata.slowdown_per_slot
+    )
+    stable_lower = lower.copy()
+    stable_lower[forced:] = np.minimum(stable[forced:], len(level_nodes) - 1)
     return Problem(
         price_per_interval=usd_per_s * interval_s,
         switch_cost=switch_cost,
@@ -233,6 +248,7 @@ def build_problem(
         grid=backlog_grid(counts, len(level_nodes)),
         lower=lower,
         upper=upper,
+        stable_lower=stable_lower,
         start=start,
         lead_s=lead_paid_s,
         gpus=max(pool.gpus, 0),
