@@ -57,6 +57,12 @@ def scenario(trace: Path) -> Scenario:
     return scenario_from_dict(data, "rl_volatile scenario", Path.cwd())
 
 
+def _hours(trace: Path) -> float:
+    from sim.workload import load_trace
+
+    return load_trace(trace, "nab").duration_s / 3600.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-trace", type=Path, default=NAB / "Twitter_volume_FB.csv")
@@ -72,7 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=150)
     train_cluster = scenario(args.train_trace)
-    train_h, eval_h = (0.0, 5 * WEEK_H), (5 * WEEK_H, 3 * WEEK_H)
+    # NAB's realTweets span 2015-02-26 to 2015-04-23 (1,319 h, not quite 8 weeks):
+    # "weeks 6-8" is hour 840 to the end of the shorter of the two traces
+    end_h = min(_hours(args.train_trace), _hours(args.shifted_trace))
+    train_h, eval_h = (0.0, 5 * WEEK_H), (5 * WEEK_H, end_h - 5 * WEEK_H)
     rates = env_steps_per_s(train_cluster, (0.0, 4 * WEEK_H), args.base, args.throughput_steps)
     console.print(f"env steps/s: {rates}")
     config = TrainConfig(

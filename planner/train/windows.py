@@ -40,11 +40,11 @@ def cut(scenario: Scenario, windows: dict[str, tuple[float, float]]) -> dict[str
         def mean_of(start_h: float, duration_h: float | None) -> float:
             start_s = start_h * HOUR_S
             end_s = raw.duration_s if duration_h is None else start_s + duration_h * HOUR_S
-            end_s = min(end_s, raw.duration_s)
-            if end_s <= start_s:
+            if start_s < 0 or end_s > raw.duration_s + 1e-6 or end_s <= start_s:
                 raise ScenarioError(
-                    f"{scenario.name}: the window starting at {start_h:g} h is beyond the "
-                    f"trace's {raw.duration_s / HOUR_S:g} h; pick windows inside it"
+                    f"{scenario.name}: the window {start_s / HOUR_S:g}-{end_s / HOUR_S:g} h is "
+                    f"not inside the trace, which spans 0-{raw.duration_s / HOUR_S:.2f} h; "
+                    "pick --train-h / --eval-h inside it"
                 )
             part = slice_window(raw, start_s, end_s)
             if observed_s(part) <= 0 or mean_rps(part) <= 0:
