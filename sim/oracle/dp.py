@@ -99,7 +99,7 @@ def interpolate(values: np.ndarray, row: int, grid: np.ndarray, backlog: float) 
     """values[row] (one value per backlog point) at `backlog`, linear between grid
     points (the grid is 0, then geometric from grid[1]); held flat beyond the last."""
     n = grid.shape[0]
-    if backlog >= grid[n - 1]:
+    if n == 1 or backlog >= grid[n - 1]:  # one point: a plan that carries no backlog
         return values[row, n - 1]
     if backlog <= grid[1]:
         k = 0

@@ -9,7 +9,7 @@ one replica and the wait each service stratum can afford.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Problem:
         grid: Backlog points (requests), 0 first.
         lower, upper: Allowed level range per interval (inclusive).
         stable_lower: Per interval, the lowest level whose slots exceed the offered
-            load (after the forced start): `without_overload()` plans above it.
+            load (after the forced start); the problem without backlog plans above it.
         start: The level in force at t = 0.
         lead_s: How far ahead the replay requests capacity.
         gpus: GPUs per node.
@@ -90,13 +90,6 @@ class Problem:
     tick_s: float
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
-
-    def without_overload(self) -> Problem:
-        """The same problem with no interval planned at or above its slots: no backlog
-        is ever planned, only what the stationary queue absorbs. Where the engine's
-        queue reacts to bursts within seconds that the model averages away, this plan
-        is the one its replay confirms."""
-        return replace(self, lower=self.stable_lower, attained_by_multiplier={})
 
     @property
     def costs(self) -> tuple[float, float, IntArray]:
@@ -166,6 +159,7 @@ def build_problem(
     lead_s: float | None,
     *,
     arrivals: FloatArray | None = None,
+    backlog: bool = True,
 ) -> Problem:
     """The planning problem of `scenario` on `workload` (see the module docstring).
 
@@ -176,6 +170,10 @@ def build_problem(
         arrivals: The run's realised per-second arrivals, when the oracle should plan
             for exactly what the engine will replay (an envelope sampled with the run's
             seed); default the workload's expected arrivals.
+        backlog: Whether the state carries backlog. Without it the grid is the single
+            point 0, no interval after the forced start is planned overloaded
+            (`lower` is `stable_lower`) and the problem is planned every decision
+            interval however long the horizon: O(intervals x levels) per pass.
     """
     pool = scenario.pool
     if isinstance(pool, ServerlessEndpoint):
@@ -191,7 +189,7 @@ def build_problem(
         pool.nodes_for(pool.min_replicas), pool.nodes_for(pool.max_replicas), start_nodes
     )
     ticks = len(interval_bounds(duration, tick_s)) - 1
-    interval_s = tick_s * plan_stride(ticks, len(level_nodes))
+    interval_s = tick_s * (plan_stride(ticks, len(level_nodes)) if backlog else 1)
     bounds = interval_bounds(duration, interval_s)
     n_int = len(bounds) - 1
     cumulative = np.concatenate([[0.0], np.cumsum(per_second)])
@@ -245,8 +243,8 @@ def build_problem(
         budgets=np.ascontiguousarray(scenario.slo.latency_s - service_full_s),
         service_full_s=service_full_s,
         service_one_s=blocks[:, 1, :] + blocks[:, 2, :],
-        grid=backlog_grid(counts, len(level_nodes)),
-        lower=lower,
+        grid=backlog_grid(counts, len(level_nodes)) if backlog else np.zeros(1),
+        lower=lower if backlog else stable_lower,
         upper=upper,
         stable_lower=stable_lower,
         start=start,
