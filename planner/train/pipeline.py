@@ -124,6 +124,8 @@ def train_policy(
         {"fit": windows.fit, "validation": windows.validation, "held_back": windows.held_back},
     )
     fit, validation, held_back = parts["fit"], parts["validation"], parts["held_back"]
+    for part in parts.values():
+        scenario_inputs(part)  # a window outside the trace fails here, before any work
     tuned = calibrate(fit, "threshold", trials=tune_trials, seed=seeds[0])
     jobs = [TrainJob(config, seed, fit, validation) for seed in seeds]
     trained = tuple(executor.map(train_model, jobs))

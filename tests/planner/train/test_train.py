@@ -121,8 +121,10 @@ def test_same_seed_same_model(tmp_path: Path, algo: str) -> None:
         (["--algo", "sac"], "unknown --algo 'sac'; use one of: ppo, dqn"),
         (["--base", "oracle"], "unknown --base 'oracle'"),
         (["--episode-h", "6"], "too short for one 6 h episode"),
+        (["--eval-h", "6:20"], "window [6 h, 20 h) lies outside"),
+        (["--eval-h", "4:8"], "overlap; the evaluation window must be held back"),
     ],
-    ids=["algo", "base", "short-trace"],
+    ids=["algo", "base", "short-trace", "outside-trace", "overlap"],
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
     scenario = write_scenario(tmp_path)
