@@ -50,6 +50,8 @@ TRIM_SECONDS = 10.0
 #: Seconds of replays after which the optional refinements (blend, trim) stop:
 #: on long horizons one replay takes seconds, and the verified plan is already there.
 REFINE_BUDGET_S = 60.0
+#: Replays searching a uniform margin over a near-miss model plan.
+MARGIN_REPLAYS = 7
 #: Replays bisecting between the cheapest missing and the cheapest meeting model plan.
 BLEND_REPLAYS = 4
 #: Step added to a replay's shortfall (or taken off its surplus) when moving the
@@ -317,8 +319,10 @@ def _verified_model_plan(
         goal = step if missed_at < step < met_at else (missed_at + met_at) / 2.0
         if met_at - missed_at < TIGHTEN_MARGIN:
             break
-    if best is None and near_miss is not None:
-        best = _with_margin(check, near_miss[1], problem)
+    if near_miss is not None and (best is None or near_miss[0].cost_usd < best[0].cost_usd):
+        widened = _with_margin(check, near_miss[1], problem)
+        if widened is not None and (best is None or widened[0].cost_usd < best[0].cost_usd):
+            best = widened
     if (
         best is not None
         and near_miss is not None
@@ -332,19 +336,41 @@ def _verified_model_plan(
 def _with_margin(
     check: _Verifier, plan: OracleResult, problem: Problem
 ) -> tuple[RunResult, OracleResult] | None:
-    """The near miss with one, then two replicas more after the forced start: where the
-    model's extra capacity lands where the engine does not need it, a uniform margin
-    does (and the blend then takes back what it can)."""
+    """The near miss with a relative margin after the forced start: where the model's
+    capacity lands short of what the engine's bursts need everywhere, a uniform margin
+    does. The margin doubles from 2 % until the replay meets, then is bisected
+    (`MARGIN_REPLAYS` replays in all); the blend then takes back what it can."""
     fixed = min(len(plan.replicas), 1 + round(plan.lead_s / plan.interval_s))
     top = int(problem.level_replicas[-1])
-    for extra in (1, 2):
+
+    def widened(margin: float) -> OracleResult:
         ready = plan.replicas.copy()
-        ready[fixed:] = np.minimum(ready[fixed:] + extra, top)
-        candidate = replace(plan, replicas=ready, chosen=f"{plan.chosen}+{extra}")
+        grown = np.maximum(np.ceil(ready[fixed:] * (1.0 + margin)), ready[fixed:] + 1)
+        ready[fixed:] = np.minimum(grown, top).astype(np.int64)
+        return replace(plan, replicas=ready, chosen=f"{plan.chosen}+margin")
+
+    best: tuple[RunResult, OracleResult] | None = None
+    low, high, tries = 0.0, 0.02, 0
+    while tries < MARGIN_REPLAYS and high <= 1.0:
+        tries += 1
+        candidate = widened(high)
         run = check.replay(candidate.replay_policy())
         if check.meets(run):
-            return run, candidate
-    return None
+            best = (run, candidate)
+            break
+        low, high = high, high * 2.0
+    while best is not None and tries < MARGIN_REPLAYS and high - low > 0.005:
+        tries += 1
+        mid = (low + high) / 2.0
+        candidate = widened(mid)
+        run = check.replay(candidate.replay_policy())
+        if check.meets(run):
+            high = mid
+            if run.cost_usd < best[0].cost_usd:
+                best = (run, candidate)
+        else:
+            low = mid
+    return best
 
 
 def _blend(

@@ -31,6 +31,7 @@ from sim.workload.model import FloatArray, IntArray, RateEnvelope, Workload
 
 STRATA_BLOCK_S = 60  # as the fluid engine's default per-block strata
 RATE_WINDOW_S = 31  # as the fluid engine's default moving-average window
+BURST_WINDOW_S = 10  # the no-overload plan keeps the slots above the busiest 10 s
 MAX_LEVELS = 256  # capacity levels the DP plans over (int16 choices; time is N x levels)
 #: Work one DP pass may do (intervals x levels x backlog points): sets the backlog grid.
 CELL_BUDGET = 3_000_000
@@ -224,9 +225,12 @@ def build_problem(
     forced = min(n_int, 1 + lead_intervals)
     upper[:forced] = start  # nothing decided at tick 1 serves earlier
     lower[0] = start
+    # stable against the interval's busiest BURST_WINDOW_S, not only its mean: the
+    # engine's queue sees bursts within seconds that an interval's mean averages away
     stable = stable_levels(
-        lam, block_of, blocks, level_replicas, pool.service.max_batch, strata.slowdown_per_slot
-    )
+        burst_rates(per_second, bounds), block_of, blocks, level_replicas,
+        pool.service.max_batch, strata.slowdown_per_slot,
+    )  # fmt: skip
     stable_lower = lower.copy()
     stable_lower[forced:] = np.minimum(stable[forced:], len(level_nodes) - 1)
     return Problem(
@@ -253,6 +257,14 @@ def build_problem(
         interval_s=interval_s,
         tick_s=tick_s,
     )
+
+
+def burst_rates(per_second: FloatArray, bounds: IntArray) -> FloatArray:
+    """Each interval's busiest `BURST_WINDOW_S` moving-average rate (req/s)."""
+    window = min(BURST_WINDOW_S, max(len(per_second), 1))
+    moving = np.convolve(per_second, np.ones(window) / window, mode="same")
+    starts, ends = bounds[:-1], np.maximum(bounds[1:], bounds[:-1] + 1)
+    return np.maximum.reduceat(moving, np.minimum(starts, len(moving) - 1))[: len(ends)]
 
 
 def saturated_service(
