@@ -153,6 +153,14 @@ class _Verifier:
     def meets(self, run: RunResult) -> bool:
         return run.slo_attainment >= self.scenario.slo.target_attainment
 
+    def keep_cheaper(
+        self, plan: OracleResult, best: tuple[RunResult, OracleResult]
+    ) -> tuple[bool, tuple[RunResult, OracleResult]]:
+        """Replay `plan`: whether it meets the SLO, and the cheaper of it and `best`."""
+        run = self.replay(plan.replay_policy())
+        met = self.meets(run)
+        return met, (run, plan) if met and run.cost_usd < best[0].cost_usd else best
+
 
 def solve_reference(
     scenario: Scenario,
@@ -267,9 +275,7 @@ def _trim(
             lowered[start : start + block] = cut
             candidate = replace(plan, replicas=lowered, chosen=_trimmed(plan.chosen))
             tries += 1
-            trial = check.replay(candidate.replay_policy())
-            if check.meets(trial) and trial.cost_usd < run.cost_usd:
-                run, plan = trial, candidate
+            _, (run, plan) = check.keep_cheaper(candidate, (run, plan))
         block //= 2
     del problem
     return run, plan
@@ -362,14 +368,8 @@ def _with_margin(
     while best is not None and tries < MARGIN_REPLAYS and high - low > 0.005:
         tries += 1
         mid = (low + high) / 2.0
-        candidate = widened(mid)
-        run = check.replay(candidate.replay_policy())
-        if check.meets(run):
-            high = mid
-            if run.cost_usd < best[0].cost_usd:
-                best = (run, candidate)
-        else:
-            low = mid
+        met, best = check.keep_cheaper(widened(mid), best)
+        low, high = (low, mid) if met else (mid, high)
     return best
 
 
@@ -391,11 +391,8 @@ def _blend(
 
     best = meeting
     cheap, dear = missing.replicas, meeting[1].replicas
-    levels = {int(r): i for i, r in enumerate(problem.level_replicas)}
-    cheap_path = np.array([levels[int(r)] for r in cheap], dtype=np.int32)
-    dear_path = np.array([levels[int(r)] for r in dear], dtype=np.int32)
-    gain = interval_attainment(dear_path, problem.model) - interval_attainment(
-        cheap_path, problem.model
+    gain = interval_attainment(_level_path(dear, problem), problem.model) - interval_attainment(
+        _level_path(cheap, problem), problem.model
     )
     differ = np.flatnonzero(cheap != dear)
     order = differ[np.argsort(gain[differ], kind="stable")]
@@ -406,15 +403,15 @@ def _blend(
         taken = (low + high) // 2
         replicas = dear.copy()
         replicas[order[:taken]] = cheap[order[:taken]]
-        plan = replace(meeting[1], replicas=replicas, chosen="blend")
-        run = check.replay(plan.replay_policy())
-        if check.meets(run):
-            low = taken
-            if run.cost_usd < best[0].cost_usd:
-                best = (run, plan)
-        else:
-            high = taken
+        met, best = check.keep_cheaper(replace(meeting[1], replicas=replicas, chosen="blend"), best)
+        low, high = (taken, high) if met else (low, taken)
     return best
+
+
+def _level_path(replicas: np.ndarray, problem: Problem) -> np.ndarray:
+    """The model's level for each interval's replicas (the nearest level at or above)."""
+    found = np.searchsorted(problem.level_replicas, replicas)
+    return np.minimum(found, len(problem.level_replicas) - 1).astype(np.int32)
 
 
 def _ticks(problem: Problem) -> int:
