@@ -15,7 +15,9 @@ import numpy as np
 
 from sim.errors import ScenarioError
 from sim.workload.arrivals import to_requests
-from sim.workload.model import FloatArray, Workload
+from sim.workload.build import expected_requests
+from sim.workload.memory import check_memory
+from sim.workload.model import FloatArray, RateEnvelope, Workload
 
 IN_FLIGHT = 0
 SERVED = 1
@@ -42,8 +44,11 @@ def arrivals_from(workload: Workload, rng: np.random.Generator) -> Arrivals:
     [0, duration_s) are not replayed.
 
     Raises:
-        ScenarioError: the workload has no duration or unsorted arrivals.
+        ScenarioError: the workload has no duration or unsorted arrivals, or an
+            envelope's requests would not fit in memory.
     """
+    if isinstance(workload, RateEnvelope):  # the DES holds every sampled request
+        check_memory(expected_requests(workload), f"the DES replaying {workload.source}")
     trace = to_requests(workload, rng)
     if trace.duration_s <= 0.0:
         raise ScenarioError(f"workload {trace.source!r} has duration_s <= 0; give it a window")

@@ -19,7 +19,7 @@ from sim.workload.loaders import (
     load_servegen,
 )
 from sim.workload.memory import check_memory
-from sim.workload.model import RateEnvelope, TokenProfile, Workload
+from sim.workload.model import RateEnvelope, RequestTrace, TokenProfile, Workload
 from sim.workload.ops import mean_rps, modulate, observed_s, scale_to_mean, slice_window
 from sim.workload.synthetic import generate
 
@@ -136,8 +136,11 @@ def build_workload(
             )
         multiplier = replace(shape, rate_rps=shape.rate_rps / spec.modulate.base_rps)
         workload = modulate(workload, multiplier, rng)
-    # Every engine holds the run's requests one by one (an envelope's are sampled).
-    check_memory(expected_requests(workload), f"running {where}")
+    # Every engine holds a request trace's requests one by one. An envelope stays a rate
+    # here: the fluid engine samples it per second when it is large, and the DES checks
+    # before it samples requests (`sim.des.requests.arrivals_from`).
+    if isinstance(workload, RequestTrace):
+        check_memory(expected_requests(workload), f"running {where}")
     if spec.tokens is not None:
         profile = TokenProfile(**spec.tokens.model_dump())
         if isinstance(workload, RateEnvelope):

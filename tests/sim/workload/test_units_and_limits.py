@@ -117,3 +117,32 @@ def test_bytes_per_request_covers_the_measured_peak_of_a_rescale() -> None:
     assert isinstance(scaled, RequestTrace)
     assert scaled.n_requests > 90_000
     assert peak / scaled.n_requests <= BYTES_PER_REQUEST
+
+
+def test_a_large_envelope_builds_and_only_the_des_refuses_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An envelope stays a rate until an engine samples it: the fluid engine samples a
+    large one per second, so building it must not be refused (14 days of ServeGen at
+    its native 1,170 req/s were); the DES, which holds every request, refuses it."""
+    import numpy as np
+
+    from sim.des.requests import arrivals_from
+    from sim.errors import ScenarioError
+    from sim.workload import memory
+    from sim.workload.build import build_workload
+    from sim.workload.model import RateEnvelope
+    from sim.workload.spec import WorkloadSpec
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)  # 1 MiB free
+    rates = tmp_path / "rates.csv"
+    rates.write_text("timestamp,value\n" + "".join(f"{h * 3600},1000\n" for h in range(24)))
+    spec = WorkloadSpec(format="rate-csv", path=str(rates), bin_s=3600.0)
+    built = build_workload(spec, Path, seed=0)  # 86 M expected requests: not refused
+    assert isinstance(built, RateEnvelope)
+    envelope = RateEnvelope(
+        rate_rps=np.full(24, 1000.0), bin_s=3600.0, missing=np.zeros(24, dtype=bool),
+        source="big-envelope",
+    )  # fmt: skip
+    with pytest.raises(ScenarioError, match="the DES replaying big-envelope"):
+        arrivals_from(envelope, np.random.default_rng(0))
