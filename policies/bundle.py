@@ -195,6 +195,7 @@ def write_bundle(bundle: PolicyBundle, root: Path) -> Path:
     temp: Path | None = None
     try:
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        temp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700 whatever the umask
         for name, content in bundle.files.items():
             path = temp / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +218,13 @@ def write_bundle(bundle: PolicyBundle, root: Path) -> Path:
     return target
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def pack_bundle(bundle_dir: Path, dest: Path) -> Path:
     """Archive a bundle directory as `dest` (.tar.gz), atomically, never overwriting."""
     source = Path(bundle_dir)
@@ -228,6 +236,7 @@ def pack_bundle(bundle_dir: Path, dest: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as archive:
             archive.add(source, arcname=source.name)
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes it 0600 whatever the umask
         os.rename(temp_name, dest)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,3 +214,16 @@ def test_bundle_validation(update: dict, message: str) -> None:
 def test_training_window_must_be_ordered() -> None:
     with pytest.raises(ValidationError, match="must be after start_s"):
         TrainingWindow(source="x", start_s=10, end_s=5)
+
+
+def test_bundles_and_archives_keep_the_users_umask(tmp_path: Path) -> None:
+    """mkdtemp / mkstemp create 0700 / 0600 whatever the umask: a bundle a team shares
+    must get the modes a plain mkdir / open would."""
+    previous = os.umask(0o022)
+    try:
+        target = write_bundle(make_bundle(), tmp_path / "bundles")
+        archive = pack_bundle(target, tmp_path / "bundle.tar.gz")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o644
