@@ -13,7 +13,7 @@ import os
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
@@ -30,7 +30,15 @@ class Executor(Protocol):
 
     name: str
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[R]:
+        """Results in the order of `items`; `on_done(k)` is told each time k of them
+        have finished (in any order), for progress."""
+        ...
 
     def close(self) -> None: ...
 
@@ -84,18 +92,31 @@ class LocalExecutor(_ClosingMixin):
         self.max_workers = max_workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[R]:
         if not items:
             return []
+        tell = on_done or (lambda _done: None)
         if min(self.max_workers, len(items)) == 1:
-            return [fn(item) for item in items]
+            results = []
+            for item in items:
+                results.append(fn(item))
+                tell(len(results))
+            return results
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=min(self.max_workers, len(items)),
                 mp_context=multiprocessing.get_context("spawn"),
             )
         try:
-            return list(self._pool.map(fn, items))
+            futures = [self._pool.submit(fn, item) for item in items]
+            for done, _ in enumerate(as_completed(futures), start=1):
+                tell(done)
+            return [future.result() for future in futures]
         except BaseException:
             self._terminate()
             raise
@@ -163,7 +184,12 @@ class RayExecutor(_ClosingMixin):
             self._started_here = True
         return ray
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[R]:
         if not items:
             return []
         ray = self._ensure_started()
@@ -172,6 +198,11 @@ class RayExecutor(_ClosingMixin):
         remote_apply = ray.remote(_apply)
         fn_ref = ray.put(fn)
         refs = [remote_apply.remote(fn_ref, item) for item in items]
+        if on_done is not None:
+            pending = list(refs)
+            while pending:
+                _, pending = ray.wait(pending, num_returns=1)
+                on_done(len(refs) - len(pending))
         results: list[R] = ray.get(refs)
         return results
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from planner.executor import Executor
@@ -113,6 +113,9 @@ def run_task(task: Task) -> TaskOutcome:
     return TaskOutcome(task, outcome, time.perf_counter() - started)
 
 
-def run_tasks(tasks: Sequence[Task], executor: Executor) -> list[TaskOutcome]:
-    """Every task's outcome, in order, run wherever `executor` puts them."""
-    return executor.map(run_task, list(tasks))
+def run_tasks(
+    tasks: Sequence[Task], executor: Executor, on_done: Callable[[int], None] | None = None
+) -> list[TaskOutcome]:
+    """Every task's outcome, in order, run wherever `executor` puts them; `on_done(k)`
+    is told when k of them have finished."""
+    return executor.map(run_task, list(tasks), on_done)

@@ -79,6 +79,11 @@ def default_workers(workload: Workload, runs: int) -> int:
     return max(1, min(runs, cpus - round(load)))
 
 
+def _counting(tell: ProgressFn, total: int, where: str) -> Callable[[int], None]:
+    """Progress for tasks running side by side: how many of them have finished."""
+    return lambda done: tell(f"{done} of {total} runs done (policies and the oracle, {where})")
+
+
 def run_whatif(
     scenario: Scenario,
     *,
@@ -131,12 +136,13 @@ def run_whatif(
                 tell("oracle" if isinstance(task, OracleTask) else task.spec.display_name())
                 outcomes.append(run_task(task))
         else:
-            tell(f"{len(specs)} policies and the oracle on {processes} processes")
+            where = f"{processes} processes"
+            tell(f"{len(specs)} policies and the oracle on {where}")
             with LocalExecutor(max_workers=processes) as pool:
-                outcomes = run_tasks(tasks, pool)
+                outcomes = run_tasks(tasks, pool, _counting(tell, len(tasks), where))
     else:
         tell(f"{len(specs)} policies and the oracle on {executor.name}")
-        outcomes = run_tasks(tasks, executor)
+        outcomes = run_tasks(tasks, executor, _counting(tell, len(tasks), executor.name))
 
     reference, *runs = outcomes
     oracle = reference.oracle

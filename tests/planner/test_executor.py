@@ -60,3 +60,12 @@ def test_ray_executor_rejects_an_unreachable_address_fast() -> None:
     executor = RayExecutor(address="127.0.0.1:1")
     with pytest.raises(UserInputError, match="cannot reach the Ray cluster"):
         executor.map(abs, [1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_every_finished_item_and_results_keep_their_order(workers: int) -> None:
+    done: list[int] = []
+    with LocalExecutor(max_workers=workers) as executor:
+        results = executor.map(math.factorial, [6, 1, 4, 3, 5], done.append)
+    assert results == [720, 1, 24, 6, 120]
+    assert done == [1, 2, 3, 4, 5]
