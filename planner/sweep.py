@@ -230,16 +230,20 @@ def run_sweep(
     progress: SweepProgress | None = None,
     workers: int = 1,
 ) -> list[SweepRow]:
-    """Run every case and the oracle of each (scenario, seed) on `executor`.
+    """Run every case and the oracle of each (scenario, seed, engine) on `executor`.
 
     Without `progress` the tasks go in one batch (every worker busy to the end);
     with it, in about `PROGRESS_BATCHES` batches of at least `2 x workers` tasks,
     each reported when done. Rows come back in plan order either way.
     """
-    references: dict[tuple[str, int], Scenario] = {}
+    # one oracle per scenario, seed and engine: it is verified by replay in the engine
+    # that reports it, on the seed its cases run
+    references: dict[tuple[str, int, str], Scenario] = {}
     for case in plan.cases:
-        references.setdefault((case.scenario_label, case.seed), case.scenario)
-    tasks: list[Task] = [OracleTask(scenario) for scenario in references.values()]
+        references.setdefault((case.scenario_label, case.seed, case.engine), case.scenario)
+    tasks: list[Task] = [
+        OracleTask(scenario, engine, seed) for (_, seed, engine), scenario in references.items()
+    ]
     tasks += [case_task(case) for case in plan.cases]
     outcomes: list[TaskOutcome] = []
     if progress is None:
@@ -254,7 +258,7 @@ def run_sweep(
     out = []
     for case, outcome in zip(plan.cases, outcomes[len(references) :], strict=True):
         row = sweep_row(case, outcome.run)
-        oracle = oracles[(case.scenario_label, case.seed)]
+        oracle = oracles[(case.scenario_label, case.seed, case.engine)]
         out.append(replace(row, cost_vs_oracle=oracle.ratio(row.cost_usd)))
     return out
 

@@ -168,3 +168,30 @@ def test_sweep_table_has_parameter_columns_and_aggregates_seeds(tiny_scenario: P
     plan = load_sweep(write_sweep(directory), ClusterOverrides(max_replicas=6, slo_target=0.85))
     assert plan.cases[0].scenario.pool.max_replicas == 6
     assert plan.cases[0].scenario.slo.target_attainment == 0.85
+
+
+class _Recording:
+    """An executor that records the tasks it is handed and runs none of them."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    def map(self, fn, items, on_done=None):  # type: ignore[no-untyped-def]
+        self.tasks += list(items)
+        raise RuntimeError("recorded")
+
+
+def test_each_oracle_is_verified_in_the_sweeps_engine_on_its_cases_seed(
+    tiny_scenario: Path,
+) -> None:
+    from planner.runs import OracleTask
+    from planner.sweep import run_sweep
+
+    plan = load_sweep(write_sweep(tiny_scenario.parent, SWEEP.format(window=60) + "engine: des\n"))
+    executor = _Recording()
+    with pytest.raises(RuntimeError, match="recorded"):
+        run_sweep(plan, executor)  # type: ignore[arg-type]
+    oracles = [task for task in executor.tasks if isinstance(task, OracleTask)]
+    assert sorted((task.engine, task.seed) for task in oracles) == [("des", 0), ("des", 1)]
