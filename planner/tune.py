@@ -241,7 +241,8 @@ def tune_policy(
     train_scenario = windowed(scenario, train_window_h, factor)
     eval_scenario = windowed(scenario, eval_window_h, factor)
     source = scenario.workload.path or scenario.workload.format
-    train_oracle = run_task(OracleTask(train_scenario)).oracle
+    # the oracle is verified in the engine and on the seed the trials run
+    train_oracle = run_task(OracleTask(train_scenario, TUNING_ENGINE, seed)).oracle
     train_epoch_s = scenario_inputs(train_scenario)[0].epoch_s
     target = scenario.slo.target_attainment
 
@@ -287,7 +288,7 @@ def tune_policy(
     )
     train_default = score(train_scenario, base_spec, train_oracle)
 
-    eval_oracle = run_task(OracleTask(eval_scenario)).oracle
+    eval_oracle = run_task(OracleTask(eval_scenario, TUNING_ENGINE, seed)).oracle
     eval_tuned = score(eval_scenario, tuned_spec, eval_oracle)
     eval_default = score(eval_scenario, base_spec, eval_oracle)
     winner, reason = "tuned", ""
