@@ -1,5 +1,6 @@
 # The planner image: the `planner` CLI and everything it imports, for the retraining
-# CronJob the Pulumi program deploys (`scaleplan:retraining.image` / `image_tag`).
+# job (issue 13; the Pulumi program prepares its role and registry:
+# `scaleplan:retraining.image` / `image_tag`).
 #   docker build -t <repository-url>:0.1.0 .
 #   docker push <repository-url>:0.1.0     # the stack output `planner_repository_url`
 # CPU-only: torch comes from the PyTorch CPU index, so the image carries no CUDA.
@@ -16,7 +17,7 @@ RUN python -m venv /opt/venv \
       --extra-index-url https://download.pytorch.org/whl/cpu .
 
 FROM python:3.11-slim
-# The CronJob runs as UID 1000 with runAsNonRoot (infra/components/retraining.py).
+# The job's pod is to run as UID 1000 with runAsNonRoot.
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin planner
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

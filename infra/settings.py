@@ -128,9 +128,9 @@ class NodePoolSettings(_Model):
 class SystemNodeSettings(_Model):
     """The untainted on-demand node group for everything that is not a model server.
 
-    CoreDNS, KEDA, the cluster autoscaler, Prometheus and the retraining CronJob
-    tolerate no GPU taint: without this group they stay Pending. The default type
-    fits the retraining job (2 CPU, 4 GiB requested) beside the add-ons.
+    CoreDNS, KEDA, the cluster autoscaler and Prometheus (and the retraining job,
+    issue 13) tolerate no GPU taint: without this group they stay Pending. The
+    default type leaves room for that job (2 CPU, 4 GiB) beside the add-ons.
     """
 
     instance_types: tuple[str, ...] = Field(default=("m7i.xlarge",), min_length=1)
@@ -290,15 +290,12 @@ class ServerlessSettings(_Model):
 
 
 class RetrainingSettings(_Model):
-    """The CronJob that runs the retraining command (issue 13) and refreshes the emitted policy."""
+    """The retraining job's image (the job itself comes with its command, issue 13)."""
 
-    schedule: str = "0 3 * * *"
     # The planner image built from this repository's Dockerfile. None: this stack's
     # own ECR repository (an output of the stack) at `image_tag`.
     image: str | None = Field(default=None, min_length=1)
     image_tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    metric_source: Literal["cloudwatch", "prometheus"] = "cloudwatch"
-    lookback_days: int = Field(default=14, ge=1, le=90)
 
     @field_validator("image")
     @classmethod
@@ -309,15 +306,6 @@ class RetrainingSettings(_Model):
                 "Dockerfile, pinned to a version tag or digest (or leave image unset to use "
                 "the stack's own ECR repository)"
             )
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value) or len(value.split()) != 5:
-            raise ValueError(f"schedule {value!r} is not a 5-field cron expression")
         return value
 
 

@@ -294,7 +294,7 @@ def read_bundle(path: Path) -> PolicyBundle:
     else:
         raise PolicyError(
             f"bundle {path} does not exist or is not a directory / .tar.gz archive; "
-            "pass the v<N> directory written by `planner retrain` or `planner tune`"
+            "pass the v<N> directory written by `planner tune` or `planner train`"
         )
     raw = contents.pop(MANIFEST, None)
     if raw is None:

@@ -1,7 +1,8 @@
-"""The retraining job: a Kubernetes CronJob running the planner's retraining command under IRSA.
+"""What the retraining job runs under: its IAM role (IRSA), service account, RBAC and image.
 
-That command is issue 13's and the CLI does not have it yet, so until it lands the
-CronJob's runs fail (the infrastructure is ready for it; nothing else depends on it).
+The job itself, a Kubernetes CronJob running the planner's retraining command, comes
+with that command (issue 13): a CronJob whose every run fails is not deployed. What it
+will run under is created now, so the role can be linted and reviewed.
 
 The job's service account is bound through the cluster's OIDC provider (IAM
 roles for service accounts) to a role of least privilege: it may describe
@@ -20,7 +21,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components.eks_cluster import SYSTEM_LABELS
 from infra.components.iam import irsa_trust
 from infra.settings import RetrainingSettings
 
@@ -33,10 +33,10 @@ class RetrainingArgs:
     """Inputs of `RetrainingJob`.
 
     Attributes:
-        settings: Schedule, image, metric source, look-back window.
+        settings: The planner image.
         stack: This stack's name; the tag value scaling changes are limited to.
-        namespace: Namespace of the CronJob (the inference namespace, so the job
-            can patch the autoscaler there through Kubernetes RBAC).
+        namespace: Namespace of the job's service account (the inference namespace,
+            so the job can patch the autoscaler there through Kubernetes RBAC).
         provider: The Kubernetes provider of the cluster.
         oidc_provider_arn: ARN of the cluster's IAM OIDC provider.
         oidc_issuer: Issuer URL of the cluster (`https://oidc.eks...`).
@@ -146,10 +146,9 @@ def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dic
 
 
 class RetrainingJob(pulumi.ComponentResource):
-    """IRSA role, service account, namespace RBAC and the retraining CronJob."""
+    """IRSA role, service account, namespace RBAC and image for the retraining job."""
 
     role_arn: pulumi.Output[str]
-    cronjob_name: pulumi.Output[str]
     repository_url: pulumi.Output[str]
     image: pulumi.Output[str]
 
@@ -188,7 +187,7 @@ class RetrainingJob(pulumi.ComponentResource):
             else repository.repository_url.apply(lambda url: f"{url}:{s.image_tag}")
         )
         meta: Any = {"namespace": args.namespace}
-        sa = k8s.core.v1.ServiceAccount(
+        k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={
                 **meta,
@@ -231,76 +230,13 @@ class RetrainingJob(pulumi.ComponentResource):
             ],
             opts=k8s_opts,
         )
-        job = k8s.batch.v1.CronJob(
-            name,
-            metadata={**meta, "name": "scaleplan-retrain"},
-            spec=cast(
-                Any,
-                {
-                    "schedule": s.schedule,
-                    "timeZone": "Etc/UTC",
-                    # Two retrains racing would promote from stale champions: never overlap.
-                    "concurrencyPolicy": "Forbid",
-                    "startingDeadlineSeconds": 3600,
-                    "successfulJobsHistoryLimit": 3,
-                    "failedJobsHistoryLimit": 3,
-                    "jobTemplate": {
-                        "spec": {
-                            "backoffLimit": 1,
-                            "activeDeadlineSeconds": 4 * 3600,
-                            "template": {
-                                "spec": {
-                                    "serviceAccountName": sa.metadata.name,
-                                    "restartPolicy": "Never",
-                                    # The image's own unprivileged user (Dockerfile).
-                                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000},
-                                    # Tolerates no GPU taint: runs on the system nodes.
-                                    "nodeSelector": SYSTEM_LABELS,
-                                    "containers": [
-                                        {
-                                            "name": "retrain",
-                                            "image": image,
-                                            "command": ["planner", "retrain"],
-                                            "args": pulumi.Output.from_input(
-                                                args.bucket_name
-                                            ).apply(lambda b: retrain_args(args.stack, s, b)),
-                                            "resources": {
-                                                "requests": {"cpu": "2", "memory": "4Gi"},
-                                                "limits": {"memory": "8Gi"},
-                                            },
-                                        }
-                                    ],
-                                }
-                            },
-                        }
-                    },
-                },
-            ),
-            opts=k8s_opts,
-        )
         self.role_arn = role.arn
-        self.cronjob_name = job.metadata.name
         self.repository_url = repository.repository_url
         self.image = image
         self.register_outputs(
             {
                 "role_arn": role.arn,
-                "cronjob_name": job.metadata.name,
                 "repository_url": repository.repository_url,
                 "image": image,
             }
         )
-
-
-def retrain_args(stack: str, s: RetrainingSettings, bucket: str) -> list[str]:
-    """Command-line arguments of the retraining command for this stack."""
-    return [
-        "--stack",
-        stack,
-        "--metric-source",
-        s.metric_source,
-        "--lookback-days",
-        str(s.lookback_days),
-        "--bundle-store",
-        f"s3://{bucket}/bundles/{stack}",
-    ]

@@ -345,7 +345,7 @@ def compile_bundle(
     """Compile `bundle` onto every target of `stack`.
 
     Args:
-        bundle: The policy bundle (`planner tune` / `planner retrain` write one).
+        bundle: The policy bundle (`planner tune` writes one).
         stack: The stack's targets and envelope (`planner.emit.target.read_stack_target`;
             restrict it with `StackTarget.only`).
         now: The current time (time-zone aware); schedules start at the next whole hour.

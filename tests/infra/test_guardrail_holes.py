@@ -235,7 +235,7 @@ def test_a_removed_karpenter_key_says_why() -> None:
 
 
 def test_the_placeholder_image_is_refused() -> None:
-    """Item 11: the CronJob image is the planner built from this repository."""
+    """Item 11: the retraining image is the planner built from this repository."""
     raw = read_stack_file(ROOT / "Pulumi.dev.yaml")
     values = {k.removeprefix("scaleplan:"): v for k, v in raw.items() if k.startswith("scaleplan:")}
     values["retraining"] = {**values["retraining"], "image": "ghcr.io/example/scaleplan:0.1.0"}
