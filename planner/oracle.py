@@ -21,6 +21,7 @@ An engine never sees the future: it replays a plain `SchedulePolicy`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -142,8 +143,6 @@ class _Verifier:
     def replay(
         self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
     ) -> RunResult:
-        import time
-
         began = time.perf_counter()
         self.replays += 1
         run = self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
@@ -194,7 +193,11 @@ def solve_reference(
     # two models of the same engine: with backlog carried (absorbs short bursts) and
     # with no interval planned overloaded (robust where bursts are finer than an
     # interval); each plan is verified by replay, the cheapest that meets wins
-    variants = [build_problem(scenario, workload, lead, arrivals=arrivals, backlog=False)]
+    variants = [
+        problem.without_backlog()
+        if problem.interval_s == problem.tick_s  # same intervals: derive, do not rebuild
+        else build_problem(scenario, workload, lead, arrivals=arrivals, backlog=False)
+    ]
     if problem.interval_s <= MAX_BACKLOG_PLAN_S:  # coarser, the model averages bursts away
         variants.insert(0, problem)
     for variant in variants:
@@ -208,7 +211,7 @@ def solve_reference(
         verified.append((run, _constant_plan(solve(scenario.slo.target_attainment), replicas)))
 
     if verified:
-        run, plan = _trim(check, *min(verified, key=lambda v: v[0].cost_usd), problem)
+        run, plan = _trim(check, *min(verified, key=lambda v: v[0].cost_usd))
         return OracleSummary(
             cost_usd=float(run.cost_usd),
             gpu_hours=float(run.gpu_hours),
@@ -245,16 +248,12 @@ def _constant_plan(template: OracleResult, replicas: int) -> OracleResult:
     return replace(template, replicas=ready, predicted_attainment=math.nan, chosen="constant")
 
 
-def _trim(
-    check: _Verifier, run: RunResult, plan: OracleResult, problem: Problem
-) -> tuple[RunResult, OracleResult]:
+def _trim(check: _Verifier, run: RunResult, plan: OracleResult) -> tuple[RunResult, OracleResult]:
     """Local search on the engine itself: lower the plan by one replica over blocks
     of intervals (halves, then quarters, ...) and keep each cut whose replay still
     meets the SLO and costs less; at most `TRIM_REPLAYS` replays and `TRIM_SECONDS`
     of replay time. The model cannot see everything the engine does (its stationary
     queue, service strata and the exact arrivals); the replays can."""
-    import time
-
     began = time.perf_counter()
     pool = check.scenario.pool
     fixed = min(len(plan.replicas), 1 + round(plan.lead_s / plan.interval_s))
@@ -277,7 +276,6 @@ def _trim(
             tries += 1
             _, (run, plan) = check.keep_cheaper(candidate, (run, plan))
         block //= 2
-    del problem
     return run, plan
 
 
@@ -588,7 +586,6 @@ def provisioning_quantile_s(scenario: Scenario, quantile: float) -> float:
     from sim.capacity.distributions import Delay
 
     pool = scenario.pool
-    steps = [value for value in vars(pool).values() if isinstance(value, Delay)]
     steps = [d for name, d in vars(pool).items() if isinstance(d, Delay) and name in _LEAD_STEPS]
     if not steps:
         return scenario.pool.provisioning_mean_s()

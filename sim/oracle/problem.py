@@ -9,7 +9,8 @@ one replica and the wait each service stratum can afford.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -92,19 +93,25 @@ class Problem:
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
 
+    def without_backlog(self) -> Problem:
+        """The same problem with no backlog state and no interval planned overloaded
+        (what `build_problem(..., backlog=False)` builds at one tick per interval)."""
+        return replace(self, lower=self.stable_lower, grid=np.zeros(1), attained_by_multiplier={})
+
     @property
     def costs(self) -> tuple[float, float, IntArray]:
         return self.price_per_interval, self.switch_cost, self.level_nodes
 
-    @property
+    @cached_property
     def model(self) -> tuple[np.ndarray, ...]:
+        """The arrays the DP kernels read (`sim.oracle.dp.outcome_at`), built once."""
         return (
             self.table, self.level_replicas.astype(np.float64), self.slot_rate, self.counts,
             self.lengths, self.block_of, self.weights, self.budgets, self.grid,
             self.budget_range,
         )  # fmt: skip
 
-    @property
+    @cached_property
     def budget_range(self) -> FloatArray:
         """Per block: largest budget, smallest non-negative one, share with one >= 0."""
         usable = (self.budgets >= 0.0) & (self.weights > 0.0)
