@@ -8,7 +8,7 @@ The application object, exit codes and consoles are in `planner.cli_app`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -34,7 +34,31 @@ from planner.cli_flags import (
 )
 from sim.errors import UserInputError
 
+if TYPE_CHECKING:
+    from planner.run_setup import RunSetup
+    from planner.scenario_input import ClusterOverrides, WorkloadOverrides
+
 __all__ = ["app", "main"]
+
+
+def _checked_setup(
+    scenario: Path | None,
+    overrides: WorkloadOverrides,
+    policies: list[str] | None,
+    seed: int | None,
+    cluster: ClusterOverrides | None,
+    what: str,
+) -> RunSetup:
+    """`prepare_run` under a status line, its warnings and pool sizing told on stderr."""
+    from planner.run_setup import prepare_run
+
+    with stderr.status(f"checking the scenario, {what} and the trace"):
+        setup = prepare_run(scenario, overrides, policies=policies, seed=seed, cluster=cluster)
+    for warning in setup.warnings:
+        stderr.print(f"warning: {warning}", style="yellow")
+    if setup.sizing is not None:
+        stderr.print(setup.sizing.note())
+    return setup
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -115,7 +139,6 @@ def simulate(
     from planner.atomic import StagedOutputs, check_output_dir, check_output_file
     from planner.cli_flags import cluster_overrides, time_unit_value
     from planner.report.table import whatif_table
-    from planner.run_setup import prepare_run
     from planner.scenario_input import WorkloadOverrides
     from planner.seeds import SeedsReport, run_seeds, seed_list, seeds_table
     from planner.whatif import run_whatif
@@ -138,14 +161,9 @@ def simulate(
         instance_type, min_replicas, max_replicas, slo_latency_s, slo_target,
         decision_interval_s, initial_replicas,
     )  # fmt: skip
-    with stderr.status("checking the scenario, the policies and the trace"):
-        setup = prepare_run(
-            scenario, overrides, policies=_split_names(policies), seed=seed, cluster=cluster
-        )
-    for warning in setup.warnings:
-        stderr.print(f"warning: {warning}", style="yellow")
-    if setup.sizing is not None:
-        stderr.print(setup.sizing.note())
+    setup = _checked_setup(
+        scenario, overrides, _split_names(policies), seed, cluster, "the policies"
+    )
     resolved = setup.scenario
     multi: SeedsReport | None = None
     with Progress(
@@ -336,7 +354,6 @@ def tune(
     from planner.atomic import check_output_dir
     from planner.cli_flags import cluster_overrides, time_unit_value
     from planner.inputs import resolve_policies
-    from planner.run_setup import prepare_run
     from planner.scenario_input import WorkloadOverrides, parse_window_h
     from planner.tune import default_windows, tune_policy, write_tuned_bundle
     from planner.tune_report import simulate_command, tune_table
@@ -355,12 +372,7 @@ def tune(
         instance_type, min_replicas, max_replicas, slo_latency_s, slo_target,
         decision_interval_s, initial_replicas,
     )  # fmt: skip
-    with stderr.status("checking the scenario, the policy and the trace"):
-        setup = prepare_run(scenario, overrides, policies=[policy], seed=seed, cluster=cluster)
-    for warning in setup.warnings:
-        stderr.print(f"warning: {warning}", style="yellow")
-    if setup.sizing is not None:
-        stderr.print(setup.sizing.note())
+    setup = _checked_setup(scenario, overrides, [policy], seed, cluster, "the policy")
     resolved = setup.scenario
     if (train_h is None) != (eval_h is None):
         raise UserInputError("give both --train-h and --eval-h, or neither (default split 2:1)")
