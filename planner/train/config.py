@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from policies.spec import PolicySpecBase
 from sim.gym.actions import DEFAULT_FACTORS, DEFAULT_FLOOR_UTILISATION, ActionMode
 from sim.gym.env import RewardWeights
 from sim.scenario import Scenario
@@ -25,6 +26,8 @@ class TrainConfig:
         algo: `ppo` or `dqn`.
         timesteps: Env steps (decision intervals) of training per seed.
         base: Registry name of the base policy the model adjusts.
+        base_spec: A base policy spec used instead of `base` (e.g. parameters
+            `planner retrain` tuned); None resolves `base`.
         action_mode: `residual` (adjust the base's proposal) or `absolute`.
         factors: The discrete actions' multipliers.
         episode_h: Hours of traffic per episode.
@@ -47,6 +50,7 @@ class TrainConfig:
     weights: RewardWeights = field(default_factory=RewardWeights)
     history_h: float = 0.0
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    base_spec: PolicySpecBase | None = None
     #: Stop training after this many wall-clock seconds (benchmarks with a time
     #: budget); None trains `timesteps`. A stop by the clock is not reproducible.
     max_train_s: float | None = None

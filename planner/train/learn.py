@@ -16,6 +16,7 @@ from policies.hysteresis.config import DirectionRules, HysteresisSpec
 from policies.registry import resolve
 from policies.rl import LearnedPolicy, RlSpec
 from sim.contract import Policy
+from sim.scenario import Scenario
 
 #: Logit added to the "no change" action of a fresh PPO policy: the untrained agent
 #: picks the base policy's proposal about 80 % of the time (e^3 / (e^3 + 5)), so
@@ -43,7 +44,7 @@ def make_spec(config: TrainConfig, name: str) -> RlSpec:
     return RlSpec(
         name=name,
         algo=config.algo,  # type: ignore[arg-type]  # checked above
-        base=resolve(config.base),
+        base=config.base_spec if config.base_spec is not None else resolve(config.base),
         action_mode=config.action_mode,
         factors=config.factors,
         floor_utilisation=config.floor_utilisation,
@@ -51,17 +52,16 @@ def make_spec(config: TrainConfig, name: str) -> RlSpec:
     )
 
 
-def make_env(job: TrainJob) -> Any:
-    """The training env for `job`: episodes cut from its training window."""
+def make_env(config: TrainConfig, train_scenario: Scenario) -> Any:
+    """One training env: episodes cut from `train_scenario`'s window."""
     from sim.gym import make_cluster_env
 
-    config = job.config
-    workload, _ = scenario_inputs(job.train_scenario)
+    workload, _ = scenario_inputs(train_scenario)
     spec = make_spec(config, "training")
     return make_cluster_env(
-        scenario=job.train_scenario,
+        scenario=train_scenario,
         workload=workload,
-        base_policy=resolve(config.base).build(),
+        base_policy=spec.base.build(),
         episode_s=config.episode_h * HOUR_S,
         action_mode=config.action_mode,
         factors=config.factors,
@@ -73,7 +73,16 @@ def make_env(job: TrainJob) -> Any:
     )
 
 
-def _algorithm(config: TrainConfig, env: Any, seed: int) -> Any:
+def training_envs(config: TrainConfig, train_scenario: Scenario) -> Any:
+    """The vectorised env a model of `config` trains in (`PPO_N_ENVS` for PPO, 1 for DQN)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    n_envs = PPO_N_ENVS if config.algo == "ppo" else 1
+    return DummyVecEnv([lambda: make_env(config, train_scenario) for _ in range(n_envs)])
+
+
+def new_model(config: TrainConfig, env: Any, seed: int) -> Any:
+    """A fresh SB3 model of `config.algo` on `env`, biased towards "no change"."""
     from stable_baselines3 import DQN, PPO
 
     if config.algo == "ppo":
@@ -124,13 +133,11 @@ def _bias_no_change(layer: Any, config: TrainConfig) -> None:
 def train_model(job: TrainJob) -> TrainedModel:
     """Train one model with `job.seed` and score it on the validation window."""
     import torch
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
     torch.set_num_threads(1)  # several trainings share the machine's cores
     config = job.config
-    n_envs = PPO_N_ENVS if config.algo == "ppo" else 1
-    env = DummyVecEnv([lambda: make_env(job) for _ in range(n_envs)])
-    model = _algorithm(config, env, job.seed)
+    env = training_envs(config, job.train_scenario)
+    model = new_model(config, env, job.seed)
     model.learn(total_timesteps=config.timesteps, callback=_deadline(config.max_train_s))
     buffer = io.BytesIO()
     model.save(buffer, exclude=["env", "replay_buffer"])
