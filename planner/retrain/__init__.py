@@ -1,0 +1,1 @@
+"""The scheduled retraining job: fresh metrics in, the best policy for them out, or the champion kept."""
