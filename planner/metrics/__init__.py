@@ -1,0 +1,1 @@
+"""Metric sources the retraining job pulls demand history from (CloudWatch, Prometheus)."""
