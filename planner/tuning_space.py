@@ -91,6 +91,20 @@ TUNING_SPACE: Mapping[str, tuple[ParamRange, ...]] = {
         ParamRange("quantile", 0.50, 0.99),
         ParamRange("floor_window_s", 15.0, 600.0, step=15.0),
     ),
+    # Anomaly: the tracking target under the forecast, how far out of band demand
+    # must go before it pre-scales, and how much it adds when it does.
+    "anomaly": (
+        ParamRange("target_utilisation", 0.30, 0.90),
+        ParamRange("z_threshold", 1.5, 6.0),
+        ParamRange("headroom", 0.0, 1.0),
+        ParamRange("hold_s", 0.0, 1800.0, step=60.0),
+    ),
+    # Spillover: how much of the forecast the GPU pool holds (the rest spills to the
+    # serverless endpoint) and the burst quantile its provisioned concurrency covers.
+    "spillover": (
+        ParamRange("base_quantile", 0.30, 0.95),
+        ParamRange("burst_quantile", 0.80, 0.999),
+    ),
 }
 
 

@@ -6,6 +6,8 @@ Keys, relative to the store root (a directory or an S3 prefix):
     emitted/<version>/<stack>/<sha12>.json   a compiled `scaleplan:scaling` value
     history/<seq:08d>.json                   one promotion: stack, version, emitted, who, why
     champion/<stack>.json                    the pointer: the latest history record (replaced)
+    runs/<run id>/<file>                     a retraining run's report; `done.json` written last
+    locks/<name>.lock                        a held lock (created only if absent, then deleted)
 
 Everything but the pointer is written once; the pointer is written last and
 replaced whole (os.replace locally, a new object version on S3).
@@ -113,4 +115,28 @@ class PolicyStore(Protocol):
 
     def versions(self) -> list[str]:
         """Every stored version (bundles and config-only versions)."""
+        ...
+
+    def put_file(self, key: str, data: bytes) -> bool:
+        """Write `key` once; False when identical content is already there.
+
+        Raises:
+            StoreError: other content is stored under `key` (nothing is overwritten).
+        """
+        ...
+
+    def read_file(self, key: str) -> bytes | None:
+        """The content under `key`, or None."""
+        ...
+
+    def create_lock(self, name: str, data: bytes) -> bool:
+        """Create `locks/<name>.lock` holding `data` only if it does not exist; True if created."""
+        ...
+
+    def read_lock(self, name: str) -> tuple[bytes, float] | None:
+        """A held lock's content and its age in seconds, or None when free."""
+        ...
+
+    def delete_lock(self, name: str) -> None:
+        """Release a lock (no error when already free)."""
         ...

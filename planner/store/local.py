@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,41 @@ class LocalStore:
                     p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
                 }
         return sorted(found)
+
+    def put_file(self, key: str, data: bytes) -> bool:
+        return _write_once(self._path(key), data)
+
+    def read_file(self, key: str) -> bytes | None:
+        path = self._path(key)
+        return path.read_bytes() if path.is_file() else None
+
+    def create_lock(self, name: str, data: bytes) -> bool:
+        path = self._path(f"locks/{name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: exactly one of two racing runs creates it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return True
+
+    def read_lock(self, name: str) -> tuple[bytes, float] | None:
+        path = self._path(f"locks/{name}.lock")
+        try:
+            return path.read_bytes(), time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def delete_lock(self, name: str) -> None:
+        self._path(f"locks/{name}.lock").unlink(missing_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = self.root / key
+        if ".." in Path(key).parts or Path(key).is_absolute():
+            raise StoreError(f"store key {key!r} leaves the store")
+        return path
 
 
 def _same_tree(a: Path, b: Path) -> bool:

@@ -138,3 +138,37 @@ class S3Store:
                 found.add(key.split("/")[1])
         found |= {k.split("/")[1] for k in self._keys("emitted/")}
         return sorted(found)
+
+    def put_file(self, key: str, data: bytes) -> bool:
+        return self._write_once(key, data)
+
+    def read_file(self, key: str) -> bytes | None:
+        return self._read(key)
+
+    def create_lock(self, name: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            # A conditional write: S3 refuses it (412) when the object exists, so two
+            # racing runs cannot both hold the lock.
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(f"locks/{name}.lock"), Body=data, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
+    def read_lock(self, name: str) -> tuple[bytes, float] | None:
+        from datetime import UTC, datetime
+
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(f"locks/{name}.lock"))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        age_s = (datetime.now(UTC) - obj["LastModified"]).total_seconds()
+        return obj["Body"].read(), age_s
+
+    def delete_lock(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(f"locks/{name}.lock"))
