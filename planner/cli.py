@@ -427,6 +427,7 @@ from planner import policies_catalog as _policies_catalog  # noqa: E402, F401
 from planner.apply import commands as _apply_commands  # noqa: E402, F401
 from planner.apply import control_commands as _control_commands  # noqa: E402, F401
 from planner.emit import commands as _emit_commands  # noqa: E402, F401
+from planner.retrain import commands as _retrain_commands  # noqa: E402, F401
 from planner.train import commands as _train_commands  # noqa: E402, F401
 
 

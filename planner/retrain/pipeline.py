@@ -228,11 +228,15 @@ def _rl_challenger(
 def _remedies(
     score: Scenario, board: Scoreboard, seed: int, engine: str, executor: Executor
 ) -> list[Any]:
-    from planner.retrain.advice import what_would_help
+    from planner.retrain.advice import Remedy, what_would_help
 
     closest = sorted(board.scores, key=lambda s: -s.slo_attainment.mean)[:3]
-    needed = next((o.needed_max_replicas for o in board.oracles if not o.feasible), None)
-    kwargs: dict[str, Any] = {"seed": seed, "engine": engine, "executor": executor}
-    if needed is not None:
-        kwargs["needed_max_replicas"] = needed
-    return list(what_would_help(score, [s.candidate.spec for s in closest], **kwargs))
+    found: list[Remedy] = what_would_help(
+        score,
+        [s.candidate.spec for s in closest],
+        seed=seed,
+        engine=engine,
+        executor=executor,
+        oracle=board.oracles[0],
+    )
+    return list(found)
