@@ -4,7 +4,7 @@ Order of writes, which is the crash-safety argument (`planner.store` never
 overwrites, and moves the champion pointer last):
 
 1. the winner's bundle (and its config compiled for the stack) go into the store;
-2. the run's report (`runs/<run id>/report.json`, `report.html`);
+2. the run's report (`runs/<run id>/<attempt>/report.json`, `report.html`);
 3. the champion pointer moves (a history record, then the pointer);
 4. `runs/<run id>/done.json` marks the run complete.
 
@@ -21,6 +21,7 @@ import hashlib
 import json
 import socket
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +155,7 @@ def run_retrain(
         done = store.read_file(f"runs/{run_id}/done.json")
         if done is not None:
             record = json.loads(done)
-            report = json.loads(store.read_file(f"runs/{run_id}/report.json") or b"{}")
+            report = json.loads(store.read_file(record["report"]) or b"{}")
             return RetrainResult(
                 run_id, record["action"], record["reason"], record["champion"], report, None, True
             )
@@ -197,14 +198,23 @@ def run_retrain(
             notes=[champion_note] if champion_note else [],
         )
         files = write_report(report, request.out_dir or workdir / "report")
+        # Each attempt writes its own report: one that crashed left a partial record,
+        # which must neither block this one nor be overwritten.
+        attempt = f"runs/{run_id}/{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
         for path in files:
-            store.put_file(f"runs/{run_id}/{path.name}", path.read_bytes())
+            store.put_file(f"{attempt}/{path.name}", path.read_bytes())
         if promoted_dir is not None and version is not None:
             emitted = _emitted_for_stack(request, promoted_dir, store, version, now)
             current = store.champion(key)
             if current is None or current["version"] != version:
                 store.set_champion(key, version, who=_who(), reason=reason, emitted=emitted)
-        record = {"action": action, "reason": reason, "champion": version, "run_id": run_id}
+        record = {
+            "action": action,
+            "reason": reason,
+            "champion": version,
+            "run_id": run_id,
+            "report": f"{attempt}/report.json",
+        }
         store.put_file(f"runs/{run_id}/done.json", (json.dumps(record) + "\n").encode())
     return RetrainResult(
         run_id,
