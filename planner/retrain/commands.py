@@ -233,7 +233,8 @@ def retrain(
     stdout.print(f"{result.action}: {result.reason}", markup=False, highlight=False)
     if result.report_dir is not None:
         stderr.print(
-            f"report: {result.report_dir / 'report.html'} (and in the store under runs/{result.run_id}/)"
+            f"report: {result.report_dir / 'report.html'} "
+            f"(and in the store under runs/{result.run_id}/)"
         )
     if result.action == "promote" and result.promoted_bundle is not None and stack is not None:
         _after_promotion(

@@ -15,7 +15,7 @@ import pytest
 
 from planner.executor import LocalExecutor
 from planner.retrain.inputs import HistorySource
-from planner.retrain.job import RetrainRequest, run_retrain
+from planner.retrain.job import RetrainRequest, RetrainResult, run_retrain
 from planner.retrain.lock import RunLocked, run_lock
 from planner.retrain.pipeline import ContestSettings
 from planner.store import open_store
@@ -39,11 +39,21 @@ def request(store: Path, *, days: float = 0.04, trials: int = 3) -> RetrainReque
     )
 
 
-def retrain(store_dir: Path, **kwargs: float) -> object:
+def retrain(store_dir: Path, *, days: float = 0.04, trials: int = 3) -> RetrainResult:
     with LocalExecutor(max_workers=1) as executor:
         return run_retrain(
-            request(store_dir, **kwargs), open_store(str(store_dir)), executor, now=NOW
+            request(store_dir, days=days, trials=trials),
+            open_store(str(store_dir)),
+            executor,
+            now=NOW,
         )
+
+
+def champion_of(store_dir: Path) -> str:
+    record = LocalStore(store_dir).champion("default")
+    assert record is not None, "no champion"
+    version: str = record["version"]
+    return version
 
 
 def seed_champion(store_dir: Path, replicas: int) -> str:
@@ -73,6 +83,7 @@ def test_a_cheaper_challenger_replaces_an_overprovisioned_champion(tmp_path: Pat
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     roles = {c["label"]: c for c in report["candidates"]}
     held = roles[f"champion {before}"]
+    assert result.champion is not None
     winner = next(c for c in report["candidates"] if c["label"] in result.champion)
     # The rule: the winner meets the SLO and is at least 5 % cheaper than the champion.
     assert winner["meets_slo"]
@@ -90,7 +101,7 @@ def test_the_champion_is_kept_when_no_challenger_is_cheaper_by_the_margin(tmp_pa
     # The same traffic, more trials: the champion is one of the challengers' equals.
     second = retrain(store_dir, trials=4)
     assert second.action == "keep", second.reason
-    assert LocalStore(store_dir).champion("default")["version"] == first.champion
+    assert champion_of(store_dir) == first.champion
     assert len(LocalStore(store_dir).history("default")) == 1
 
 
@@ -116,13 +127,13 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_champion(
         with pytest.raises(RuntimeError, match="injected crash"):
             retrain(store_dir)
     store = LocalStore(store_dir)
-    assert store.champion("default")["version"] == before
+    assert champion_of(store_dir) == before
     assert store.read_lock("default") is None  # released on the way out
     assert not list((store_dir / "runs").glob("*/done.json"))
     # The next run completes and promotes; its pointer names a complete bundle.
     result = retrain(store_dir)
     assert result.action == "promote" and not result.cached
-    assert store.champion("default")["version"] == result.champion
+    assert champion_of(store_dir) == result.champion
     assert (store_dir / "bundles" / result.champion / "bundle.json").is_file()
 
 
@@ -132,7 +143,7 @@ def test_too_short_history_keeps_the_champion_and_says_what_is_missing(tmp_path:
     result = retrain(store_dir, days=2.0)
     assert result.action == "keep"
     assert "covers 0.04 of the 2 days" in result.reason
-    assert LocalStore(store_dir).champion("default")["version"] == before
+    assert champion_of(store_dir) == before
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["history"]["problems"] and "candidates" not in report
     assert "Missing metrics" in (tmp_path / "report" / "report.html").read_text()
@@ -141,9 +152,11 @@ def test_too_short_history_keeps_the_champion_and_says_what_is_missing(tmp_path:
 def test_a_second_run_cannot_take_a_held_lock(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     store = LocalStore(store_dir)
-    with run_lock(store, "default"):
-        with pytest.raises(RunLocked, match="another retraining run holds the lock"):
-            retrain(store_dir)
+    with (
+        run_lock(store, "default"),
+        pytest.raises(RunLocked, match="another retraining run holds the lock"),
+    ):
+        retrain(store_dir)
     assert store.read_lock("default") is None
     assert store.champion("default") is None
 
