@@ -25,6 +25,7 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.components.retraining import RetrainingArgs, RetrainingJob
 from infra.components.serverless import ServerlessArgs, ServerlessEndpoint
+from infra.retrain_command import job_stack_file, prometheus_retention_days
 from infra.settings import StackSettings
 
 
@@ -116,6 +117,7 @@ def build_stack(
             dcgm_exporter_version=settings.addons.dcgm_exporter_chart_version,
             metric_names=HPA_METRICS,
             provider=provider,
+            retention_days=prometheus_retention_days(settings),
             depends_on=(cluster.system_node_group,),
         ),
     )
@@ -130,33 +132,16 @@ def build_stack(
             depends_on=(addons, metrics),
         ),
     )
-    retraining = RetrainingJob(
-        settings.resource_name("retrain"),
-        RetrainingArgs(
-            settings=settings.retraining,
-            stack=settings.stack,
-            namespace=service.namespace,
-            provider=provider,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-            bucket_name=bucket.bucket_name,
-            bucket_arn=bucket.bucket_arn,
-            kms_key_arn=bucket.kms_key_arn,
-            tags=tags,
-        ),
-    )
     outputs: dict[str, Any] = {
         "vpc_id": network.vpc_id,
         "cluster_name": cluster.cluster_name,
         "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
         "bundle_bucket": bucket.bucket_name,
-        "retraining_role_arn": retraining.role_arn,
-        "planner_repository_url": retraining.repository_url,
-        "planner_image": retraining.image,
         "service_namespace": service.namespace,
         "service_autoscaler": service.autoscaler_kind,
         "scaling_source": scaling.source.model_dump() if scaling is not None else None,
     }
+    asg_name: pulumi.Output[str] | None = None
     if settings.asg is not None:
         ami_id: pulumi.Input[str] = (
             settings.asg.ami_id
@@ -183,6 +168,7 @@ def build_stack(
             ),
         )
         outputs["asg_name"] = asg.group_name
+        asg_name = asg.group_name
     if settings.serverless is not None:
         endpoint = ServerlessEndpoint(
             settings.resource_name("serverless"),
@@ -195,6 +181,31 @@ def build_stack(
             ),
         )
         outputs["serverless_endpoint"] = endpoint.endpoint_name
+    retraining = RetrainingJob(
+        settings.resource_name("retrain"),
+        RetrainingArgs(
+            settings=settings.retraining,
+            stack=settings.stack,
+            region=settings.region,
+            stack_file=job_stack_file(settings),
+            prometheus_url=metrics.prometheus_url,
+            namespace=service.namespace,
+            provider=provider,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            bucket_name=bucket.bucket_name,
+            bucket_arn=bucket.bucket_arn,
+            kms_key_arn=bucket.kms_key_arn,
+            asg_name=asg_name,
+            tags=tags,
+        ),
+    )
+    outputs.update(
+        retraining_role_arn=retraining.role_arn,
+        retraining_cronjob=retraining.cronjob_name,
+        planner_repository_url=retraining.repository_url,
+        planner_image=retraining.image,
+    )
     return outputs
 
 

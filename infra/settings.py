@@ -25,6 +25,7 @@ from infra.node_shapes import SYSTEM_TYPES
 from policies.stack_config import StackScaling
 from sim.capacity.catalog import lookup
 from sim.errors import ScenarioError, StackConfigError
+from sim.scenario import Slo
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -128,9 +129,9 @@ class NodePoolSettings(_Model):
 class SystemNodeSettings(_Model):
     """The untainted on-demand node group for everything that is not a model server.
 
-    CoreDNS, KEDA, the cluster autoscaler and Prometheus (and the retraining job,
-    issue 13) tolerate no GPU taint: without this group they stay Pending. The
-    default type leaves room for that job (2 CPU, 4 GiB) beside the add-ons.
+    CoreDNS, KEDA, the cluster autoscaler, Prometheus and the retraining job
+    tolerate no GPU taint: without this group they stay Pending. The default type
+    fits that job (2 CPU, 8 GiB, `infra.retrain_command.JOB_RESOURCES`) on a node.
     """
 
     instance_types: tuple[str, ...] = Field(default=("m7i.xlarge",), min_length=1)
@@ -290,8 +291,29 @@ class ServerlessSettings(_Model):
 
 
 class RetrainingSettings(_Model):
-    """The retraining job's image (the job itself comes with its command, issue 13)."""
+    """The scheduled retraining job: `planner retrain` on this stack's metrics (issue 13).
 
+    A CronJob on the system nodes runs it under the job's IRSA role with the store
+    in the stack's bundle bucket (`infra.retrain_command.retrain_args` builds its
+    arguments from these fields). `slo` is the stack's SLO: what the planner
+    optimises for, read by `planner retrain --stack` from this block.
+    """
+
+    # Off: the CronJob stays (history kept, runnable by hand) but is suspended.
+    enabled: bool = True
+    schedule: str = "0 3 * * *"
+    # History the job learns from and scores on, in days.
+    days: float = Field(default=14, gt=0, le=90)
+    source: Literal["prometheus", "cloudwatch"] = "prometheus"
+    # None: the in-cluster Prometheus the program installs (the prometheus chart's
+    # server service, `infra.components.metrics.PROMETHEUS_URL`).
+    prometheus_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    rl_budget_min: int = Field(default=20, ge=0)
+    trials: int = Field(default=20, ge=1)
+    slo: Slo
+    # shadow: a new champion is recorded and not applied; active: the job applies it.
+    mode: Literal["shadow", "active"] = "shadow"
+    active_deadline_s: int = Field(default=4 * 3600, ge=600)
     # The planner image built from this repository's Dockerfile. None: this stack's
     # own ECR repository (an output of the stack) at `image_tag`.
     image: str | None = Field(default=None, min_length=1)
@@ -307,6 +329,30 @@ class RetrainingSettings(_Model):
                 "the stack's own ECR repository)"
             )
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        # Kubernetes CronJobs take five fields (no seconds, no year).
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"schedule {value!r} is not a 5-field cron expression "
+                '(minute hour day-of-month month day-of-week, e.g. "0 3 * * *")'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _deadline(self) -> RetrainingSettings:
+        # The RL budget is one stage of a run; a deadline inside it kills every run.
+        if self.active_deadline_s <= self.rl_budget_min * 60:
+            raise ValueError(
+                f"active_deadline_s ({self.active_deadline_s}) must exceed the RL budget "
+                f"({self.rl_budget_min} min = {self.rl_budget_min * 60} s) plus the "
+                "tuning and scoring; raise it or lower rl_budget_min"
+            )
+        return self
 
 
 class BucketSettings(_Model):
@@ -345,6 +391,11 @@ class StackSettings(_Model):
         for az in self.network.azs:
             if not az.startswith(self.region):
                 raise ValueError(f"network.azs: {az} is not in region {self.region}")
+        if self.retraining.source == "cloudwatch" and self.asg is None:
+            raise ValueError(
+                "retraining.source cloudwatch reads the ASG's metrics and this stack has no "
+                "asg; use source: prometheus (the cluster's own metrics)"
+            )
         if self.scaling is not None:
             if self.scaling.asg is not None and self.asg is None:
                 raise ValueError("scaling.asg is set but the stack has no asg; add scaleplan:asg")

@@ -10,9 +10,11 @@ them to the HPA through `custom.metrics.k8s.io` under the names the HPA asks for
 needs no hand-installed monitoring.
 
 Prometheus keeps its data on an emptyDir (the cluster has no EBS CSI driver, so
-a PersistentVolumeClaim would stay Pending): a restart loses history, which the
-autoscalers do not need (they read the last minutes) and the retraining job
-reads from CloudWatch unless a stack sets `metric_source: prometheus`.
+a PersistentVolumeClaim would stay Pending) for as long as the retraining job
+looks back (`infra.retrain_command.prometheus_retention_days`). The autoscalers
+read only the last minutes; the job reads days, and after a restart of the
+server it finds less history than it asked for, keeps the champion and says what
+was missing until the window has filled again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from infra.components.eks_cluster import GPU_LABELS, GPU_TAINT, SYSTEM_LABELS
 NAMESPACE = "monitoring"
 #: The Prometheus chart's server Service (`<release>-server`, port 80).
 PROMETHEUS_URL = f"http://prometheus-server.{NAMESPACE}.svc:80"
+#: Most of a system node's disk (50 GiB by default) Prometheus's emptyDir may take.
+PROMETHEUS_DISK = "20Gi"
 
 #: The vLLM OpenAI server's Prometheus series each HPA metric is computed from
 #: (vLLM docs, "Production metrics").
@@ -81,6 +85,7 @@ class MetricsArgs:
         dcgm_exporter_version: NVIDIA `dcgm-exporter` chart version.
         metric_names: Logical metric -> HPA metric name.
         provider: The Kubernetes provider of the cluster.
+        retention_days: Days Prometheus keeps (the retraining job's window and a day).
         depends_on: What must exist first (the system node group).
     """
 
@@ -89,6 +94,7 @@ class MetricsArgs:
     dcgm_exporter_version: str
     metric_names: dict[str, str]
     provider: k8s.Provider
+    retention_days: int = 2
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
@@ -115,7 +121,10 @@ class MetricsPipeline(pulumi.ComponentResource):
                 "server": {
                     "nodeSelector": SYSTEM_LABELS,
                     "persistentVolume": {"enabled": False},
-                    "retention": "2d",
+                    "retention": f"{args.retention_days}d",
+                    # The node's disk, bounded: a few thousand series a minute for a
+                    # month take a few GiB.
+                    "emptyDir": {"sizeLimit": PROMETHEUS_DISK},
                     "resources": {
                         "requests": {"cpu": "500m", "memory": "2Gi"},
                         "limits": {"memory": "4Gi"},

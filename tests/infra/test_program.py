@@ -40,6 +40,7 @@ def test_stack_builds_and_passes_every_guardrail(every_build: dict[str, Any], st
         "aws:eks/cluster:Cluster",
         "aws:eks/nodeGroup:NodeGroup",
         "kubernetes:apps/v1:Deployment",
+        "kubernetes:batch/v1:CronJob",
         "aws:s3/bucket:Bucket",
         "aws:autoscaling/group:Group",
     ):
@@ -78,7 +79,7 @@ def test_capacity_types_and_bounds_follow_the_stack_file(built: dict[str, Any]) 
 
 
 def test_every_stack_has_an_untainted_on_demand_system_node_group(built: dict[str, Any]) -> None:
-    """Item 4: CoreDNS, KEDA and the autoscaler tolerate no GPU taint."""
+    """Item 4: CoreDNS, KEDA, the autoscaler and the CronJob tolerate no GPU taint."""
     for stack in STACKS:
         system = built[stack].one("aws:eks/nodeGroup:NodeGroup", "-system").props
         assert system["amiType"] == "AL2023_x86_64_STANDARD"
@@ -258,14 +259,14 @@ def test_bundle_bucket_is_versioned_encrypted_and_private(built: dict[str, Any])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_no_retraining_cronjob_until_its_command_exists_and_its_identity_is_ready(
-    built: dict[str, Any],
-) -> None:
-    """The retraining command is issue 13's: a CronJob whose every run fails is not
-    deployed; the role and service account it will run under are."""
+def test_retraining_cronjob_runs_under_irsa(built: dict[str, Any]) -> None:
+    """The job's pod uses the service account bound to the least-privilege role
+    (its command line: tests/infra/test_retraining_job.py)."""
     prod = built["prod"]
-    assert prod.of_type("kubernetes:batch/v1:CronJob") == []
+    job = prod.one("kubernetes:batch/v1:CronJob").props["spec"]
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
     sa = prod.one("kubernetes:core/v1:ServiceAccount").props
+    assert pod["serviceAccountName"] == sa["metadata"]["name"] == "scaleplan-retrain"
     role_arn = prod.one("aws:iam/role:Role", "retrain-irsa").props["arn"]
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role_arn
     trust = json.loads(prod.one("aws:iam/role:Role", "retrain-irsa").props["assumeRolePolicy"])
