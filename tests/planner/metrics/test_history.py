@@ -127,10 +127,11 @@ def test_bin_values_places_points_on_the_grid_and_leaves_the_rest_missing() -> N
         (START + _minutes(0), 3.0),
         (START + _minutes(2), float("nan")),  # Prometheus' 0/0: missing, not zero
         (START + _minutes(3), 5.0),
+        (START + _minutes(4), float("inf")),  # not a rate: missing
         (START + _minutes(9), 1.0),  # past the window: ignored
     ]
-    values = bin_values(points, START, 60, 4, "src")
-    np.testing.assert_array_equal(values, [3.0, np.nan, np.nan, 5.0])
+    values = bin_values(points, START, 60, 5, "src")
+    np.testing.assert_array_equal(values, [3.0, np.nan, np.nan, 5.0, np.nan])
 
 
 @pytest.mark.parametrize(
