@@ -66,7 +66,7 @@ class Coverage:
         return (self.last_present_end - self.first_present).total_seconds()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no single truth value: compared by identity
 class DemandHistory:
     """Mean arrivals per second per bin from one metric source.
 
@@ -109,6 +109,7 @@ class DemandHistory:
         return self.step_s * len(self.rps) / 86400.0
 
     def coverage(self) -> Coverage:
+        """Bins expected and present, and every run of missing bins."""
         present = np.isfinite(self.rps)
         n = len(self.rps)
         n_present = int(present.sum())
