@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +25,8 @@ from sim.errors import UserInputError
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class Gap:
-    """A run of missing bins: from the start of the first to the end of the last."""
+class Gap(NamedTuple):
+    """A run of missing bins: from the start of the first to the end of the last (a pair)."""
 
     start: datetime
     end: datetime

@@ -43,6 +43,7 @@ def test_coverage_counts_bins_and_lists_every_gap_with_its_times() -> None:
         Gap(START + _minutes(30), START + _minutes(90)),
         Gap(START + _minutes(119), START + _minutes(120)),
     )
+    assert cov.gaps[1] == (START + _minutes(30), START + _minutes(90))  # a (start, end) pair
     assert cov.longest_gap_s == 3600.0
     assert cov.first_present == START + _minutes(5)
     assert cov.last_present_end == START + _minutes(119)
