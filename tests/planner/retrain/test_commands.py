@@ -1,0 +1,91 @@
+"""`planner recommend` and `planner retrain` through the CLI: output, bundles, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+
+ROOT = Path(__file__).resolve().parents[3]
+TRACE = ROOT / "sim" / "scenarios" / "fixtures" / "azure_conv.csv"
+SCENARIO = ROOT / "sim" / "scenarios" / "default.yaml"
+runner = CliRunner()
+QUICK = ["--trials", "3", "--seeds", "2", "--families", "threshold,hpa", "--workers", "1"]
+
+
+def test_recommend_prints_the_winner_bundle_last_and_simulate_runs_it(tmp_path: Path) -> None:
+    out = tmp_path / "bundles"
+    result = runner.invoke(
+        app, ["recommend", "--scenario", str(SCENARIO), "--out", str(out), *QUICK]
+    )
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("recommended: ")
+    bundle = Path(last.split()[-1])
+    assert bundle.parent.parent == out and (bundle / "bundle.json").is_file()
+    assert "meets the SLO" in last and "x the oracle" in last
+    simulated = runner.invoke(
+        app, ["simulate", "--scenario", str(SCENARIO), "--policies", f"bundle:{bundle}"]
+    )
+    assert simulated.exit_code == 0, simulated.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["recommend", "--out", "OUT"], "give --trace F --trace-format X, or --scenario FILE"),
+        (
+            ["recommend", "--out", "OUT", "--scenario", str(SCENARIO), "--families", "magic"],
+            "--families: unknown magic",
+        ),
+        (
+            ["recommend", "--out", "OUT", "--scenario", str(SCENARIO), "--families", "spillover"],
+            "no serverless pool",
+        ),
+        (
+            ["recommend", "--out", "OUT", "--scenario", str(SCENARIO), "--train-h", "0:5"],
+            "must lie inside the history",
+        ),
+        (
+            ["retrain", "--source", "trace", "--store", "S", "--scenario", str(SCENARIO)],
+            "--source trace needs --trace and --trace-format",
+        ),
+        (
+            ["retrain", "--source", "prometheus", "--store", "S", "--scenario", str(SCENARIO)],
+            "needs --prometheus-url",
+        ),
+        (
+            ["retrain", "--source", "trace", "--store", "S", "--trace", str(TRACE),
+             "--trace-format", "azure-llm"],
+            "exactly one of --stack STACK",
+        ),
+        (
+            ["retrain", "--source", "trace", "--store", "S", "--scenario", str(SCENARIO),
+             "--trace", str(TRACE), "--trace-format", "azure-llm", "--emit"],
+            "--emit and --apply need --stack",
+        ),
+        (
+            ["retrain", "--source", "trace", "--store", "S", "--scenario", str(SCENARIO),
+             "--trace", str(TRACE), "--trace-format", "azure-llm", "--holdout-share", "1.5"],
+            "--holdout-share 1.5",
+        ),
+        (
+            ["retrain", "--source", "trace", "--store", "S", "--stack", "nosuch",
+             "--project-dir", str(ROOT), "--trace", str(TRACE), "--trace-format", "azure-llm"],
+            "stack 'nosuch' has no config file",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_a_message_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    args = [a.replace("OUT", str(tmp_path / "out")).replace("S", str(tmp_path / "store"), 1)
+            if a in ("OUT", "S") else a for a in args]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "store").exists() and not (tmp_path / "out").exists()
