@@ -1,5 +1,5 @@
 # The planner image: the `planner` CLI and everything it imports, for the retraining
-# job (issue 13; the Pulumi program prepares its role and registry:
+# CronJob the Pulumi program deploys (`planner retrain`, infra/components/retraining.py;
 # `scaleplan:retraining.image` / `image_tag`).
 #   docker build -t <repository-url>:0.1.0 .
 #   docker push <repository-url>:0.1.0     # the stack output `planner_repository_url`
@@ -17,7 +17,7 @@ RUN python -m venv /opt/venv \
       --extra-index-url https://download.pytorch.org/whl/cpu .
 
 FROM python:3.11-slim
-# The job's pod is to run as UID 1000 with runAsNonRoot.
+# The CronJob's pod runs as UID 1000 with runAsNonRoot (infra/retrain_command.py JOB_UID).
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin planner
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

@@ -292,3 +292,75 @@ def test_the_rendered_file_round_trips_for_every_stack(tmp_path: Path) -> None:
         path = tmp_path / f"Pulumi.{stack}.yaml"
         path.write_text(job_stack_file(settings))
         assert load_stack_file(path) == settings
+
+
+README_SECTION = "## Scheduling the retraining job"
+#: Shell syntax that ends a command's own arguments on a cron line.
+SHELL_OPERATORS = (">", ">>", "2>&1", "&&", "||", ";", "|")
+
+
+def readme_blocks() -> list[list[str]]:
+    """The fenced code blocks of the README's scheduling section, as lists of lines."""
+    text = (ROOT / "README.md").read_text()
+    assert README_SECTION in text
+    section = text.split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    blocks, current = [], None
+    for line in section.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                blocks.append(current)
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def planner_argv(words: list[str]) -> list[str]:
+    """The arguments after the `planner` executable, up to the first shell operator."""
+    start = next(i for i, w in enumerate(words) if w.endswith("/planner") or w == "planner")
+    argv = []
+    for word in words[start + 1 :]:
+        if word in SHELL_OPERATORS:
+            break
+        argv.append(word)
+    return argv
+
+
+def test_the_readme_schedules_the_same_command_outside_kubernetes() -> None:
+    """The README's cron line and systemd service run `planner retrain` as it parses."""
+    import shlex
+
+    from croniter import croniter
+
+    blocks = readme_blocks()
+    cron = [line for block in blocks for line in block if "planner retrain" in line]
+    cron = [line for line in cron if not line.startswith("ExecStart=")]
+    assert len(cron) == 1, cron
+    cron_words = shlex.split(cron[0])
+    assert croniter.is_valid(" ".join(cron_words[:5]))
+    service = next(b for b in blocks if any(line.startswith("ExecStart=") for line in b))
+    timer = next(b for b in blocks if any(line.startswith("OnCalendar=") for line in b))
+    exec_start = next(line for line in service if line.startswith("ExecStart="))
+    from_cron = planner_argv(cron_words[5:])
+    from_systemd = planner_argv(shlex.split(exec_start.removeprefix("ExecStart=")))
+    assert from_cron == from_systemd
+    params = parse(from_cron)
+    # A local store (no S3 outside AWS) and the stack file of the host's checkout.
+    assert not params["store"].startswith("s3://")
+    assert params["stack"] == "prod"
+    assert (ROOT / "Pulumi.prod.yaml").is_file()
+    # The timer starts the service of its own name; the service runs once per start.
+    assert service[0] == "# /etc/systemd/system/scaleplan-retrain.service"
+    assert timer[0] == "# /etc/systemd/system/scaleplan-retrain.timer"
+    assert "Type=oneshot" in service and "WantedBy=timers.target" in timer
+
+
+def test_the_image_runs_as_the_pods_user() -> None:
+    """runAsNonRoot with UID 1000 needs the image's user to be 1000 (Dockerfile)."""
+    from infra.retrain_command import JOB_UID
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"useradd --uid {JOB_UID} " in dockerfile
+    assert f"\nUSER {JOB_UID}\n" in dockerfile
