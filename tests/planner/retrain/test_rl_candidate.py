@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from planner.retrain.rl_candidate import (
     train_rl_candidate,
     warm_start,
 )
-from planner.runs import RunTask, execute_run
-from planner.train.learn import training_envs
+from planner.runs import RunTask, engine_named, execute_run, scenario_inputs
+from planner.train.learn import learned_policy, new_model, training_envs
 from planner.train.windows import cut
 from policies.bundle import PolicyBundle, read_bundle, write_bundle
 from policies.registry import resolve
@@ -266,3 +267,21 @@ def test_deadline(events: list[tuple[str, float]], expected: list[bool]) -> None
         else:
             answers.append(deadline.keep_going(now))
     assert answers == expected
+
+
+def test_an_untrained_candidate_scales_as_its_base(scenario: Scenario) -> None:
+    """AWARE's bootstrapping: with the floor off, a model that keeps the base's proposal
+    every interval runs exactly as the base policy, scale-ins included."""
+    base = ThresholdSpec(upper=0.6, cooldown_in_s=60.0)
+    config = replace(candidate_config(base, "ppo", TRAIN_H, budget_s=2.0), floor_utilisation=None)
+    model = new_model(config, training_envs(config, cut(scenario, {"train": TRAIN_H})["train"]), 0)
+    holdout = cut(scenario, {"holdout": HOLDOUT_H})["holdout"]
+    workload, history = scenario_inputs(holdout)
+    learned = engine_named("fluid").run(
+        holdout, workload, learned_policy(model, config), seed=2, history=history
+    )
+    plain = engine_named("fluid").run(holdout, workload, base.build(), seed=2, history=history)
+    assert [r.desired for r in learned.decisions] == [r.desired for r in plain.decisions]
+    assert all(r.reason.startswith("base x1 -> ") for r in learned.decisions)
+    assert any(r.desired < r.previous for r in plain.decisions)  # the base did scale in
+    assert learned.cost_usd == plain.cost_usd
