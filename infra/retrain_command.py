@@ -10,9 +10,9 @@ against the real CLI, and the stack file the job reads against the real reader:
   the directory itself is writable, for `--apply`'s audit log).
 
 The job never passes `--emit`: it cannot edit the repository's stack file. A new
-champion lands in the store (the stack's bundle bucket); `mode: active` also
-applies it (`--apply --yes --mode active`), `mode: shadow` leaves live scaling
-alone.
+champion lands in the store (the stack's bundle bucket) and live scaling is left
+alone (`mode: shadow`); `mode: active` would add `--apply --yes --mode active`,
+which the settings refuse until the job's role grants what `planner apply` calls.
 """
 
 from __future__ import annotations

@@ -311,7 +311,8 @@ class RetrainingSettings(_Model):
     rl_budget_min: int = Field(default=20, ge=0)
     trials: int = Field(default=20, ge=1)
     slo: Slo
-    # shadow: a new champion is recorded and not applied; active: the job applies it.
+    # shadow: a new champion is recorded in the store, nothing live changes. active
+    # (the job applies it, `--apply --yes --mode active`) is refused for now: see _mode.
     mode: Literal["shadow", "active"] = "shadow"
     active_deadline_s: int = Field(default=4 * 3600, ge=600)
     # The planner image built from this repository's Dockerfile. None: this stack's
@@ -340,6 +341,21 @@ class RetrainingSettings(_Model):
             raise ValueError(
                 f"schedule {value!r} is not a 5-field cron expression "
                 '(minute hour day-of-month month day-of-week, e.g. "0 3 * * *")'
+            )
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        # `planner apply` from the pod would call EKS node-group, CloudWatch alarm and
+        # scaling-policy deletion APIs the job's role does not grant, and it writes no
+        # HPA (only `planner emit` + `pulumi up` do): a nightly AccessDenied, not an apply.
+        if value == "active":
+            raise ValueError(
+                "mode active is not supported by the scheduled job yet: its IAM role grants "
+                "no EKS node-group, CloudWatch alarm or policy-deletion calls that `planner "
+                "apply` makes; keep mode: shadow and apply the champion from a deploy runner "
+                "(`planner apply --stack <stack> --bundle <path> --yes --mode active`)"
             )
         return value
 

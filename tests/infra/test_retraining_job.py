@@ -111,8 +111,12 @@ def test_the_job_args_parse_with_the_real_cli(
 def test_every_setting_parses_with_the_real_cli() -> None:
     """CloudWatch, an external Prometheus, active mode, a fractional window."""
     slo = {"latency_s": 25, "target_attainment": 0.95}
+    cloudwatch = RetrainingSettings.model_validate({"slo": slo, "source": "cloudwatch"})
     cases = [
-        RetrainingSettings.model_validate({"slo": slo, "source": "cloudwatch", "mode": "active"}),
+        cloudwatch,
+        # Refused by the settings for now (test_active_mode_is_refused_with_the_reason), but
+        # the arguments are ready for it.
+        cloudwatch.model_copy(update={"mode": "active"}),
         RetrainingSettings.model_validate(
             {"slo": slo, "prometheus_url": "https://prom.example.internal:9090", "days": 2.5}
         ),
@@ -139,14 +143,13 @@ def test_every_setting_parses_with_the_real_cli() -> None:
 
 def test_a_cloudwatch_job_reads_the_stacks_own_group(run_stack: RunStack) -> None:
     raw = read_stack_file(ROOT / "Pulumi.staging.yaml")
-    retraining = {**raw["scaleplan:retraining"], "source": "cloudwatch", "mode": "active"}
+    retraining = {**raw["scaleplan:retraining"], "source": "cloudwatch"}
     staging = run_stack("staging", {"scaleplan:retraining": retraining})
     args = container(staging)["args"]
     group = staging.one("aws:autoscaling/group:Group").props["name"]
     assert args[args.index("--asg-name") + 1] == group
     assert args[args.index("--region") + 1] == "us-east-1"
-    assert "--prometheus-url" not in args
-    assert args[-4:] == ["--apply", "--yes", "--mode", "active"]
+    assert "--prometheus-url" not in args and "--apply" not in args
     parse(args)
 
 
@@ -258,8 +261,19 @@ def test_a_disabled_job_is_suspended_not_removed(run_stack: RunStack) -> None:
         ({"rl_budget_min": 300, "active_deadline_s": 3600}, "active_deadline_s"),
         ({"prometheus_url": "prometheus:9090"}, "prometheus_url"),
         ({"days": 0}, "days"),
+        ({"mode": "active"}, "not supported by the scheduled job yet"),
     ],
-    ids=["four-fields", "hour-25", "seconds-field", "no-slo", "source", "deadline", "url", "days"],
+    ids=[
+        "four-fields",
+        "hour-25",
+        "seconds-field",
+        "no-slo",
+        "source",
+        "deadline",
+        "url",
+        "days",
+        "active",
+    ],
 )
 def test_bad_retraining_settings_name_the_key(change: dict[str, Any], message: str) -> None:
     from infra.stack_file import settings_from_config
