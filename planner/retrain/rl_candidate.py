@@ -63,7 +63,8 @@ class RlCandidate:
         spec: The learned policy's spec (`rl`), pointing at `bundle_dir`, runnable by
             `planner.runs.execute_run`.
         bundle_dir: The `PolicyBundle` written under `out_root` (model file inside).
-        timesteps: Env steps learned in this call (not counting the champion's).
+        timesteps: Env steps taken in this call (not counting the champion's; a last
+            rollout cut short by the deadline included).
         wall_s: Wall-clock seconds of the whole call, set-up and bundle included.
         warm_started_from: The champion bundle whose weights it continued, or None.
         notes: What the caller should report (why it trained from scratch, a budget
