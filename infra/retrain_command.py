@@ -29,12 +29,15 @@ from infra.stack_file import CONFIG_KEYS
 JOB_PROJECT_DIR = "/etc/scaleplan"
 #: The store's prefix inside the stack's bundle bucket.
 STORE_PREFIX = "policies"
+#: CPUs of the job's pod, and its worker processes: Python 3.11's `os.cpu_count()`
+#: sees the node's CPUs, not the pod's limit, so `--workers` says it.
+JOB_CPUS = 2
 #: CPU-only: tuning and the RL budget run on CPU (the image has no CUDA). Requests
 #: equal limits (Guaranteed QoS), so a run of hours is the last pod evicted under
 #: node pressure; it fits one m7i.xlarge system node (3.67 CPU, 14 GiB free).
 JOB_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "2", "memory": "8Gi"},
-    "limits": {"cpu": "2", "memory": "8Gi"},
+    "requests": {"cpu": str(JOB_CPUS), "memory": "8Gi"},
+    "limits": {"cpu": str(JOB_CPUS), "memory": "8Gi"},
 }
 #: The Dockerfile's unprivileged user.
 JOB_UID = 1000
@@ -89,6 +92,8 @@ def retrain_args(
         str(settings.rl_budget_min),
         "--trials",
         str(settings.trials),
+        "--workers",
+        str(JOB_CPUS),
     ]
     if settings.source == "prometheus":
         args += ["--prometheus-url", settings.prometheus_url or prometheus_url]

@@ -85,6 +85,7 @@ def test_prod_runs_exactly_this_command(committed: dict[str, RecordingMocks]) ->
         "--region", "us-east-1",
         "--rl-budget-min", "30",
         "--trials", "40",
+        "--workers", "2",  # the pod's CPUs (os.cpu_count() would see the node's)
         "--prometheus-url", "http://prometheus-server.monitoring.svc:80",
     ]  # fmt: skip
     assert "--emit" not in container(prod)["args"]  # a pod cannot edit the repository
@@ -106,6 +107,8 @@ def test_the_job_args_parse_with_the_real_cli(
     assert float(params["rl_budget_min"]) == settings.rl_budget_min
     assert str(getattr(params["source"], "value", params["source"])) == "prometheus"
     assert params["emit"] is False and params["apply"] is False
+    cpus = container(committed[stack])["resources"]["limits"]["cpu"]
+    assert params["workers"] == int(cpus)
 
 
 def test_every_setting_parses_with_the_real_cli() -> None:

@@ -33,9 +33,14 @@ from tests.planner.metrics.conftest import _binary, _free_port, _wait_ready
 NAMESPACE = "inference"  # the stacks' service namespace
 HISTORY_DAYS = 2.0
 #: The CronJob's flag -> the value run here (the servers' addresses; a smaller run).
-SUBSTITUTED = {"--days": f"{HISTORY_DAYS:g}", "--trials": "2", "--rl-budget-min": "0"}
-#: Flags added: a smaller contest (one family, one seed, one worker).
-ADDED = ["--seeds", "1", "--families", "hpa", "--workers", "1"]
+SUBSTITUTED = {
+    "--days": f"{HISTORY_DAYS:g}",
+    "--trials": "2",
+    "--rl-budget-min": "0",
+    "--workers": "1",
+}
+#: Flags added: a smaller contest (one family, one seed).
+ADDED = ["--seeds", "1", "--families", "hpa"]
 
 
 def rate_rps(when_s: int) -> float:
