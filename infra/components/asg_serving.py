@@ -9,9 +9,11 @@ runtime, the AWS CLI and the CloudWatch agent preinstalled), then:
    `AutoScalingGroupName` dimension the alarms and target tracking select on);
 2. runs the vLLM server in Docker on the serving port, the model-registry token
    read from an SSM SecureString the stack writes;
-3. publishes `QueueLengthPerReplica` and `RequestsPerReplica` from the server's
-   own `/metrics` every minute (a systemd timer), so every metric in
-   `asg.CLOUDWATCH_METRICS` exists;
+3. publishes `QueueLengthPerReplica`, `RequestsPerReplica` and `RequestCount`
+   (requests completed since the last reading; CloudWatch's Sum over the group's
+   instances is the group's demand, which `planner retrain --source cloudwatch`
+   reads) from the server's own `/metrics` every minute (a systemd timer), so every
+   metric in `asg.CLOUDWATCH_METRICS` exists;
 4. completes the launch lifecycle action once `/health` answers, so the group
    counts an instance only when it serves (and, in a warm pool, once the image
    and weights are on disk: the instance then stops warmed, and a later start
@@ -68,11 +70,13 @@ done_now=$(echo "$metrics" | awk '/^vllm:request_success_total/ {{s+=$2}} END {{
 state=/var/lib/scaleplan/requests-total
 done_before=$(cat "$state" 2>/dev/null || echo "$done_now")
 echo "$done_now" > "$state"
-rate=$(awk -v a="$done_now" -v b="$done_before" 'BEGIN {{r=(a-b)/60; print (r<0?0:r)}}')
+count=$(awk -v a="$done_now" -v b="$done_before" 'BEGIN {{c=a-b; print (c<0?0:c)}}')
+rate=$(awk -v c="$count" 'BEGIN {{print c/60}}')
 dims="Dimensions=[{{Name=AutoScalingGroupName,Value=$(cat /var/lib/scaleplan/asg)}}]"
 aws cloudwatch put-metric-data --region {region} --namespace {namespace} --metric-data \\
   "MetricName=QueueLengthPerReplica,Value=$waiting,$dims" \\
-  "MetricName=RequestsPerReplica,Value=$rate,$dims"
+  "MetricName=RequestsPerReplica,Value=$rate,$dims" \\
+  "MetricName=RequestCount,Value=$count,Unit=Count,$dims"
 """
 
 

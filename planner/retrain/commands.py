@@ -238,7 +238,14 @@ def retrain(
         )
     if result.action == "promote" and result.promoted_bundle is not None and stack is not None:
         _after_promotion(
-            result.promoted_bundle, stack, project_dir, emit, apply, yes, mode, region, endpoint_url
+            result.promoted_bundle,
+            stack,
+            None if target is None else target.value,
+            project_dir,
+            (emit, apply, yes),
+            mode,
+            region,
+            endpoint_url,
         )
     stdout.print(f"champion of {stack or 'the scenario'}: {result.champion}")
 
@@ -246,10 +253,9 @@ def retrain(
 def _after_promotion(
     bundle: Path,
     stack: str,
+    target: str | None,
     project_dir: Path,
-    emit: bool,
-    apply: bool,
-    yes: bool,
+    actions: tuple[bool, bool, bool],
     mode: ModeFlag | None,
     region: str | None,
     endpoint_url: str | None,
@@ -257,12 +263,13 @@ def _after_promotion(
     """`--emit` writes the stack file; `--apply` applies (shadow unless --mode active)."""
     from datetime import UTC, datetime
 
-    from planner.apply.inputs import scaling_from_bundle, stack_file
+    from planner.apply.inputs import stack_file
+    from planner.retrain.job import stack_scaling
 
+    emit, apply, yes = actions
     now = datetime.now(UTC)
-    notes: list[str] = []
     path = stack_file(project_dir, stack)
-    scaling = scaling_from_bundle(bundle, path, now, notes, None)
+    scaling = stack_scaling(project_dir, stack, target, bundle, now)
     if emit:
         from planner.emit.stack_file import render, write
 

@@ -33,6 +33,7 @@ from planner.retrain.pipeline import ContestOutcome, ContestSettings, Progress, 
 from planner.retrain.scoring import Candidate
 from planner.scenario_input import ClusterOverrides
 from planner.store.base import PolicyStore
+from policies.stack_config import StackScaling, TargetName
 from sim.errors import UserInputError
 from sim.scenario import Scenario
 
@@ -311,10 +312,20 @@ def _emitted_for_stack(
     """The bundle compiled for the stack, stored beside it (None without a stack)."""
     if request.stack is None:
         return None
-    from planner.apply.inputs import scaling_from_bundle, stack_file
-
-    notes: list[str] = []
-    scaling = scaling_from_bundle(
-        bundle_dir, stack_file(request.project_dir, request.stack), now, notes, None
-    )
+    scaling = stack_scaling(request.project_dir, request.stack, request.target, bundle_dir, now)
     return store.put_emitted(version, request.stack, scaling.to_config())
+
+
+def stack_scaling(
+    project_dir: Path, stack: str, target: str | None, bundle_dir: Path, now: datetime
+) -> StackScaling:
+    """A promoted bundle compiled onto the pool it was planned for (and the serverless
+    endpoint when it is a spillover policy), not onto every target of the stack: a
+    policy tuned on the node pool says nothing about the Auto Scaling group."""
+    from planner.apply.inputs import scaling_from_bundle, stack_file
+    from policies.bundle import read_bundle
+
+    only: tuple[TargetName, ...] = ("asg",) if target == "asg" else ("eks",)
+    if read_bundle(bundle_dir).spec.kind == "spillover":
+        only += ("serverless",)
+    return scaling_from_bundle(bundle_dir, stack_file(project_dir, stack), now, [], only)
