@@ -187,3 +187,24 @@ def test_rollback_reapplies_a_stored_version(live_stack: LiveStack, tmp_path: Pa
         "prod-predictive@8",
         "prod-predictive@7",
     ]
+
+
+def test_files_are_written_once_and_read_back(store: PolicyStore) -> None:
+    assert store.read_file("runs/abc/report.json") is None
+    assert store.put_file("runs/abc/report.json", b"{}\n") is True
+    assert store.put_file("runs/abc/report.json", b"{}\n") is False  # identical: a no-op
+    with pytest.raises(StoreError, match="other content"):
+        store.put_file("runs/abc/report.json", b'{"changed": 1}\n')
+    assert store.read_file("runs/abc/report.json") == b"{}\n"
+
+
+def test_a_lock_is_created_only_once_until_deleted(store: PolicyStore) -> None:
+    assert store.read_lock("prod") is None
+    assert store.create_lock("prod", b"first\n") is True
+    # A second run racing for it is refused by the store itself (O_EXCL, If-None-Match).
+    assert store.create_lock("prod", b"second\n") is False
+    held = store.read_lock("prod")
+    assert held is not None and held[0] == b"first\n" and 0 <= held[1] < 60
+    store.delete_lock("prod")
+    assert store.read_lock("prod") is None
+    assert store.create_lock("prod", b"second\n") is True
