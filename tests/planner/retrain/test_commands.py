@@ -89,3 +89,35 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.output
     assert not (tmp_path / "store").exists() and not (tmp_path / "out").exists()
+
+
+def test_retrain_on_a_stack_promotes_and_emits_onto_the_planned_pool_only(tmp_path: Path) -> None:
+    import yaml
+
+    project = tmp_path / "project"
+    project.mkdir()
+    stack_text = (ROOT / "Pulumi.dev.yaml").read_text()
+    (project / "Pulumi.dev.yaml").write_text(stack_text)
+    # A day of light traffic the dev stack's two-replica node pool can serve.
+    rows = ["timestamp,value"] + [
+        f"{1_764_547_200 + 60 * i},{0.3 + 0.2 * (i // 60 % 4)}" for i in range(1440)
+    ]
+    (tmp_path / "day.csv").write_text("\n".join(rows) + "\n")
+    args = [
+        "retrain", "--source", "trace", "--trace", str(tmp_path / "day.csv"),
+        "--trace-format", "rate-csv", "--days", "1", "--stack", "dev",
+        "--project-dir", str(project), "--store", str(tmp_path / "store"), "--emit", *QUICK,
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "promote: no champion yet" in result.stdout
+    assert f"wrote {project / 'Pulumi.dev.yaml'}" in " ".join(result.stdout.split())
+    config = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())["config"]
+    scaling = config["scaleplan:scaling"]
+    assert config["scaleplan:asg"]["max_size"] >= 1  # the stack has an ASG ...
+    assert scaling["eks"] is not None and scaling.get("asg") is None  # ... left untouched
+    champion = result.stdout.strip().splitlines()[-1].split()[-1]
+    source = scaling["source"]
+    assert champion == f"{source['bundle_id']}@{source['version']}"
+    stored = tmp_path / "store" / "bundles" / champion / "bundle.json"
+    assert stored.is_file()
