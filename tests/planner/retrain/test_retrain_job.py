@@ -167,3 +167,18 @@ def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     with run_lock(store, "default", stale_after_s=0.0) as record:
         assert record["took_over_stale_lock"] is True
     assert store.read_lock("default") is None
+
+
+def test_the_rl_challenger_is_trained_within_budget_and_scored(tmp_path: Path) -> None:
+    from planner.retrain.pipeline import run_contest
+    from sim.scenario import load_scenario
+
+    settings = ContestSettings(trials=2, seeds=1, families=["threshold"], rl_budget_s=6.0)
+    with LocalExecutor(max_workers=1) as executor:
+        outcome = run_contest(load_scenario(SCENARIO), settings, executor, workdir=tmp_path)
+    assert outcome.rl is not None and outcome.rl.timesteps > 0
+    assert outcome.timings_s["rl"] < 6.0 + 10.0  # the budget, plus writing the bundle
+    scored = {s.candidate.family: s for s in outcome.board.scores}
+    assert set(scored) == {"threshold", "rl"}
+    assert scored["rl"].candidate.spec.kind == "rl"
+    assert scored["rl"].slo_attainment.mean > 0 and scored["rl"].cost_usd.mean > 0
