@@ -100,7 +100,8 @@ def retrain_args(
     else:
         if asg_name is None:
             raise ValueError("retraining.source cloudwatch needs the stack's ASG")
-        args += ["--asg-name", asg_name]
+        # The group's own demand: plan (and compile the winner for) the ASG pool.
+        args += ["--asg-name", asg_name, "--target", "asg"]
     if settings.mode == "active":
         args += ["--apply", "--yes", "--mode", "active"]
     return args

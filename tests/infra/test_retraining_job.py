@@ -139,6 +139,7 @@ def test_every_setting_parses_with_the_real_cli() -> None:
         if settings.source == "cloudwatch":
             assert params["region"] == "us-east-1"
             assert params["asg_name"] == "scaleplan-staging-asg-1234567"
+            assert str(getattr(params["target"], "value", params["target"])) == "asg"
         if settings.mode == "active":
             assert params["apply"] is True and params["yes"] is True
             assert str(getattr(params["mode"], "value", params["mode"])) == "active"
@@ -152,6 +153,7 @@ def test_a_cloudwatch_job_reads_the_stacks_own_group(run_stack: RunStack) -> Non
     group = staging.one("aws:autoscaling/group:Group").props["name"]
     assert args[args.index("--asg-name") + 1] == group
     assert args[args.index("--region") + 1] == "us-east-1"
+    assert args[args.index("--target") + 1] == "asg"  # the pool whose metrics it reads
     assert "--prometheus-url" not in args and "--apply" not in args
     parse(args)
 
@@ -321,7 +323,8 @@ def readme_blocks() -> list[list[str]]:
     text = (ROOT / "README.md").read_text()
     assert README_SECTION in text
     section = text.split(README_SECTION, 1)[1].split("\n## ", 1)[0]
-    blocks, current = [], None
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
     for line in section.splitlines():
         if line.startswith("```"):
             if current is None:

@@ -26,7 +26,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from tests.infra.conftest import RecordingMocks
+from tests.infra.conftest import RecordingMocks, RunStack
 from tests.planner.apply.conftest import aws_env, moto_server  # noqa: F401 (fixtures)
 from tests.planner.metrics.conftest import _binary, _free_port, _wait_ready
 
@@ -102,18 +102,38 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def job_argv(mocks: RecordingMocks, prometheus: str, endpoint: str, project_dir: Path) -> list[str]:
+def job_argv(
+    mocks: RecordingMocks, endpoint: str, project_dir: Path, prometheus: str | None = None
+) -> list[str]:
     """The CronJob's argv with the documented substitutions."""
     spec = mocks.one("kubernetes:batch/v1:CronJob").props["spec"]
     container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     argv: list[str] = list(container["args"])
-    for flag, value in {
-        **SUBSTITUTED,
-        "--prometheus-url": prometheus,
-        "--project-dir": str(project_dir),
-    }.items():
+    changes = {**SUBSTITUTED, "--project-dir": str(project_dir)}
+    if prometheus is not None:
+        changes["--prometheus-url"] = prometheus
+    for flag, value in changes.items():
         argv[argv.index(flag) + 1] = value
     return [*argv, "--endpoint-url", endpoint, *ADDED]
+
+
+def pod_project_dir(mocks: RecordingMocks, stack: str, root: Path) -> Path:
+    """The pod's project directory: the ConfigMap's one file, nothing else of the repository."""
+    config_map: Any = mocks.one("kubernetes:core/v1:ConfigMap", "retrain").props["data"]
+    project = root / "etc-scaleplan"
+    project.mkdir()
+    name = f"Pulumi.{stack}.yaml"
+    (project / name).write_text(config_map[name])
+    return project
+
+
+def stack_bucket(mocks: RecordingMocks, endpoint: str) -> str:
+    """The stack's bundle bucket, created versioned on the moto server."""
+    bucket = str(mocks.one("aws:s3/bucket:Bucket").props["bucket"])
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return bucket
 
 
 def objects(endpoint: str, bucket: str) -> list[str]:
@@ -182,19 +202,12 @@ def test_the_cronjobs_command_runs_to_a_decision_in_the_pods_conditions(
     from planner.cli import app
 
     dev = committed_stacks["dev"]
-    bucket = str(dev.one("aws:s3/bucket:Bucket").props["bucket"])
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws_env)
-    s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    # The pod's project directory: the ConfigMap's one file, nothing else of the repository.
-    config_map: Any = dev.one("kubernetes:core/v1:ConfigMap", "retrain").props["data"]
-    project = tmp_path / "etc-scaleplan"
-    project.mkdir()
-    (project / "Pulumi.dev.yaml").write_text(config_map["Pulumi.dev.yaml"])
+    bucket = stack_bucket(dev, aws_env)
+    project = pod_project_dir(dev, "dev", tmp_path)
 
     # The CronJob passes no --families: whatever family wins must be one the stack's
     # pool can express, or the nightly run fails at promotion.
-    argv = [*job_argv(dev, prometheus_url, aws_env, project), *families]
+    argv = [*job_argv(dev, aws_env, project, prometheus_url), *families]
     caplog.set_level(logging.INFO, logger="werkzeug")
     caplog.clear()
     first = CliRunner().invoke(app, argv)
@@ -227,3 +240,82 @@ def test_the_cronjobs_command_runs_to_a_decision_in_the_pods_conditions(
     assert again.exit_code == 0, again.output
     assert re.search(r"champion (of dev: )?[a-z0-9-]+@\d+", again.output), again.output
     assert not any(k.startswith("policies/locks/") for k in objects(aws_env, bucket))
+
+
+#: botocore service id -> IAM prefix, and operations whose IAM action has another name.
+IAM_PREFIX = {"CloudWatch": "cloudwatch", "S3": "s3", "Auto Scaling": "autoscaling"}
+IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}
+
+
+def put_asg_history(endpoint: str, group: str, days: float) -> None:
+    """What the ASG publishes (scaleplan RequestCount) and Auto Scaling does (in service)."""
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=endpoint)
+    end_s = int(datetime.now(UTC).timestamp()) // 60 * 60
+    dims = [{"Name": "AutoScalingGroupName", "Value": group}]
+    instants = range(end_s - int((days + 0.1) * 86400), end_s, 60)
+    for namespace, name, value in (
+        ("scaleplan", "RequestCount", lambda t: 60.0 * rate_rps(t)),
+        ("AWS/AutoScaling", "GroupInServiceInstances", lambda t: 2.0),
+    ):
+        data: list[Any] = [
+            {
+                "MetricName": name,
+                "Dimensions": dims,
+                "Timestamp": datetime.fromtimestamp(t, UTC),
+                "Value": value(t),
+            }
+            for t in instants
+        ]
+        for i in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 1000])
+
+
+def test_a_cloudwatch_job_runs_to_a_decision_with_only_the_calls_its_role_grants(
+    run_stack: RunStack,
+    aws_env: str,  # noqa: F811 (fixture)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Staging with `source: cloudwatch`: the ASG's own demand, its pool planned."""
+    import botocore.client
+
+    from infra.components.retraining import least_privilege_policy
+    from infra.stack_file import read_stack_file
+    from planner.cli import app
+
+    raw = read_stack_file(Path(__file__).resolve().parents[2] / "Pulumi.staging.yaml")
+    retraining = {**raw["scaleplan:retraining"], "source": "cloudwatch"}
+    staging = run_stack("staging", {"scaleplan:retraining": retraining})
+    bucket = stack_bucket(staging, aws_env)
+    project = pod_project_dir(staging, "staging", tmp_path)
+    group = str(staging.one("aws:autoscaling/group:Group").props["name"])
+    put_asg_history(aws_env, group, HISTORY_DAYS)
+
+    operations: set[str] = set()
+    make_api_call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def recording(self: Any, operation: str, params: Any) -> Any:
+        prefix = IAM_PREFIX[self.meta.service_model.service_id]
+        action = f"{prefix}:{operation}"
+        operations.add(IAM_ACTION.get(action, action))
+        return make_api_call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    # aws-target-tracking: a kind the ASG target expresses (see the family test above).
+    argv = [*job_argv(staging, aws_env, project), "--families", "aws-target-tracking"]
+    assert argv[argv.index("--asg-name") + 1] == group
+    result = CliRunner().invoke(app, argv)
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+    assert "champion of staging: " in result.output
+    assert "policies/champion/staging.json" in objects(aws_env, bucket)
+    policy = least_privilege_policy("staging", f"arn:aws:s3:::{bucket}", "arn:aws:kms:key")
+    granted = {
+        action
+        for statement in policy["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert "cloudwatch:GetMetricData" in operations
+    assert operations <= granted, sorted(operations - granted)
