@@ -59,6 +59,7 @@ SUBSTITUTED_PATHS = {
 SHORTER_RUNS = {
     ("--duration-h", "24"): "2",
     ("--trials", "40"): "2",
+    ("--trials", "4"): "2",
     ("--train-h", "0:24"): "0:2",
     ("--eval-h", "24:48"): "24:26",
 }

@@ -27,7 +27,7 @@ from tests.planner.metrics.conftest import PrometheusHistory, prometheus  # noqa
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = ROOT / "sim" / "scenarios" / "default.yaml"
-SETTINGS = ContestSettings(trials=2, seeds=2, families=["threshold", "hpa"])
+SETTINGS = ContestSettings(trials=2, seeds=1, families=["threshold", "hpa"])
 GROUP = "scaleplan-retrain-asg"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 #: CloudWatch holds a week of 5-minute sums with no datapoint for three hours on day 2.
