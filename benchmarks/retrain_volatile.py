@@ -17,7 +17,7 @@ line one JSON object with every figure.
 
 Usage:
     .venv/bin/python benchmarks/retrain_volatile.py [--cases FB,IBM,KO,CRM,servegen]
-        [--trials 12] [--seeds 2] [--workers 2]
+        [--trials 8] [--seeds 2] [--workers 2] [--tuning-headroom 0.0]
 """
 
 from __future__ import annotations
@@ -121,15 +121,21 @@ def show(name: str, outcome: ContestOutcome, wall_s: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="FB,IBM,KO,CRM,servegen")
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tuning-headroom", type=float, default=0.0)
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with LocalExecutor(max_workers=args.workers) as executor:
         for case in args.cases.split(","):
             scenario, train_h = servegen_case() if case == "servegen" else nab_case(case)
-            settings = ContestSettings(trials=args.trials, seeds=args.seeds, train_window_h=train_h)
+            settings = ContestSettings(
+                trials=args.trials,
+                seeds=args.seeds,
+                train_window_h=train_h,
+                tuning_headroom=args.tuning_headroom,
+            )
             started = time.perf_counter()
             outcome = run_contest(
                 scenario, settings, executor, workdir=Path(tempfile.mkdtemp()),
@@ -144,6 +150,7 @@ def main() -> None:
                 "benchmark": "retrain_volatile",
                 "trials": args.trials,
                 "seeds": args.seeds,
+                "tuning_headroom": args.tuning_headroom,
                 "cases": results,
                 "cpu_count": os.cpu_count(),
                 "python": platform.python_version(),

@@ -63,6 +63,9 @@ class TuneJob:
     family: str
     trials: int
     seed: int
+    #: Added to the SLO target during the search: a candidate tuned to just meet the
+    #: target on older traffic tends to miss it on newer traffic by a fraction of a point.
+    headroom: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def tune_family(job: TuneJob) -> TunedFamily:
     started = time.perf_counter()
     base = resolve(job.family)
     ranges = tunable(base)
-    target = job.scenario.slo.target_attainment
+    target = min(1.0, job.scenario.slo.target_attainment + job.headroom)
 
     def run(spec: PolicySpecBase) -> RunResult:
         return execute_run(RunTask(job.scenario, spec, job.seed, TUNING_ENGINE))

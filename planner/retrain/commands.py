@@ -59,6 +59,10 @@ SeedsFlag = Annotated[int, typer.Option(min=1, help="Seeds each candidate is sco
 FamiliesFlag = Annotated[
     str | None, typer.Option(help="Families to tune, comma-separated (default: all that apply).")
 ]
+HeadroomFlag = Annotated[
+    float,
+    typer.Option(help="Tune for the SLO target plus this share (0.01: one point above)."),
+]
 RlBudgetFlag = Annotated[
     float, typer.Option(min=0.0, help="Minutes of RL training (0: no RL challenger).")
 ]
@@ -79,6 +83,7 @@ def _contest_settings(
     engine: EngineChoice,
     holdout_share: float,
     train_window_h: tuple[float, float] | None = None,
+    tuning_headroom: float = 0.0,
 ) -> ContestSettings:
     from planner.retrain.pipeline import ContestSettings
 
@@ -91,6 +96,7 @@ def _contest_settings(
         engine=engine.value,
         holdout_share=holdout_share,
         train_window_h=train_window_h,
+        tuning_headroom=tuning_headroom,
     )
     settings.check()
     return settings
@@ -151,6 +157,7 @@ def retrain(
         float, typer.Option(help="How much cheaper a challenger must be to replace the champion.")
     ] = 0.05,
     rl_budget_min: RlBudgetFlag = 0.0,
+    tuning_headroom: HeadroomFlag = 0.0,
     engine: EngineFlag = EngineChoice.fluid,
     emit: Annotated[
         bool, typer.Option(help="Write a promoted champion into Pulumi.<stack>.yaml.")
@@ -196,7 +203,14 @@ def retrain(
             step_s=step_s,
         ),
         settings=_contest_settings(
-            trials, seeds, families, margin, rl_budget_min, engine, holdout_share
+            trials,
+            seeds,
+            families,
+            margin,
+            rl_budget_min,
+            engine,
+            holdout_share,
+            tuning_headroom=tuning_headroom,
         ),
         store_url=store,
         stack=stack,
@@ -353,6 +367,7 @@ def recommend(
     seeds: SeedsFlag = 3,
     families: FamiliesFlag = None,
     rl_budget_min: RlBudgetFlag = 0.0,
+    tuning_headroom: HeadroomFlag = 0.0,
     engine: EngineFlag = EngineChoice.fluid,
     backend: BackendFlag = BackendChoice.local,
     workers: WorkersFlag = None,
@@ -379,6 +394,7 @@ def recommend(
         engine,
         0.25,
         None if train_h is None else parse_window_h(train_h, "--train-h"),
+        tuning_headroom,
     )
     overrides = WorkloadOverrides(
         trace=trace,

@@ -48,6 +48,7 @@ class ContestSettings:
     seed: int = 0
     holdout_share: float = 0.25
     train_window_h: tuple[float, float] | None = None
+    tuning_headroom: float = 0.0
 
     def check(self) -> None:
         if not 0.0 < self.holdout_share < 1.0:
@@ -58,6 +59,11 @@ class ContestSettings:
             raise UserInputError(f"--margin {self.margin:g}: give a share in [0, 1), e.g. 0.05")
         if self.trials < 1 or self.seeds < 1:
             raise UserInputError("--trials and --seeds must be at least 1")
+        if not 0.0 <= self.tuning_headroom < 0.5:
+            raise UserInputError(
+                f"--tuning-headroom {self.tuning_headroom:g}: give a share in [0, 0.5), "
+                "e.g. 0.01 to tune for one point above the SLO target"
+            )
         if self.rl_budget_s < 0:
             raise UserInputError("--rl-budget-min must not be negative")
 
@@ -72,6 +78,7 @@ class ContestSettings:
             "seed": self.seed,
             "holdout_share": self.holdout_share,
             "train_window_h": self.train_window_h,
+            "tuning_headroom": self.tuning_headroom,
         }
 
 
@@ -146,7 +153,10 @@ def run_contest(
 
     started = time.perf_counter()
     tell(f"calibrating {len(families)} families, {settings.trials} trials each")
-    jobs = [TuneJob(train, family, settings.trials, settings.seed) for family in families]
+    jobs = [
+        TuneJob(train, family, settings.trials, settings.seed, settings.tuning_headroom)
+        for family in families
+    ]
     tuned: list[TunedFamily] = executor.map(tune_family, jobs, None)
     timings["tune"] = time.perf_counter() - started
 
