@@ -46,9 +46,9 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> str:
-    """Fake credentials in the environment, a clean moto backend; returns the endpoint URL."""
+def fake_aws(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> str:
+    """Fake credentials in the environment (no profile, no config file), a clean moto
+    backend; returns the endpoint URL. For fixtures of any scope."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
@@ -60,6 +60,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> str:
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     return moto_server
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> str:
+    """Fake credentials in the environment, a clean moto backend; returns the endpoint URL."""
+    return fake_aws(monkeypatch, moto_server)
 
 
 def client(endpoint: str, service: str) -> Any:

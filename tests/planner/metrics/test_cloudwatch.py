@@ -28,7 +28,7 @@ from botocore.config import Config
 from planner.metrics.cloudwatch import fetch_cloudwatch
 from planner.metrics.history import Gap, history_problems
 from sim.errors import UserInputError
-from tests.planner.apply.conftest import REGION, client
+from tests.planner.apply.conftest import REGION, client, fake_aws
 
 GROUP = "scaleplan-prod-asg"
 #: The clock the tests inject: the week ends here.
@@ -66,18 +66,8 @@ def _datum(name: str, when: datetime, value: float, group: str = GROUP) -> dict[
 @pytest.fixture(scope="module")
 def loaded_week(moto_server: str) -> Iterator[Any]:
     """A CloudWatch client on moto holding a week of one-minute metrics of GROUP."""
-    import requests
-
     mp = pytest.MonkeyPatch()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
-        "AWS_SECRET_ACCESS_KEY": "fakeSecretKeyForMotoOnly0123456789abcdef",
-        "AWS_CONFIG_FILE": "/nonexistent",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-    }.items():
-        mp.setenv(name, value)
-    mp.delenv("AWS_PROFILE", raising=False)
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    fake_aws(mp, moto_server)
     cloudwatch = client(moto_server, "cloudwatch")
     minutes = [WEEK_START + timedelta(minutes=i) for i in range(7 * 1440)]
     # The serving image publishes its request count once a minute (Sum = 60 * rate).

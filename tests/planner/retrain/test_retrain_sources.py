@@ -22,7 +22,7 @@ from planner.retrain.inputs import HistorySource
 from planner.retrain.job import RetrainRequest, RetrainResult, run_retrain
 from planner.retrain.pipeline import ContestSettings
 from planner.store.local import LocalStore
-from tests.planner.apply.conftest import client, moto_server  # noqa: F401 (fixtures)
+from tests.planner.apply.conftest import client, fake_aws, moto_server  # noqa: F401 (fixtures)
 from tests.planner.metrics.conftest import PrometheusHistory, prometheus  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,18 +54,8 @@ def demand_rps(when: datetime) -> float:
 @pytest.fixture(scope="module")
 def cloudwatch_week(moto_server: str) -> Iterator[str]:  # noqa: F811
     """A moto server holding a week of RequestCount (5-minute sums) for GROUP."""
-    import requests
-
     mp = pytest.MonkeyPatch()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
-        "AWS_SECRET_ACCESS_KEY": "fakeSecretKeyForMotoOnly0123456789abcdef",
-        "AWS_CONFIG_FILE": "/nonexistent",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-    }.items():
-        mp.setenv(name, value)
-    mp.delenv("AWS_PROFILE", raising=False)
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    fake_aws(mp, moto_server)
     cloudwatch = client(moto_server, "cloudwatch")
     start = NOW - timedelta(days=7)
     data: list[dict[str, Any]] = [
