@@ -209,13 +209,7 @@ def stack_scenario(
     path = stack_file_path(project_dir, stack)
     stack_target = read_stack_target(path)
     settings = stack_target.settings
-    slo = getattr(settings.retraining, "slo", None)
-    if slo is None:
-        raise UserInputError(
-            f"{path}: scaleplan:retraining.slo is not set; the retraining job optimises for the "
-            "stack's SLO: add `slo: {latency_s: 25, target_attainment: 0.95}` under "
-            "scaleplan:retraining (or pass --scenario FILE with the SLO flags)"
-        )
+    slo = settings.retraining.slo  # required by the stack settings
     name = target or "eks"
     pool_target = stack_target.pool(name)  # type: ignore[arg-type]
     if pool_target is None or name == "serverless":

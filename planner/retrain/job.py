@@ -151,7 +151,10 @@ def run_retrain(
     history = pull_history(request.source, workdir, now=now, stack_settings=settings)
     scenario = history_scenario(request, history, workdir, stack_data)
     key = request.stack or scenario.name
-    run_id = run_id_of(history, scenario, request.settings)
+    contest, skipped = request.settings, list[str]()
+    if request.stack is not None:
+        contest, skipped = expressible_settings(scenario, request.settings, request.target)
+    run_id = run_id_of(history, scenario, contest)
     with run_lock(store, key):
         done = store.read_file(f"runs/{run_id}/done.json")
         if done is not None:
@@ -168,7 +171,7 @@ def run_retrain(
         else:
             outcome = run_contest(
                 scenario,
-                request.settings,
+                contest,
                 executor,
                 workdir=workdir,
                 champion=champion,
@@ -190,13 +193,13 @@ def run_retrain(
             key=key,
             history=history,
             scenario=scenario,
-            settings=request.settings,
+            settings=contest,
             outcome=outcome,
             action=action,
             reason=reason,
             champion_before=before,
             champion_after=version,
-            notes=[champion_note] if champion_note else [],
+            notes=[n for n in (champion_note, *skipped) if n],
         )
         files = write_report(report, request.out_dir or workdir / "report")
         # Each attempt writes its own report: one that crashed left a partial record,
@@ -227,6 +230,35 @@ def run_retrain(
         promoted_bundle=promoted_dir,
         outcome=outcome,
     )
+
+
+def expressible_settings(
+    scenario: Scenario, settings: ContestSettings, target: str | None
+) -> tuple[ContestSettings, list[str]]:
+    """`settings` with only the families the stack's pool can run natively or as a
+    schedule (`planner.emit.compile.construct_of`): a winner the stack cannot express
+    could not be emitted or applied. The left-out families are named in a note."""
+    from dataclasses import replace
+
+    from planner.emit.compile import construct_of
+    from planner.emit.native import Unexpressible
+    from planner.retrain.candidates import families_for
+
+    pool = target or "eks"
+    kept, left_out = [], []
+    for family in families_for(scenario, settings.families):
+        try:
+            construct_of(family, pool)
+            kept.append(family)
+        except Unexpressible as exc:
+            left_out.append(f"{family} ({exc.reason})")
+    if not kept:
+        raise UserInputError(
+            f"--families: none of {', '.join(settings.families or [])} can run on the stack's "
+            f"{pool} pool; choose among those it can express (see docs/emit.md)"
+        )
+    notes = [f"not tuned, the {pool} pool cannot express them: {'; '.join(left_out)}"]
+    return replace(settings, families=kept), notes if left_out else []
 
 
 def _who() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,7 @@ def test_retrain_on_a_stack_promotes_and_emits_onto_the_planned_pool_only(tmp_pa
         "retrain", "--source", "trace", "--trace", str(tmp_path / "day.csv"),
         "--trace-format", "rate-csv", "--days", "1", "--stack", "dev",
         "--project-dir", str(project), "--store", str(tmp_path / "store"), "--emit", *QUICK,
+        "--out", str(tmp_path / "report"),
     ]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -121,3 +123,7 @@ def test_retrain_on_a_stack_promotes_and_emits_onto_the_planned_pool_only(tmp_pa
     assert champion == f"{source['bundle_id']}@{source['version']}"
     stored = tmp_path / "store" / "bundles" / champion / "bundle.json"
     assert stored.is_file()
+    # threshold has no construct on the node pool: it is left out, and the report says so.
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [t["family"] for t in report["tuning"]] == ["hpa"]
+    assert any("cannot express them: threshold" in note for note in report["notes"])
