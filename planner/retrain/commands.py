@@ -34,6 +34,8 @@ from planner.cli_flags import (
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from planner.retrain.pipeline import ContestOutcome, ContestSettings
     from planner.retrain.scoring import Spread
 
@@ -430,7 +432,11 @@ def recommend(
             f"USD {remedy.cost_usd:,.2f}",
             markup=False,
         )
-    written = write_winner_bundle(outcome, out, datetime.now(UTC))
+    now = datetime.now(UTC)
+    written = write_winner_bundle(outcome, out, now)
+    report_dir = out / "reports" / f"{written.parent.name}-{written.name}"
+    _write_recommend_report(outcome, settings, now, report_dir, str(written))
+    stderr.print(f"report: {report_dir / 'report.html'}")
     verdict = "meets the SLO" if best.meets_slo else "misses the SLO (closest candidate)"
     ratio = best.cost_vs_oracle
     vs = "" if ratio is None else f", {ratio.mean:.2f}x the oracle"
@@ -440,3 +446,49 @@ def recommend(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _write_recommend_report(
+    outcome: ContestOutcome,
+    settings: ContestSettings,
+    now: datetime,
+    report_dir: Path,
+    bundle: str,
+) -> None:
+    """The contest's report (JSON and HTML) beside the bundles, as retrain writes it."""
+    import hashlib
+
+    from planner.retrain.inputs import PulledHistory
+    from planner.retrain.report import build_report, write_report
+
+    workload = outcome.scenario.workload
+    source = workload.path or workload.format
+    history = PulledHistory(
+        trace=Path(source),
+        trace_format=workload.format,
+        bin_s=workload.bin_s,
+        time_unit=workload.time_unit,
+        start_h=workload.start_h,
+        label=f"trace:{source}",
+        problems=[],
+        digest="",
+    )
+    decision = outcome.decision
+    winner = decision.best_challenger
+    report = build_report(
+        run_id=hashlib.sha256(bundle.encode()).hexdigest()[:16],
+        created_at=now,
+        key=outcome.scenario.name,
+        history=history,
+        scenario=outcome.scenario,
+        settings=settings,
+        outcome=outcome,
+        action="recommend",
+        reason=decision.reason
+        if winner is None
+        else f"{winner.candidate.label}: {decision.reason}",
+        champion_before=None,
+        champion_after=bundle,
+        notes=[],
+    )
+    write_report(report, report_dir)

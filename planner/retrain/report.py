@@ -231,7 +231,11 @@ def render_html(report: dict[str, Any]) -> str:
         else "no contest was run"
     )
     body = [
-        f"<h1>Retraining {_e(report['stack'])}: {_e(decision['action'])}</h1>",
+        (
+            f"<h1>Recommendation for {_e(report['stack'])}</h1>"
+            if decision["action"] == "recommend"
+            else f"<h1>Retraining {_e(report['stack'])}: {_e(decision['action'])}</h1>"
+        ),
         f"<p id='decision'>{_e(decision['reason'])}.</p>",
         f"<p>Champion before: {_e(decision['champion_before'])}; after: "
         f"{_e(decision['champion_after'])}"

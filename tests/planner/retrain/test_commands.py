@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from tests.planner.test_report_browser import browser  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[3]
 TRACE = ROOT / "sim" / "scenarios" / "fixtures" / "azure_conv.csv"
@@ -32,6 +34,26 @@ def test_recommend_prints_the_winner_bundle_last_and_simulate_runs_it(tmp_path: 
         app, ["simulate", "--scenario", str(SCENARIO), "--policies", f"bundle:{bundle}"]
     )
     assert simulated.exit_code == 0, simulated.output
+    page = out / "reports" / f"{bundle.parent.name}-{bundle.name}" / "report.html"
+    report = json.loads(page.with_name("report.json").read_text())
+    assert next(c["label"] for c in report["candidates"]) in last
+    assert len(report["oracle"]) == 2 and report["decision"]["champion_after"] == str(bundle)
+
+
+def test_the_retrain_report_reads_in_a_real_browser(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "bundles"
+    result = runner.invoke(
+        app, ["recommend", "--scenario", str(SCENARIO), "--out", str(out), *QUICK]
+    )
+    assert result.exit_code == 0, result.output
+    (page,) = out.glob("reports/*/report.html")
+    browser.get(page.resolve().as_uri())
+    assert browser.find_element("tag name", "h1").text == "Recommendation for default"
+    rows = browser.find_elements("css selector", "#candidates tr")
+    assert len(rows) == 1 + 2  # header, threshold-tuned, hpa-tuned
+    assert "x oracle" in rows[0].text and ("meets" in rows[1].text or "misses" in rows[1].text)
+    assert len(browser.find_elements("css selector", "#tuning tr")) == 1 + 2
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 @pytest.mark.parametrize(
