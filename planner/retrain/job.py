@@ -312,8 +312,9 @@ def write_winner_bundle(
         taken = [v.split("@", 1)[1] for v in store.versions() if v.startswith(f"{name}@")]
         version = max([version, *(int(t) + 1 for t in taken if t.isdigit())])
     start_h, duration_h = outcome.windows.train
-    train = outcome.score_scenario.model_copy()
-    epoch_s = scenario_inputs(train)[0].epoch_s
+    # The scoring window's clock starts at its own first second; the bundle records
+    # the trace's t = 0, as `planner tune` does.
+    epoch_s = scenario_inputs(outcome.score_scenario)[0].epoch_s
     files: dict[str, bytes] = {}
     if winner.candidate.family == "rl" and outcome.rl is not None:
         learned = read_bundle(outcome.rl.bundle_dir)
