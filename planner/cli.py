@@ -16,13 +16,13 @@ from planner.cli_app import (
     DEFAULT_ENGINE,
     BackendChoice,
     EngineChoice,
-    TraceFormatChoice,
     app,
     guarded,
     stderr,
     stdout,
 )
 from planner.cli_flags import (
+    BinFlag,
     DecisionIntervalFlag,
     InitialReplicasFlag,
     InstanceTypeFlag,
@@ -31,6 +31,7 @@ from planner.cli_flags import (
     SloLatencyFlag,
     SloTargetFlag,
     TimeUnitFlag,
+    TraceFormatFlag,
 )
 from sim.errors import UserInputError
 
@@ -76,12 +77,8 @@ def simulate(
     trace: Annotated[
         Path | None, typer.Option(help="Trace file or directory replacing the workload.")
     ] = None,
-    trace_format: Annotated[
-        TraceFormatChoice | None, typer.Option(help="Format of --trace.")
-    ] = None,
-    bin_s: Annotated[
-        float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")
-    ] = None,
+    trace_format: TraceFormatFlag = None,
+    bin_s: BinFlag = None,
     scale_mean_rps: Annotated[
         float | None, typer.Option(help="Rescale the workload to this mean rate (req/s).")
     ] = None,
@@ -307,12 +304,8 @@ def tune(
         Path | None,
         typer.Option(help="Trace file or directory (alone: its own rate, pool sized from it)."),
     ] = None,
-    trace_format: Annotated[
-        TraceFormatChoice | None, typer.Option(help="Format of --trace.")
-    ] = None,
-    bin_s: Annotated[
-        float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")
-    ] = None,
+    trace_format: TraceFormatFlag = None,
+    bin_s: BinFlag = None,
     time_unit: TimeUnitFlag = None,
     scale_mean_rps: Annotated[
         float | None, typer.Option(help="Rescale the scenario's window to this mean (req/s).")

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from planner.cli_app import TraceFormatChoice
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
     from planner.scenario_input import ClusterOverrides
 
+TraceFormatFlag = Annotated[TraceFormatChoice | None, typer.Option(help="Format of --trace.")]
+BinFlag = Annotated[float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")]
 InstanceTypeFlag = Annotated[
     str | None,
     typer.Option(help="Instance type of the pool, e.g. g5.xlarge, g5.12xlarge, p4d.24xlarge."),

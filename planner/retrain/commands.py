@@ -16,19 +16,20 @@ import typer
 from planner.cli_app import (
     BackendChoice,
     EngineChoice,
-    TraceFormatChoice,
     app,
     guarded,
     stderr,
     stdout,
 )
 from planner.cli_flags import (
+    BinFlag,
     InstanceTypeFlag,
     MaxReplicasFlag,
     MinReplicasFlag,
     SloLatencyFlag,
     SloTargetFlag,
     TimeUnitFlag,
+    TraceFormatFlag,
     cluster_overrides,
 )
 from sim.errors import UserInputError
@@ -72,8 +73,6 @@ EngineFlag = Annotated[EngineChoice, typer.Option(help="Engine the candidates ar
 WorkersFlag = Annotated[int | None, typer.Option(min=1, help="Worker processes / Ray CPUs.")]
 BackendFlag = Annotated[BackendChoice, typer.Option(help="Where tuning and scoring run.")]
 TraceFlag = Annotated[Path | None, typer.Option(help="Trace file or directory.")]
-TraceFormatFlag = Annotated[TraceFormatChoice | None, typer.Option(help="Format of --trace.")]
-BinFlag = Annotated[float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")]
 
 
 def _contest_settings(

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from planner.cli_app import BackendChoice, TraceFormatChoice, app, guarded, stderr, stdout
+from planner.cli_app import BackendChoice, app, guarded, stderr, stdout
+from planner.cli_flags import BinFlag, TraceFormatFlag
 from sim.errors import UserInputError
 
 
@@ -19,15 +20,11 @@ def train(
     trace: Annotated[
         Path | None, typer.Option(help="Trace file or directory (default: the scenario's).")
     ] = None,
-    trace_format: Annotated[
-        TraceFormatChoice | None, typer.Option(help="Format of --trace.")
-    ] = None,
+    trace_format: TraceFormatFlag = None,
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario YAML: cluster, SLO (default: the bundled one).")
     ] = None,
-    bin_s: Annotated[
-        float | None, typer.Option(min=0.0, help="Bin width (s) for rate-csv / nab.")
-    ] = None,
+    bin_s: BinFlag = None,
     scale_mean_rps: Annotated[
         float | None, typer.Option(help="Rescale the trace to this mean rate (req/s).")
     ] = None,
