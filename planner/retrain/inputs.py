@@ -84,6 +84,10 @@ class PulledHistory:
     label: str
     problems: list[str]
     digest: str
+    #: What the stack actually ran over the window (mean and peak ready replicas or
+    #: instances, share of bins with a reading), when the source has it: the report
+    #: puts it beside what the policies provision in simulation.
+    capacity: dict[str, float] | None = None
 
 
 def pull_history(
@@ -110,8 +114,33 @@ def pull_history(
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     problems = history_problems(history, days)
     return PulledHistory(
-        path, "rate-csv", history.step_s, "s", 0.0, history.source, problems, digest
+        path,
+        "rate-csv",
+        history.step_s,
+        "s",
+        0.0,
+        history.source,
+        problems,
+        digest,
+        capacity=_capacity_summary(history.capacity),
     )
+
+
+def _capacity_summary(capacity: Any) -> dict[str, float] | None:
+    """Mean and peak of the ready-capacity series and the share of bins that have one."""
+    import numpy as np
+
+    if capacity is None:
+        return None
+    values = np.asarray(capacity, dtype=float)
+    present = values[np.isfinite(values)]
+    if present.size == 0:
+        return None
+    return {
+        "mean": float(present.mean()),
+        "peak": float(present.max()),
+        "present_share": present.size / values.size,
+    }
 
 
 def _cloudwatch(

@@ -48,6 +48,7 @@ def build_report(
             "format": history.trace_format,
             "start_h": history.start_h,
             "problems": history.problems,
+            "observed_capacity": history.capacity,
         },
         "cluster": scenario.model_dump(mode="json", exclude={"workload", "base_dir", "policies"}),
         "settings": settings.to_json(),
@@ -213,6 +214,17 @@ def _remedies_block(report: dict[str, Any]) -> str:
     )
 
 
+def _observed(report: dict[str, Any]) -> str:
+    seen = report["history"].get("observed_capacity")
+    if not seen or not seen.get("present_share"):
+        return ""
+    return (
+        f"<p id='observed'>What the stack ran over the history: {seen['mean']:,.1f} ready "
+        f"replicas on average, {seen['peak']:,.0f} at peak ({seen['present_share']:.0%} of bins "
+        "with a reading).</p>"
+    )
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
     decision = report["decision"]
@@ -243,6 +255,7 @@ def render_html(report: dict[str, Any]) -> str:
         + "</p>",
         f"<p>History: {_e(report['history']['source'])}; {window_text}. Run {_e(report['run_id'])}"
         f", {_e(report['created_at'])}.</p>",
+        _observed(report),
         missing,
     ]
     if "candidates" in report:

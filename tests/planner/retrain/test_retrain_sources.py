@@ -70,6 +70,18 @@ def cloudwatch_week(moto_server: str) -> Iterator[str]:  # noqa: F811
     ]
     for i in range(0, len(data), 1000):
         cloudwatch.put_metric_data(Namespace="scaleplan", MetricData=data[i : i + 1000])
+    # What the group ran: 3 instances, 4 in the afternoons (hours 12-17 UTC).
+    capacity = [
+        {
+            "MetricName": "GroupInServiceInstances",
+            "Dimensions": [{"Name": "AutoScalingGroupName", "Value": GROUP}],
+            "Timestamp": t,
+            "Value": 4.0 if 12 <= t.hour < 18 else 3.0,
+        }
+        for t in (start + timedelta(minutes=5 * i) for i in range(7 * 288))
+    ]
+    for i in range(0, len(capacity), 1000):
+        cloudwatch.put_metric_data(Namespace="AWS/AutoScaling", MetricData=capacity[i : i + 1000])
     yield moto_server
     mp.undo()
 
@@ -90,6 +102,9 @@ def test_cloudwatch_cycles_promote_then_keep_and_a_gap_keeps_the_champion(
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["history"]["source"].startswith("cloudwatch")
     assert report["history"]["format"] == "rate-csv" and not report["history"]["problems"]
+    seen = report["history"]["observed_capacity"]
+    assert seen["peak"] == 4.0 and seen["present_share"] == 1.0
+    assert seen["mean"] == pytest.approx(3.25, abs=0.02)  # 6 of 24 hours at 4
     # The next day's run: the champion is among equals, so it stays.
     second = cycle(cloudwatch_source(cloudwatch_week, 2.0), store, NOW - timedelta(hours=6))
     assert second.action == "keep", second.reason
