@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from planner.retrain.pipeline import ContestOutcome, ContestSettings
     from planner.retrain.scoring import Spread
+    from policies.stack_config import StackScaling
 
 
 class SourceChoice(StrEnum):
@@ -251,11 +252,11 @@ def retrain(
             f"report: {result.report_dir / 'report.html'} "
             f"(and in the store under runs/{result.run_id}/)"
         )
-    if result.action == "promote" and result.promoted_bundle is not None and stack is not None:
+    if result.scaling is not None and result.promoted_bundle is not None and stack is not None:
         _after_promotion(
             result.promoted_bundle,
+            result.scaling,
             stack,
-            None if target is None else target.value,
             project_dir,
             (emit, apply, yes),
             mode,
@@ -267,8 +268,8 @@ def retrain(
 
 def _after_promotion(
     bundle: Path,
+    scaling: StackScaling,
     stack: str,
-    target: str | None,
     project_dir: Path,
     actions: tuple[bool, bool, bool],
     mode: ModeFlag | None,
@@ -279,12 +280,10 @@ def _after_promotion(
     from datetime import UTC, datetime
 
     from planner.apply.inputs import stack_file
-    from planner.retrain.job import stack_scaling
 
     emit, apply, yes = actions
     now = datetime.now(UTC)
     path = stack_file(project_dir, stack)
-    scaling = stack_scaling(project_dir, stack, target, bundle, now)
     if emit:
         from planner.emit.stack_file import render, write
 

@@ -80,6 +80,8 @@ class RetrainResult:
     report_dir: Path | None
     cached: bool = False
     promoted_bundle: Path | None = None
+    #: The promoted bundle compiled for the stack's pool (what --emit writes and --apply applies).
+    scaling: StackScaling | None = None
     outcome: ContestOutcome | None = None
 
 
@@ -207,8 +209,14 @@ def run_retrain(
         attempt = f"runs/{run_id}/{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
         for path in files:
             store.put_file(f"{attempt}/{path.name}", path.read_bytes())
+        scaling = None
         if promoted_dir is not None and version is not None:
-            emitted = _emitted_for_stack(request, promoted_dir, store, version, now)
+            emitted = None
+            if request.stack is not None:
+                scaling = stack_scaling(
+                    request.project_dir, request.stack, request.target, promoted_dir, now
+                )
+                emitted = store.put_emitted(version, request.stack, scaling.to_config())
             current = store.champion(key)
             if current is None or current["version"] != version:
                 store.set_champion(key, version, who=_who(), reason=reason, emitted=emitted)
@@ -228,6 +236,7 @@ def run_retrain(
         report,
         files[0].parent,
         promoted_bundle=promoted_dir,
+        scaling=scaling,
         outcome=outcome,
     )
 
@@ -337,16 +346,6 @@ def write_winner_bundle(
         files=files,
     )
     return write_bundle(bundle, root)
-
-
-def _emitted_for_stack(
-    request: RetrainRequest, bundle_dir: Path, store: PolicyStore, version: str, now: datetime
-) -> str | None:
-    """The bundle compiled for the stack, stored beside it (None without a stack)."""
-    if request.stack is None:
-        return None
-    scaling = stack_scaling(request.project_dir, request.stack, request.target, bundle_dir, now)
-    return store.put_emitted(version, request.stack, scaling.to_config())
 
 
 def stack_scaling(
