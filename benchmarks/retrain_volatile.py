@@ -18,6 +18,7 @@ line one JSON object with every figure.
 Usage:
     .venv/bin/python benchmarks/retrain_volatile.py [--cases FB,IBM,KO,CRM,servegen]
         [--trials 8] [--seeds 2] [--workers 2] [--tuning-headroom 0.0]
+        [--validation-share 0.2] [--rl-budget-min 0]
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def figures(outcome: ContestOutcome, wall_s: float) -> dict[str, Any]:
         "oracle_feasible": [o.feasible for o in outcome.board.oracles],
         "candidates": [s.to_json() for s in ranked],
         "tuning": [
-            {"family": t.family, "chosen": t.chosen, "params": t.params, "wall_s": t.wall_s}
+            {
+                "family": t.family, "chosen": t.chosen, "params": t.params, "wall_s": t.wall_s,
+                "fit_attainment": t.fit_attainment,
+                "validation_attainment": t.validation_attainment,
+                "chosen_rank": t.chosen_rank,
+            }
             for t in outcome.tuned
         ],
         "remedies": [r.to_json() for r in outcome.remedies],
@@ -102,6 +108,12 @@ def show(name: str, outcome: ContestOutcome, wall_s: float) -> None:
     print(f"\n== {name}: {wall_s:.0f} s ({outcome.timings_s})")
     oracle = ", ".join(f"{o.cost_usd:,.0f} ({o.attainment:.2%})" for o in outcome.board.oracles)
     print(f"   oracle per seed: USD {oracle}")
+    for t in outcome.tuned:
+        validation = "-" if t.validation_attainment is None else f"{t.validation_attainment:.2%}"
+        print(
+            f"   tuned {t.family:<20} {t.chosen:<8} rank {t.chosen_rank}  fitting "
+            f"{t.fit_attainment:.2%}  validation {validation}"
+        )
     for score in outcome.board.ranked():
         ratio = score.cost_vs_oracle
         print(
@@ -125,6 +137,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tuning-headroom", type=float, default=0.0)
+    parser.add_argument("--validation-share", type=float, default=0.2)
+    parser.add_argument("--rl-budget-min", type=float, default=0.0)
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with LocalExecutor(max_workers=args.workers) as executor:
@@ -135,6 +149,8 @@ def main() -> None:
                 seeds=args.seeds,
                 train_window_h=train_h,
                 tuning_headroom=args.tuning_headroom,
+                validation_share=args.validation_share,
+                rl_budget_s=args.rl_budget_min * 60.0,
             )
             started = time.perf_counter()
             outcome = run_contest(
@@ -151,6 +167,8 @@ def main() -> None:
                 "trials": args.trials,
                 "seeds": args.seeds,
                 "tuning_headroom": args.tuning_headroom,
+                "validation_share": args.validation_share,
+                "rl_budget_min": args.rl_budget_min,
                 "cases": results,
                 "cpu_count": os.cpu_count(),
                 "python": platform.python_version(),

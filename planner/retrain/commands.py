@@ -67,6 +67,13 @@ HeadroomFlag = Annotated[
     float,
     typer.Option(help="Tune for the SLO target plus this share (0.01: one point above)."),
 ]
+ValidationFlag = Annotated[
+    float,
+    typer.Option(
+        help="Newest share of the training window each family's finalists are checked on "
+        "(0: none)."
+    ),
+]
 RlBudgetFlag = Annotated[
     float, typer.Option(min=0.0, help="Minutes of RL training (0: no RL challenger).")
 ]
@@ -86,6 +93,7 @@ def _contest_settings(
     holdout_share: float,
     train_window_h: tuple[float, float] | None = None,
     tuning_headroom: float = 0.0,
+    validation_share: float = 0.2,
 ) -> ContestSettings:
     from planner.retrain.pipeline import ContestSettings
 
@@ -99,6 +107,7 @@ def _contest_settings(
         holdout_share=holdout_share,
         train_window_h=train_window_h,
         tuning_headroom=tuning_headroom,
+        validation_share=validation_share,
     )
     settings.check()
     return settings
@@ -160,6 +169,7 @@ def retrain(
     ] = 0.05,
     rl_budget_min: RlBudgetFlag = 0.0,
     tuning_headroom: HeadroomFlag = 0.0,
+    validation_share: ValidationFlag = 0.2,
     engine: EngineFlag = EngineChoice.fluid,
     emit: Annotated[
         bool, typer.Option(help="Write a promoted champion into Pulumi.<stack>.yaml.")
@@ -213,6 +223,7 @@ def retrain(
             engine,
             holdout_share,
             tuning_headroom=tuning_headroom,
+            validation_share=validation_share,
         ),
         store_url=store,
         stack=stack,
@@ -368,6 +379,7 @@ def recommend(
     families: FamiliesFlag = None,
     rl_budget_min: RlBudgetFlag = 0.0,
     tuning_headroom: HeadroomFlag = 0.0,
+    validation_share: ValidationFlag = 0.2,
     engine: EngineFlag = EngineChoice.fluid,
     backend: BackendFlag = BackendChoice.local,
     workers: WorkersFlag = None,
@@ -395,6 +407,7 @@ def recommend(
         0.25,
         None if train_h is None else parse_window_h(train_h, "--train-h"),
         tuning_headroom,
+        validation_share,
     )
     overrides = WorkloadOverrides(
         trace=trace,

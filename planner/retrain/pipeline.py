@@ -6,7 +6,8 @@ The pipeline `planner retrain` and `planner recommend` share:
    newest `holdout_share`, or what follows `--train-h`). No challenger sees the
    scoring window; forecasters see the training part as their history.
 2. Calibrate every policy family on the training window (`planner.retrain.candidates`,
-   one executor task per family).
+   one executor task per family): the search fits the older part of it, and its
+   finalists are checked on the newest `validation_share` of it.
 3. Train the RL challenger within its wall-clock budget, residual on the best tuned
    heuristic, continuing from the champion's weights where they fit
    (`planner.retrain.rl_candidate`).
@@ -49,6 +50,7 @@ class ContestSettings:
     holdout_share: float = 0.25
     train_window_h: tuple[float, float] | None = None
     tuning_headroom: float = 0.0
+    validation_share: float = 0.2
 
     def check(self) -> None:
         if not 0.0 < self.holdout_share < 1.0:
@@ -63,6 +65,11 @@ class ContestSettings:
             raise UserInputError(
                 f"--tuning-headroom {self.tuning_headroom:g}: give a share in [0, 0.5), "
                 "e.g. 0.01 to tune for one point above the SLO target"
+            )
+        if not 0.0 <= self.validation_share < 1.0:
+            raise UserInputError(
+                f"--validation-share {self.validation_share:g}: give a share in [0, 1), "
+                "e.g. 0.2 (0: choose each family's candidate on the fitting window alone)"
             )
         if self.rl_budget_s < 0:
             raise UserInputError("--rl-budget-min must not be negative")
@@ -79,18 +86,35 @@ class ContestSettings:
             "holdout_share": self.holdout_share,
             "train_window_h": self.train_window_h,
             "tuning_headroom": self.tuning_headroom,
+            "validation_share": self.validation_share,
         }
 
 
 @dataclass(frozen=True)
 class Windows:
-    """(start_h, duration_h) of the training and the scoring window."""
+    """(start_h, duration_h) of the training and the scoring window.
+
+    The training window is the fitting part followed by the validation part (None:
+    no validation part, the search fits all of it).
+    """
 
     train: tuple[float, float]
     score: tuple[float, float]
+    validation: tuple[float, float] | None = None
 
-    def to_json(self) -> dict[str, list[float]]:
-        return {"train_h": list(self.train), "score_h": list(self.score)}
+    @property
+    def fit(self) -> tuple[float, float]:
+        if self.validation is None:
+            return self.train
+        return (self.train[0], self.validation[0] - self.train[0])
+
+    def to_json(self) -> dict[str, list[float] | None]:
+        return {
+            "train_h": list(self.train),
+            "fit_h": list(self.fit),
+            "validation_h": None if self.validation is None else list(self.validation),
+            "score_h": list(self.score),
+        }
 
 
 def split_windows(scenario: Scenario, settings: ContestSettings) -> Windows:
@@ -110,9 +134,19 @@ def split_windows(scenario: Scenario, settings: ContestSettings) -> Windows:
                 f"--train-h {train[0]:g}:{score_start:g} must lie inside the history "
                 f"({start_h:g}:{end_h:g} h) and leave a scoring window after it"
             )
-        return Windows(train, (score_start, end_h - score_start))
+        return _with_validation(train, (score_start, end_h - score_start), settings)
     split_h = start_h + duration_h * (1.0 - settings.holdout_share)
-    return Windows((start_h, split_h - start_h), (split_h, end_h - split_h))
+    return _with_validation((start_h, split_h - start_h), (split_h, end_h - split_h), settings)
+
+
+def _with_validation(
+    train: tuple[float, float], score: tuple[float, float], settings: ContestSettings
+) -> Windows:
+    if settings.validation_share == 0.0:
+        return Windows(train, score)
+    validation_h = train[1] * settings.validation_share
+    start = train[0] + train[1] - validation_h
+    return Windows(train, score, (start, validation_h))
 
 
 @dataclass
@@ -148,13 +182,24 @@ def run_contest(
     windows = split_windows(scenario, settings)
     factor = scale_factor(scenario)
     train = windowed(scenario, windows.train, factor)
+    fit = train if windows.validation is None else windowed(scenario, windows.fit, factor)
+    validation = (
+        None if windows.validation is None else windowed(scenario, windows.validation, factor)
+    )
     score = windowed(scenario, windows.score, factor)
     families = families_for(scenario, settings.families)
 
     started = time.perf_counter()
     tell(f"calibrating {len(families)} families, {settings.trials} trials each")
     jobs = [
-        TuneJob(train, family, settings.trials, settings.seed, settings.tuning_headroom)
+        TuneJob(
+            fit,
+            family,
+            settings.trials,
+            settings.seed,
+            validation=validation,
+            headroom=settings.tuning_headroom,
+        )
         for family in families
     ]
     tuned: list[TunedFamily] = executor.map(tune_family, jobs, None)

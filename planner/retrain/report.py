@@ -80,6 +80,10 @@ def build_report(
                 "params": t.params,
                 "train_cost_usd": t.train_cost_usd,
                 "train_slo_attainment": t.train_attainment,
+                "fit_slo_attainment": t.fit_attainment,
+                "validation_slo_attainment": t.validation_attainment,
+                "finalists": t.finalists,
+                "chosen_rank": t.chosen_rank,
                 "wall_s": t.wall_s,
             }
             for t in outcome.tuned
@@ -180,16 +184,22 @@ def _oracle_rows(report: dict[str, Any]) -> str:
     return f"<ul>{''.join(rows)}</ul>" if rows else ""
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def _tuning_table(report: dict[str, Any]) -> str:
     rows = [
         f"<tr><td>{_e(t['family'])}</td><td>{_e(t['chosen'])}</td><td>{t['trials']}</td>"
-        f"<td>{t['feasible_trials']}</td><td>{t['train_slo_attainment']:.2%}</td>"
+        f"<td>{t['feasible_trials']}</td><td>{_share(t.get('fit_slo_attainment'))}</td>"
+        f"<td>{_share(t.get('validation_slo_attainment'))}</td>"
         f"<td>{t['train_cost_usd']:,.2f}</td><td>{t['wall_s']:.1f}</td>"
         f"<td><code>{_e(json.dumps(t['params'], sort_keys=True))}</code></td></tr>"
         for t in report.get("tuning", [])
     ]
     head = (
-        "<tr><th>family</th><th>kept</th><th>trials</th><th>feasible</th><th>attainment</th>"
+        "<tr><th>family</th><th>kept</th><th>trials</th><th>feasible</th>"
+        "<th>attainment (fitting)</th><th>attainment (validation)</th>"
         "<th>cost USD</th><th>seconds</th><th>parameters</th></tr>"
     )
     return f"<table id='tuning'>{head}{''.join(rows)}</table>"

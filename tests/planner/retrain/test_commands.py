@@ -96,6 +96,11 @@ def test_the_retrain_report_reads_in_a_real_browser(browser: Any, tmp_path: Path
             "--holdout-share 1.5",
         ),
         (
+            ["recommend", "--out", "OUT", "--trace", str(TRACE), "--trace-format", "azure-llm",
+             "--validation-share", "1"],
+            "--validation-share 1: give a share in [0, 1)",
+        ),
+        (
             ["retrain", "--source", "trace", "--store", "S", "--stack", "nosuch",
              "--project-dir", str(ROOT), "--trace", str(TRACE), "--trace-format", "azure-llm"],
             "stack 'nosuch' has no config file",
