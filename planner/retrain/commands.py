@@ -70,8 +70,7 @@ HeadroomFlag = Annotated[
 ValidationFlag = Annotated[
     float,
     typer.Option(
-        help="Newest share of the training window each family's finalists are checked on "
-        "(0: none)."
+        help="Newest share of the training window each family's finalists are checked on (0: none)."
     ),
 ]
 RlBudgetFlag = Annotated[

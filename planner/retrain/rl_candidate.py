@@ -31,13 +31,12 @@ from typing import Any
 
 from planner.runs import scenario_inputs
 from planner.train.config import HOUR_S, TrainConfig
-from planner.train.learn import make_spec, new_model, training_envs
-from planner.train.pipeline import RECORDED_EXTRA
+from planner.train.learn import new_model, training_envs
 from planner.train.windows import cut
 from policies.registry import resolve
 from policies.spec import PolicySpecBase
 from sim.errors import PolicyError, UserInputError
-from sim.gym.observation import FEATURES, LAYOUT_VERSION
+from sim.gym.observation import LAYOUT_VERSION
 from sim.scenario import Scenario
 
 #: Longest training episode; shorter windows get episodes of half their length.
@@ -313,44 +312,23 @@ def _write_bundle(
     fitted: dict[str, Any],
     created_at: datetime,
 ) -> Path:
-    from policies.bundle import (
-        RECORDED_PACKAGES,
-        PolicyBundle,
-        TrainingWindow,
-        collect_versions,
-        next_version,
-        write_bundle,
-    )
-    from policies.rl import MODEL_FILE
+    from planner.train.bundle import write_learned_bundle
+    from policies.bundle import TrainingWindow
 
     assert config.base_spec is not None
-    name = f"rl-{config.algo}-{config.base_spec.kind}"
     start_h, duration_h = window_h
     train_epoch_s = scenario_inputs(train)[0].epoch_s  # the window's own t = 0
-    bundle = PolicyBundle(
-        name=name,
-        version=next_version(out_root, name),
-        spec=make_spec(config, name),
-        fitted_params={
-            "algo": config.algo,
-            **fitted,
-            "layout_version": LAYOUT_VERSION,
-            "observation_features": list(FEATURES),
-            "action_mode": config.action_mode,
-            "factors": list(config.factors),
-            "episode_h": config.episode_h,
-            "level_range": list(config.level_range),
-            "reward_weights": vars(config.weights),
-            "hyperparameters": config.hyperparameters,
-        },
-        training_window=TrainingWindow(
+    return write_learned_bundle(
+        config,
+        f"rl-{config.algo}-{config.base_spec.kind}",
+        out_root,
+        model_zip=model_zip,
+        window=TrainingWindow(
             source=train.workload.path or train.workload.format,
             start_s=start_h * HOUR_S,
             end_s=(start_h + duration_h) * HOUR_S,
             epoch_s=None if train_epoch_s is None else train_epoch_s - start_h * HOUR_S,
         ),
-        versions=collect_versions(RECORDED_PACKAGES + RECORDED_EXTRA),
         created_at=created_at,
-        files={MODEL_FILE: model_zip},
+        fitted=fitted,
     )
-    return write_bundle(bundle, out_root)

@@ -32,12 +32,10 @@ from planner.tune import objective_value
 from policies.registry import resolve
 from policies.spec import PolicySpecBase
 from sim.errors import UserInputError
-from sim.gym.observation import FEATURES, LAYOUT_VERSION
 from sim.scenario import Scenario
 
 #: Share of the training window held out of episodes to pick the best seed on.
 VALIDATION_SHARE = 0.2
-RECORDED_EXTRA = ("torch", "gymnasium", "stable-baselines3", "numba")
 
 
 @dataclass(frozen=True)
@@ -177,49 +175,29 @@ def train_policy(
 
 def write_rl_bundle(outcome: TrainOutcome, root: Path, *, created_at: datetime) -> Path:
     """Write the learned policy as a bundle under `root/<name>/v<N>` (never overwriting)."""
-    from policies.bundle import (
-        RECORDED_PACKAGES,
-        PolicyBundle,
-        TrainingWindow,
-        collect_versions,
-        next_version,
-        write_bundle,
-    )
-    from policies.rl import MODEL_FILE
+    from planner.train.bundle import write_learned_bundle
+    from policies.bundle import TrainingWindow
 
-    name = outcome.bundle_name
-    config = outcome.config
     start_h, fit_h = outcome.windows.fit
-    bundle = PolicyBundle(
-        name=name,
-        version=next_version(root, name),
-        spec=make_spec(config, name),
-        fitted_params={
-            "algo": config.algo,
-            "timesteps": outcome.best.timesteps,
-            "seed": outcome.best.seed,
-            "layout_version": LAYOUT_VERSION,
-            "observation_features": list(FEATURES),
-            "action_mode": config.action_mode,
-            "factors": list(config.factors),
-            "episode_h": config.episode_h,
-            "level_range": list(config.level_range),
-            "reward_weights": vars(config.weights),
-            "hyperparameters": config.hyperparameters,
-            "calibrated_threshold": outcome.tuned_params,
-        },
-        training_window=TrainingWindow(
+    return write_learned_bundle(
+        outcome.config,
+        outcome.bundle_name,
+        root,
+        model_zip=outcome.best.model_zip,
+        window=TrainingWindow(
             source=outcome.source,
             start_s=start_h * HOUR_S,
             end_s=(start_h + fit_h) * HOUR_S,
             epoch_s=outcome.epoch_s,
         ),
-        scores=scores_json(outcome),
-        versions=collect_versions(RECORDED_PACKAGES + RECORDED_EXTRA),
         created_at=created_at,
-        files={MODEL_FILE: outcome.best.model_zip},
+        fitted={
+            "timesteps": outcome.best.timesteps,
+            "seed": outcome.best.seed,
+            "calibrated_threshold": outcome.tuned_params,
+        },
+        scores=scores_json(outcome),
     )
-    return write_bundle(bundle, root)
 
 
 def scores_json(outcome: TrainOutcome) -> dict[str, Any]:
