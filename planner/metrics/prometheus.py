@@ -29,6 +29,10 @@ from sim.errors import UserInputError
 MAX_STEPS_PER_QUERY = 11_000
 
 
+class NoSeriesData(UserInputError):
+    """A query matched no series over the whole window."""
+
+
 def default_demand_query(namespace: str, rate_window: str = "2m") -> str:
     """Requests per second finished by the vLLM servers of `namespace`, summed over pods.
 
@@ -82,6 +86,7 @@ def fetch_prometheus(
     step_s: float = 60,
     capacity_query: str | None = None,
     timeout_s: float = 30,
+    capacity_optional: bool = False,
 ) -> DemandHistory:
     """Demand (and optional capacity) over [start, end) from the Prometheus at `url`.
 
@@ -93,6 +98,8 @@ def fetch_prometheus(
         step_s: Bin width in whole seconds.
         capacity_query: PromQL giving ready replicas, one series; None skips capacity.
         timeout_s: Per-request timeout, also passed to Prometheus as the query timeout.
+        capacity_optional: A capacity query that matches nothing leaves the capacity
+            unknown (None) instead of failing: for a default query the user did not write.
 
     Raises:
         UserInputError: Prometheus unreachable or refusing the query, a query returning
@@ -124,12 +131,22 @@ def fetch_prometheus(
             f"Prometheus {base} {what} query {query!r}",
         )
 
+    def capacity() -> FloatArray | None:
+        if capacity_query is None:
+            return None
+        try:
+            return series(capacity_query, "capacity")
+        except NoSeriesData:
+            if capacity_optional:
+                return None
+            raise
+
     return DemandHistory(
         source=f"prometheus:{base} {demand_query}",
         start=first,
         step_s=float(step),
         rps=series(demand_query, "demand"),
-        capacity=None if capacity_query is None else series(capacity_query, "capacity"),
+        capacity=capacity(),
     )
 
 
@@ -159,7 +176,7 @@ def _query_series(
             "series"
         )
     if not values:
-        raise UserInputError(
+        raise NoSeriesData(
             f"Prometheus {base}: query {query!r} returned no data from "
             f"{chunks[0].start.isoformat()} to {chunks[-1].end.isoformat()}; check the metric "
             "name and label matchers (the namespace) in the Prometheus UI"

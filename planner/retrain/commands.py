@@ -154,7 +154,12 @@ def retrain(
         str | None, typer.Option(help="PromQL of arrivals per second (one series).")
     ] = None,
     capacity_query: Annotated[
-        str | None, typer.Option(help="PromQL of ready replicas (one series).")
+        str | None,
+        typer.Option(help="PromQL of ready replicas (one series; default: vLLM targets up)."),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Prometheus: namespace of the vLLM servers (default: the stack's)."),
     ] = None,
     step_s: Annotated[float, typer.Option(min=1.0, help="Prometheus query step (s).")] = 60.0,
     holdout_share: Annotated[
@@ -211,6 +216,7 @@ def retrain(
             prometheus_url=prometheus_url,
             demand_query=demand_query,
             capacity_query=capacity_query,
+            namespace=namespace,
             step_s=step_s,
         ),
         settings=_contest_settings(

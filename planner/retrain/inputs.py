@@ -52,6 +52,9 @@ class HistorySource:
     prometheus_url: str | None = None
     demand_query: str | None = None
     capacity_query: str | None = None
+    #: Namespace of the vLLM servers the default queries read (None: the stack's, or
+    #: "inference").
+    namespace: str | None = None
     step_s: float = 60.0
 
     def check(self) -> None:
@@ -169,15 +172,20 @@ def _prometheus(source: HistorySource, start: datetime, end: datetime, settings:
     from planner.metrics import prometheus
 
     assert source.prometheus_url is not None
-    namespace = settings.service.namespace if settings is not None else "inference"
+    namespace = source.namespace or (
+        settings.service.namespace if settings is not None else "inference"
+    )
     query = source.demand_query or prometheus.default_demand_query(namespace)
+    # The default capacity query is informational (the report's observed capacity):
+    # a cluster whose scrape jobs are named otherwise still retrains, capacity unknown.
     return prometheus.fetch_prometheus(
         source.prometheus_url,
         query,
         start,
         end,
         step_s=source.step_s,
-        capacity_query=source.capacity_query,
+        capacity_query=source.capacity_query or prometheus.default_capacity_query(namespace),
+        capacity_optional=source.capacity_query is None,
     )
 
 

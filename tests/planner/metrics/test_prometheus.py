@@ -120,6 +120,21 @@ def test_ten_days_of_demand_and_capacity_with_the_outage_missing(
             assert h.capacity[i] == 2 + (t < p.p2_down_s), t
 
 
+def test_a_default_capacity_query_that_matches_nothing_leaves_capacity_unknown(
+    prometheus: PrometheusHistory,
+) -> None:
+    p = prometheus
+    window = (_utc(p.end_s - 2 * 3600), _utc(p.end_s - 3600))
+    query = default_capacity_query("elsewhere")
+    h = fetch_prometheus(
+        p.url, default_demand_query(NAMESPACE), *window, capacity_query=query,
+        capacity_optional=True,
+    )  # fmt: skip
+    assert h.capacity is None and not np.isnan(h.rps).all()
+    with pytest.raises(UserInputError, match="returned no data"):
+        fetch_prometheus(p.url, default_demand_query(NAMESPACE), *window, capacity_query=query)
+
+
 def test_an_unaligned_window_is_cut_to_whole_steps(prometheus: PrometheusHistory) -> None:
     p = prometheus
     h = fetch_prometheus(

@@ -10,7 +10,6 @@ keeps up.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 

@@ -116,9 +116,8 @@ def test_cloudwatch_cycles_promote_then_keep_and_a_gap_keeps_the_champion(
 
 
 def prometheus_source(url: str, days: float) -> HistorySource:
-    return HistorySource(
-        kind="prometheus", days=days, prometheus_url=url, demand_query=default_demand_query("llm")
-    )
+    # No queries given: the defaults read the vLLM servers of the namespace.
+    return HistorySource(kind="prometheus", days=days, prometheus_url=url, namespace="llm")
 
 
 def test_prometheus_cycles_promote_and_an_outage_keeps_the_champion(
@@ -129,6 +128,11 @@ def test_prometheus_cycles_promote_and_an_outage_keeps_the_champion(
     now = datetime.fromtimestamp(prometheus.end_s, UTC)
     first = cycle(prometheus_source(prometheus.url, 2.0), store, now)
     assert first.action == "promote", first.reason
+    history = json.loads((tmp_path / "report" / "report.json").read_text())["history"]
+    assert default_demand_query("llm") in history["source"]
+    # The default capacity query counts the vLLM targets up (not node-exporter): pod p2
+    # went down 4.5 days into the 11-day history, so the last two days show two.
+    assert history["observed_capacity"] == {"mean": 2.0, "peak": 2.0, "present_share": 1.0}
     # Seven days reach back over the 6-hour outage: the champion stays, the gap is named.
     gappy = cycle(prometheus_source(prometheus.url, 7.0), store, now)
     assert gappy.action == "keep"
@@ -136,3 +140,6 @@ def test_prometheus_cycles_promote_and_an_outage_keeps_the_champion(
     assert LocalStore(store).champion("default")["version"] == first.champion  # type: ignore[index]
     html = (tmp_path / "report" / "report.html").read_text()
     assert "Missing metrics" in html and "6.0 h" in html
+    seen = json.loads((tmp_path / "report" / "report.json").read_text())["history"]
+    assert seen["observed_capacity"]["peak"] == 3.0  # seven days reach back before p2 went down
+    assert seen["observed_capacity"]["present_share"] < 1.0  # the outage
