@@ -4,7 +4,9 @@
 (`planner.store.base`). The retraining job puts a bundle and sets the champion;
 `planner apply` records what it applied; `planner rollback --to VERSION` reads a
 version back and re-applies it. Nothing is ever overwritten; the pointer is
-written last, so a crash mid-write leaves the previous champion in force.
+written last, so a crash mid-write leaves the previous champion in force, and it
+moves by compare-and-swap, so of two racing promotions one takes effect and the
+other raises `StoreError` (`planner.store.base` says how).
 """
 
 from __future__ import annotations

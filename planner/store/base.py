@@ -9,8 +9,20 @@ Keys, relative to the store root (a directory or an S3 prefix):
     runs/<run id>/<file>                     a retraining run's report; `done.json` written last
     locks/<name>.lock                        a held lock (created only if absent, then deleted)
 
-Everything but the pointer is written once; the pointer is written last and
-replaced whole (os.replace locally, a new object version on S3).
+Everything but the pointer is written once, by a create that cannot replace
+(a hard link locally, `If-None-Match: *` on S3): of two writers racing for a key
+exactly one creates it, and the other gets False (the same content) or a
+`StoreError` (other content). The pointer is written last and replaced whole by a
+compare-and-swap (under an `flock` locally, `If-Match: <ETag>` on S3): it moves
+only if it still holds the record its writer read, so of two promotions from the
+same champion exactly one takes effect and the other raises `StoreError`.
+
+A history record is written before its pointer move and names the record it
+replaces (`previous_seq`); `history()` counts only the records on a chain walked
+back from a pointer. A record whose writer lost the race for the pointer, or
+crashed before moving it, is on no chain: it stays in `history/` as a pending
+record and is never reported as a promotion. So a crash at any point leaves the
+previous champion in force, and history agrees with the pointer.
 """
 
 from __future__ import annotations
@@ -18,10 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from sim.errors import UserInputError
 
@@ -70,8 +84,9 @@ def history_record(
     emitted: str | None,
     who: str,
     reason: str,
-    previous: str | None,
+    previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """Promotion number `seq`, replacing the pointer record `previous` (None: the first)."""
     return {
         "seq": seq,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -80,8 +95,90 @@ def history_record(
         "emitted": emitted,
         "who": who,
         "reason": reason,
-        "previous": previous,
+        "previous": None if previous is None else previous["version"],
+        "previous_seq": None if previous is None else previous["seq"],
     }
+
+
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """A history record as stored, in `history/` and in the pointer alike."""
+    return (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+
+
+def history_seq(name: str) -> int | None:
+    """The number of a `history/<seq:08d>.json` file name, None for anything else."""
+    stem, dot, ext = name.rpartition("/")[2].partition(".")
+    return int(stem) if dot and ext == "json" and stem.isdigit() else None
+
+
+class Unread(Enum):
+    """The type of `UNREAD`."""
+
+    UNREAD = "unread"
+
+
+#: `set_champion(expected=UNREAD)`: the caller read no champion before deciding; the
+#: store still moves the pointer only from the record it read itself.
+UNREAD: Final = Unread.UNREAD
+
+#: What a caller of `set_champion` read before deciding: the record `champion()`
+#: gave, None when there was no champion, or `UNREAD`.
+Expected = dict[str, Any] | None | Literal[Unread.UNREAD]
+
+
+def lost_race(stack: str, current: dict[str, Any] | None) -> StoreError:
+    """The error of a promotion whose pointer moved (to `current`) under it."""
+    if current is None:
+        return StoreError(
+            f"the champion of {stack} was removed while this run was deciding; "
+            "nothing was promoted: re-run"
+        )
+    return StoreError(
+        f"the champion of {stack} changed to {current.get('version')} by {current.get('who')} "
+        f"at {current.get('time')} while this run was deciding; nothing was promoted: re-run"
+    )
+
+
+def check_expected(stack: str, expected: Expected, current: dict[str, Any] | None) -> None:
+    """Raise `lost_race` when the pointer is no longer what the caller read.
+
+    Raises:
+        StoreError: the champion of `stack` changed since the caller read it.
+    """
+    if expected is not UNREAD and expected != current:
+        raise lost_race(stack, current)
+
+
+def effective_history(
+    records: Iterable[dict[str, Any]], pointers: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The promotions that took effect, oldest first: the chains behind `pointers`.
+
+    Walking back from each pointer through `previous_seq` gives exactly the
+    promotions whose pointer move succeeded; a record written by a run that lost
+    the race for the pointer, or crashed before moving it, is on no chain and is
+    left out. A record from before `previous_seq` was recorded ends the walk and
+    brings every earlier such record of its stack with it (what history was then).
+    """
+    by_seq = {r["seq"]: r for r in records if isinstance(r.get("seq"), int)}
+    taken: dict[int, dict[str, Any]] = {}
+    for pointer in pointers:
+        record: dict[str, Any] | None = by_seq.get(pointer["seq"], pointer)
+        while record is not None and record["seq"] not in taken:
+            taken[record["seq"]] = record
+            if "previous_seq" not in record:
+                taken |= {
+                    seq: r
+                    for seq, r in by_seq.items()
+                    if seq <= record["seq"]
+                    and r.get("stack") == record["stack"]
+                    and "previous_seq" not in r
+                }
+                break
+            before = record["previous_seq"]
+            # A record names an older one (its seq was free when it was written).
+            record = by_seq.get(before) if before is not None and before < record["seq"] else None
+    return [taken[seq] for seq in sorted(taken)]
 
 
 class PolicyStore(Protocol):
@@ -104,9 +201,25 @@ class PolicyStore(Protocol):
         ...
 
     def set_champion(
-        self, stack: str, version: str, *, who: str, reason: str, emitted: str | None = None
+        self,
+        stack: str,
+        version: str,
+        *,
+        who: str,
+        reason: str,
+        emitted: str | None = None,
+        expected: Expected = UNREAD,
     ) -> dict[str, Any]:
-        """Make `version` the champion of `stack`: a history record, then the pointer."""
+        """Make `version` the champion of `stack`: a history record, then the pointer.
+
+        The pointer moves only from the record the store reads at the start of this
+        call, and, when `expected` is given, only if that is still `expected` (what the
+        caller read from `champion(stack)` before deciding, None for no champion).
+
+        Raises:
+            StoreError: `version` is not stored, or the champion changed meanwhile (no
+                pointer is written, and history does not count this promotion).
+        """
         ...
 
     def history(self, stack: str | None = None) -> list[dict[str, Any]]:

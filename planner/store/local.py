@@ -1,23 +1,63 @@
-"""The policy store in a local directory: temp files renamed into place, never overwritten."""
+"""The policy store in a local directory: temp files linked into place, never overwritten.
+
+Write-once files are created by `os.link` from a complete temporary sibling, which
+fails when the name exists, so two racing writers cannot both create one. The
+champion pointer is compared and swapped under an exclusive `flock` on
+`champion/.<stack>.lock` (released by the kernel if its holder dies), then replaced
+with `os.replace`.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from planner.store.base import (
+    UNREAD,
+    Expected,
     StoredVersion,
     StoreError,
     bundle_version,
+    check_expected,
     check_version,
+    effective_history,
     emitted_bytes,
     history_record,
+    history_seq,
+    record_bytes,
 )
+
+#: How many history numbers a promotion tries before giving up (others take them).
+_SEQ_ATTEMPTS = 100
+
+
+def _create(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data`, complete or not at all; False when it exists.
+
+    The data goes to a temporary sibling first, flushed to disk, then is linked
+    to `path`: a link never replaces, so of two racing writers exactly one creates it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
 
 
 def _write_once(path: Path, data: bytes) -> bool:
@@ -26,21 +66,23 @@ def _write_once(path: Path, data: bytes) -> bool:
     Raises:
         StoreError: a different file already exists there (nothing is overwritten).
     """
-    if path.exists():
-        if path.read_bytes() == data:
-            return False
-        raise StoreError(f"{path} exists with other content; store entries are never overwritten")
+    if not path.exists() and _create(path, data):
+        return True
+    if path.read_bytes() == data:
+        return False
+    raise StoreError(f"{path} exists with other content; store entries are never overwritten")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (created if absent) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # fails if another writer created it first
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the holder; the kernel frees a dead one's
+        yield
     finally:
-        Path(tmp).unlink(missing_ok=True)
-    return True
+        os.close(fd)  # closing releases the lock
 
 
 class LocalStore:
@@ -53,22 +95,25 @@ class LocalStore:
         version = bundle_version(bundle_dir)
         target = self.root / "bundles" / version
         source = Path(bundle_dir)
-        if target.exists():
-            if _same_tree(source, target):
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+            try:
+                shutil.copytree(source, temp, dirs_exist_ok=True)
+                # Renaming onto a directory another writer filled first fails: never replaces.
+                os.rename(temp, target)
                 return version
-            raise StoreError(
-                f"version {version} is already stored with other content; bundles are never "
-                "overwritten: write the bundle as a new version"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
-        try:
-            shutil.copytree(source, temp, dirs_exist_ok=True)
-            os.rename(temp, target)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-        return version
+            except OSError:
+                if not target.is_dir():
+                    raise
+            finally:
+                shutil.rmtree(temp, ignore_errors=True)
+        if _same_tree(source, target):
+            return version
+        raise StoreError(
+            f"version {version} is already stored with other content; bundles are never "
+            "overwritten: write the bundle as a new version"
+        )
 
     def put_emitted(self, version: str, stack: str, value: dict[str, Any]) -> str:
         check_version(version)
@@ -109,36 +154,53 @@ class LocalStore:
         return record
 
     def set_champion(
-        self, stack: str, version: str, *, who: str, reason: str, emitted: str | None = None
+        self,
+        stack: str,
+        version: str,
+        *,
+        who: str,
+        reason: str,
+        emitted: str | None = None,
+        expected: Expected = UNREAD,
     ) -> dict[str, Any]:
         check_version(version)
         if version not in self.versions():
             raise StoreError(f"version {version} is not in store {self.root}; put it first")
-        current = self.champion(stack)
-        previous = current["version"] if current else None
-        for _attempt in range(100):
-            seq = len(list((self.root / "history").glob("*.json"))) + 1
-            record = history_record(seq, stack, version, emitted, who, reason, previous)
-            data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-            try:
-                _write_once(self.root / "history" / f"{seq:08d}.json", data)
-                break
-            except (StoreError, FileExistsError):
-                continue  # another writer took this number
-        else:
-            raise StoreError(f"could not append to {self.root / 'history'}")
         pointer = self.root / "champion" / f"{stack}.json"
-        pointer.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{stack}.", suffix=".tmp", dir=pointer.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, pointer)  # the pointer moves last, in one step
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with _locked(pointer.with_name(f".{stack}.lock")):
+            current = self.champion(stack)
+            check_expected(stack, expected, current)
+            record = self._append_history(stack, version, emitted, who, reason, current)
+            fd, tmp = tempfile.mkstemp(prefix=f".{stack}.", suffix=".tmp", dir=pointer.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(record_bytes(record))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, pointer)  # the pointer moves last, in one step
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         return record
+
+    def _append_history(
+        self,
+        stack: str,
+        version: str,
+        emitted: str | None,
+        who: str,
+        reason: str,
+        current: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Write the next free `history/<seq>.json` (promotions of other stacks race for it)."""
+        folder = self.root / "history"
+        taken = [history_seq(p.name) for p in folder.glob("*.json")] if folder.is_dir() else []
+        seq = max((n for n in taken if n is not None), default=0) + 1
+        for _attempt in range(_SEQ_ATTEMPTS):
+            record = history_record(seq, stack, version, emitted, who, reason, current)
+            if _create(folder / f"{seq:08d}.json", record_bytes(record)):
+                return record
+            seq += 1  # another writer took this number
+        raise StoreError(f"could not append to {folder}: {_SEQ_ATTEMPTS} numbers taken meanwhile")
 
     def history(self, stack: str | None = None) -> list[dict[str, Any]]:
         folder = self.root / "history"
@@ -147,7 +209,16 @@ class LocalStore:
             if folder.is_dir()
             else []
         )
-        return [r for r in records if stack is None or r["stack"] == stack]
+        pointers = sorted((self.root / "champion").glob("*.json"))
+        chains = effective_history(
+            records,
+            [
+                json.loads(p.read_text())
+                for p in pointers
+                if stack is None or p.name == f"{stack}.json"
+            ],
+        )
+        return [r for r in chains if stack is None or r["stack"] == stack]
 
     def versions(self) -> list[str]:
         found = set()
