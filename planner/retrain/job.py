@@ -219,7 +219,16 @@ def run_retrain(
                 emitted = store.put_emitted(version, request.stack, scaling.to_config())
             current = store.champion(key)
             if current is None or current["version"] != version:
-                store.set_champion(key, version, who=_who(), reason=reason, emitted=emitted)
+                # Only from the champion this run contested: a promotion made meanwhile
+                # (`planner apply`, `rollback`) makes this a StoreError, not a lost update.
+                store.set_champion(
+                    key,
+                    version,
+                    who=_who(),
+                    reason=reason,
+                    emitted=emitted,
+                    expected=champion_record,
+                )
         record = {
             "action": action,
             "reason": reason,
