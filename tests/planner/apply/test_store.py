@@ -86,6 +86,11 @@ def test_a_crash_while_moving_the_pointer_leaves_the_previous_champion(
     champion = store.champion("prod")
     assert champion is not None and champion["version"] == v1
     assert not [p for p in (tmp_path / "store" / "champion").iterdir() if p.name.endswith(".tmp")]
+    # Its history record was written, but is pending: history agrees with the pointer.
+    assert len(list((tmp_path / "store" / "history").glob("*.json"))) == 2
+    assert [h["version"] for h in store.history("prod")] == [v1]
+    assert store.set_champion("prod", v2, who="ci", reason="again")["previous"] == v1
+    assert [h["reason"] for h in store.history("prod")] == ["first", "again"]
 
 
 def test_a_crash_while_copying_a_bundle_leaves_no_version(
