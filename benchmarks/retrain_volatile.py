@@ -93,7 +93,10 @@ def figures(outcome: ContestOutcome, wall_s: float) -> dict[str, Any]:
         "candidates": [s.to_json() for s in ranked],
         "tuning": [
             {
-                "family": t.family, "chosen": t.chosen, "params": t.params, "wall_s": t.wall_s,
+                "family": t.family,
+                "chosen": t.chosen,
+                "params": t.params,
+                "wall_s": t.wall_s,
                 "fit_attainment": t.fit_attainment,
                 "validation_attainment": t.validation_attainment,
                 "chosen_rank": t.chosen_rank,
