@@ -5,8 +5,10 @@ backlog carried between intervals). A model can be wrong, so the reference every
 figure is divided by is not the model's plan but the cheapest plan that, replayed in
 the engine reporting it (same seed, same arrivals as every policy), meets the SLO:
 
-1. the model's optimum for the SLO target, replayed; while the replay misses, the
-   model's target is raised by the shortfall and the plan solved again;
+1. the model's optimum for the SLO target, replayed; where the engine measures each
+   interval (fluid), a replay that misses and lost intervals the model kept floors
+   them (`sim.oracle.floors`) and the plan is solved again; then, while the replay
+   misses, the model's target is raised by the shortfall and the plan solved again;
 2. the ladder of constant capacities: the model's cheapest constant that meets the
    target, then neighbours replayed until the cheapest constant that meets it in the
    engine is known;
@@ -33,7 +35,7 @@ from sim.engine import Engine
 from sim.replay import FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
-from sim.workload.model import Workload
+from sim.workload.model import FloatArray, Workload
 
 if TYPE_CHECKING:
     from sim.oracle import OracleResult
@@ -54,6 +56,9 @@ TRIM_SECONDS = 10.0
 #: must not change which plan the oracle settles on (a retraining run on the same
 #: data must find the same oracle).
 REFINE_BUDGET_S = 60.0
+#: Re-solves of one model with floors where its replay lost intervals the model kept
+#: (`sim.oracle.floors`), before its target is searched.
+FLOOR_ROUNDS = 6
 #: Replays searching a uniform margin over a near-miss model plan.
 MARGIN_REPLAYS = 7
 #: Replays bisecting between the cheapest missing and the cheapest meeting model plan.
@@ -61,6 +66,8 @@ BLEND_REPLAYS = 4
 #: Step added to a replay's shortfall (or taken off its surplus) when moving the
 #: model's target, and the resolution of that search (attainment share).
 TIGHTEN_MARGIN = 0.001
+#: Counts below the constant ladder's answer replayed as well (non-monotone engines).
+NON_MONOTONE_PROBES = 2
 #: Largest multiple of the pool's max_replicas tried when asking what would be needed.
 NEEDED_MAX_FACTOR = 64
 
@@ -139,6 +146,13 @@ class _Verifier:
     replays: int = 0
     replay_s: float = 0.0
 
+    @property
+    def measures_intervals(self) -> bool:
+        """Whether the engine reports each interval's attainment (`replay_shares`)."""
+        from sim.fluid import FluidEngine
+
+        return isinstance(self.engine, FluidEngine)
+
     def over_budget(self) -> bool:
         """Whether the optional refinements (blend, trim) should be skipped."""
         return self.replay_s > REFINE_BUDGET_S
@@ -151,6 +165,29 @@ class _Verifier:
         run = self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
         self.replay_s += time.process_time() - began
         return run
+
+    def replay_shares(self, policy: SchedulePolicy) -> tuple[RunResult, FloatArray | None]:
+        """Replay `policy` and, where the engine measures it, the share of requests
+        within the SLO in each decision interval (None from an engine that does not)."""
+        from sim.control import ControlLoop
+        from sim.engine import make_context
+        from sim.fluid import FluidEngine
+
+        engine = self.engine
+        if not isinstance(engine, FluidEngine):
+            return self.replay(policy), None
+        began = time.process_time()
+        self.replays += 1
+        # `FluidEngine.run`, keeping the steppable run to read its per-interval shares
+        policy_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
+        context = make_context(self.scenario, self.workload, policy_rng)
+        run = engine.start(self.scenario, self.workload, self.seed)
+        loop = ControlLoop(policy, run.actuators(), context)
+        loop.reset()
+        result = run.simulate(loop, self.seed)
+        self.replay_s += time.process_time() - began
+        shares = getattr(run, "interval_share", None)  # instance pools measure it
+        return result, None if shares is None else np.asarray(shares, dtype=np.float64)
 
     def meets(self, run: RunResult) -> bool:
         return run.slo_attainment >= self.scenario.slo.target_attainment
@@ -184,34 +221,38 @@ def solve_reference(
         engine = make_engine("fluid")
     check = _Verifier(scenario, workload, engine, scenario.seed if seed is None else seed)
     lead = provisioning_quantile_s(scenario, lead_quantile)
-    arrivals = _realised_arrivals(workload, check.seed)
+    arrivals = _realised_arrivals(workload, check.seed, engine)
     problem = build_problem(scenario, workload, lead, arrivals=arrivals)
     bound = work_lower_bound(scenario, problem)
     verified: list[tuple[RunResult, OracleResult]] = []
 
-    def solver(variant: Problem) -> Callable[[float], OracleResult]:
-        return lambda goal: solve_oracle(scenario, workload, target=goal, problem=variant)
+    def solve(variant: Problem, goal: float) -> OracleResult:
+        return solve_oracle(scenario, workload, target=goal, problem=variant)
 
-    solve = solver(problem)
     # two models of the same engine: with backlog carried (absorbs short bursts) and
     # with no interval planned overloaded (robust where bursts are finer than an
     # interval); each plan is verified by replay, the cheapest that meets wins
-    variants = [
+    stable = (
         problem.without_backlog()
         if problem.interval_s == problem.tick_s  # same intervals: derive, do not rebuild
         else build_problem(scenario, workload, lead, arrivals=arrivals, backlog=False)
-    ]
+    )
+    # where the engine measures each interval, the model without backlog plans above
+    # each interval's mean load only, not its busiest 10 s: the replays' floors add
+    # capacity where the engine needs it instead of everywhere
+    variants = [stable.without_backlog(steady=True) if check.measures_intervals else stable]
     if problem.interval_s <= MAX_BACKLOG_PLAN_S:  # coarser, the model averages bursts away
         variants.insert(0, problem)
     for variant in variants:
-        model = _verified_model_plan(check, solver(variant), variant)
+        model = _verified_model_plan(check, solve, variant)
         if model is not None:
             verified.append(model)
     cap = min((run.cost_usd for run, _ in verified), default=math.inf)
     constant = _cheapest_constant(check, problem, below_usd=cap)
     if constant is not None:
         run, replicas = constant
-        verified.append((run, _constant_plan(solve(scenario.slo.target_attainment), replicas)))
+        template = solve(problem, scenario.slo.target_attainment)
+        verified.append((run, _constant_plan(template, replicas)))
 
     if verified:
         run, plan = _trim(check, *min(verified, key=lambda v: v[0].cost_usd))
@@ -287,34 +328,57 @@ def _trimmed(chosen: str) -> str:
 
 
 def _verified_model_plan(
-    check: _Verifier, solve: Callable[[float], OracleResult], problem: Problem
+    check: _Verifier, solve: Callable[[Problem, float], OracleResult], problem: Problem
 ) -> tuple[RunResult, OracleResult] | None:
     """The cheapest model plan whose replay meets the SLO, or None.
 
-    The model is optimistic on some traffic and pessimistic on other, so the target
-    it plans for is searched: start at the SLO's, move by each replay's shortfall (or
-    surplus), then bisect between the highest target whose plan missed and the lowest
-    whose plan met, at most `MODEL_REPLAYS` replays in all.
+    Where the engine measures each interval's attainment, a replay that misses the SLO
+    and lost intervals the model believed served floors them (`sim.oracle.floors`)
+    and the plan is solved again for the same target, at most `FLOOR_ROUNDS` times.
+    Beyond that the model is optimistic on some traffic and pessimistic on other, so
+    the target it plans for is searched: start at the SLO's, move by each replay's
+    shortfall (or surplus), then bisect between the highest target whose plan missed
+    and the lowest whose plan met, at most `MODEL_REPLAYS` replays in all.
     """
+    from sim.oracle.floors import raise_floors, shortfalls
+
     slo = check.scenario.slo.target_attainment
     best: tuple[RunResult, OracleResult] | None = None
     missed_at, met_at = 0.0, 1.0 + TIGHTEN_MARGIN
     goal = slo
-    seen: dict[float, float] = {}  # model cost -> replay attainment (same plan, same run)
+    seen: dict[bytes, float] = {}  # plan -> replay attainment (same plan, same run)
     near_miss: tuple[RunResult, OracleResult] | None = None
-    for _ in range(MODEL_REPLAYS):
-        plan = solve(goal)
-        if plan.cost_usd in seen:
-            attainment = seen[plan.cost_usd]
+    hits = np.zeros(len(problem.counts), dtype=np.int64)
+    searched = floored = 0
+    while searched < MODEL_REPLAYS:
+        plan = solve(problem, goal)
+        key = plan.replicas.tobytes()
+        short = None
+        if key in seen:
+            attainment = seen[key]
         else:
-            run = check.replay(plan.replay_policy())
-            attainment = seen[plan.cost_usd] = run.slo_attainment
+            run, shares = check.replay_shares(plan.replay_policy())
+            attainment = seen[key] = run.slo_attainment
+            if (
+                shares is not None
+                and not check.meets(run)  # a plan that meets has losses to spare
+                and floored < FLOOR_ROUNDS
+                and not check.over_budget()
+            ):
+                short = shortfalls(problem, _level_path(plan.replicas, problem), shares)
             if check.meets(run) and (best is None or run.cost_usd < best[0].cost_usd):
                 best = (run, plan)
-            elif not check.meets(run) and (
-                near_miss is None or run.slo_attainment > near_miss[0].slo_attainment
+            elif (
+                not check.meets(run)
+                and (short is None or not short.any())  # a margin cannot mend lost intervals
+                and (near_miss is None or run.slo_attainment > near_miss[0].slo_attainment)
             ):
                 near_miss = (run, plan)
+        if short is not None and short.any():
+            floored += 1
+            problem = raise_floors(problem, _level_path(plan.replicas, problem), short, hits)
+            continue
+        searched += 1
         if attainment >= slo:
             met_at = min(met_at, goal)
             step = goal - (attainment - slo) - TIGHTEN_MARGIN
@@ -452,13 +516,20 @@ def _cheapest_constant(
         if evaluate_path(flat, problem.model) >= need:
             guess = min(int(problem.level_replicas[level]), high)
             break
-    found = _lowest_meeting(
-        lambda n: check.replay(FixedPolicy(n, name=f"fixed:{n}")),
-        check.meets,
-        guess,
-        pool.min_replicas,
-        high,
-    )
+
+    def run_at(n: int) -> RunResult:
+        return check.replay(FixedPolicy(n, name=f"fixed:{n}"))
+
+    found = _lowest_meeting(run_at, check.meets, guess, pool.min_replicas, high)
+    # attainment is not always monotone in the count (in the fluid engine a pool near
+    # saturation takes a long window's rate), so a few counts below the bracket's
+    # answer are tried too
+    for fewer in range(1, NON_MONOTONE_PROBES + 1):
+        if found is None or found[1] - fewer < pool.min_replicas:
+            break
+        run = run_at(found[1] - fewer)
+        if check.meets(run):
+            found = (run, found[1] - fewer)
     if found is None or found[0].cost_usd >= below_usd:
         return None
     return found
@@ -569,7 +640,7 @@ def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
     return per_replica_s * max(replica_s, floor_s)
 
 
-def _realised_arrivals(workload: Workload, seed: int) -> np.ndarray | None:
+def _realised_arrivals(workload: Workload, seed: int, engine: Engine) -> np.ndarray | None:
     """Per-second arrivals of an envelope as the engines realise it with `seed` (the
     oracle knows the run's future exactly); None for a trace (already exact)."""
     from sim.fluid import FluidEngine
@@ -577,9 +648,11 @@ def _realised_arrivals(workload: Workload, seed: int) -> np.ndarray | None:
 
     if not isinstance(workload, RateEnvelope):
         return None
-    # the fluid engine's own sampler and stream: the arrivals every policy of the seed sees
+    # the fluid engine's own sampler and stream: the arrivals every policy of the seed
+    # sees (its settings decide whether requests are drawn one by one, as the DES does)
+    sampler = engine if isinstance(engine, FluidEngine) else FluidEngine()
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
-    _, inputs = FluidEngine().sample_arrivals(workload, seed, rng)
+    _, inputs = sampler.sample_arrivals(workload, seed, rng)
     return np.asarray(inputs.arrivals, dtype=np.float64)
 
 

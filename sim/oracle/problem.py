@@ -17,6 +17,7 @@ import numpy as np
 from sim.capacity.pools import ServerlessEndpoint
 from sim.engine import provisioning_mean_s, token_profile
 from sim.errors import ScenarioError
+from sim.fluid.engine import FluidSettings
 from sim.fluid.inputs import (
     ServiceStrata,
     block_strata,
@@ -59,7 +60,10 @@ class Problem:
         grid: Backlog points (requests), 0 first.
         lower, upper: Allowed level range per interval (inclusive).
         stable_lower: Per interval, the lowest level whose slots exceed the offered
-            load (after the forced start); the problem without backlog plans above it.
+            load of its busiest `BURST_WINDOW_S` (after the forced start); the problem
+            without backlog plans above it.
+        steady_lower: The same for the interval's mean load: the floor of the
+            problem without backlog that lets the engine's queue take the bursts.
         start: The level in force at t = 0.
         lead_s: How far ahead the replay requests capacity.
         gpus: GPUs per node.
@@ -85,6 +89,7 @@ class Problem:
     lower: IntArray
     upper: IntArray
     stable_lower: IntArray
+    steady_lower: IntArray
     start: int
     lead_s: float
     gpus: int
@@ -93,10 +98,16 @@ class Problem:
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
 
-    def without_backlog(self) -> Problem:
+    def without_backlog(self, *, steady: bool = False) -> Problem:
         """The same problem with no backlog state and no interval planned overloaded
-        (what `build_problem(..., backlog=False)` builds at one tick per interval)."""
-        return replace(self, lower=self.stable_lower, grid=np.zeros(1), attained_by_multiplier={})
+        (what `build_problem(..., backlog=False)` builds at one tick per interval):
+        above its busiest seconds' load, or with `steady` above its mean load."""
+        lower = self.steady_lower if steady else self.stable_lower
+        return replace(self, lower=lower, grid=np.zeros(1), attained_by_multiplier={})
+
+    def with_lower(self, lower: IntArray) -> Problem:
+        """The same problem planned above `lower` (floors learned from replays)."""
+        return replace(self, lower=lower, attained_by_multiplier={})
 
     @property
     def costs(self) -> tuple[float, float, IntArray]:
@@ -209,10 +220,9 @@ def build_problem(
     blocks = block_strata(pool.service, workload, tokens, duration, STRATA_BLOCK_S, strata)
     block_of = np.minimum(bounds[:-1] // STRATA_BLOCK_S, len(blocks) - 1).astype(np.int64)
     level_replicas = np.minimum(level_nodes * pool.replicas_per_node, pool.max_replicas)
-    # Allen-Cunneen as the fluid engine applies it: the arrivals' dispersion about their
-    # 31 s moving rate (exact counts) or Poisson's 1 (an envelope's expected counts)
-    exact = arrivals is not None or not isinstance(workload, RateEnvelope)
-    burst = dispersion(per_second, smoothed_rate(per_second, RATE_WINDOW_S)) if exact else 1.0
+    burst = arrival_scv(
+        per_second, exact=arrivals is not None or not isinstance(workload, RateEnvelope)
+    )
     ac = np.full(n_int, (burst + strata.scv(float(pool.service.max_batch))) / 2.0)
     table = expected_table(
         scenario, workload, lam, lengths, block_of, blocks, level_replicas,
@@ -240,6 +250,11 @@ def build_problem(
     )  # fmt: skip
     stable_lower = lower.copy()
     stable_lower[forced:] = np.minimum(stable[forced:], len(level_nodes) - 1)
+    steady = stable_levels(
+        lam, block_of, blocks, level_replicas, pool.service.max_batch, strata.slowdown_per_slot
+    )
+    steady_lower = lower.copy()
+    steady_lower[forced:] = np.minimum(steady[forced:], len(level_nodes) - 1)
     return Problem(
         price_per_interval=usd_per_s * interval_s,
         switch_cost=switch_cost,
@@ -258,12 +273,28 @@ def build_problem(
         lower=lower if backlog else stable_lower,
         upper=upper,
         stable_lower=stable_lower,
+        steady_lower=steady_lower,
         start=start,
         lead_s=lead_paid_s,
         gpus=max(pool.gpus, 0),
         interval_s=interval_s,
         tick_s=tick_s,
     )
+
+
+def arrival_scv(per_second: FloatArray, *, exact: bool) -> float:
+    """The ca^2 of Allen-Cunneen as the fluid engine applies it (`FluidSettings`): its
+    own setting if it has one; 1 where the queue takes the raw counts (its default:
+    the counts carry their bursts into the queue, not into the stationary wait); else
+    the arrivals' dispersion about their 31 s moving rate (exact counts) or Poisson's 1
+    (an envelope's expected counts). Planning with the dispersion under the raw queue
+    made the stationary wait 20 times too long on ServeGen traffic (dispersion 44)."""
+    settings = FluidSettings()
+    if settings.arrival_scv is not None:
+        return settings.arrival_scv
+    if settings.queue_input == "raw" or not exact:
+        return 1.0
+    return dispersion(per_second, smoothed_rate(per_second, settings.rate_window_s))
 
 
 def burst_rates(per_second: FloatArray, bounds: IntArray) -> FloatArray:
