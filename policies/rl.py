@@ -43,8 +43,12 @@ class RlSpec(PolicySpecBase):
     Attributes:
         algo: The Stable-Baselines3 algorithm that trained the model.
         base: The heuristic whose proposal the model adjusts (any policy spec).
-        action_mode: `residual` or `absolute` (`sim.gym.actions.ActionMap`).
+        action_mode: `residual-change`, `residual` or `absolute`
+            (`sim.gym.actions.ActionMap`). The defaults (`residual`, the level
+            factors, no nudges) are what a spec meant before the field existed;
+            `planner train` always records all three.
         factors: The discrete actions' multipliers.
+        nudges: `residual-change` only: the nudges' shares of the demand's need.
         floor_utilisation: Reactive safety floor sizing; None disables it.
         layout_version: Observation layout the model was trained on.
         model_file: The model's file name inside the bundle.
@@ -56,6 +60,7 @@ class RlSpec(PolicySpecBase):
     base: SerializeAsAny[PolicySpecBase]
     action_mode: ActionMode = "residual"
     factors: tuple[float, ...] = DEFAULT_FACTORS
+    nudges: tuple[float, ...] = ()
     floor_utilisation: float | None = Field(default=DEFAULT_FLOOR_UTILISATION, gt=0.0, le=1.0)
     layout_version: int = LAYOUT_VERSION
     model_file: str = MODEL_FILE
@@ -72,7 +77,7 @@ class RlSpec(PolicySpecBase):
 
     def action_map(self) -> ActionMap:
         try:
-            return ActionMap(self.action_mode, self.factors)
+            return ActionMap(self.action_mode, tuple(self.factors), tuple(self.nudges))
         except ValueError as exc:
             raise PolicyError(f"rl spec: {exc}") from None
 
@@ -168,29 +173,34 @@ def load_model(spec: RlSpec, content: bytes) -> Any:
     """
     key = (spec.algo, hashlib.sha256(content).hexdigest())
     model = _MODELS.get(key)
-    if model is not None:
-        return model
+    if model is None:
+        model = _read_model(spec, content)
+    # checked on every call: the cache is keyed by the file, and another spec may
+    # name the same file with another action map
+    shape = getattr(model.observation_space, "shape", None)
+    actions = getattr(model.action_space, "n", None)
+    expected = spec.action_map().n
+    if shape != (N_FEATURES,) or actions != expected:
+        raise PolicyError(
+            f"the model expects observations {shape} and {actions} actions; layout "
+            f"v{LAYOUT_VERSION} has ({N_FEATURES},) and the spec {expected} actions"
+        )
+    _MODELS[key] = model
+    return model
+
+
+def _read_model(spec: RlSpec, content: bytes) -> Any:
     from stable_baselines3 import DQN, PPO
 
     try:
         if spec.algo == "ppo":
-            model = PPO.load(io.BytesIO(content), device="cpu")
-        else:
-            model = DQN.load(io.BytesIO(content), device="cpu")
+            return PPO.load(io.BytesIO(content), device="cpu")
+        return DQN.load(io.BytesIO(content), device="cpu")
     except Exception as exc:  # SB3 raises zip, pickle and key errors for a bad file
         raise PolicyError(
             f"the model file is not a readable {spec.algo.upper()} model ({type(exc).__name__}: "
             f"{exc}); re-create the bundle with `planner train`"
         ) from None
-    shape = getattr(model.observation_space, "shape", None)
-    actions = getattr(model.action_space, "n", None)
-    if shape != (N_FEATURES,) or actions != len(spec.factors):
-        raise PolicyError(
-            f"the model expects observations {shape} and {actions} actions; layout "
-            f"v{LAYOUT_VERSION} has ({N_FEATURES},) and the spec {len(spec.factors)} actions"
-        )
-    _MODELS[key] = model
-    return model
 
 
 def rl_spec_from_bundle(path: Path) -> RlSpec:

@@ -53,6 +53,7 @@ def write_learned_bundle(
             "observation_features": list(FEATURES),
             "action_mode": config.action_mode,
             "factors": list(config.factors),
+            "nudges": list(config.actions.nudges),
             "episode_h": config.episode_h,
             "level_range": list(config.level_range),
             "reward_weights": vars(config.weights),

@@ -38,8 +38,12 @@ def train(
         str, typer.Option(help="Base policy the model adjusts: predictive, threshold or hpa.")
     ] = "threshold",
     action_mode: Annotated[
-        str, typer.Option(help="residual (adjust the base's proposal) or absolute.")
-    ] = "residual",
+        str,
+        typer.Option(
+            help="residual-change (adjust the base's change), residual (scale the base's "
+            "level; compounds while the base holds) or absolute."
+        ),
+    ] = "residual-change",
     episode_h: Annotated[float, typer.Option(min=0.01, help="Hours of traffic per episode.")] = 6.0,
     train_h: Annotated[
         str | None,

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policies.spec import PolicySpecBase
-from sim.gym.actions import DEFAULT_FACTORS, DEFAULT_FLOOR_UTILISATION, ActionMode
+from sim.gym.actions import (
+    DEFAULT_ACTION_MODE,
+    DEFAULT_FLOOR_UTILISATION,
+    ActionMap,
+    ActionMode,
+    default_factors,
+    default_nudges,
+)
 from sim.gym.env import RewardWeights
 from sim.scenario import Scenario
 
@@ -28,8 +35,12 @@ class TrainConfig:
         base: Registry name of the base policy the model adjusts.
         base_spec: A base policy spec used instead of `base` (e.g. parameters
             `planner retrain` tuned); None resolves `base`.
-        action_mode: `residual` (adjust the base's proposal) or `absolute`.
-        factors: The discrete actions' multipliers.
+        action_mode: `residual-change` (adjust the base's change; the default),
+            `residual` (scale the base's proposed level: compounds while the base
+            holds, issue 10) or `absolute` (`sim.gym.actions`).
+        factors: The discrete actions' multipliers; empty: the mode's defaults.
+        nudges: `residual-change`'s nudges (shares of the demand's need); None:
+            the mode's defaults (none outside `residual-change`).
         episode_h: Hours of traffic per episode.
         level_range: Random level factor range of an episode's traffic.
         floor_utilisation: Reactive safety floor sizing; None disables it.
@@ -42,8 +53,9 @@ class TrainConfig:
     algo: str
     timesteps: int
     base: str = "threshold"
-    action_mode: ActionMode = "residual"
-    factors: tuple[float, ...] = DEFAULT_FACTORS
+    action_mode: ActionMode = DEFAULT_ACTION_MODE
+    factors: tuple[float, ...] = ()
+    nudges: tuple[float, ...] | None = None
     episode_h: float = 6.0
     level_range: tuple[float, float] = (0.8, 1.25)
     floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION
@@ -54,6 +66,20 @@ class TrainConfig:
     #: Stop training after this many wall-clock seconds (benchmarks with a time
     #: budget); None trains `timesteps`. A stop by the clock is not reproducible.
     max_train_s: float | None = None
+
+    def __post_init__(self) -> None:
+        # the mode's defaults are filled in here, so the config (and the bundle and
+        # the warm-start check reading it) always names the actions it trains with
+        if not self.factors:
+            object.__setattr__(self, "factors", default_factors(self.action_mode))
+        if self.nudges is None:
+            object.__setattr__(self, "nudges", default_nudges(self.action_mode))
+        self.actions  # noqa: B018  (raises ValueError for factors or nudges the mode rejects)
+
+    @property
+    def actions(self) -> ActionMap:
+        """The action map this config trains with."""
+        return ActionMap(self.action_mode, tuple(self.factors), tuple(self.nudges or ()))
 
 
 @dataclass(frozen=True)

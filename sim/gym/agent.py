@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sim.contract import Decision, Observation, Policy, PolicyContext
-from sim.gym.actions import ActionMap, reactive_floor
+from sim.gym.actions import ActionMap, demand_need, reactive_floor
 
 #: (observation, base policy's desired) -> action index.
 ChooseAction = Callable[[Observation, int], int]
@@ -22,8 +22,8 @@ class AgentPolicy:
     """Adjusts a base policy's proposal by a discrete action, above a reactive floor.
 
     Args:
-        base: The heuristic whose proposal the action adjusts (residual mode) and
-            which the observation reports; decided exactly once per interval.
+        base: The heuristic whose proposal the action adjusts (the residual modes)
+            and which the observation reports; decided exactly once per interval.
         actions: Action index -> desired capacity.
         floor_utilisation: Share of full-batch throughput the safety floor sizes
             for (`reactive_floor`); None disables the floor.
@@ -73,6 +73,7 @@ class AgentPolicy:
             current=observation.desired,
             low=observation.min_replicas,
             high=observation.max_replicas,
+            need=demand_need(observation) if self.actions.nudges else None,
         )
         reason = f"{self.actions.describe(action)} -> {desired} ({base.reason})"
         if self.floor_utilisation is not None:

@@ -17,7 +17,14 @@ from sim.engine import make_context
 from sim.errors import ScenarioError
 from sim.fluid import kernel as K
 from sim.fluid.engine import FluidEngine, _InstanceRun
-from sim.gym.actions import DEFAULT_FACTORS, DEFAULT_FLOOR_UTILISATION, ActionMap, ActionMode
+from sim.gym.actions import (
+    DEFAULT_ACTION_MODE,
+    DEFAULT_FLOOR_UTILISATION,
+    ActionMap,
+    ActionMode,
+    default_factors,
+    default_nudges,
+)
 from sim.gym.agent import AgentPolicy
 from sim.gym.observation import N_FEATURES, OBS_BOUND, FloatVector, ObservationEncoder
 from sim.scenario import Scenario
@@ -62,10 +69,14 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
 
     ## Action Space
 
-    `Discrete(len(factors))`. In `residual` mode action `i` sets the desired capacity
-    to the base policy's proposal times `factors[i]`; in `absolute` mode to the
-    desired capacity in force times `factors[i]` (`sim.gym.actions.ActionMap`). The
-    action with factor 1.0 (`ActionMap.no_change`) leaves the proposal (or the
+    `Discrete(len(factors) + len(nudges))` (`sim.gym.actions.ActionMap`). In
+    `residual-change` mode (the default) factor `f` sets the desired capacity to
+    `current + f * (base - current)`, a multiple of the base policy's change, and a
+    nudge moves the base's proposal by a share of the replicas the demand needs,
+    within a band around that need; in `residual` mode factor `f` scales the base's
+    proposed level (it compounds while the base holds: kept for old bundles); in
+    `absolute` mode it scales the desired capacity in force. The action with factor
+    1.0 (`ActionMap.no_change`) leaves the proposal (or, in `absolute` mode, the
     capacity) unchanged. A reactive safety floor then applies unless disabled.
 
     ## Observation Space
@@ -101,7 +112,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
     * `workload`: the traffic episodes are cut from (e.g. the training window).
     * `base_policy`: the heuristic (any `sim.contract.Policy`), decided every step.
     * `episode_s`: seconds of traffic per episode (default 6 h).
-    * `action_mode`, `factors`: see Action Space.
+    * `action_mode`, `factors`, `nudges`: see Action Space (None: the mode's defaults).
     * `level_range`: (low, high) of the random level factor; (1, 1) keeps the level.
     * `weights`: `RewardWeights`.
     * `floor_utilisation`: safety floor sizing (None: no floor).
@@ -119,8 +130,9 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         base_policy: Policy,
         *,
         episode_s: float = 6 * HOUR_S,
-        action_mode: ActionMode = "residual",
-        factors: tuple[float, ...] = DEFAULT_FACTORS,
+        action_mode: ActionMode = DEFAULT_ACTION_MODE,
+        factors: tuple[float, ...] | None = None,
+        nudges: tuple[float, ...] | None = None,
         level_range: tuple[float, float] = (0.8, 1.25),
         weights: RewardWeights | None = None,
         floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION,
@@ -148,7 +160,11 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         self.level_range = (float(low), float(high))
         self.weights = weights or RewardWeights()
         self.history_s = history_s
-        self.actions = ActionMap(action_mode, tuple(factors))
+        self.actions = ActionMap(
+            action_mode,
+            default_factors(action_mode) if factors is None else tuple(factors),
+            default_nudges(action_mode) if nudges is None else tuple(nudges),
+        )
         self.agent = AgentPolicy(
             base_policy, self.actions, floor_utilisation=floor_utilisation, name="agent"
         )

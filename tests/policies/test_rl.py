@@ -1,6 +1,8 @@
 """The learned policy: bundle round trip, `rl:PATH` in both engines, and bad bundles.
 
-A tiny PPO model (256 env steps) is trained once per module in the real env.
+Tiny PPO models (256 env steps) are trained once per module in the real env: one in
+the `residual-change` mode new training uses, one in the level (`residual`) mode
+that bundles written before it recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sim.des.engine import DesEngine
 from sim.errors import PolicyError
 from sim.fluid.engine import FluidEngine
 from sim.gym import make_cluster_env
+from sim.gym.actions import DEFAULT_CHANGE_FACTORS, DEFAULT_NUDGES, ActionMap
 from sim.gym.observation import N_FEATURES
 from sim.scenario import Scenario, load_scenario
 from sim.workload import build_workload
@@ -72,20 +75,38 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = scenario_yaml(directory)
     scenario = load_scenario(path)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=0)
+    # the level mode, as bundles written before residual-change record it
+    model = tiny_model(scenario, workload, "residual")
+    spec = RlSpec(name="rl-test", algo="ppo", base=ThresholdSpec(), action_mode="residual")
+    written = write(directory / "bundles", spec, {"model.zip": saved(model)})
+    change_model = tiny_model(scenario, workload, "residual-change")
+    change_spec = RlSpec(
+        name="rl-change", algo="ppo", base=ThresholdSpec(), action_mode="residual-change",
+        factors=DEFAULT_CHANGE_FACTORS, nudges=DEFAULT_NUDGES,
+    )  # fmt: skip
+    change = write(directory / "change", change_spec, {"model.zip": saved(change_model)})
+    return {"dir": directory, "yaml": path, "scenario": scenario, "workload": workload,
+            "model": model, "bundle": written, "spec": spec, "change_bundle": change,
+            "change_spec": change_spec}  # fmt: skip
+
+
+def tiny_model(scenario: Scenario, workload: Any, mode: str) -> PPO:
     env = make_cluster_env(
         scenario=scenario,
         workload=workload,
         base_policy=ThresholdSpec().build(),
         episode_s=3600.0,
+        action_mode=mode,
     )
     model = PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=256)
+    return model
+
+
+def saved(model: PPO) -> bytes:
     buffer = io.BytesIO()
     model.save(buffer)
-    spec = RlSpec(name="rl-test", algo="ppo", base=ThresholdSpec())
-    written = write(directory / "bundles", spec, {"model.zip": buffer.getvalue()})
-    return {"dir": directory, "yaml": path, "scenario": scenario, "workload": workload,
-            "model": model, "bundle": written, "spec": spec}  # fmt: skip
+    return buffer.getvalue()
 
 
 def write(root: Path, spec: RlSpec, files: dict[str, bytes], version: int = 1) -> Path:
@@ -113,13 +134,19 @@ def test_bundle_round_trip(setting: dict[str, Any]) -> None:
     assert np.array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize(
+    ("bundle", "name"), [("bundle", "rl-test"), ("change_bundle", "rl-change")],
+    ids=["residual", "residual-change"],
+)  # fmt: skip
 @pytest.mark.parametrize("engine", [FluidEngine(), DesEngine()], ids=["fluid", "des"])
-def test_learned_policy_runs_in_both_engines(setting: dict[str, Any], engine: Any) -> None:
+def test_learned_policy_runs_in_both_engines(
+    setting: dict[str, Any], engine: Any, bundle: str, name: str
+) -> None:
     scenario: Scenario = setting["scenario"]
     window = slice_window(setting["workload"], 3600.0, 2 * 3600.0)
-    policy = resolve(f"rl:{setting['bundle']}").build()
+    policy = resolve(f"rl:{setting[bundle]}").build()
     result = engine.run(scenario, window, policy, seed=1)
-    assert result.policy == "rl-test"
+    assert result.policy == name
     assert result.arrivals > 0 and 0.0 <= result.slo_attainment <= 1.0
     assert result.cost_usd > 0
     # the same policy object, reset by the engine, decides identically on a second run
@@ -184,3 +211,34 @@ def test_not_a_model_and_not_an_rl_bundle(setting: dict[str, Any], tmp_path: Pat
         resolve(f"rl:{path}")
     with pytest.raises(PolicyError, match="needs its bundle"):
         setting["spec"].build()
+
+
+def test_a_bundle_from_before_residual_change_loads_in_the_level_mode(
+    setting: dict[str, Any], tmp_path: Path
+) -> None:
+    """A manifest without `nudges` (written before the field existed) loads as it was
+    trained: the level mode's six actions, and decides as the model it holds."""
+    copy = tmp_path / "v1"
+    shutil.copytree(setting["bundle"], copy)
+    manifest = copy / "bundle.json"
+    data = json.loads(manifest.read_text())
+    del data["spec"]["nudges"]
+    manifest.write_text(json.dumps(data))
+    spec = rl_spec_from_bundle(copy)
+    assert spec.action_map() == ActionMap.default("residual")
+    window = slice_window(setting["workload"], 3600.0, 2 * 3600.0)
+    old = FluidEngine().run(setting["scenario"], window, spec.build(), seed=1)
+    now = FluidEngine().run(
+        setting["scenario"], window, resolve(f"rl:{setting['bundle']}").build(), seed=1
+    )
+    assert [r.desired for r in old.decisions] == [r.desired for r in now.decisions]
+
+
+def test_a_model_of_another_action_count_is_refused(
+    setting: dict[str, Any], tmp_path: Path
+) -> None:
+    """A residual-change model (8 actions) under a level-mode spec (6) fails to load."""
+    content = (setting["change_bundle"] / "model.zip").read_bytes()
+    path = write(tmp_path, setting["spec"], {"model.zip": content})
+    with pytest.raises(PolicyError, match=r"8 actions; .* the spec 6 actions"):
+        resolve(f"rl:{path}").build()

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,8 +21,9 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.train.config import TrainConfig, TrainJob
-from planner.train.learn import train_model
+from planner.train.learn import make_spec, train_model
 from planner.tune import windowed
+from sim.gym.actions import DEFAULT_CHANGE_FACTORS, DEFAULT_FACTORS, DEFAULT_NUDGES, ActionMap
 from sim.scenario import load_scenario
 
 runner = CliRunner()
@@ -71,6 +73,12 @@ def test_train_writes_a_bundle_usable_as_a_policy(tmp_path: Path) -> None:
     bundle = tmp_path / "bundles" / "rl-ppo-threshold" / "v1"
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["spec"]["kind"] == "rl" and manifest["spec"]["layout_version"] == 1
+    # new training adjusts the base's change (issue 10), and the bundle says so
+    assert manifest["spec"]["action_mode"] == "residual-change"
+    assert manifest["spec"]["factors"] == list(DEFAULT_CHANGE_FACTORS)
+    assert manifest["spec"]["nudges"] == list(DEFAULT_NUDGES)
+    fitted = manifest["fitted_params"]
+    assert (fitted["action_mode"], fitted["nudges"]) == ("residual-change", list(DEFAULT_NUDGES))
     assert manifest["spec"]["bundle_path"] is None
     assert set(manifest["files"]) == {"model.zip"}
     assert {"torch", "gymnasium", "stable-baselines3"} <= set(manifest["versions"])
@@ -88,13 +96,40 @@ def test_train_writes_a_bundle_usable_as_a_policy(tmp_path: Path) -> None:
     assert held_back["oracle_cost_usd"] > 0
     assert manifest["training_window"]["end_s"] == pytest.approx(0.8 * 6 * 3600)
     assert "calibrated_threshold" in manifest["fitted_params"]
-    simulated = runner.invoke(
-        app,
-        ["simulate", "--scenario", str(scenario), "--start-h", "6", "--duration-h", "1",
-         "--policies", f"rl:{bundle}", "--engine", "des"],
-    )  # fmt: skip
-    assert simulated.exit_code == 0, simulated.output
-    assert "rl-ppo-threshold" in simulated.output
+    for engine in ("des", "fluid"):
+        simulated = runner.invoke(
+            app,
+            ["simulate", "--scenario", str(scenario), "--start-h", "6", "--duration-h", "1",
+             "--policies", f"rl:{bundle}", "--engine", engine],
+        )  # fmt: skip
+        assert simulated.exit_code == 0, simulated.output
+        assert "rl-ppo-threshold" in simulated.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "factors", "nudges"),
+    [
+        ({}, DEFAULT_CHANGE_FACTORS, DEFAULT_NUDGES),
+        ({"action_mode": "residual"}, DEFAULT_FACTORS, ()),
+        ({"action_mode": "absolute"}, DEFAULT_FACTORS, ()),
+        ({"factors": (0.0, 1.0), "nudges": ()}, (0.0, 1.0), ()),
+    ],
+    ids=["default", "residual", "absolute", "given"],
+)
+def test_config_names_the_actions_it_trains_with(
+    kwargs: dict[str, Any], factors: tuple[float, ...], nudges: tuple[float, ...]
+) -> None:
+    config = TrainConfig(algo="ppo", timesteps=1, **kwargs)
+    assert (config.factors, config.nudges) == (factors, nudges)
+    assert config.actions == ActionMap(config.action_mode, factors, nudges)
+    assert make_spec(config, "rl").action_map() == config.actions
+
+
+def test_config_rejects_actions_its_mode_cannot_take() -> None:
+    with pytest.raises(ValueError, match="only to the residual-change mode"):
+        TrainConfig(algo="ppo", timesteps=1, action_mode="residual", nudges=(0.1,))
+    with pytest.raises(ValueError, match="must be positive"):
+        TrainConfig(algo="ppo", timesteps=1, action_mode="residual", factors=(0.0, 1.0))
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -120,11 +155,12 @@ def test_same_seed_same_model(tmp_path: Path, algo: str) -> None:
     [
         (["--algo", "sac"], "unknown --algo 'sac'; use one of: ppo, dqn"),
         (["--base", "oracle"], "unknown --base 'oracle'"),
+        (["--action-mode", "level"], "unknown --action-mode 'level'; use one of: residual-change"),
         (["--episode-h", "6"], "too short for one 6 h episode"),
         (["--eval-h", "6:20"], "window [6 h, 20 h) lies outside"),
         (["--eval-h", "4:8"], "overlap; the evaluation window must be held back"),
     ],
-    ids=["algo", "base", "short-trace", "outside-trace", "overlap"],
+    ids=["algo", "base", "action-mode", "short-trace", "outside-trace", "overlap"],
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
     scenario = write_scenario(tmp_path)

@@ -32,7 +32,7 @@ def write_wave(path: Path, hours: float = 12.0, seed: int = 1) -> Path:
     return path
 
 
-def wave_scenario(directory: Path) -> Scenario:
+def wave_scenario(directory: Path, max_replicas: int = 16) -> Scenario:
     trace = write_wave(directory / "wave.csv")
     data = {
         "name": "wave",
@@ -42,7 +42,7 @@ def wave_scenario(directory: Path) -> Scenario:
             "kind": "gpu-node-pool",
             "instance_type": "g5.xlarge",
             "min_replicas": 1,
-            "max_replicas": 16,
+            "max_replicas": max_replicas,
             "initial_replicas": 4,
         },
         "slo": {"latency_s": 40.0, "target_attainment": 0.9},
@@ -56,6 +56,12 @@ def wave_scenario(directory: Path) -> Scenario:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     return wave_scenario(tmp_path_factory.mktemp("wave"))
+
+
+@pytest.fixture(scope="module")
+def roomy_scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """The same wave on a pool with room for a runaway (up to 2,000 replicas)."""
+    return wave_scenario(tmp_path_factory.mktemp("roomy"), max_replicas=2000)
 
 
 @pytest.fixture(scope="module")

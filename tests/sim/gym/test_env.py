@@ -1,4 +1,5 @@
-"""`scaleplan/Cluster-v0`: the checkers, seeding, episode ends, and residual "no change"."""
+"""`scaleplan/Cluster-v0`: the checkers, seeding, episode ends, residual "no change", and
+constant actions that do (level mode) or do not (residual-change) run away."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from policies.threshold import ThresholdPolicy
 from sim.errors import ScenarioError
 from sim.fluid.engine import FluidEngine
 from sim.gym import ENV_ID, make_cluster_env
+from sim.gym.actions import ActionMap
 from sim.gym.env import ClusterEnv
 from sim.gym.observation import N_FEATURES, OBS_BOUND
 from sim.scenario import Scenario
@@ -42,24 +44,40 @@ def rollout(env: gym.Env[Any, Any], seed: int, actions: list[int]) -> list[Any]:
     return trace
 
 
-def test_passes_gymnasium_check_env(scenario: Scenario, workload: Workload) -> None:
-    env = make(scenario, workload)
+MODES = ["residual-change", "residual", "absolute"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_passes_gymnasium_check_env(scenario: Scenario, workload: Workload, mode: str) -> None:
+    env = make(scenario, workload, action_mode=mode)
     gym_check_env(env.unwrapped, skip_render_check=True)
     assert env.spec is not None and env.spec.id == ENV_ID
 
 
-def test_passes_stable_baselines3_check_env(scenario: Scenario, workload: Workload) -> None:
-    sb3_check_env(make(scenario, workload), warn=True)
+@pytest.mark.parametrize("mode", MODES)
+def test_passes_stable_baselines3_check_env(
+    scenario: Scenario, workload: Workload, mode: str
+) -> None:
+    sb3_check_env(make(scenario, workload, action_mode=mode), warn=True)
 
 
-def test_spaces_and_observation_bounds(scenario: Scenario, workload: Workload) -> None:
-    env = make(scenario, workload)
+@pytest.mark.parametrize(("mode", "n"), [("residual-change", 8), ("residual", 6)])
+def test_spaces_and_observation_bounds(
+    scenario: Scenario, workload: Workload, mode: str, n: int
+) -> None:
+    env = make(scenario, workload, action_mode=mode)
     obs, _ = env.reset(seed=0)
-    assert env.action_space == gym.spaces.Discrete(6)
+    assert env.action_space == gym.spaces.Discrete(n)
     assert obs.shape == (N_FEATURES,) and obs.dtype == np.float32
-    for action in range(6):
+    for action in range(n):
         obs, *_ = env.step(action)
         assert np.all(np.abs(obs) <= OBS_BOUND)
+
+
+def test_residual_change_is_the_default(scenario: Scenario, workload: Workload) -> None:
+    unwrapped = make(scenario, workload).unwrapped
+    assert isinstance(unwrapped, ClusterEnv)
+    assert unwrapped.actions == ActionMap.default("residual-change")
 
 
 def test_same_seed_same_episode_other_seed_another(scenario: Scenario, workload: Workload) -> None:
@@ -84,11 +102,12 @@ def test_time_limit_truncates_and_nothing_terminates(
         assert truncated == (step == steps - 1)
 
 
+@pytest.mark.parametrize("mode", ["residual-change", "residual"])
 def test_residual_no_change_reproduces_the_base_policy(
-    scenario: Scenario, workload: Workload
+    scenario: Scenario, workload: Workload, mode: str
 ) -> None:
     """With the floor off and the level kept, "no change" every step is the base policy's run."""
-    env = make(scenario, workload, floor_utilisation=None, level_range=(1.0, 1.0))
+    env = make(scenario, workload, action_mode=mode, floor_utilisation=None, level_range=(1.0, 1.0))
     unwrapped = env.unwrapped
     assert isinstance(unwrapped, ClusterEnv)
     no_change = unwrapped.actions.no_change
@@ -109,10 +128,53 @@ def test_residual_no_change_reproduces_the_base_policy(
 
 
 def test_other_actions_move_away_from_the_proposal(scenario: Scenario, workload: Workload) -> None:
-    env = make(scenario, workload, floor_utilisation=None)
+    env = make(scenario, workload, action_mode="residual", floor_utilisation=None)
     env.reset(seed=9)
     _, _, _, _, info = env.step(5)  # x1.5 of the proposal
     assert info["desired"] > info["base_desired"]
+    for action, expected in [(0, 4), (4, 2)]:  # hold; twice the base's scale-in
+        env = make(scenario, workload, floor_utilisation=None, level_range=(1.0, 1.0))
+        env.reset(seed=9, options={"start_s": 0.0})  # 4 replicas, demand for fewer
+        _, _, _, _, info = env.step(action)
+        assert (info["base_desired"], info["desired"]) == (3, expected)
+
+
+def peak_desired(env: gym.Env[Any, Any], action: int) -> int:
+    """The highest desired capacity of a long episode taking `action` every interval."""
+    env.reset(seed=0, options={"start_s": 1800.0})
+    peak, truncated = 0, False
+    while not truncated:
+        _, _, _, truncated, info = env.step(action)
+        peak = max(peak, info["desired"])
+    return peak
+
+
+@pytest.mark.parametrize("floor", [0.9, None], ids=["floor", "no-floor"])
+def test_no_constant_action_compounds_in_residual_change(
+    roomy_scenario: Scenario, workload: Workload, floor: float | None
+) -> None:
+    """Issue 10 on a 2,000-replica pool over eight hours (960 decisions): every constant
+    residual-change action peaks within a small multiple of the base alone (the
+    threshold preset, which holds at the current capacity inside its band); in the
+    level mode any factor above 1 compounds to the pool's maximum."""
+    kwargs: dict[str, Any] = {"level_range": (1.0, 1.0), "floor_utilisation": floor}
+
+    def long_env(mode: str) -> gym.Env[Any, Any]:
+        return make_cluster_env(
+            scenario=roomy_scenario, workload=workload, base_policy=ThresholdPolicy(),
+            episode_s=8 * 3600.0, action_mode=mode, **kwargs,
+        )  # fmt: skip
+
+    change = long_env("residual-change")
+    base_peak = peak_desired(change, ActionMap.default("residual-change").no_change)
+    assert 4 < base_peak < 100  # the base does scale on this wave
+    peaks = [peak_desired(change, action) for action in range(ActionMap.default().n)]
+    assert max(peaks) <= 3 * base_peak, peaks
+    level = long_env("residual")
+    level_map = ActionMap.default("residual")
+    assert peak_desired(level, level_map.no_change) == base_peak
+    for action in range(level_map.no_change + 1, level_map.n):
+        assert peak_desired(level, action) == 2000  # x1.1 and up: the pool's maximum
 
 
 def test_trace_too_short_for_an_episode(scenario: Scenario, workload: Workload) -> None:
