@@ -234,10 +234,13 @@ def warm_start(champion_bundle: Path, config: TrainConfig, env: Any, seed: int) 
             f"the champion's model has observation layout v{spec.layout_version}, "
             f"this build v{LAYOUT_VERSION}"
         )
-    if (spec.action_mode, tuple(spec.factors)) != (config.action_mode, tuple(config.factors)):
+    # the mode too: residual-change and the level mode share no meaning for an index
+    champion_actions = (spec.action_mode, tuple(spec.factors), tuple(spec.nudges))
+    if champion_actions != (config.action_mode, tuple(config.factors), config.actions.nudges):
         return None, (
-            f"the champion's actions are {spec.action_mode} {list(spec.factors)}, "
-            f"the candidate's {config.action_mode} {list(config.factors)}"
+            f"the champion's actions are {spec.action_mode} {list(spec.factors)} nudges "
+            f"{list(spec.nudges)}, the candidate's {config.action_mode} "
+            f"{list(config.factors)} nudges {list(config.actions.nudges)}"
         )
     content = bundle.files.get(spec.model_file)
     if content is None:

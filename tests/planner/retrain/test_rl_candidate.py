@@ -160,10 +160,22 @@ def with_spec(champion: RlCandidate, root: Path, **update: object) -> Path:
         ({"layout_version": 0}, "the champion's model has observation layout v0, this build v1"),
         ({"algo": "dqn"}, "the champion's model is DQN, not PPO"),
         ({"action_mode": "absolute"}, "the champion's actions are absolute"),
-        ({"factors": (0.5, 1.0, 2.0)}, "the champion's actions are residual [0.5, 1.0, 2.0]"),
+        (
+            {"action_mode": "residual", "factors": (0.8, 1.0, 1.5), "nudges": ()},
+            "the champion's actions are residual [0.8, 1.0, 1.5] nudges [], the candidate's "
+            "residual-change [0.0, 0.5, 1.0, 1.5, 2.0] nudges [-0.1, 0.1, 0.25]",
+        ),
+        (
+            {"factors": (0.5, 1.0, 2.0)},
+            "the champion's actions are residual-change [0.5, 1.0, 2.0]",
+        ),
+        (
+            {"nudges": (0.1,)},
+            "the champion's actions are residual-change [0.0, 0.5, 1.0, 1.5, 2.0] nudges [0.1]",
+        ),
         ({"model_file": "other.zip"}, "the champion's bundle has no model file 'other.zip'"),
     ],
-    ids=["layout", "algo", "action-mode", "factors", "no-model"],
+    ids=["layout", "algo", "action-mode", "level-mode", "factors", "nudges", "no-model"],
 )
 def test_an_incompatible_champion_is_not_loaded(
     champion: RlCandidate, scenario: Scenario, tmp_path: Path, update: dict[str, object], why: str
