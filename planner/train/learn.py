@@ -18,8 +18,8 @@ from sim.contract import Policy
 from sim.scenario import Scenario
 
 #: Logit added to the "no change" action of a fresh PPO policy: the untrained agent
-#: picks the base policy's proposal about 74 % of the time with residual-change's
-#: eight actions (e^3 / (e^3 + 7); 80 % with the level modes' six), so
+#: picks the base policy's proposal about 72 % of the time with residual-change's
+#: nine actions (e^3 / (e^3 + 8); 80 % with the level modes' six), so
 #: training starts near the heuristic's score (AWARE's bootstrapping) instead of
 #: at a uniformly random policy.
 NO_CHANGE_LOGIT = 3.0

@@ -6,11 +6,11 @@ SLO violations with them than with continuous ones. Three modes:
 * `residual-change` (the default for new training): the action adjusts the base
   policy's *change*. With the desired capacity in force `c` and the base proposal
   `b`, a change factor `f` gives `c + f * (b - c)` (0 holds, 1 is the base exactly,
-  2 doubles its step), and a nudge `s` moves the proposal by `k = ceil(|s| * need)`
-  replicas, `need` being the replicas the demand just observed needs at full batch,
-  but never past `need * (1 + s)` upwards nor below `need` downwards. No action
-  can move capacity while the base holds and capacity is above that band, so a
-  constant action cannot compound (issue 10).
+  2 doubles its step), and a nudge `s` moves the proposal by up to
+  `k = ceil(|s| * need)` replicas towards `need + k`, `need` being the replicas the
+  demand just observed needs at full batch: `+s` only raises (headroom), `-s` only
+  trims (what a spike left behind). While the base holds, no action raises a
+  capacity already above `need + k`, so a constant action cannot compound (issue 10).
 * `residual`: the action scales the base policy's proposed *level* (AWARE's
   bootstrapping from a heuristic controller). Kept for the bundles trained with it:
   a reactive base proposes "hold at the current capacity" most intervals, so any
@@ -42,9 +42,12 @@ DEFAULT_ACTION_MODE: ActionMode = "residual-change"
 DEFAULT_FACTORS: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
 #: `residual-change`: multipliers of the base's change (hold, half, the base, 1.5x, 2x).
 DEFAULT_CHANGE_FACTORS: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
-#: `residual-change`: nudges as shares of the demand's need: trim 10 % of it towards
-#: the need, or add 10 % / 25 % of it as headroom.
-DEFAULT_NUDGES: tuple[float, ...] = (-0.1, 0.1, 0.25)
+#: `residual-change`: nudges as shares of the demand's need: trim towards 25 % or 10 %
+#: headroom over it, or raise towards 10 % or 25 %. A trim is the agent's way down
+#: after a spike: the floor lifts capacity to the spike's need, and a reactive base
+#: steps back one replica a cooldown (NAB FB weeks 6-8: the threshold preset behind
+#: the floor peaks at 1,610 replicas and costs 11x what it costs alone).
+DEFAULT_NUDGES: tuple[float, ...] = (-0.25, -0.1, 0.1, 0.25)
 #: The safety floor keeps capacity at least at the observed demand plus the queue
 #: drained within this long, at this share of full-batch throughput.
 FLOOR_QUEUE_DRAIN_S = 60.0
@@ -169,18 +172,18 @@ def _round_away(value: float) -> int:
 
 
 def _nudged(base: int, need: int | None, share: float) -> int:
-    """`base` moved by `share` of `need`, within [need, need * (1 + share)] on its side.
+    """`base` moved by up to `k = ceil(|share| * need)` replicas towards `need + k`.
 
-    Upwards: at most to `need + k` (headroom over the demand), never below `base`;
-    downwards: at least to `need`, never above `base`. Either way, a proposal already
-    beyond the band is left alone, so repeating a nudge cannot compound.
+    Upwards (`share > 0`) only raises, downwards only trims: a proposal already
+    past `need + k` on the nudge's side is left alone, so repeating a nudge cannot
+    compound, and a trim never goes below the need plus its headroom.
     """
     if need is None:
         return base
     k = max(1, math.ceil(abs(share) * need))
     if share > 0:
         return max(base, min(base + k, need + k))
-    return min(base, max(base - k, need))
+    return min(base, max(base - k, need + k))
 
 
 def demand_need(observation: Observation) -> int | None:

@@ -237,8 +237,8 @@ def test_a_bundle_from_before_residual_change_loads_in_the_level_mode(
 def test_a_model_of_another_action_count_is_refused(
     setting: dict[str, Any], tmp_path: Path
 ) -> None:
-    """A residual-change model (8 actions) under a level-mode spec (6) fails to load."""
+    """A residual-change model (9 actions) under a level-mode spec (6) fails to load."""
     content = (setting["change_bundle"] / "model.zip").read_bytes()
     path = write(tmp_path, setting["spec"], {"model.zip": content})
-    with pytest.raises(PolicyError, match=r"8 actions; .* the spec 6 actions"):
+    with pytest.raises(PolicyError, match=r"9 actions; .* the spec 6 actions"):
         resolve(f"rl:{path}").build()

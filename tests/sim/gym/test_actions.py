@@ -57,8 +57,8 @@ def test_action_map(mode: str, action: int, base: int, current: int, expected: i
     assert actions.desired(action, base=base, current=current, low=1, high=32) == expected
 
 
-# residual-change: factors 0, 0.5, 1, 1.5, 2 (actions 0-4), nudges -0.1, +0.1, +0.25 of the
-# demand's need (actions 5-7)
+# residual-change: factors 0, 0.5, 1, 1.5, 2 (actions 0-4), nudges -0.25, -0.1, +0.1, +0.25
+# of the demand's need (actions 5-8)
 @pytest.mark.parametrize(
     ("action", "base", "current", "need", "expected"),
     [
@@ -73,16 +73,20 @@ def test_action_map(mode: str, action: int, base: int, current: int, expected: i
         (4, 1, 4, 6, 1),  # 2x a scale-in of 3 would be -2: clamped to min 1
         (4, 30, 20, 6, 32),  # 2x a scale-out, clamped to max
         (3, 4, 4, 6, 4),  # the base holds: every factor holds (no compounding)
-        (6, 4, 4, 20, 6),  # +0.1 of need 20: two more replicas
-        (6, 21, 21, 20, 22),  # ... up to need + 2 = 22
-        (6, 22, 22, 20, 22),  # ... and no further: a repeated nudge does not compound
-        (6, 30, 30, 20, 30),  # a proposal above the band is left alone
-        (7, 10, 10, 20, 15),  # +0.25 of need 20: five more
-        (5, 30, 30, 20, 28),  # -0.1 of need 20: two fewer
-        (5, 21, 21, 20, 20),  # ... down to the need
-        (5, 12, 12, 20, 12),  # a proposal below the need is left alone
-        (6, 4, 4, 0, 4),  # idle: +0.1 of 0 is one replica, but above need + 1 already
-        (6, 4, 4, None, 4),  # demand missing: nudges keep the proposal
+        (7, 4, 4, 20, 6),  # +0.1 of need 20: two more replicas
+        (7, 21, 21, 20, 22),  # ... up to need + 2 = 22
+        (7, 22, 22, 20, 22),  # ... and no further: a repeated nudge does not compound
+        (7, 30, 30, 20, 30),  # a raise leaves a proposal above its band alone
+        (8, 10, 10, 20, 15),  # +0.25 of need 20: five more
+        (6, 30, 30, 20, 28),  # -0.1 of need 20: two fewer
+        (6, 23, 23, 20, 22),  # ... down to need + 2
+        (6, 12, 12, 20, 12),  # a trim leaves a proposal below its band alone
+        (5, 30, 30, 20, 25),  # -0.25: five fewer a step after a spike, down to 25
+        (5, 27, 27, 20, 25),
+        (7, 4, 4, 0, 4),  # idle: +0.1 of 0 is one replica, but above need + 1 already
+        (5, 4, 4, 0, 3),  # idle: a trim steps one replica towards need + 1
+        (7, 4, 4, None, 4),  # demand missing: nudges keep the proposal
+        (5, 4, 4, None, 4),
     ],
     ids=lambda v: str(v),
 )
@@ -90,7 +94,7 @@ def test_residual_change_action_map(
     action: int, base: int, current: int, need: int | None, expected: int
 ) -> None:
     actions = ActionMap.default("residual-change")
-    assert actions.n == 8 and actions.no_change == 2
+    assert actions.n == 9 and actions.no_change == 2
     got = actions.desired(action, base=base, current=current, low=1, high=32, need=need)
     assert got == expected
 
@@ -122,7 +126,7 @@ def test_action_map_rejects_bad_actions(
 def test_zero_factor_is_a_hold_in_residual_change() -> None:
     actions = ActionMap("residual-change", (0.0, 1.0))
     assert actions.describe(0) == "base change x0" and actions.describe(1) == "base x1"
-    assert ActionMap.default("residual-change").describe(7) == "base nudge +0.25 need"
+    assert ActionMap.default("residual-change").describe(8) == "base nudge +0.25 need"
 
 
 @given(

@@ -61,7 +61,7 @@ def test_passes_stable_baselines3_check_env(
     sb3_check_env(make(scenario, workload, action_mode=mode), warn=True)
 
 
-@pytest.mark.parametrize(("mode", "n"), [("residual-change", 8), ("residual", 6)])
+@pytest.mark.parametrize(("mode", "n"), [("residual-change", 9), ("residual", 6)])
 def test_spaces_and_observation_bounds(
     scenario: Scenario, workload: Workload, mode: str, n: int
 ) -> None:
