@@ -163,7 +163,7 @@ def with_spec(champion: RlCandidate, root: Path, **update: object) -> Path:
         (
             {"action_mode": "residual", "factors": (0.8, 1.0, 1.5), "nudges": ()},
             "the champion's actions are residual [0.8, 1.0, 1.5] nudges [], the candidate's "
-            "residual-change [0.0, 0.5, 1.0, 1.5, 2.0] nudges [-0.1, 0.1, 0.25]",
+            "residual-change [0.0, 0.5, 1.0, 1.5, 2.0] nudges [-0.25, -0.1, 0.1, 0.25]",
         ),
         (
             {"factors": (0.5, 1.0, 2.0)},
