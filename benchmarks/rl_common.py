@@ -27,13 +27,19 @@ from planner.train.report import train_table
 from planner.train.windows import cut
 from policies.registry import resolve
 from sim.gym import make_cluster_env
+from sim.gym.actions import DEFAULT_ACTION_MODE, ActionMap, ActionMode
 from sim.scenario import Scenario
 
 PACKAGES = ("scaleplan", "numpy", "numba", "torch", "gymnasium", "stable-baselines3")
 
 
 def env_steps_per_s(
-    scenario: Scenario, window_h: tuple[float, float], base: str, steps: int, n_envs: int = 4
+    scenario: Scenario,
+    window_h: tuple[float, float],
+    base: str,
+    steps: int,
+    n_envs: int = 4,
+    action_mode: ActionMode = DEFAULT_ACTION_MODE,
 ) -> dict[str, float]:
     """Env steps per second with random actions: one env, and `n_envs` in SyncVectorEnv.
 
@@ -45,15 +51,20 @@ def env_steps_per_s(
 
     def make() -> gym.Env[Any, Any]:
         return make_cluster_env(
-            scenario=train, workload=workload, base_policy=resolve(base).build(), episode_s=HOUR_S
+            scenario=train,
+            workload=workload,
+            base_policy=resolve(base).build(),
+            episode_s=HOUR_S,
+            action_mode=action_mode,
         )
 
     rng = np.random.default_rng(0)
     single = make()
+    n_actions = ActionMap.default(action_mode).n
     single.reset(seed=0)
     started = time.perf_counter()
     for _ in range(steps):
-        _, _, terminated, truncated, _ = single.step(int(rng.integers(6)))
+        _, _, terminated, truncated, _ = single.step(int(rng.integers(n_actions)))
         if terminated or truncated:
             single.reset()
     single_rate = steps / (time.perf_counter() - started)
@@ -61,7 +72,7 @@ def env_steps_per_s(
     vector.reset(seed=0)
     started = time.perf_counter()
     for _ in range(steps // n_envs):
-        vector.step(rng.integers(6, size=n_envs))  # autoreset inside
+        vector.step(rng.integers(n_actions, size=n_envs))  # autoreset inside
     vector_rate = (steps // n_envs) * n_envs / (time.perf_counter() - started)
     return {"single": single_rate, f"sync_vector_{n_envs}": vector_rate}
 

@@ -13,9 +13,15 @@ at equal or better attainment, meeting the SLO, on each.
 
 Prints env steps/s, both held-back tables, and as its last line one JSON object.
 
+`--action-mode residual` trains in the level mode of the bundles written before
+residual-change (issue 10: its factors compound while the base holds), for a
+before/after comparison; `--skip-shifted` leaves out the KO half (its oracle and
+runs) for a short measurement.
+
 Usage:
     .venv/bin/python benchmarks/rl_volatile.py [--algo ppo] [--timesteps 200000]
         [--max-train-min 20] [--seeds 1] [--eval-seeds 5] [--tune-trials 20]
+        [--action-mode residual-change|residual|absolute] [--skip-shifted]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from planner.train.pipeline import write_rl_bundle
 from planner.train.report import train_table
 from planner.train.windows import cut
 from policies.registry import resolve
+from sim.gym.actions import ACTION_MODES, DEFAULT_ACTION_MODE
 from sim.scenario import Scenario, scenario_from_dict
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "traces" / "nab"
@@ -75,6 +82,8 @@ def main() -> None:
     parser.add_argument("--eval-seeds", type=int, default=5)
     parser.add_argument("--tune-trials", type=int, default=20)
     parser.add_argument("--throughput-steps", type=int, default=4000)
+    parser.add_argument("--action-mode", default=DEFAULT_ACTION_MODE, choices=ACTION_MODES)
+    parser.add_argument("--skip-shifted", action="store_true", help="score FB only, not KO")
     args = parser.parse_args()
     console = Console(width=150)
     train_cluster = scenario(args.train_trace)
@@ -82,12 +91,19 @@ def main() -> None:
     # "weeks 6-8" is hour 840 to the end of the shorter of the two traces
     end_h = min(_hours(args.train_trace), _hours(args.shifted_trace))
     train_h, eval_h = (0.0, 5 * WEEK_H), (5 * WEEK_H, end_h - 5 * WEEK_H)
-    rates = env_steps_per_s(train_cluster, (0.0, 4 * WEEK_H), args.base, args.throughput_steps)
+    rates = env_steps_per_s(
+        train_cluster,
+        (0.0, 4 * WEEK_H),
+        args.base,
+        args.throughput_steps,
+        action_mode=args.action_mode,
+    )
     console.print(f"env steps/s: {rates}")
     config = TrainConfig(
         algo=args.algo,
         timesteps=args.timesteps,
         base=args.base,
+        action_mode=args.action_mode,
         history_h=WEEK_H if args.base == "predictive" else 0.0,
         max_train_s=args.max_train_min * 60.0,
     )
@@ -101,6 +117,19 @@ def main() -> None:
         tune_trials=args.tune_trials,
         console=console,
     )
+    if args.skip_shifted:
+        print_json(
+            {
+                "benchmark": "rl_volatile",
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "env_steps_per_s": rates,
+                "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
+                "pipeline_wall_s": wall_s,
+                "held_back": summary(outcome.evaluation),
+                "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,
+            }
+        )
+        return
     with tempfile.TemporaryDirectory() as root:
         bundle = write_rl_bundle(outcome, Path(root), created_at=datetime.now(UTC))
         shifted = cut(scenario(args.shifted_trace), {"held_back": eval_h})["held_back"]
