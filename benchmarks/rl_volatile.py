@@ -42,7 +42,9 @@ from planner.train.pipeline import write_rl_bundle
 from planner.train.report import train_table
 from planner.train.windows import cut
 from policies.registry import resolve
+from sim.contract import Observation
 from sim.gym.actions import ACTION_MODES, DEFAULT_ACTION_MODE
+from sim.gym.agent import ChooseAction
 from sim.scenario import Scenario, scenario_from_dict
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "traces" / "nab"
@@ -84,6 +86,11 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=4000)
     parser.add_argument("--action-mode", default=DEFAULT_ACTION_MODE, choices=ACTION_MODES)
     parser.add_argument("--skip-shifted", action="store_true", help="score FB only, not KO")
+    parser.add_argument(
+        "--constant-actions",
+        action="store_true",
+        help="no training: every action of --action-mode taken every interval on FB weeks 6-8",
+    )
     args = parser.parse_args()
     console = Console(width=150)
     train_cluster = scenario(args.train_trace)
@@ -91,6 +98,9 @@ def main() -> None:
     # "weeks 6-8" is hour 840 to the end of the shorter of the two traces
     end_h = min(_hours(args.train_trace), _hours(args.shifted_trace))
     train_h, eval_h = (0.0, 5 * WEEK_H), (5 * WEEK_H, end_h - 5 * WEEK_H)
+    if args.constant_actions:
+        constant_actions(train_cluster, eval_h, args, console)
+        return
     rates = env_steps_per_s(
         train_cluster,
         (0.0, 4 * WEEK_H),
@@ -162,6 +172,71 @@ def main() -> None:
             "shifted_oracle_cost_usd": on_shifted.oracle_cost_usd,
         }
     )
+
+
+def constant_actions(
+    cluster: Scenario, eval_h: tuple[float, float], args: argparse.Namespace, console: Console
+) -> None:
+    """Each action of the mode, every interval, behind the floor, on the held-back weeks.
+
+    What an agent that settled on one action would cost (issue 10: in the level mode
+    a factor above 1 compounds while the base holds). One fluid run per action, seed 0.
+    """
+    import time
+
+    from rich.table import Table
+
+    from planner.runs import engine_named, scenario_inputs
+    from sim.gym.actions import DEFAULT_FLOOR_UTILISATION, ActionMap
+    from sim.gym.agent import AgentPolicy
+
+    held_back = cut(cluster, {"held_back": eval_h})["held_back"]
+    workload, history = scenario_inputs(held_back)
+    actions = ActionMap.default(args.action_mode)
+    table = Table(title=f"{args.action_mode}: one action every interval, FB weeks 6-8, seed 0")
+    for name in ("action", "cost USD", "SLO att.", "peak desired", "CPU s"):
+        table.add_column(name, justify="left" if name == "action" else "right")
+    rows: dict[str, Any] = {}
+    for action in range(actions.n):
+        policy = AgentPolicy(
+            resolve(args.base).build(),
+            actions,
+            floor_utilisation=DEFAULT_FLOOR_UTILISATION,
+            choose=always(action),
+            name=actions.describe(action),
+        )
+        started = time.process_time()
+        result = engine_named("fluid").run(held_back, workload, policy, seed=0, history=history)
+        cpu_s = time.process_time() - started
+        peak = max((r.desired for r in result.decisions), default=0)
+        rows[actions.describe(action)] = {
+            "cost_usd": round(result.cost_usd, 2),
+            "slo_attainment": round(result.slo_attainment, 4),
+            "peak_desired": peak,
+        }
+        table.add_row(
+            actions.describe(action),
+            f"{result.cost_usd:,.0f}",
+            f"{result.slo_attainment:.2%}",
+            str(peak),
+            f"{cpu_s:.1f}",
+        )
+    console.print(table)
+    print_json(
+        {
+            "benchmark": "rl_volatile --constant-actions",
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "constant_actions": rows,
+        }
+    )
+
+
+def always(action: int) -> ChooseAction:
+    def choose(observation: Observation, base_desired: int) -> int:
+        del observation, base_desired
+        return action
+
+    return choose
 
 
 if __name__ == "__main__":
