@@ -18,6 +18,8 @@ One call advances the serving pool over the seconds of one decision interval:
 4. Without per-request work and without a backlog, a request also waits the
    stationary M/M/c wait (Erlang C with c = ready replicas x max_batch slots, at
    the smoothed arrival rate), scaled by the Allen-Cunneen factor (ca^2 + cs^2) / 2.
+   A small pool near saturation takes that rate from a long window; the queue
+   never does (see RATE_RELAXATIONS): arrivals are each second's own.
 5. Each served request's latency is wait + service: its own service time, or the
    mixture over service strata (and over the exponential wait, by four quantile
    points), added to a log-spaced histogram; SLO attainment is computed exactly
@@ -93,9 +95,18 @@ N_OUT = 14
 # Its rate is the mean over a centred window of RATE_RELAXATIONS relaxation times
 # on each side (at most RATE_HALF_MAX_S): the noise of 1 - rho is then about
 # sqrt(rho / (4 x RATE_RELAXATIONS)), 7 %.
+# That window only sets the wait: the queue always takes the second's own arrivals
+# (it once took the window's mean, which fed a pool scaled in over a traffic gap
+# hours of requests that never arrived). While the window's rate keeps the pool
+# stable, the second's arrivals start at once with the stationary wait instead of
+# queueing behind their own Poisson noise (which that wait already accounts for),
+# unless the local 31 s count exceeds the pool's throughput by more than
+# LOCAL_OVERLOAD_SDS Poisson deviations: then the window is not the local rate and
+# the deterministic queue takes over.
 RATE_RELAXATIONS = 50.0
 RATE_HALF_MAX_S = 43_200
 RATE_HALF_MIN_S = 15  # the centred window's half width (FluidSettings.rate_window_s)
+LOCAL_OVERLOAD_SDS = 5.0
 HALFIN_WHITT_FROM = 400  # slots above which Erlang C uses its Halfin-Whitt limit
 
 
@@ -338,6 +349,7 @@ def advance(
             mean_base, mean_slope = strata_means(strata)
         s_batch1 = mean_base + mean_slope
         arriving = lam_s if smoothed else arrivals[s]
+        stationary = False  # the wait's rate comes from the long window
         if not own_work:
             # the rate of a small pool near saturation: a long centred window, slid
             # incrementally (its half width moves with the pool's relaxation time)
@@ -363,7 +375,7 @@ def advance(
                     win_lo -= 1
                     win_sum += arrivals[win_lo]
                 lam_s = max(win_sum, 0.0) / (win_hi - win_lo)
-                arriving = lam_s
+                stationary = True
             rate_prev = lam_s
         backlogged = backlog > 1e-9
         # A request's service time is set by the batch it starts into (as in the DES):
@@ -460,6 +472,13 @@ def advance(
         idx = s % q_len
         m = ring[idx]
         x = m if m < avail else avail
+        if stationary and c_wait > 0.0 and x < m and lam_s * service_s < slots:
+            # the stationary wait covers this second's noise (see RATE_RELAXATIONS)
+            # while the local count stays within Poisson noise of the throughput
+            window_s = 2.0 * RATE_HALF_MIN_S + 1.0
+            capacity = slots / service_s * window_s
+            if lam[s] * window_s <= capacity + LOCAL_OVERLOAD_SDS * math.sqrt(capacity):
+                x = m
         if x < 0.0:
             x = 0.0
         leftover = m - x
