@@ -17,64 +17,19 @@ import numpy as np
 import pytest
 
 from planner.oracle import _realised_arrivals, _Verifier, provisioning_quantile_s
-from sim.fluid.engine import FluidEngine, FluidSettings
+from sim.fluid.engine import FluidEngine
 from sim.oracle import build_problem
 from sim.oracle.floors import SHORTFALL, forced_intervals, raise_floors, shortfalls
 from sim.oracle.problem import arrival_scv
 from sim.replay import SchedulePolicy
-from sim.scenario import BUNDLED_DIR, Scenario
-from sim.workload.build import build_workload
-from sim.workload.model import Workload
+from tests.gap_case import OFF_S, ON_S, GapCase, make_gap_case
 
-GAP = (2400.0, 1200.0)  # seconds on, seconds off
-
-
-def _gap_scenario() -> Scenario:
-    return Scenario.model_validate(
-        {
-            "name": "servegen-gaps",
-            "workload": {
-                "format": "servegen",
-                "path": "package:servegen_m_small_2d",
-                "start_h": 20.0,
-                "duration_h": 2.0,
-                "scale_mean_rps": 60.0,
-                "modulate": {
-                    "kind": "on-off",
-                    "base_rps": 1.0,
-                    "duration_h": 2.0,
-                    "params": {
-                        "on_s": GAP[0],
-                        "off_s": GAP[1],
-                        "on_factor": 1.0,
-                        "off_factor": 0.0,
-                    },
-                },
-            },
-            "pool": {
-                "kind": "gpu-node-pool",
-                "instance_type": "g5.xlarge",
-                "min_replicas": 2,
-                "max_replicas": 160,
-                "initial_replicas": 40,
-            },
-            "slo": {"latency_s": 25.0, "target_attainment": 0.95},
-            "decision_interval_s": 15,
-            "seed": 0,
-            "base_dir": str(BUNDLED_DIR),
-        }
-    )
-
-
-GapCase = tuple[Scenario, Workload, FluidEngine]
+GAP = (ON_S, OFF_S)  # seconds on, seconds off
 
 
 @pytest.fixture(scope="module")
 def gap_case() -> GapCase:
-    scenario = _gap_scenario()
-    workload = build_workload(scenario.workload, scenario.resolve_path, seed=0)
-    engine = FluidEngine(FluidSettings(exact_sampling_max_requests=0))  # the envelope path
-    return scenario, workload, engine
+    return make_gap_case()
 
 
 def test_the_oracle_plans_for_the_arrivals_its_own_engine_realises(gap_case: GapCase) -> None:

@@ -18,60 +18,19 @@ from sim.contract import Policy
 from sim.control import ControlLoop
 from sim.engine import make_context
 from sim.fluid import kernel as K
-from sim.fluid.engine import FluidEngine, FluidSettings, _InstanceRun
+from sim.fluid.engine import _InstanceRun
 from sim.replay import FixedPolicy, SchedulePolicy
-from sim.scenario import BUNDLED_DIR, Scenario
-from sim.workload.build import build_workload
-from sim.workload.model import Workload
-
-ON_S, OFF_S = 2400.0, 1200.0
-INTERVAL_S = 15
-
-
-def _gap_scenario() -> Scenario:
-    return Scenario.model_validate(
-        {
-            "name": "servegen-gaps",
-            "workload": {
-                "format": "servegen",
-                "path": "package:servegen_m_small_2d",
-                "start_h": 20.0,
-                "duration_h": 2.0,
-                "scale_mean_rps": 60.0,
-                "modulate": {
-                    "kind": "on-off",
-                    "base_rps": 1.0,
-                    "duration_h": 2.0,
-                    "params": {"on_s": ON_S, "off_s": OFF_S, "on_factor": 1.0, "off_factor": 0.0},
-                },
-            },
-            "pool": {
-                "kind": "gpu-node-pool",
-                "instance_type": "g5.xlarge",
-                "min_replicas": 2,
-                "max_replicas": 160,
-                "initial_replicas": 40,
-            },
-            "slo": {"latency_s": 25.0, "target_attainment": 0.95},
-            "decision_interval_s": INTERVAL_S,
-            "seed": 0,
-            "base_dir": str(BUNDLED_DIR),
-        }
-    )
-
-
-Case = tuple[Scenario, Workload, FluidEngine]
+from tests.gap_case import INTERVAL_S, OFF_S, ON_S, GapCase, make_gap_case
 
 
 @pytest.fixture(scope="module")
-def gap_case() -> Case:
-    scenario = _gap_scenario()
-    workload = build_workload(scenario.workload, scenario.resolve_path, seed=0)
-    engine = FluidEngine(FluidSettings(exact_sampling_max_requests=0))  # the envelope path
-    return scenario, workload, engine
+def gap_case() -> GapCase:
+    return make_gap_case()
 
 
-def _counted_and_realised(case: Case, policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _counted_and_realised(
+    case: GapCase, policy: Policy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per decision interval: the arrivals the engine counted, those the envelope
     realised (its per-second counts summed over the interval) and the interval starts."""
     scenario, workload, engine = case
@@ -97,7 +56,7 @@ def _in_gap(starts: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("replicas", [30, 40], ids=["overloaded", "near-saturation"])
-def test_a_fixed_pool_counts_each_intervals_own_arrivals(gap_case: Case, replicas: int) -> None:
+def test_a_fixed_pool_counts_each_intervals_own_arrivals(gap_case: GapCase, replicas: int) -> None:
     counted, realised, starts = _counted_and_realised(gap_case, FixedPolicy(replicas))
     assert realised.sum() > 250_000  # the case carries traffic
     np.testing.assert_allclose(counted, realised, rtol=1e-9, atol=1e-6)
@@ -105,7 +64,7 @@ def test_a_fixed_pool_counts_each_intervals_own_arrivals(gap_case: Case, replica
 
 
 def test_a_pool_scaled_to_its_minimum_over_the_gaps_meets_no_phantom_requests(
-    gap_case: Case,
+    gap_case: GapCase,
 ) -> None:
     """The plan that closed the trap: the window's rate said saturated, the queue took
     the window's mean (a 12 h mean of 60 req/s) through 20 minutes without traffic."""
