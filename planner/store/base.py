@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -109,6 +109,32 @@ def history_seq(name: str) -> int | None:
     """The number of a `history/<seq:08d>.json` file name, None for anything else."""
     stem, dot, ext = name.rpartition("/")[2].partition(".")
     return int(stem) if dot and ext == "json" and stem.isdigit() else None
+
+
+#: How many history numbers a writer tries before giving up (other writers take them).
+HISTORY_ATTEMPTS = 100
+
+
+def append_history(
+    taken: Iterable[str],
+    create: Callable[[str, bytes], bool],
+    make_record: Callable[[int], dict[str, Any]],
+    where: str,
+) -> dict[str, Any]:
+    """Write the record for the next free history number through `create`.
+
+    `taken` names the history entries already there; `create(name, data)` writes
+    `<seq:08d>.json` only if it does not exist (False when another writer has it),
+    and the next number is tried: promotions of other stacks race for the numbers.
+    """
+    numbers = [n for n in (history_seq(name) for name in taken) if n is not None]
+    seq = max(numbers, default=0) + 1
+    for _attempt in range(HISTORY_ATTEMPTS):
+        record = make_record(seq)
+        if create(f"{seq:08d}.json", record_bytes(record)):
+            return record
+        seq += 1  # another writer took this number
+    raise StoreError(f"could not append to {where}: {HISTORY_ATTEMPTS} numbers taken meanwhile")
 
 
 class Unread(Enum):

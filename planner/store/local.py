@@ -25,18 +25,15 @@ from planner.store.base import (
     Expected,
     StoredVersion,
     StoreError,
+    append_history,
     bundle_version,
     check_expected,
     check_version,
     effective_history,
     emitted_bytes,
     history_record,
-    history_seq,
     record_bytes,
 )
-
-#: How many history numbers a promotion tries before giving up (others take them).
-_SEQ_ATTEMPTS = 100
 
 
 def _create(path: Path, data: bytes) -> bool:
@@ -191,16 +188,14 @@ class LocalStore:
         reason: str,
         current: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """Write the next free `history/<seq>.json` (promotions of other stacks race for it)."""
+        """Write the next free `history/<seq>.json` (see `append_history`)."""
         folder = self.root / "history"
-        taken = [history_seq(p.name) for p in folder.glob("*.json")] if folder.is_dir() else []
-        seq = max((n for n in taken if n is not None), default=0) + 1
-        for _attempt in range(_SEQ_ATTEMPTS):
-            record = history_record(seq, stack, version, emitted, who, reason, current)
-            if _create(folder / f"{seq:08d}.json", record_bytes(record)):
-                return record
-            seq += 1  # another writer took this number
-        raise StoreError(f"could not append to {folder}: {_SEQ_ATTEMPTS} numbers taken meanwhile")
+        return append_history(
+            [p.name for p in folder.glob("*.json")] if folder.is_dir() else [],
+            lambda name, data: _create(folder / name, data),
+            lambda seq: history_record(seq, stack, version, emitted, who, reason, current),
+            str(folder),
+        )
 
     def history(self, stack: str | None = None) -> list[dict[str, Any]]:
         folder = self.root / "history"

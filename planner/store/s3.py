@@ -23,13 +23,13 @@ from planner.store.base import (
     Expected,
     StoredVersion,
     StoreError,
+    append_history,
     bundle_version,
     check_expected,
     check_version,
     effective_history,
     emitted_bytes,
     history_record,
-    history_seq,
     lost_race,
     record_bytes,
 )
@@ -211,15 +211,13 @@ class S3Store:
         reason: str,
         current: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """Write the next free `history/<seq>.json` (other promotions race for it)."""
-        taken = [history_seq(k) for k in self._keys("history/")]
-        seq = max((n for n in taken if n is not None), default=0) + 1
-        for _attempt in range(_ATTEMPTS):
-            record = history_record(seq, stack, version, emitted, who, reason, current)
-            if self._create(f"history/{seq:08d}.json", record_bytes(record)):
-                return record
-            seq += 1  # another writer took this number
-        raise StoreError(f"could not append to s3://{self.bucket}/{self._key('history/')}")
+        """Write the next free `history/<seq>.json` (see `append_history`)."""
+        return append_history(
+            self._keys("history/"),
+            lambda name, data: self._create(f"history/{name}", data),
+            lambda seq: history_record(seq, stack, version, emitted, who, reason, current),
+            f"s3://{self.bucket}/{self._key('history/')}",
+        )
 
     def history(self, stack: str | None = None) -> list[dict[str, Any]]:
         records = [json.loads(self._read(k) or b"{}") for k in self._keys("history/")]
