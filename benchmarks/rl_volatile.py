@@ -127,18 +127,17 @@ def main() -> None:
         tune_trials=args.tune_trials,
         console=console,
     )
+    figures = {
+        "benchmark": "rl_volatile",
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "env_steps_per_s": rates,
+        "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
+        "pipeline_wall_s": wall_s,
+        "held_back": summary(outcome.evaluation),
+        "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,
+    }
     if args.skip_shifted:
-        print_json(
-            {
-                "benchmark": "rl_volatile",
-                "args": {k: str(v) for k, v in vars(args).items()},
-                "env_steps_per_s": rates,
-                "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
-                "pipeline_wall_s": wall_s,
-                "held_back": summary(outcome.evaluation),
-                "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,
-            }
-        )
+        print_json(figures)
         return
     with tempfile.TemporaryDirectory() as root:
         bundle = write_rl_bundle(outcome, Path(root), created_at=datetime.now(UTC))
@@ -161,13 +160,7 @@ def main() -> None:
     console.print(train_table(replace(outcome, evaluation=on_shifted)))
     print_json(
         {
-            "benchmark": "rl_volatile",
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "env_steps_per_s": rates,
-            "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
-            "pipeline_wall_s": wall_s,
-            "held_back": summary(outcome.evaluation),
-            "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,
+            **figures,
             "shifted": summary(on_shifted),
             "shifted_oracle_cost_usd": on_shifted.oracle_cost_usd,
         }
