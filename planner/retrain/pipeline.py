@@ -181,8 +181,9 @@ def run_contest(
     notes: list[str] = []
     windows = split_windows(scenario, settings)
     factor = scale_factor(scenario)
-    train = windowed(scenario, windows.train, factor)
-    fit = train if windows.validation is None else windowed(scenario, windows.fit, factor)
+    # Each window is built from the trace once: the search fits `fit`, its finalists
+    # are checked on `validation`, the RL challenger (only) trains on all of `train`.
+    fit = windowed(scenario, windows.fit, factor)
     validation = (
         None if windows.validation is None else windowed(scenario, windows.validation, factor)
     )
@@ -214,6 +215,7 @@ def run_contest(
     rl = None
     if settings.rl_budget_s > 0:
         started = time.perf_counter()
+        train = fit if windows.validation is None else windowed(scenario, windows.train, factor)
         rl = _rl_challenger(train, windows, settings, tuned, workdir, champion_bundle, tell)
         timings["rl"] = time.perf_counter() - started
         if rl is None:
