@@ -14,19 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from planner.executor import LocalExecutor
 from planner.pool_sizing import replicas_for
-from planner.retrain.advice import (
-    MAX_SPECS,
-    Remedy,
-    patched,
-    pool_changes,
-    sufficient,
-    what_would_help,
-)
+from planner.retrain.advice import MAX_SPECS, Remedy, patched, sufficient, what_would_help
+from planner.retrain.pool_changes import escalations, needed_replicas, pool_changes
 from planner.runs import OracleTask, RunTask, execute_run, run_task, scenario_inputs
 from policies.registry import resolve
 from sim.capacity.pools import Ec2AutoScalingGroup
@@ -159,6 +154,67 @@ def test_the_warm_pool_covers_the_largest_rise_within_one_delay() -> None:
     # on half the minutes the need is the high one: its 95 % quantile is the floor
     floor = next(change for change in changes if "min_replicas" in change.patch)
     assert floor.patch["min_replicas"] == high
+
+
+def spikes(on_s: float, factor: float) -> Scenario:
+    """Four hours at 1 req/s with a spike of `factor` x for `on_s` every half hour: too
+    short for any boot to catch, too rare for the 95 % quantile floor to cover."""
+    workload = step_workload(1.0, factor)
+    workload["synthetic"]["params"].update({"on_s": on_s, "off_s": 1800 - on_s})
+    return scenario(None, workload)
+
+
+@pytest.fixture(scope="module")
+def spike_remedies() -> list[Remedy]:
+    return what_would_help(spikes(90, 12.0), [resolve("hpa")], seed=SEED)
+
+
+def test_when_no_single_change_is_enough_the_advice_escalates_until_one_is(
+    spike_remedies: list[Remedy],
+) -> None:
+    *missed, enough = spike_remedies
+    assert len(missed) == 4  # warm pool, halved delay, 95 % floor, all three at once
+    assert not any(remedy.meets_slo for remedy in missed)
+    assert enough.meets_slo and sufficient(spike_remedies) == enough
+    single_floor = only(missed[:3], "min_replicas").scenario_patch["min_replicas"]
+    together = missed[3].scenario_patch
+    assert together == {**missed[0].scenario_patch, **missed[1].scenario_patch,
+                        **missed[2].scenario_patch}  # fmt: skip
+    assert missed[3].change == " + ".join(remedy.change for remedy in missed[:3])
+    # the next stage: the speed-ups with the floor at the 97.5 % quantile of the need
+    case = spikes(90, 12.0)
+    needed = needed_replicas(case, scenario_inputs(case)[0])
+    higher = math.ceil(float(np.quantile(needed, 0.975)))
+    assert higher > single_floor
+    assert enough.scenario_patch["min_replicas"] == higher
+    assert "the 97.5% quantile" in enough.basis
+    attainment, cost = direct_on(case, enough.scenario_patch, "hpa")
+    assert (enough.slo_attainment, enough.cost_usd) == (attainment, cost)
+
+
+def test_escalations_end_at_the_busiest_minute_and_skip_repeats() -> None:
+    """A 60 s spike: the 95 % floor is the pool's minimum (no headroom change); the
+    escalations are the two speed-ups together, then with the 97.5 % floor, then the
+    busiest minute's need (here the same floor: that stage is left out)."""
+    case = spikes(60, 9.0)
+    workload = scenario_inputs(case)[0]
+    singles = pool_changes(case, workload)
+    assert [next(iter(change.patch)) for change in singles] == [
+        "warm_pool_size", "instance_boot_s",
+    ]  # fmt: skip
+    stages = escalations(case, workload, singles)
+    busiest = int(np.nanmax(needed_replicas(case, workload)))
+    assert stages[0].patch == {**singles[0].patch, **singles[1].patch}
+    assert stages[-1].patch["min_replicas"] == busiest
+    patches = [stage.patch for stage in stages]
+    assert all(patches.count(patch) == 1 for patch in patches)
+    for stage in stages:
+        assert patched(case, stage.patch).pool.kind == "ec2-asg"
+
+
+def direct_on(case: Scenario, pool: dict[str, Any], policy: str) -> tuple[float, float]:
+    result = execute_run(RunTask(patched(case, pool), resolve(policy), SEED))
+    return result.slo_attainment, result.cost_usd
 
 
 def test_an_infeasible_pool_gets_the_maximum_the_oracle_needs() -> None:
