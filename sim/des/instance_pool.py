@@ -28,15 +28,16 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from heapq import heappush
+from typing import Any, cast
 
 import simpy
-from simpy.events import Event, Timeout
+from simpy.events import NORMAL, Event, Timeout
 
 from sim.capacity.pools import InstancePool
 from sim.des.actuation import DesiredCapacity
 from sim.des.billing import NodeLedger
-from sim.des.clock import caller
+from sim.des.clock import Clock, caller
 from sim.des.least_loaded import LeastLoaded
 from sim.des.nodes import LogSink, Node, NodeTimings, Replica
 from sim.des.requests import SERVED, RequestBook
@@ -67,7 +68,16 @@ class SimInstancePool(DesiredCapacity):
         self._book = book
         self._start_at = book.start_s  # the array itself: written once per request
         self._call_in = caller(env)
+        # With the engine's `Clock`, completions go straight onto its schedule (SimPy's
+        # 4-tuples) as `Clock.call_in` 6-tuples: the call inlined, it runs per request.
+        self._schedule: list[Any] | None = env._queue if isinstance(env, Clock) else None
+        self._eid = env._eid
         self._done_callback = self._on_done  # bound once, not once per request
+        # Which requests a replica runs matters only when its node can be lost (they
+        # are re-queued); without losses the per-request bookkeeping is skipped.
+        self._track_running = pool.node_failure_per_h > 0.0 or (
+            pool.spot_share > 0.0 and pool.spot_interruption_per_h > 0.0
+        )
         self._max_batch = pool.service.max_batch
         self._timeout_s = pool.queue_timeout_s
         self._per_node = pool.replicas_per_node
@@ -169,6 +179,7 @@ class SimInstancePool(DesiredCapacity):
         """
         arrival, queue, log = self._book.arrival_s, self._queue, self._log
         pick, start, timeout_s = self._free.pick, self._start, self._timeout_s
+        schedule = self._schedule
         count = len(arrival)
         request = first
         while True:
@@ -181,7 +192,12 @@ class SimInstancePool(DesiredCapacity):
                 if log is not None:
                     log.append((now_s, self.name, "queue", f"req={request}"))
             request += 1
-            if request == count or arrival[request] >= peek():
+            if request == count:
+                return request
+            if schedule is None:
+                if arrival[request] >= peek():
+                    return request
+            elif schedule and arrival[request] >= schedule[0][0]:  # peek(), inline
                 return request
 
     def _touch(self, now_s: float) -> None:
@@ -202,14 +218,26 @@ class SimInstancePool(DesiredCapacity):
         replica.busy = batch
         self._free.took(replica)
         self._busy += 1
-        replica.running[request] = None
+        if self._track_running:
+            replica.running[request] = None
         self._start_at[request] = now_s
         draw = self._draw
         service_s = draw() if draw is not None else self._sampler.sample_s(request, batch)
         # Relative to the clock, which may still lag `now_s` when the arrival is
-        # handled ahead of its SimPy event (see Simulation._on_arrival).
-        env = self._env
-        self._call_in(now_s + service_s - env.now, self._done_callback, (replica, request))
+        # handled ahead of its SimPy event (see Simulation._on_arrival): the entry's
+        # time is the clock plus that delay, as `Clock.call_in` computes it.
+        schedule = self._schedule
+        if schedule is not None:
+            clock_s = self._env._now
+            delay_s = now_s + service_s - clock_s
+            heappush(
+                schedule,
+                (clock_s + delay_s, NORMAL, next(self._eid), None, self._done_callback,
+                 (replica, request)),
+            )  # fmt: skip
+        else:
+            delay_s = now_s + service_s - self._env.now
+            self._call_in(delay_s, self._done_callback, (replica, request))
         if self._log is not None:
             self._log.append(
                 (now_s, self.name, "start", f"req={request} replica={replica.id} batch={batch}")
@@ -219,8 +247,9 @@ class SimInstancePool(DesiredCapacity):
         replica, request = done
         if replica.dead:
             return  # its node was lost; the request was re-queued
-        del replica.running[request]
-        now_s = self._env.now
+        if self._track_running:
+            del replica.running[request]
+        now_s = self._env._now
         elapsed = now_s - self._area_t
         if elapsed > 0.0:  # inlined _touch: this runs once per request
             self.busy_slot_s += self._busy * elapsed

@@ -17,8 +17,10 @@ other than `execute` can run the same loop.
 from __future__ import annotations
 
 import math
+from heapq import heappush
+from typing import Any
 
-from simpy.events import Timeout
+from simpy.events import NORMAL, Timeout
 
 from sim.capacity.pools import ServerlessEndpoint
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
@@ -139,7 +141,7 @@ class Simulation:
 
     def _on_arrival(self, _: None) -> None:
         env, arrival_s, route = self.env, self._arrival_s, self._route
-        index, now_s = self._next, env.now
+        index, now_s = self._next, env._now
         count = len(arrival_s)
         # Arrivals due before the next scheduled SimPy event are handled here, in
         # order, at their own times (the trace's time stamps, not env.now, which
@@ -164,7 +166,10 @@ class Simulation:
             self._interval_arrivals += handled
         self._next = index
         if index < count:
-            env.call_in(arrival_s[index] - now_s, self._on_arrival, None)
+            # env.call_in(arrival_s[index] - now_s, ...), inline: once per arrival batch
+            at_s = now_s + (arrival_s[index] - now_s)
+            queue: list[Any] = env._queue  # SimPy's 4-tuples and call_in's 6-tuples
+            heappush(queue, (at_s, NORMAL, next(env._eid), None, self._on_arrival, None))
 
     # --- what the control loop sees ----------------------------------------------------
 
