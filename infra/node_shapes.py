@@ -1,11 +1,10 @@
 """What a node offers pods: instance memory, GPU memory and the kubelet's reservations.
 
-`sim.capacity.catalog` holds GPU counts, GPU memory, vCPUs and prices, but not the
-instance's own memory, and packing pods onto nodes needs it: prod once asked for
-160 GiB per replica on a 192 GiB g5.12xlarge, so one replica fit per node and two
-of its four GPUs sat idle while every GPU count said two replicas fit. Memory is
-kept here, keyed by the catalog's names, until the catalog carries it (the
-simulator's package is not the infrastructure's to change).
+`sim.capacity.catalog` holds each type's GPU count, GPU memory, vCPUs, memory
+and price (one description for the simulator and the stacks); this module turns
+them into what the Kubernetes scheduler sees. Packing needs the memory: prod once
+asked for 160 GiB per replica on a 192 GiB g5.12xlarge, so one replica fit per
+node and two of its four GPUs sat idle while every GPU count said two fit.
 
 Allocatable resources follow the EKS AL2023 node bootstrap (nodeadm): kube-reserved
 memory is 255 MiB + 11 MiB per pod the node may run (max pods capped at 110 below
@@ -23,34 +22,9 @@ from dataclasses import dataclass
 from sim.capacity.catalog import CATALOG
 from sim.errors import ScenarioError
 
-#: Instance memory in GiB, from the EC2 instance type pages (accelerated computing:
-#: G5, G6, P4, P5; general purpose: M7i; compute optimised: C7i). SageMaker `ml.*`
-#: types have the memory of the EC2 type they are named after.
-INSTANCE_MEMORY_GIB: dict[str, int] = {
-    "g5.xlarge": 16,
-    "g5.2xlarge": 32,
-    "g5.4xlarge": 64,
-    "g5.12xlarge": 192,
-    "g5.48xlarge": 768,
-    "g6.xlarge": 16,
-    "g6.2xlarge": 32,
-    "g6.12xlarge": 192,
-    "g6.48xlarge": 768,
-    "p4d.24xlarge": 1152,
-    "p5.48xlarge": 2048,
-    "c7i.2xlarge": 16,
-    "m7i.large": 8,
-    "m7i.xlarge": 16,
-    "m7i.2xlarge": 32,
-}
-
-#: CPU-only types for the system node group that the GPU catalog does not list:
-#: name -> (vCPUs, on-demand USD per hour, us-east-1, EC2 On-Demand pricing page).
-SYSTEM_TYPES: dict[str, tuple[int, float]] = {
-    "m7i.large": (2, 0.1008),
-    "m7i.xlarge": (4, 0.2016),
-    "m7i.2xlarge": (8, 0.4032),
-}
+#: CPU-only types the system node group may use (their shapes and prices are in the
+#: catalog with every other type).
+SYSTEM_TYPES: tuple[str, ...] = ("m7i.large", "m7i.xlarge", "m7i.2xlarge")
 
 EVICTION_HARD_MIB = 100
 
@@ -93,24 +67,19 @@ class NodeShape:
 
 
 def node_shape(name: str) -> NodeShape:
-    """The shape of an instance type (GPU types from the catalog, plus system types).
+    """The shape of an instance type, from the catalog.
 
     Raises:
-        ScenarioError: the type's memory or vCPUs are not known here.
+        ScenarioError: the type is not in the catalog.
     """
-    base = name.removeprefix("ml.")
-    if base not in INSTANCE_MEMORY_GIB:
-        known = ", ".join(sorted(INSTANCE_MEMORY_GIB))
-        raise ScenarioError(f"no memory size known for instance type {name!r}; known: {known}")
-    memory = INSTANCE_MEMORY_GIB[base]
     entry = CATALOG.get(name)
-    if entry is not None:
-        per_gpu = entry.gpu_memory_gb // entry.gpus if entry.gpus else 0
-        return NodeShape(name, entry.vcpus, memory, entry.gpus, per_gpu, entry.on_demand_usd_per_h)
-    if base in SYSTEM_TYPES:
-        vcpus, price = SYSTEM_TYPES[base]
-        return NodeShape(name, vcpus, memory, 0, 0, price)
-    raise ScenarioError(f"instance type {name!r} is in neither the catalog nor SYSTEM_TYPES")
+    if entry is None:
+        known = ", ".join(sorted(CATALOG))
+        raise ScenarioError(f"no shape known for instance type {name!r}; known: {known}")
+    per_gpu = entry.gpu_memory_gb // entry.gpus if entry.gpus else 0
+    return NodeShape(
+        name, entry.vcpus, entry.memory_gib, entry.gpus, per_gpu, entry.on_demand_usd_per_h
+    )
 
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}

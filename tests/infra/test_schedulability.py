@@ -57,3 +57,19 @@ def test_prod_replicas_use_every_gpu_of_their_node(built: dict[str, RecordingMoc
                 continue
             fit = replicas_per_node(shape, requests["cpu"], requests["memory"], gpus)
             assert fit * gpus == shape.gpus, (name, fit)
+
+
+def test_node_shapes_read_the_simulators_catalog() -> None:
+    """One description of an instance: infra's node shapes are the catalog's entries."""
+    from infra.node_shapes import SYSTEM_TYPES, node_shape
+    from sim.capacity.catalog import CATALOG
+
+    for name, entry in CATALOG.items():
+        shape = node_shape(name)
+        assert (shape.vcpus, shape.memory_gib, shape.gpus) == (
+            entry.vcpus,
+            entry.memory_gib,
+            entry.gpus,
+        )
+        assert shape.on_demand_usd_per_h == entry.on_demand_usd_per_h
+    assert set(SYSTEM_TYPES) <= set(CATALOG)
