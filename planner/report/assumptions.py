@@ -47,7 +47,8 @@ class Assumptions:
     max_batch: int
     min_replicas: int
     max_replicas: int
-    #: A serverless endpoint's prices and cold start (role "primary" or "spillover").
+    #: A serverless endpoint's prices, cold start and who serves its requests (`served_by`,
+    #: e.g. "Qwen2.5-0.5B-Instruct on CPU (6 GB serverless)"; role "primary" or "spillover").
     serverless: dict[str, float | int | str] | None
 
     def to_json(self) -> dict[str, Any]:
@@ -81,7 +82,8 @@ class Assumptions:
         if self.serverless is not None:
             parts.append(
                 f"{self.serverless['role']} serverless at USD "
-                f"{self.serverless['price_usd_per_gb_s']:g} per GB-second"
+                f"{self.serverless['price_usd_per_gb_s']:g} per GB-second, its requests "
+                f"served by {self.serverless['served_by']}"
             )
         return "; ".join(parts)
 
@@ -109,6 +111,7 @@ def _serverless_prices(endpoint: ServerlessEndpoint, role: str) -> dict[str, flo
         "price_usd_per_gb_s": endpoint.price_usd_per_gb_s,
         "provisioned_usd_per_gb_s": endpoint.provisioned_usd_per_gb_s,
         "cold_start_s": endpoint.cold_start_s.mean_s,
+        "served_by": endpoint.served_by,
     }
 
 

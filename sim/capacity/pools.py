@@ -10,11 +10,12 @@ policy may only set its provisioned concurrency.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.capacity.catalog import lookup
+from sim.capacity.cpu_models import CONTAINER_START_S, DEFAULT_SERVERLESS_MODEL, cpu_model
 from sim.capacity.distributions import Delay
 from sim.capacity.service import ServiceModel, TokenService
 from sim.errors import ScenarioError
@@ -158,6 +159,14 @@ class ServerlessEndpoint(_PoolBase):
     1-200, no GPUs. Price: SageMaker pricing page, serverless inference, us-east-1,
     USD 0.0000200 per second for 1 GB; provisioned concurrency is billed for the
     time it is configured.
+
+    With no GPU, what it serves is a small model on CPU: `model` (default
+    Qwen/Qwen2.5-0.5B-Instruct, what the stacks deploy) names an entry of
+    `sim.capacity.cpu_models`, which gives the default `service` (one request per
+    instance, prefill and decode times at `memory_gb`'s vCPU share) and
+    `cold_start_s` (container start, weights download and load). A pool that gives
+    its own `service` keeps it; without `model` it is then a generic function whose
+    cold start defaults to the container start alone (`CONTAINER_START_S`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -167,7 +176,13 @@ class ServerlessEndpoint(_PoolBase):
     min_replicas: int = Field(default=0, ge=0)
     max_replicas: int = Field(default=200, ge=1, le=200, description="max concurrency")
     memory_gb: int = Field(default=6, ge=1, le=6)
-    cold_start_s: Delay = Field(default_factory=lambda: Delay(kind="lognormal", mean_s=8, cv=0.3))
+    model: str | None = Field(
+        default=DEFAULT_SERVERLESS_MODEL,
+        description="the model served on CPU (a sim.capacity.cpu_models id); None: unnamed",
+    )
+    cold_start_s: Delay = Field(
+        default_factory=lambda: Delay(kind="lognormal", mean_s=CONTAINER_START_S, cv=0.3)
+    )
     keep_alive_s: float = Field(default=600.0, ge=0.0)
     price_usd_per_gb_s: float = Field(default=0.0000200, ge=0.0)
     provisioned_usd_per_gb_s: float = Field(default=0.0000048, ge=0.0)
@@ -181,6 +196,50 @@ class ServerlessEndpoint(_PoolBase):
             "(0: spill instead of queueing, as MArk does while GPU nodes boot)"
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults(cls, data: Any) -> Any:
+        """Fill `service` and `cold_start_s` from the named model at this memory size."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        has_service = data.get("service") is not None
+        if has_service and "model" not in data:
+            data["model"] = None  # the scenario's own service model, unnamed
+        model_id = data.get("model", DEFAULT_SERVERLESS_MODEL)
+        if model_id is None:
+            if not has_service:
+                raise ValueError(
+                    "a serverless pool with model: null needs its own `service` "
+                    "(or name a model: see sim/capacity/cpu_models.py)"
+                )
+            return data
+        if has_service and "cold_start_s" in data:
+            return data  # named, with its own times: nothing to look up
+        try:
+            entry = cpu_model(str(model_id))
+        except ScenarioError as exc:
+            raise ValueError(str(exc)) from None
+        memory_gb = data.get("memory_gb", cls.model_fields["memory_gb"].default)
+        if isinstance(memory_gb, int) and 1 <= memory_gb <= 6:
+            if not entry.fits(memory_gb):
+                raise ValueError(
+                    f"model {model_id}: its float32 weights ({entry.weights_gib:g} GiB) do not "
+                    f"fit in memory_gb {memory_gb}; use {entry.smallest_memory_gb()} GB or more"
+                )
+            if not has_service:
+                data["service"] = entry.service(memory_gb)
+        if "cold_start_s" not in data:
+            data["cold_start_s"] = entry.cold_start()
+        return data
+
+    @property
+    def served_by(self) -> str:
+        """Who answers a request here, in words (for reports)."""
+        if self.model is None:
+            return "the scenario's own service model"
+        return f"{self.model.rsplit('/', 1)[-1]} on CPU ({self.memory_gb} GB serverless)"
 
     def provisioning_mean_s(self) -> float:
         return self.cold_start_s.mean_s

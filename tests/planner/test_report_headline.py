@@ -23,6 +23,7 @@ from planner.report.headline import MONTH_S, headline_for, oracle_facts
 from planner.report.table import whatif_table
 from planner.scenario_input import WorkloadOverrides, resolve_scenario
 from planner.whatif import WhatIfReport, run_whatif
+from sim.capacity.cpu_models import DEFAULT_SERVERLESS_MODEL, cpu_model
 from sim.capacity.pools import GpuNodePool, ServerlessEndpoint
 from sim.scenario import Scenario
 
@@ -215,8 +216,12 @@ def test_assumptions_per_gpu_hour_with_spot_and_without_gpus(real_report: WhatIf
     serverless = assumptions_for(_with_pool(real_report.scenario, ServerlessEndpoint()), 0.1)
     assert serverless.price_usd_per_gpu_h is None and serverless.instance_type is None
     assert serverless.serverless is not None and serverless.serverless["role"] == "primary"
-    assert math.isclose(serverless.provisioning_delay_s, 8.0)
+    # The cold start of the default model: container start, download and load of its weights.
+    assert math.isclose(
+        serverless.provisioning_delay_s, cpu_model(DEFAULT_SERVERLESS_MODEL).cold_start_mean_s()
+    )
     assert "per GB-second" in serverless.summary()
+    assert "served by Qwen2.5-0.5B-Instruct on CPU (6 GB serverless)" in serverless.summary()
 
 
 def test_a_policy_meeting_an_slo_the_oracle_calls_infeasible_has_no_ratio(
