@@ -24,6 +24,7 @@ from pydantic import (
 from infra.node_shapes import SYSTEM_TYPES
 from policies.stack_config import StackScaling
 from sim.capacity.catalog import lookup
+from sim.capacity.cpu_models import CPU_MODELS, MAX_WEIGHTS_SHARE
 from sim.errors import ScenarioError, StackConfigError
 from sim.scenario import Slo
 
@@ -253,13 +254,16 @@ class ServerlessSettings(_Model):
 
     It serves a small CPU model as the spillover while GPU capacity boots: the
     Hugging Face CPU inference container loads `model_id` from the Hub at cold
-    start (`HF_MODEL_ID`, `HF_TASK`), or `model_data_url` from S3.
+    start (`HF_MODEL_ID`, `HF_TASK`), or `model_data_url` from S3. The simulator
+    describes the same endpoint (`sim_spillover`): the model's CPU service time and
+    cold start from `sim.capacity.cpu_models`, this memory size and max concurrency.
     """
 
     image: str = Field(min_length=1)
     model_id: str | None = Field(default=None, min_length=1)
     task: str = "text-generation"
-    # Weights as the CPU container holds them (float32: 4 bytes a parameter).
+    # Weights as the CPU container holds them (float32: 4 bytes a parameter); for a
+    # model the simulator knows, default and check from `sim.capacity.cpu_models`.
     weights_gib: float | None = Field(default=None, gt=0)
     model_data_url: str | None = Field(default=None, pattern=r"^s3://")
     # SageMaker serverless limits: memory 1024-6144 MB in 1 GB steps, max concurrency 1-200.
@@ -271,14 +275,47 @@ class ServerlessSettings(_Model):
     def _model(self) -> ServerlessSettings:
         if (self.model_id is None) == (self.model_data_url is None):
             raise ValueError("serverless: give exactly one of model_id (Hub) and model_data_url")
+        known = CPU_MODELS.get(self.model_id or "")
+        weights_gib = self.weights_gib
+        if known is not None:
+            if weights_gib is not None and abs(weights_gib - known.weights_gib) > 0.25:
+                raise ValueError(
+                    f"serverless: weights_gib {weights_gib:g} for {self.model_id}, whose float32 "
+                    f"weights are {known.weights_gib:g} GiB (sim.capacity.cpu_models); leave "
+                    "weights_gib out"
+                )
+            weights_gib = known.weights_gib
         # The weights, the runtime and a request's activations share `memory_mb`.
-        if self.weights_gib is not None and self.weights_gib * 1024 > 0.6 * self.memory_mb:
+        if weights_gib is not None and weights_gib * 1024 > MAX_WEIGHTS_SHARE * self.memory_mb:
             raise ValueError(
-                f"serverless: {self.weights_gib:g} GiB of weights leave too little of "
+                f"serverless: {weights_gib:g} GiB of weights leave too little of "
                 f"{self.memory_mb} MB for the runtime; use a smaller model (SageMaker "
                 "serverless has no GPUs and at most 6 GB)"
             )
         return self
+
+    def sim_spillover(self) -> dict[str, object]:
+        """This endpoint as the simulator's spillover pool (a `ServerlessEndpoint` mapping).
+
+        Raises:
+            StackConfigError: the simulator has no CPU service model for the endpoint's
+                model (an S3 `model_data_url`, or a Hub model it does not know): planning
+                with another model's times would describe a different endpoint.
+        """
+        if self.model_id is None or self.model_id not in CPU_MODELS:
+            served = self.model_id or f"the model at {self.model_data_url}"
+            known = ", ".join(sorted(CPU_MODELS))
+            raise StackConfigError(
+                f"scaleplan:serverless serves {served}, which the simulator has no CPU service "
+                f"model for (known: {known}); measure it (benchmarks/serverless_cpu_qwen.py "
+                "shows how) and add it to sim/capacity/cpu_models.py, or deploy a known model"
+            )
+        return {
+            "kind": "serverless",
+            "model": self.model_id,
+            "memory_gb": self.memory_mb // 1024,
+            "max_replicas": self.max_concurrency,
+        }
 
     @model_validator(mode="after")
     def _provisioned(self) -> ServerlessSettings:
