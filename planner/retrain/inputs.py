@@ -271,12 +271,9 @@ def stack_scenario(
         "policies": ["hpa"],
     }
     if settings.serverless is not None:
-        sls = settings.serverless
-        data["spillover"] = {
-            "kind": "serverless",
-            "max_replicas": sls.max_concurrency,
-            "memory_gb": sls.memory_mb // 1024,
-        }
+        # The stack's endpoint as the simulator's pool: its CPU model, memory and max
+        # concurrency (refused when the simulator has no service model for its model).
+        data["spillover"] = settings.serverless.sim_spillover()
     return data, settings
 
 
