@@ -59,10 +59,11 @@ def timed_run(
     run = engine.start(scenario, workload, 0)
     kernel, spent = run._kernel, [0.0]
 
-    def timed(*args: Any) -> None:
+    def timed(*args: Any) -> Any:
         began = time.perf_counter()
-        kernel(*args)
+        reading = kernel(*args)
         spent[0] += time.perf_counter() - began
+        return reading
 
     run._kernel = timed
     policy_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[1])

@@ -38,6 +38,9 @@ from sim.errors import PolicyError
 #: Intervals of history in every Observation (one hour at 15 s), the same everywhere.
 OBSERVATION_HISTORY_LEN = 240
 _CLAMPED_NOTE = "{count} decisions were out of bounds and clamped"
+# `Observation.build` without its call and checks (see `ControlLoop.observe`)
+_new_observation = object.__new__
+_set_fields = object.__setattr__
 _CLAMPED_PATTERN = re.compile(r"^(\d+) decisions were out of bounds and clamped$")
 
 
@@ -103,6 +106,10 @@ class ControlLoop:
         self.actuators = dict(actuators)
         self._primary = self.actuators[PRIMARY]
         self.context = context
+        # what every observation repeats from the context, read once
+        self._interval_s = context.interval_s
+        self._capacity_rps = context.replica_capacity_rps
+        self._epoch_s = context.epoch_s
         self.history = MetricHistory(history_len)
         self.records: list[ActuationRecord] = []
         self.notes: list[str] = []
@@ -116,27 +123,39 @@ class ControlLoop:
     # --- the loop ---------------------------------------------------------------------
 
     def observe(self, reading: Reading) -> Observation:
-        """The observation the policy sees for `reading`."""
+        """The observation the policy sees for `reading`.
+
+        Built as `Observation.build` builds one (every field, no dataclass
+        `__init__`), with the fields in one dict display: this runs every decision
+        interval of every engine (`tests/sim/test_control.py` checks it against the
+        dataclass constructor).
+        """
         primary = self._primary
         low, high = primary.bounds()
-        context = self.context
-        return Observation.build(
-            time_s=reading.time_s,
-            interval_s=context.interval_s,
-            demand_rps=reading.demand_rps,
-            utilisation=reading.utilisation,
-            queue_len=reading.queue_len,
-            ready=reading.ready,
-            pending=reading.pending,
-            desired=primary.current(),
-            min_replicas=low,
-            max_replicas=high,
-            replica_capacity_rps=context.replica_capacity_rps,
-            p95_latency_s=reading.p95_latency_s,
-            epoch_s=context.epoch_s,
-            history=self.history.view(),
-            spillover_in_flight=reading.spillover_in_flight,
+        time_s, demand_rps, utilisation, queue_len, ready, pending, p95_s, spill = reading
+        observation = _new_observation(Observation)
+        _set_fields(
+            observation,
+            "__dict__",
+            {
+                "time_s": time_s,
+                "interval_s": self._interval_s,
+                "demand_rps": demand_rps,
+                "utilisation": utilisation,
+                "queue_len": queue_len,
+                "ready": ready,
+                "pending": pending,
+                "desired": primary.current(),
+                "min_replicas": low,
+                "max_replicas": high,
+                "replica_capacity_rps": self._capacity_rps,
+                "p95_latency_s": p95_s,
+                "epoch_s": self._epoch_s,
+                "history": self.history.view(),
+                "spillover_in_flight": spill,
+            },
         )
+        return observation
 
     def decide(self, observation: Observation) -> Decision:
         """Ask the policy and check what it returned."""
@@ -146,11 +165,12 @@ class ControlLoop:
 
     def act(self, observation: Observation, decision: Decision) -> None:
         """Clamp and apply `decision`, then record the interval in the history."""
-        now_s = observation.time_s
-        if decision.desired != observation.desired or not (
-            observation.min_replicas <= decision.desired <= observation.max_replicas
+        now_s, current = observation.time_s, observation.desired
+        desired = decision.desired
+        if desired != current or not (
+            observation.min_replicas <= desired <= observation.max_replicas
         ):
-            self._actuate(PRIMARY, decision.desired, decision.reason, now_s)
+            self._actuate(PRIMARY, desired, decision.reason, now_s)
         for target, desired in decision.targets.items():
             if target == PRIMARY:
                 raise PolicyError(
@@ -165,17 +185,15 @@ class ControlLoop:
                 continue
             self._actuate(target, desired, decision.reason, now_s)
         self.history.append(
-            now_s,
-            observation.demand_rps,
-            observation.utilisation,
-            observation.ready,
-            observation.desired,
+            now_s, observation.demand_rps, observation.utilisation, observation.ready, current
         )
 
     def step(self, reading: Reading) -> Observation:
         """One decision interval: observe, decide, check, clamp, act, record."""
         observation = self.observe(reading)
-        self.act(observation, self.decide(observation))
+        decision = self.policy.decide(observation)
+        self.decisions += 1  # `decide`, inline: this runs every interval
+        self.act(observation, check_decision(self.policy.name, decision))
         return observation
 
     # --- helpers ----------------------------------------------------------------------
@@ -227,8 +245,9 @@ class SteppableRun(Protocol):
 
 def drive(run: SteppableRun, loop: ControlLoop) -> None:
     """Run `loop` over `run` to its horizon: the whole of every engine's decision path."""
-    while (now_s := run.advance()) is not None:
-        run.record(now_s, loop.step(run.read(now_s)))
+    advance, read, step, record = run.advance, run.read, loop.step, run.record
+    while (now_s := advance()) is not None:
+        record(now_s, step(read(now_s)))
 
 
 def check_decision(policy_name: str, decision: object) -> Decision:

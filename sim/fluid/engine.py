@@ -40,6 +40,9 @@ from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
 from sim.workload.model import FloatArray, RequestTrace, Workload
 
+#: `Reading(...)` without the NamedTuple's Python-level `__new__` (once per interval)
+_new_reading = tuple.__new__
+
 
 @dataclass(frozen=True)
 class FluidSettings:
@@ -287,9 +290,16 @@ class _InstanceRun:
         self.ihist = np.zeros(L.HIST_BINS)
         self.out = np.zeros(K.N_OUT)
         self.totals = np.zeros(K.N_OUT)
-        self.rows: list[tuple[float, float, int, int, int, float, float]] = []
+        # The series, columnar: the kernel writes each interval's row (K.R_* columns;
+        # NaN time: not reached), a decision that changes the fleet overwrites ready
+        # and pending, and desired and cost are kept only where they change (`_mark`),
+        # filled forward in `result`: an interval without a change costs no Python.
+        self.series = np.full((self.n_intervals, K.N_ROW), np.nan)
+        self._marks: list[tuple[int, int, float, float, float]] = []
+        self._spill_cost = np.zeros(self.n_intervals) if self.spill is not None else None
         # attainment per interval (1 where nothing finished), read by the oracle
-        self.interval_share = [1.0] * self.n_intervals
+        self.interval_share = np.ones(self.n_intervals)
+        self._mark(0)
         spill = self.spill
         spill_args: tuple[object, ...]
         if spill is not None:
@@ -302,19 +312,19 @@ class _InstanceRun:
                 False, 1.0, self.strata.packed(), np.zeros(8), np.zeros(32),
                 np.zeros(2), np.zeros(2), np.zeros(1),
             )  # fmt: skip
-        # The kernel's arguments around `desired`, gathered once: every array is
+        # The kernel's arguments after `desired`, gathered once: every array is
         # updated in place, so one tuple serves the whole run.
         ready_at, until = self.fleet.ready_arrays()
         drain_end, drain_replicas = self.fleet.drain_arrays()
-        self._head_args: tuple[Any, ...] = (
+        self._args: tuple[Any, ...] = (
             self.inputs.arrivals, self.lam, ready_at, until, drain_end, drain_replicas,
-        )  # fmt: skip
-        self._tail_args: tuple[Any, ...] = (
             self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
             self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
-            self.hist, self.ihist, self.out, self.totals, *spill_args,
+            self.hist, self.ihist, self.out, self.totals, self.series, self.interval_share,
+            *spill_args,
         )  # fmt: skip
-        self._kernel: Callable[..., None] = K.advance  # called with the packed arguments
+        # called with the packed arguments; returns the reading (see `K.advance`)
+        self._kernel: Callable[..., tuple[float, int, int, int, float]] = K.advance
         self._index = 0
         self._limit = self.n_intervals
         self._reading: Reading | None = None
@@ -325,38 +335,36 @@ class _InstanceRun:
         Returns the time of the decision that ends it, or None when the run is over
         (the last, partial interval gets a series row and no decision).
         """
-        bounds, fleet, out = self.bounds, self.fleet, self.out
+        bounds, fleet = self.bounds, self.fleet
         while self._index < self._limit:
             i = self._index
             self._index += 1
             t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
-            self._kernel(t0, t1, *self._head_args, fleet.desired, *self._tail_args)
-            o = out.tolist()
-            finished = o[K.O_SERVED] + o[K.O_DROPPED]
-            if finished > 0:
-                self.interval_share[i] = o[K.O_ATTAINED] / finished
-            if fleet.has_hazard:
-                fleet.replace_dead(float(t1))
-            slot_s = o[K.O_READY_SLOT_S]
-            p95 = o[K.O_P95_S]
-            self._ready = ready = int(o[K.O_READY_AT_T1])
+            utilisation, queue_len, ready, pending, p95 = self._kernel(
+                t0, t1, i, fleet.desired, *self._args
+            )
+            if fleet.has_hazard and fleet.replace_dead(float(t1)):
+                self._mark(i)
+            self._ready = ready
             now = float(t1)
             spill = self.spill
-            self._reading = Reading(
-                now,
-                self.demands[i],
-                o[K.O_BUSY_SLOT_S] / slot_s if slot_s > 0 else None,
-                int(o[K.O_QUEUE_AT_T1] + 0.5),
-                ready,
-                int(o[K.O_PENDING_AT_T1]),
-                None if p95 != p95 else p95,  # NaN: nothing finished
-                int(spill.vs[V.V_IN_FLIGHT] + 0.5) if spill is not None else 0,
+            self._reading = _new_reading(
+                Reading,
+                (
+                    now,
+                    self.demands[i],
+                    None if utilisation != utilisation else utilisation,  # NaN: no ready slot
+                    queue_len,
+                    ready,
+                    pending,
+                    None if p95 != p95 else p95,  # NaN: nothing finished
+                    int(spill.vs[V.V_IN_FLIGHT] + 0.5) if spill is not None else 0,
+                ),
             )
             if t1 >= self.duration:
-                r = self._reading
-                self.rows.append(self._row(now, r.demand_rps, ready, fleet.desired, r.pending, p95))
+                self._record_spill(i)  # the last, partial interval: no decision
                 self._index = self._limit
                 return None
             return now
@@ -370,15 +378,25 @@ class _InstanceRun:
         return reading
 
     def record(self, now: float, observation: Observation) -> None:
-        """The series row after the decision, as the SimPy engine records it (only a
-        change moves ready or pending)."""
+        """The series row after the decision, as the SimPy engine records it: the
+        kernel wrote it; only a change moves ready, pending, desired and cost."""
         fleet = self.fleet
-        ready, pending = observation.ready, observation.pending
+        i = self._index - 1
         if fleet.desired != observation.desired:
-            ready, pending = fleet.ready(now), fleet.pending(now)
-        demand = observation.demand_rps
-        p95 = math.nan if observation.p95_latency_s is None else observation.p95_latency_s
-        self.rows.append(self._row(now, demand, ready, fleet.desired, pending, p95))
+            self.series[i, K.R_READY] = fleet.ready(now)
+            self.series[i, K.R_PENDING] = fleet.pending(now)
+            self._mark(i)
+        if self.spill is not None:
+            self._record_spill(i)
+
+    def _mark(self, row: int) -> None:
+        """Desired and the cost terms from series row `row` on (until the next mark)."""
+        self._marks.append((row, self.fleet.desired, *self.fleet.cost_terms()))
+
+    def _record_spill(self, row: int) -> None:
+        """The spillover's cost so far, in series row `row` (it changes every interval)."""
+        if self._spill_cost is not None and self.spill is not None:
+            self._spill_cost[row] = self.spill.cost_usd()
 
     def _drain_s_at(self, now: float) -> float:
         """How long a busy replica removed at `now` keeps serving (see `drain_s`)."""
@@ -392,20 +410,35 @@ class _InstanceRun:
         longest = float((blocks[:, 1, :] + blocks[:, 2, :] * step).max(initial=1.0))
         return max(longest, self.work.longest_s(step))
 
-    def _row(
-        self, now: float, demand: float | None, ready: int, desired: int, pending: int, p95: float
-    ) -> tuple[float, float, int, int, int, float, float]:
-        """One series row: time, demand, ready, desired, pending, p95, cumulative cost."""
-        cost = self.fleet.cost_usd(now)
-        if self.spill is not None:
-            cost += self.spill.cost_usd()
-        return (now, 0.0 if demand is None else demand, ready, desired, pending, p95, cost)
+    def _series(self) -> TimeSeries:
+        """The rows reached, with demand, and desired and cost from the marks (a row's
+        cost is `Fleet.cost_terms` of its last mark at the row's time)."""
+        reached = np.flatnonzero(~np.isnan(self.series[:, K.R_TIME]))
+        rows = self.series[reached]
+        time_s = rows[:, K.R_TIME]
+        marks = np.asarray(self._marks, dtype=np.float64).reshape(-1, 5)
+        # the last mark at or before each row (marks are in row order; a later mark
+        # of the same row wins)
+        which = np.searchsorted(marks[:, 0], reached, side="right") - 1
+        desired, closed, rate, launch = (marks[which, k] for k in range(1, 5))
+        cost = closed + rate * time_s - launch
+        if self._spill_cost is not None:
+            cost = cost + self._spill_cost[reached]
+        demand = np.array([0.0 if d is None else d for d in self.demands])[reached]
+        return TimeSeries(
+            time_s=time_s,
+            demand_rps=demand,
+            ready=rows[:, K.R_READY],
+            desired=desired,
+            pending=rows[:, K.R_PENDING],
+            p95_latency_s=rows[:, K.R_P95],
+            cost_usd=cost,
+        )
 
     def result(self, loop: ControlLoop, seed: int) -> RunResult:
         """The run's result (after the last `advance`)."""
         fleet, spill, totals, hist = self.fleet, self.spill, self.totals, self.hist
         duration = self.duration
-        series = np.asarray(self.rows, dtype=np.float64).reshape(-1, 7).T
         arrivals = float(totals[K.O_ARRIVALS])
         served = float(totals[K.O_SERVED])
         dropped = float(totals[K.O_DROPPED])
@@ -428,15 +461,7 @@ class _InstanceRun:
         attainment = attained / finished if finished > 0 else 1.0
         cost = float(sum(cost_by_pool.values()))
         gpu_hours = fleet.billed_node_seconds(float(duration)) * fleet.gpus_per_node / 3600.0
-        ts = TimeSeries(
-            time_s=series[0],
-            demand_rps=series[1],
-            ready=series[2],
-            desired=series[3],
-            pending=series[4],
-            p95_latency_s=series[5],
-            cost_usd=series[6],
-        )
+        ts = self._series()
         return RunResult(
             policy=loop.policy.name,
             engine="fluid",

@@ -395,7 +395,14 @@ class Fleet:
 
     def cost_usd(self, now: float) -> float:
         """Billed cost so far: closed nodes at their billed time plus running nodes' time."""
-        return self.closed_usd + self._open_usd_per_s * now - self._open_usd_launch
+        closed, rate, launch = self.cost_terms()
+        return closed + rate * now - launch
+
+    def cost_terms(self) -> tuple[float, float, float]:
+        """(closed, rate, launch): the cost at time t is closed + rate * t - launch
+        until the next launch or close, so an engine can keep the terms at each change
+        instead of the cost at every interval."""
+        return self.closed_usd, self._open_usd_per_s, self._open_usd_launch
 
     def node_seconds(self, now: float) -> float:
         return self.closed_node_s + self._open_nodes * now - self._open_launch_sum

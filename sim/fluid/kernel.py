@@ -88,6 +88,13 @@ O_PENDING_AT_T1 = 12
 O_QUEUE_AT_T1 = 13  # the queue the policy reads at t1 (after replicas ready at t1 took some)
 N_OUT = 14
 
+# columns of the engine's series rows (one row per interval, written at its end)
+R_TIME = 0
+R_READY = 1
+R_PENDING = 2
+R_P95 = 3
+N_ROW = 4
+
 
 # Without per-request work the stationary M/M/c wait needs the rate behind the
 # counts. A small pool near saturation relaxes over S / (c (1 - rho)^2) seconds,
@@ -229,13 +236,14 @@ def occupy(
 def advance(
     t0: int,
     t1: int,
+    row: int,
+    desired: int,
     arrivals: FloatArray,
     lam: FloatArray,
     ready_at: FloatArray,
     until: FloatArray,
     drain_end: FloatArray,
     drain_replicas: FloatArray,
-    desired: int,
     blocks: FloatArray,
     offsets: NDArray[np.int64],
     base_s: FloatArray,
@@ -249,6 +257,8 @@ def advance(
     ihist: FloatArray,
     out: FloatArray,
     totals: FloatArray,
+    series: FloatArray,
+    shares: FloatArray,
     spill: bool,
     spill_service_s: float,
     spill_strata: FloatArray,
@@ -257,9 +267,16 @@ def advance(
     dq_t: FloatArray,
     dq_v: FloatArray,
     cw: FloatArray,
-) -> None:
+) -> tuple[float, int, int, int, float]:
     """Advance seconds [t0, t1) of one interval; results in `out` (added to `totals`),
     `hist` and `state`.
+
+    The interval's series row (`series[row]`, columns R_*: t1, ready and pending
+    replicas at t1, p95 latency) and its share of requests within the SLO
+    (`shares[row]`, left as it is when none finished) are written here, and the
+    reading a policy observes at t1 is returned: (utilisation, NaN without ready
+    slots; queue length; ready; pending; p95 latency, NaN when none finished), so
+    the engine's per-interval Python only passes it on.
 
     With `spill`, arrivals that find no free slot go to the serverless spillover
     endpoint (state `vp`/`vs`/`dq_*`/`cw`, see `serverless_kernel`) while it admits them.
@@ -573,8 +590,20 @@ def advance(
     # slots; they serve in the next interval's first second here (the state is not moved).
     out[O_QUEUE_AT_T1] = max(out[O_QUEUE_END] - fresh_t1 * max_batch, 0.0)
     out[O_READY_END] = ready
-    out[O_P95_S] = hist_quantile(ihist, 0.95)
+    p95 = hist_quantile(ihist, 0.95)
+    out[O_P95_S] = p95
     for i in range(HIST_BINS):
         hist[i] += ihist[i]
     for i in range(out.shape[0]):
         totals[i] += out[i]
+    finished = out[O_SERVED] + out[O_DROPPED]
+    if finished > 0.0:
+        shares[row] = out[O_ATTAINED] / finished
+    series[row, R_TIME] = t1
+    series[row, R_READY] = ready_t1
+    series[row, R_PENDING] = pending_t1
+    series[row, R_P95] = p95
+    slot_s = out[O_READY_SLOT_S]
+    utilisation = out[O_BUSY_SLOT_S] / slot_s if slot_s > 0.0 else math.nan
+    queue_len = int(out[O_QUEUE_AT_T1] + 0.5)
+    return utilisation, queue_len, ready_t1, pending_t1, p95

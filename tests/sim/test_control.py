@@ -116,7 +116,7 @@ def test_secondary_targets_are_actuated_by_name_and_unknown_ones_noted() -> None
         ("4", "not a Decision"),
         (Decision(2.5, "half"), "whole number"),  # type: ignore[arg-type]
         (Decision(math.nan, "nan"), "whole number"),  # type: ignore[arg-type]
-        (Decision(True, "bool"), "integer"),  # type: ignore[arg-type]
+        (Decision(True, "bool"), "integer"),
         (Decision(2, "spill", {SPILLOVER: "x"}), "integer"),  # type: ignore[dict-item]
     ],
     ids=["str", "fraction", "nan", "bool", "target-str"],
@@ -168,3 +168,22 @@ def test_drive_runs_the_loop_to_the_horizon_and_records_after_each_decision() ->
 def test_a_loop_needs_a_primary_target() -> None:
     with pytest.raises(ValueError, match="'pool' actuator"):
         ControlLoop(Scripted(Decision(1, "x")), {}, CONTEXT)
+
+
+def test_observe_builds_what_the_dataclass_constructor_builds() -> None:
+    """`observe` fills the Observation's fields without its `__init__`: every field, and
+    only those, with the values the constructor would store."""
+    loop, _ = _loop(Decision(3, "up"))
+    loop.step(_reading(15.0))
+    reading = Reading(time_s=30.0, demand_rps=None, utilisation=0.25, queue_len=4, ready=3,
+                      pending=1, p95_latency_s=2.5, spillover_in_flight=2)  # fmt: skip
+    observation = loop.observe(reading)
+    expected = Observation(
+        time_s=30.0, interval_s=15.0, demand_rps=None, utilisation=0.25, queue_len=4,
+        ready=3, pending=1, desired=3, min_replicas=1, max_replicas=8,
+        replica_capacity_rps=2.0, p95_latency_s=2.5, epoch_s=1_700_000_000.0,
+        history=observation.history, spillover_in_flight=2,
+    )  # fmt: skip
+    assert observation == expected
+    assert vars(observation) == vars(expected)
+    assert [s.time_s for s in observation.history] == [15.0]

@@ -12,6 +12,7 @@ from sim.capacity.pools import GpuNodePool
 from sim.capacity.queueing import attainment as mmc_attainment
 from sim.capacity.queueing import erlang_c
 from sim.contract import Decision, Observation, PolicyContext
+from sim.control import ControlLoop
 from sim.des.engine import DesEngine
 from sim.des.streams import stream
 from sim.fluid import FluidEngine
@@ -347,3 +348,40 @@ def test_fleet_draws_the_des_provisioning_delays_in_its_order(seed: int) -> None
         assert (fleet.ready(now), fleet.pending(now)) == (ready, pending), now
         if desired != fleet.desired:
             fleet.set_desired(desired, "script", now)
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [{}, {"spot_share": 0.5, "spot_interruption_per_h": 20.0, "node_failure_per_h": 2.0}],
+    ids=["on-demand", "spot-reclaims"],
+)
+def test_series_rows_are_the_fleet_after_each_decision(pool: dict[str, object]) -> None:
+    """The kernel writes each row and only changes (a decision, a replaced node) are
+    kept for desired and cost: the filled-in series equals what the fleet reports
+    right after every decision, read while stepping the run by hand (ready and
+    pending as observed, or as the fleet has them after a change, as in the DES)."""
+    scenario = make_scenario(pool=pool)
+    workload = uniform_trace(2.0, 1800.0, (500, 100))
+    run = ENGINE.start(scenario, workload, seed=3)
+    context = PolicyContext(
+        interval_s=15.0, min_replicas=4, max_replicas=32, replica_capacity_rps=1.0,
+        provisioning_s=60.0, slo_latency_s=25.0, slo_target=0.95, mean_service_s=5.0,
+        max_batch=16,
+    )  # fmt: skip
+    loop = ControlLoop(StepUp(), run.actuators(), context)
+    loop.reset()
+    seen: list[tuple[float, int, int, int, float]] = []
+    while (now := run.advance()) is not None:
+        observation = loop.step(run.read(now))
+        run.record(now, observation)
+        fleet = run.fleet  # type: ignore[union-attr]
+        ready, pending = observation.ready, observation.pending
+        if fleet.desired != observation.desired:
+            ready, pending = fleet.ready(now), fleet.pending(now)
+        seen.append((now, ready, fleet.desired, pending, fleet.cost_usd(now)))
+    series = run.result(loop, 3).series
+    rows = np.column_stack(
+        [series.time_s, series.ready, series.desired, series.pending, series.cost_usd]
+    )
+    assert np.array_equal(rows[:-1], np.array(seen))
+    assert series.desired[-1] == 4
