@@ -12,10 +12,17 @@ the engine reporting it (same seed, same arrivals as every policy), meets the SL
 2. the ladder of constant capacities: the model's cheapest constant that meets the
    target, then neighbours replayed until the cheapest constant that meets it in the
    engine is known;
-3. the cheapest of those that met the SLO wins, and its replay's bill is the oracle's
-   cost. If none met it, the pool's maximum from the first moment is replayed: if that
-   misses too, the scenario is infeasible (an answer, not an error): the summary
+3. a local search on the engine (`sim.oracle.descent`) from the cheapest model plan
+   and from the cheapest constant: cuts of one replica over blocks of intervals and
+   shifts of the whole schedule, each kept while the replay meets the SLO and costs
+   less; the cheapest plan found wins, and its replay's bill is the oracle's cost.
+   If none met the SLO, the pool's maximum from the first moment is replayed: if
+   that misses too, the scenario is infeasible (an answer, not an error): the summary
    says what the maximum attains and how many replicas would be needed.
+
+The optional steps (floors, blend, margin, a ladder above a verified plan, the
+descents) stop once `REFINE_TICKS` decision intervals have been replayed: a budget in
+simulated intervals, so the same inputs give the same oracle on any machine.
 
 An engine never sees the future: it replays a plain `SchedulePolicy`.
 """
@@ -23,7 +30,6 @@ An engine never sees the future: it replays a plain `SchedulePolicy`.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +38,7 @@ import numpy as np
 
 from planner.json_values import json_safe
 from sim.engine import Engine
+from sim.oracle.descent import Verified, descend
 from sim.replay import FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
@@ -47,15 +54,15 @@ if TYPE_CHECKING:
 MAX_BACKLOG_PLAN_S = 60.0
 #: Replays of model plans while searching the target the model should plan for.
 MODEL_REPLAYS = 5
-#: Replays (and CPU seconds of them) the local search on the engine may spend.
-TRIM_REPLAYS = 24
-TRIM_SECONDS = 10.0
-#: CPU seconds of replays after which the optional refinements (blend, trim) stop:
-#: on long horizons one replay takes seconds, and the verified plan is already there.
-#: CPU time of this process, not wall-clock time: other jobs sharing the machine
-#: must not change which plan the oracle settles on (a retraining run on the same
-#: data must find the same oracle).
-REFINE_BUDGET_S = 60.0
+#: Replays each local search on the engine (`sim.oracle.descent`) may spend.
+DESCENT_REPLAYS = 160
+#: Replayed decision intervals after which the optional refinements (floors, blend,
+#: margin, the ladder above a verified plan, the descents) stop: on long horizons one
+#: replay takes seconds, and a verified plan is already there. About 2.5 replays of
+#: 14 days at 15 s, 8 of 4 days, thousands of 15 minutes. Counted in intervals, not
+#: seconds, so that the plan does not depend on the machine or its load (a
+#: retraining run on the same data must find the same oracle).
+REFINE_TICKS = 200_000
 #: Re-solves of one model with floors where its replay lost intervals the model kept
 #: (`sim.oracle.floors`), before its target is searched.
 FLOOR_ROUNDS = 6
@@ -92,9 +99,12 @@ class OracleSummary:
             (or none was found up to `NEEDED_MAX_FACTOR` x max_replicas).
         chosen: Which plan won: the model's ("lagrangian", "constant" or "max" as the
             solver names them), "blend" (between two model plans), "constant" (the
-            ladder), each with "+trim" when the local search on the engine cut it.
+            ladder), each with "+trim" when the local search on the engine
+            (`sim.oracle.descent`) cut it.
         replays: Engine runs the verification took.
-        schedule: Ready replicas per decision interval.
+        schedule: Ready replicas per decision interval, as the replay ran them.
+        requested: Replicas the replay requested per decision interval (what a
+            `SchedulePolicy` replaying the oracle asks for).
     """
 
     cost_usd: float
@@ -108,6 +118,7 @@ class OracleSummary:
     chosen: str = "model"
     replays: int = 0
     schedule: tuple[float, ...] = field(default=(), repr=False)
+    requested: tuple[int, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         gap = (
@@ -143,8 +154,10 @@ class _Verifier:
     workload: Workload
     engine: Engine
     seed: int
+    #: Decision intervals one replay simulates (what the refinement budget counts).
+    ticks_per_replay: int = 1
     replays: int = 0
-    replay_s: float = 0.0
+    ticks: int = 0
 
     @property
     def measures_intervals(self) -> bool:
@@ -154,17 +167,18 @@ class _Verifier:
         return isinstance(self.engine, FluidEngine)
 
     def over_budget(self) -> bool:
-        """Whether the optional refinements (blend, trim) should be skipped."""
-        return self.replay_s > REFINE_BUDGET_S
+        """Whether the optional refinements (floors, blend, margin, descents) stop."""
+        return self.ticks > REFINE_TICKS
+
+    def _count(self) -> None:
+        self.replays += 1
+        self.ticks += self.ticks_per_replay
 
     def replay(
         self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
     ) -> RunResult:
-        began = time.process_time()
-        self.replays += 1
-        run = self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
-        self.replay_s += time.process_time() - began
-        return run
+        self._count()
+        return self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
 
     def replay_shares(self, policy: SchedulePolicy) -> tuple[RunResult, FloatArray | None]:
         """Replay `policy` and, where the engine measures it, the share of requests
@@ -176,8 +190,7 @@ class _Verifier:
         engine = self.engine
         if not isinstance(engine, FluidEngine):
             return self.replay(policy), None
-        began = time.process_time()
-        self.replays += 1
+        self._count()
         # `FluidEngine.run`, keeping the steppable run to read its per-interval shares
         policy_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
         context = make_context(self.scenario, self.workload, policy_rng)
@@ -185,16 +198,13 @@ class _Verifier:
         loop = ControlLoop(policy, run.actuators(), context)
         loop.reset()
         result = run.simulate(loop, self.seed)
-        self.replay_s += time.process_time() - began
         shares = getattr(run, "interval_share", None)  # instance pools measure it
         return result, None if shares is None else np.asarray(shares, dtype=np.float64)
 
     def meets(self, run: RunResult) -> bool:
         return run.slo_attainment >= self.scenario.slo.target_attainment
 
-    def keep_cheaper(
-        self, plan: OracleResult, best: tuple[RunResult, OracleResult]
-    ) -> tuple[bool, tuple[RunResult, OracleResult]]:
+    def keep_cheaper(self, plan: OracleResult, best: Verified) -> tuple[bool, Verified]:
         """Replay `plan`: whether it meets the SLO, and the cheaper of it and `best`."""
         run = self.replay(plan.replay_policy())
         met = self.meets(run)
@@ -223,8 +233,9 @@ def solve_reference(
     lead = provisioning_quantile_s(scenario, lead_quantile)
     arrivals = _realised_arrivals(workload, check.seed, engine)
     problem = build_problem(scenario, workload, lead, arrivals=arrivals)
+    check.ticks_per_replay = _ticks(problem)
     bound = work_lower_bound(scenario, problem)
-    verified: list[tuple[RunResult, OracleResult]] = []
+    verified: list[Verified] = []
 
     def solve(variant: Problem, goal: float) -> OracleResult:
         return solve_oracle(scenario, workload, target=goal, problem=variant)
@@ -247,15 +258,19 @@ def solve_reference(
         model = _verified_model_plan(check, solve, variant)
         if model is not None:
             verified.append(model)
+    # the ladder: bounded by the best plan's bill once one is verified and the budget
+    # is spent; otherwise its answer also starts a descent from above
     cap = min((run.cost_usd for run, _ in verified), default=math.inf)
-    constant = _cheapest_constant(check, problem, below_usd=cap)
+    constant = _cheapest_constant(
+        check, problem, below_usd=cap if check.over_budget() else math.inf
+    )
     if constant is not None:
         run, replicas = constant
         template = solve(problem, scenario.slo.target_attainment)
         verified.append((run, _constant_plan(template, replicas)))
 
     if verified:
-        run, plan = _trim(check, *min(verified, key=lambda v: v[0].cost_usd))
+        run, plan = _descents(check, verified)
         return OracleSummary(
             cost_usd=float(run.cost_usd),
             gpu_hours=float(run.gpu_hours),
@@ -264,7 +279,8 @@ def solve_reference(
             lower_bound_usd=bound,
             chosen=plan.chosen,
             replays=check.replays,
-            schedule=_ready_per_tick(plan, problem),
+            schedule=tuple(float(v) for v in run.series.ready),
+            requested=_requested(plan, problem),
         )
     # the constant ladder tried the pool's maximum from the first moment: it misses
     top = check.replay(FixedPolicy(scenario.pool.max_replicas, name="max"))
@@ -283,6 +299,40 @@ def solve_reference(
     )
 
 
+def _requested(plan: OracleResult, problem: Problem) -> tuple[int, ...]:
+    """What the winning replay requested per decision interval: the plan's requests,
+    or the ladder's constant (replayed as `FixedPolicy`, which requests it from the
+    first decision)."""
+    ticks = _ticks(problem)
+    if plan.chosen == "constant":
+        return (int(plan.replicas[-1]),) * ticks
+    return tuple(int(v) for v in plan.desired_at_ticks()[:ticks])
+
+
+def _descents(check: _Verifier, verified: list[Verified]) -> Verified:
+    """The cheapest plan after a local search on the engine (`sim.oracle.descent`)
+    from the cheapest model plan and from the cheapest constant, each while the
+    refinement budget lasts: the model's plan is lowered where the model bought too
+    much, the constant where the engine can do without (which finds capacity the
+    model placed at the wrong time)."""
+    best = min(verified, key=lambda v: v[0].cost_usd)
+    starts = [min((v for v in verified if v[1].chosen != "constant"), key=_bill, default=None)]
+    starts.append(next((v for v in verified if v[1].chosen == "constant"), None))
+    for start in starts:
+        if start is None or check.over_budget():
+            continue
+        found, _ = descend(
+            check, start, min_replicas=check.scenario.pool.min_replicas,
+            max_replays=DESCENT_REPLAYS,
+        )  # fmt: skip
+        best = min(best, found, key=_bill)
+    return best
+
+
+def _bill(verified: Verified) -> float:
+    return float(verified[0].cost_usd)
+
+
 def _constant_plan(template: OracleResult, replicas: int) -> OracleResult:
     """A constant capacity as a plan: the initial replicas until a request made at the
     first tick is ready, `replicas` after (what `FixedPolicy(replicas)` does)."""
@@ -292,44 +342,9 @@ def _constant_plan(template: OracleResult, replicas: int) -> OracleResult:
     return replace(template, replicas=ready, predicted_attainment=math.nan, chosen="constant")
 
 
-def _trim(check: _Verifier, run: RunResult, plan: OracleResult) -> tuple[RunResult, OracleResult]:
-    """Local search on the engine itself: lower the plan by one replica over blocks
-    of intervals (halves, then quarters, ...) and keep each cut whose replay still
-    meets the SLO and costs less; at most `TRIM_REPLAYS` replays and `TRIM_SECONDS`
-    of replay CPU time. The model cannot see everything the engine does (its stationary
-    queue, service strata and the exact arrivals); the replays can."""
-    began = time.process_time()
-    pool = check.scenario.pool
-    fixed = min(len(plan.replicas), 1 + round(plan.lead_s / plan.interval_s))
-    n = len(plan.replicas)
-    block = max(1, (n - fixed) // 2)
-    tries = 0
-    while block >= 1 and tries < TRIM_REPLAYS:
-        for start in range(fixed, n, block):
-            if tries >= TRIM_REPLAYS or time.process_time() - began > TRIM_SECONDS:
-                return run, plan
-            if check.over_budget():
-                return run, plan
-            lowered = plan.replicas.copy()
-            part = lowered[start : start + block]
-            cut = np.maximum(part - 1, pool.min_replicas)
-            if np.array_equal(cut, part):
-                continue
-            lowered[start : start + block] = cut
-            candidate = replace(plan, replicas=lowered, chosen=_trimmed(plan.chosen))
-            tries += 1
-            _, (run, plan) = check.keep_cheaper(candidate, (run, plan))
-        block //= 2
-    return run, plan
-
-
-def _trimmed(chosen: str) -> str:
-    return chosen if chosen.endswith("+trim") else f"{chosen}+trim"
-
-
 def _verified_model_plan(
     check: _Verifier, solve: Callable[[Problem, float], OracleResult], problem: Problem
-) -> tuple[RunResult, OracleResult] | None:
+) -> Verified | None:
     """The cheapest model plan whose replay meets the SLO, or None.
 
     Where the engine measures each interval's attainment, a replay that misses the SLO
@@ -343,11 +358,11 @@ def _verified_model_plan(
     from sim.oracle.floors import raise_floors, shortfalls
 
     slo = check.scenario.slo.target_attainment
-    best: tuple[RunResult, OracleResult] | None = None
+    best: Verified | None = None
     missed_at, met_at = 0.0, 1.0 + TIGHTEN_MARGIN
     goal = slo
     seen: dict[bytes, float] = {}  # plan -> replay attainment (same plan, same run)
-    near_miss: tuple[RunResult, OracleResult] | None = None
+    near_miss: Verified | None = None
     hits = np.zeros(len(problem.counts), dtype=np.int64)
     searched = floored = 0
     while searched < MODEL_REPLAYS:
@@ -356,6 +371,8 @@ def _verified_model_plan(
         short = None
         if key in seen:
             attainment = seen[key]
+            if attainment >= slo and plan.multiplier_usd == 0.0:
+                break  # the model's cheapest plan above its floors: any lower goal gives it
         else:
             run, shares = check.replay_shares(plan.replay_policy())
             attainment = seen[key] = run.slo_attainment
@@ -404,9 +421,7 @@ def _verified_model_plan(
     return best
 
 
-def _with_margin(
-    check: _Verifier, plan: OracleResult, problem: Problem
-) -> tuple[RunResult, OracleResult] | None:
+def _with_margin(check: _Verifier, plan: OracleResult, problem: Problem) -> Verified | None:
     """The near miss with a relative margin after the forced start: where the model's
     capacity lands short of what the engine's bursts need everywhere, a uniform margin
     does. The margin doubles from 2 % until the replay meets, then is bisected
@@ -420,7 +435,7 @@ def _with_margin(
         ready[fixed:] = np.minimum(grown, top).astype(np.int64)
         return replace(plan, replicas=ready, chosen=f"{plan.chosen}+margin")
 
-    best: tuple[RunResult, OracleResult] | None = None
+    best: Verified | None = None
     low, high, tries = 0.0, 0.02, 0
     while tries < MARGIN_REPLAYS and high <= 1.0:
         tries += 1
@@ -441,9 +456,9 @@ def _with_margin(
 def _blend(
     check: _Verifier,
     missing: OracleResult,
-    meeting: tuple[RunResult, OracleResult],
+    meeting: Verified,
     problem: Problem,
-) -> tuple[RunResult, OracleResult]:
+) -> Verified:
     """Between a cheaper plan that misses and a dearer one that meets.
 
     The Lagrangian finds only the corners of the cost-attainment frontier. Schedules
@@ -481,12 +496,6 @@ def _level_path(replicas: np.ndarray, problem: Problem) -> np.ndarray:
 
 def _ticks(problem: Problem) -> int:
     return math.ceil(float(problem.lengths.sum()) / problem.tick_s - 1e-9)
-
-
-def _ready_per_tick(plan: OracleResult, problem: Problem) -> tuple[float, ...]:
-    """The plan's ready replicas per decision interval (planning intervals can be longer)."""
-    stride = max(1, round(plan.interval_s / problem.tick_s))
-    return tuple(float(v) for v in np.repeat(plan.replicas, stride)[: _ticks(problem)])
 
 
 def _cheapest_constant(

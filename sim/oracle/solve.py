@@ -75,6 +75,8 @@ class OracleResult:
         solve_s: Wall time of the solve (diagnostic only).
         tick_s: Length of one decision interval, the replay's tick (default: the
             planning interval).
+        desired: Replicas to request at each tick, when a search on the engine set
+            them directly (`sim.oracle.descent`); default derived from `replicas`.
     """
 
     interval_s: float
@@ -90,14 +92,18 @@ class OracleResult:
     chosen: str
     solve_s: float
     tick_s: float | None = None
+    desired: IntArray | None = None
 
     def desired_at_ticks(self) -> IntArray:
         """Desired replicas to request at each tick so the schedule is ready.
 
         At tick k the replay asks for the most any tick in [k, k + lead] needs:
         scale-out is requested one lead ahead, scale-in happens when no tick in
-        that window needs the capacity any more.
+        that window needs the capacity any more. A plan the engine search set
+        (`desired`) is requested as it is.
         """
+        if self.desired is not None:
+            return self.desired
         tick = self.tick_s or self.interval_s
         ready = np.repeat(self.replicas, max(1, round(self.interval_s / tick)))
         lead = round(self.lead_s / tick)

@@ -3,12 +3,15 @@ random (not the ones it was tuned on): no schedule within the pool's bounds that
 the SLO costs less, its replay meets the SLO, the lower bound is below everything, and
 a scenario is called infeasible only when the pool's maximum misses too.
 
-Challengers: the whole fixed-N ladder, every preset that runs on an instance pool, and
-random schedules (piecewise constant, around the oracle's own level).
+Challengers: the whole fixed-N ladder, every preset that runs on an instance pool,
+random schedules (piecewise constant, around the oracle's own level) and local moves
+of the oracle's own requests (a window one replica lower, a window moved to another
+place, the whole schedule shifted earlier or later).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +82,7 @@ class Case:
         return run.slo_attainment >= self.scenario.slo.target_attainment
 
 
+@functools.cache  # one oracle per (seed, engine), shared by the tests that check it
 def make_case(seed: int, engine_name: str) -> Case:
     scenario = random_scenario(seed)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=seed)
@@ -109,6 +113,35 @@ def random_schedules(case: Case, rng: np.random.Generator, count: int) -> list[o
     return found
 
 
+def local_moves(case: Case, rng: np.random.Generator, count: int) -> list[object]:
+    """Schedules one step from the oracle's own requests: a random window one replica
+    lower, lowered there and raised in another window as long, or the whole schedule
+    shifted by up to 8 intervals."""
+    pool = case.scenario.pool
+    requested = np.asarray(case.oracle.requested, dtype=np.int64)
+    n = len(requested)
+    found: list[object] = []
+    for _ in range(count):
+        desired = requested.copy()
+        move = int(rng.integers(0, 3))
+        length = int(rng.integers(1, 16))
+        start = int(rng.integers(0, n - length + 1))
+        if move == 0:
+            shift = int(rng.integers(1, 9))
+            if rng.random() < 0.5:
+                desired = np.concatenate([desired[shift:], np.full(shift, desired[-1])])
+            else:
+                desired = np.concatenate([np.full(shift, desired[0]), desired[:-shift]])
+        else:
+            desired[start : start + length] -= 1
+            if move == 2:
+                elsewhere = int(rng.integers(0, n - length + 1))
+                desired[elsewhere : elsewhere + length] += 1
+        desired = np.clip(desired, pool.min_replicas, pool.max_replicas)
+        found.append(SchedulePolicy(desired, name=f"local-move-{move}"))
+    return found
+
+
 def check_oracle(case: Case, challengers: list[object]) -> None:
     oracle, target = case.oracle, case.scenario.slo.target_attainment
     runs = [case.run(policy) for policy in challengers]
@@ -130,13 +163,12 @@ def check_oracle(case: Case, challengers: list[object]) -> None:
         assert run.cost_usd >= oracle.lower_bound_usd
 
 
-FLUID_SEEDS = range(8)
+#: Seeds 0-7 were measured while the search was written (seed 0 was a known gap: a
+#: random schedule met the SLO 3.5 % below the old oracle, which placed a short
+#: scale-out late; the descent from the cheapest constant finds it); 8-15 were added
+#: after, unchanged.
+FLUID_SEEDS = range(16)
 DES_SEEDS = [100, 101]
-#: Measured with these seeds (see the issue note): in seed 0 (ec2-asg, chat traffic at
-#: 3.2 req/s, SLO 25 s at 0.99) a random schedule meets the SLO 3.5 % below the oracle
-#: (USD 0.926 against 0.960): the engine needs a fourth replica only in minutes 3-7, the
-#: model places it later. Strict: the test fails once the oracle finds it.
-KNOWN_GAPS = {0: "random schedule 3.5 % below: the model places a short scale-out late"}
 
 
 @pytest.mark.parametrize("seed", FLUID_SEEDS)
@@ -145,25 +177,34 @@ def test_no_fixed_capacity_or_preset_undercuts_the_oracle_in_the_fluid_engine(se
     check_oracle(case, ladder_and_presets(case))
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s]))
-        if s in KNOWN_GAPS
-        else s
-        for s in FLUID_SEEDS
-    ],
-)
-def test_no_random_schedule_undercuts_the_oracle_in_the_fluid_engine(seed: int) -> None:
+@pytest.mark.parametrize("seed", FLUID_SEEDS)
+def test_no_random_schedule_or_local_move_undercuts_the_oracle_in_the_fluid_engine(
+    seed: int,
+) -> None:
     case = make_case(seed, "fluid")
-    check_oracle(case, random_schedules(case, np.random.default_rng(seed), 12))
+    rng = np.random.default_rng(seed)
+    challengers = random_schedules(case, rng, 12)
+    if case.oracle.feasible:
+        challengers += local_moves(case, rng, 24)
+    check_oracle(case, challengers)
+
+
+@pytest.mark.parametrize(("seed", "engine"), [(1, "fluid"), (4, "fluid"), (100, "des")])
+def test_the_oracle_costs_what_replaying_its_requests_bills(seed: int, engine: str) -> None:
+    case = make_case(seed, engine)
+    assert case.oracle.feasible
+    run = case.run(SchedulePolicy(case.oracle.requested, name="oracle"))
+    assert run.cost_usd == pytest.approx(case.oracle.cost_usd, rel=1e-12)
+    assert run.slo_attainment == pytest.approx(case.oracle.attainment, rel=1e-12)
+    assert len(case.oracle.schedule) == len(case.oracle.requested)
 
 
 @pytest.mark.parametrize("seed", DES_SEEDS)
 def test_nothing_that_meets_the_slo_undercuts_the_oracle_in_the_des(seed: int) -> None:
     case = make_case(seed, "des")
+    rng = np.random.default_rng(seed)
     check_oracle(
-        case, ladder_and_presets(case) + random_schedules(case, np.random.default_rng(seed), 4)
+        case, ladder_and_presets(case) + random_schedules(case, rng, 4) + local_moves(case, rng, 8)
     )
 
 
