@@ -73,8 +73,9 @@ BLEND_REPLAYS = 4
 #: Step added to a replay's shortfall (or taken off its surplus) when moving the
 #: model's target, and the resolution of that search (attainment share).
 TIGHTEN_MARGIN = 0.001
-#: Counts below the constant ladder's answer replayed as well (non-monotone engines).
-NON_MONOTONE_PROBES = 2
+#: A constant whose bill is within this factor of the best verified plan's is still
+#: worth finding: the descent from it (from above) can end below the plan.
+CONSTANT_START_FACTOR = 1.25
 #: Largest multiple of the pool's max_replicas tried when asking what would be needed.
 NEEDED_MAX_FACTOR = 64
 
@@ -170,6 +171,10 @@ class _Verifier:
         """Whether the optional refinements (floors, blend, margin, descents) stop."""
         return self.ticks > REFINE_TICKS
 
+    def replays_left(self) -> int:
+        """Whole replays the refinement budget still affords."""
+        return max(0, REFINE_TICKS - self.ticks) // max(self.ticks_per_replay, 1)
+
     def _count(self) -> None:
         self.replays += 1
         self.ticks += self.ticks_per_replay
@@ -258,15 +263,15 @@ def solve_reference(
         model = _verified_model_plan(check, solve, variant)
         if model is not None:
             verified.append(model)
-    # the ladder: bounded by the best plan's bill once one is verified and the budget
-    # is spent; otherwise its answer also starts a descent from above
+    # the ladder: with a plan verified, only constants whose bill could start a descent
+    # below it (and that the model believes can meet the SLO), so that on a long
+    # horizon with a daily cycle it costs nothing; without one, it answers feasibility
     cap = min((run.cost_usd for run, _ in verified), default=math.inf)
-    constant = _cheapest_constant(
-        check, problem, below_usd=cap if check.over_budget() else math.inf
-    )
+    bound_usd = cap * (CONSTANT_START_FACTOR if not check.over_budget() else 1.0)
+    constant = _cheapest_constant(check, problem, below_usd=bound_usd)
     if constant is not None:
         run, replicas = constant
-        template = solve(problem, scenario.slo.target_attainment)
+        template = verified[0][1] if verified else solve(problem, scenario.slo.target_attainment)
         verified.append((run, _constant_plan(template, replicas)))
 
     if verified:
@@ -371,8 +376,6 @@ def _verified_model_plan(
         short = None
         if key in seen:
             attainment = seen[key]
-            if attainment >= slo and plan.multiplier_usd == 0.0:
-                break  # the model's cheapest plan above its floors: any lower goal gives it
         else:
             run, shares = check.replay_shares(plan.replay_policy())
             attainment = seen[key] = run.slo_attainment
@@ -391,6 +394,8 @@ def _verified_model_plan(
                 and (near_miss is None or run.slo_attainment > near_miss[0].slo_attainment)
             ):
                 near_miss = (run, plan)
+        if attainment >= slo and plan.chosen == "lagrangian" and plan.multiplier_usd == 0.0:
+            break  # the cheapest path above the model's floors: any lower goal gives it
         if short is not None and short.any():
             floored += 1
             problem = raise_floors(problem, _level_path(plan.replicas, problem), short, hits)
@@ -506,7 +511,12 @@ def _cheapest_constant(
 
     A constant of n replicas bills at least n x duration x price per replica, so only
     counts below what `below_usd` buys are tried, from the model's cheapest constant
-    that meets the target (or the top of that range) outwards.
+    that meets the target (or the top of that range) outwards; with a finite
+    `below_usd` (a plan is verified), none when the model's cheapest constant is above
+    that range and the refinement budget has fewer than two replays left. Counts
+    below the answer are left to the descent from it, whose first cut is the whole run
+    (attainment was not monotone in the count while the fluid engine fed a long
+    window's rate into a saturated pool's queue).
     """
     from sim.oracle.dp import evaluate_path
 
@@ -519,26 +529,21 @@ def _cheapest_constant(
     if high < pool.min_replicas:
         return None
     need = check.scenario.slo.target_attainment * float(problem.counts.sum())
-    guess = high
+    guess = math.inf
     for level in range(len(problem.level_nodes)):
         flat = np.clip(level, problem.lower, problem.upper).astype(np.int32)
         if evaluate_path(flat, problem.model) >= need:
-            guess = min(int(problem.level_replicas[level]), high)
+            guess = int(problem.level_replicas[level])
             break
+    if math.isfinite(below_usd) and guess > high and check.replays_left() < 2:
+        # a plan is verified, the model needs a dearer constant and a bracket would
+        # spend the budget: on a long horizon with a daily cycle, the usual case
+        return None
 
     def run_at(n: int) -> RunResult:
         return check.replay(FixedPolicy(n, name=f"fixed:{n}"))
 
-    found = _lowest_meeting(run_at, check.meets, guess, pool.min_replicas, high)
-    # attainment is not always monotone in the count (in the fluid engine a pool near
-    # saturation takes a long window's rate), so a few counts below the bracket's
-    # answer are tried too
-    for fewer in range(1, NON_MONOTONE_PROBES + 1):
-        if found is None or found[1] - fewer < pool.min_replicas:
-            break
-        run = run_at(found[1] - fewer)
-        if check.meets(run):
-            found = (run, found[1] - fewer)
+    found = _lowest_meeting(run_at, check.meets, int(min(guess, high)), pool.min_replicas, high)
     if found is None or found[0].cost_usd >= below_usd:
         return None
     return found

@@ -128,9 +128,12 @@ def _passes(
     first = forced_intervals(best[1]) if on_ready else 0
     tries = 0
     improved = True
+    # from a constant, the whole run first: one replica fewer throughout (the ladder's
+    # neighbour below, as a schedule); then halves, quarters, ...
+    whole = best[1].chosen.startswith("constant")
     while improved:
         improved = False
-        block = max(1, (n - first) // 2)
+        block = max(1, n - first if whole else (n - first) // 2)
         while block >= 1:
             for start in range(first, n, block):
                 if tries >= max_replays or check.over_budget():
