@@ -225,6 +225,9 @@ class AnomalySpec(PolicySpecBase):
     demand_window_s: float = Field(default=60.0, gt=0.0)
     hold_s: float = Field(default=300.0, ge=0.0)
 
+    def fits_history(self) -> bool:
+        return True
+
     def build(self) -> Policy:
         return self.wrap(
             AnomalyPolicy(

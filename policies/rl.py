@@ -81,6 +81,9 @@ class RlSpec(PolicySpecBase):
         except ValueError as exc:
             raise PolicyError(f"rl spec: {exc}") from None
 
+    def fits_history(self) -> bool:
+        return self.base.fits_history()
+
     def build(self) -> Policy:
         if self.bundle_path is None:
             raise PolicyError(

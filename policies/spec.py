@@ -36,6 +36,11 @@ class PolicySpecBase(BaseModel):
     def display_name(self) -> str:
         return self.name or self.kind
 
+    def fits_history(self) -> bool:
+        """Whether the policy fits a forecast on `PolicyContext.history` at reset (so a
+        live run should read demand history before its first decision)."""
+        return False
+
     def build(self) -> Policy:
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
 

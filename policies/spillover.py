@@ -157,6 +157,9 @@ class SpilloverSpec(PolicySpecBase):
         default=SAGEMAKER_MAX_CONCURRENCY, ge=0, le=SAGEMAKER_MAX_CONCURRENCY
     )
 
+    def fits_history(self) -> bool:
+        return True
+
     def build(self) -> Policy:
         config = None
         if self.base == "forecast":

@@ -207,7 +207,7 @@ def _shadow_decision(
     request: ApplyRequest, outcome: ApplyOutcome, bundle: Path, rps: float, record: Path
 ) -> None:
     """One decision of the bundle's policy on live metrics, recorded, acting on nothing."""
-    from planner.apply.control_commands import live_context, make_controller
+    from planner.apply.control_commands import live_context, make_controller, read_history
     from planner.aws.session import AwsConnection
     from policies.bundle import read_bundle
 
@@ -215,14 +215,15 @@ def _shadow_decision(
     assert scaling is not None and outcome.resources.asg is not None
     conn = AwsConnection(region=outcome.region, endpoint_url=request.endpoint_url)
     low, high = scaling.bounds.min, scaling.bounds.max
+    spec, group = read_bundle(bundle).spec, outcome.resources.asg
     controller = make_controller(
         conn=conn,
-        group=outcome.resources.asg,
-        policy=read_bundle(bundle).spec.build(),
+        group=group,
+        policy=spec.build(),
         mode="shadow",
         floor=low,
         ceiling=high,
-        context=live_context(60.0, low, high, rps),
+        context=live_context(60.0, low, high, rps, history=read_history(conn, group, spec, None)),
         record=record,
     )
     step = controller.step()

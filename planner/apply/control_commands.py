@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
     from planner.aws.session import AwsConnection
     from planner.control.live import LiveController, Mode
+    from policies.spec import PolicySpecBase
     from sim.contract import Policy, PolicyContext
     from sim.control import ActuationRecord
+    from sim.workload.model import RateEnvelope
 
 #: EC2 Auto Scaling's default instance warmup (EC2 Auto Scaling user guide): the
 #: provisioning delay policies assume unless told.
@@ -45,8 +47,10 @@ def live_context(
     provisioning_s: float = DEFAULT_PROVISIONING_S,
     slo_latency_s: float = 30.0,
     slo_target: float = 0.95,
+    history: RateEnvelope | None = None,
 ) -> PolicyContext:
-    """What a policy may know before a live run: the flags, as the simulator's context."""
+    """What a policy may know before a live run: the flags, as the simulator's context,
+    and the group's demand history for a policy that fits a forecast."""
     from sim.contract import PolicyContext
 
     return PolicyContext(
@@ -59,7 +63,22 @@ def live_context(
         slo_target=slo_target,
         mean_service_s=1.0 / replica_capacity_rps if replica_capacity_rps > 0 else 1.0,
         max_batch=1,
+        history=history,
     )
+
+
+def read_history(
+    conn: AwsConnection, group: str, spec: PolicySpecBase, days: float | None
+) -> RateEnvelope | None:
+    """The group's demand history for `spec` (`planner.control.history`), its note printed."""
+    from planner.control.history import history_days, live_history
+
+    days = history_days(spec, days)
+    if days <= 0:
+        return None  # nothing to fit: say nothing either
+    found = live_history(conn.client("cloudwatch"), group, days, datetime.now(UTC))
+    stdout.print(found.note, markup=False, highlight=False)
+    return found.envelope
 
 
 def make_controller(
@@ -126,6 +145,15 @@ def control(
     stale_s: Annotated[
         float, typer.Option(min=0.0, help="Hold capacity when demand is older than this.")
     ] = 300.0,
+    history_days: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Days of the group's RequestCount a forecasting policy fits on before its "
+            "first decision (default 14 for predictive, anomaly, spillover and RL over one; "
+            "0 reads none).",
+        ),
+    ] = None,
     region: Region = None,
     endpoint_url: EndpointUrl = None,
     project_dir: ProjectDir = Path("."),
@@ -189,6 +217,7 @@ def control(
             provisioning_s,
             slo_latency_s,
             slo_target,
+            read_history(conn, group, loaded.spec, history_days),
         ),
         record=record,
         max_step=max_step,

@@ -127,6 +127,9 @@ class PredictiveSpec(PolicySpecBase):
             max_utilisation=self.max_utilisation,
         )
 
+    def fits_history(self) -> bool:
+        return True
+
     def build(self) -> Policy:
         config = self.forecast_config()
         policy: Policy
