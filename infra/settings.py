@@ -384,13 +384,14 @@ class RetrainingSettings(_Model):
     @field_validator("mode")
     @classmethod
     def _mode(cls, value: str) -> str:
-        # `planner apply` from the pod would call EKS node-group, CloudWatch alarm and
-        # scaling-policy deletion APIs the job's role does not grant, and it writes no
-        # HPA (only `planner emit` + `pulumi up` do): a nightly AccessDenied, not an apply.
+        # `planner apply` from the pod would call scaling, EKS node-group and CloudWatch
+        # alarm APIs the job's role does not grant (it grants only what a shadow run
+        # calls), and it writes no HPA (only `planner emit` + `pulumi up` do): a nightly
+        # AccessDenied, not an apply.
         if value == "active":
             raise ValueError(
                 "mode active is not supported by the scheduled job yet: its IAM role grants "
-                "no EKS node-group, CloudWatch alarm or policy-deletion calls that `planner "
+                "none of the scaling, EKS node-group or CloudWatch alarm calls that `planner "
                 "apply` makes; keep mode: shadow and apply the champion from a deploy runner "
                 "(`planner apply --stack <stack> --bundle <path> --yes --mode active`)"
             )

@@ -7,11 +7,10 @@ champion in the store (the stack's bundle bucket); its command line is
 `infra.retrain_command.job_stack_file` (the stack's settings, no secrets).
 
 The job's service account is bound through the cluster's OIDC provider (IAM
-roles for service accounts) to a role of least privilege: it may describe
-scaling settings anywhere (Describe* calls take no resource conditions), change
-them only on resources tagged with this stack (`aws:ResourceTag/scaleplan:stack`),
-read CloudWatch metrics, and read and write the bundle bucket only (deleting
-nothing there but the run's own lock).
+roles for service accounts) to a role of least privilege, checked against the
+calls a run makes: it may read CloudWatch metrics and read and write the store's
+prefix of the bundle bucket (deleting nothing there but the run's own lock), with
+the bucket's KMS key; it changes no scaling (the job runs in shadow mode).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ SERVICE_ACCOUNT = "scaleplan-retrain"
 CRONJOB = "scaleplan-retrain"
 #: The ConfigMap holding the stack file the job reads.
 STACK_CONFIGMAP = "scaleplan-retrain-stack"
-ASG_ARN_PREFIX = "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/"
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class RetrainingArgs:
 
     Attributes:
         settings: Schedule, metric source, budgets, SLO, mode and image of the job.
-        stack: This stack's name; the tag value scaling changes are limited to.
+        stack: This stack's name (the stack file the job reads is `Pulumi.<stack>.yaml`).
         region: The stack's AWS region.
         stack_file: The stack file the job reads (`infra.retrain_command.job_stack_file`).
         prometheus_url: The in-cluster Prometheus (used unless the settings name one).
@@ -82,82 +80,40 @@ class RetrainingArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def least_privilege_policy(stack: str, bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
-    """The retraining role's permissions (see the module docstring for the reasoning)."""
-    tagged = {"StringEquals": {"aws:ResourceTag/scaleplan:stack": stack}}
-    # Physical names of this stack's resources start with it (`StackSettings.resource_name`).
-    prefix = f"scaleplan-{stack}-"
+def least_privilege_policy(bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
+    """The retraining role's permissions: exactly the calls the scheduled job makes.
+
+    `planner retrain` in shadow mode (the only mode the settings allow) reads
+    CloudWatch metrics (`--source cloudwatch`) and reads and writes its store under
+    `STORE_PREFIX` of the bundle bucket: list, get, put (conditional puts are
+    plain `s3:PutObject`) and the delete of its own lock. The bucket is encrypted
+    with the stack's KMS key, so S3 asks KMS on the caller's behalf. Nothing else:
+    no scaling call (an active job would need `planner apply`'s, which the settings
+    refuse), no versions. `tests/infra/test_retraining_iam.py` records the calls a
+    cycle makes and checks this document against them, both ways.
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                # Describe calls of Auto Scaling take no resource ARNs.
-                "Sid": "DescribeScaling",
-                "Effect": "Allow",
-                "Action": [
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribePolicies",
-                    "autoscaling:DescribeScheduledActions",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                    "application-autoscaling:DescribeScheduledActions",
-                ],
-                "Resource": "*",
-            },
-            {
-                "Sid": "DescribeThisStacksEndpoints",
-                "Effect": "Allow",
-                "Action": ["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
-                "Resource": [
-                    f"arn:aws:sagemaker:*:*:endpoint/{prefix}*",
-                    f"arn:aws:sagemaker:*:*:endpoint-config/{prefix}*",
-                ],
-            },
-            {
-                "Sid": "PutScalingOnThisStacksGroups",
-                "Effect": "Allow",
-                "Action": [
-                    "autoscaling:PutScalingPolicy",
-                    "autoscaling:PutScheduledUpdateGroupAction",
-                    "autoscaling:DeleteScheduledAction",
-                    "autoscaling:UpdateAutoScalingGroup",
-                ],
-                "Resource": f"{ASG_ARN_PREFIX}{prefix}*",
-                "Condition": tagged,
-            },
-            {
-                "Sid": "PutScalingOnThisStacksTargets",
-                "Effect": "Allow",
-                "Action": [
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:PutScheduledAction",
-                    "application-autoscaling:DeleteScheduledAction",
-                ],
-                "Resource": "arn:aws:application-autoscaling:*:*:scalable-target/*",
-                "Condition": tagged,
-            },
-            {
+                # GetMetricData takes no resource ARNs (Service Authorization Reference).
                 "Sid": "ReadMetrics",
                 "Effect": "Allow",
-                "Action": [
-                    "cloudwatch:GetMetricData",
-                    "cloudwatch:GetMetricStatistics",
-                    "cloudwatch:ListMetrics",
-                ],
+                "Action": ["cloudwatch:GetMetricData"],
                 "Resource": "*",
             },
             {
-                "Sid": "ListBundleBucket",
+                "Sid": "ListStore",
                 "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Action": ["s3:ListBucket"],
                 "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{STORE_PREFIX}/*"]}},
             },
             {
-                "Sid": "ReadWriteBundles",
+                "Sid": "ReadWriteStore",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
-                "Resource": f"{bucket_arn}/*",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": f"{bucket_arn}/{STORE_PREFIX}/*",
             },
             {
                 # The retraining run's lock (`planner.retrain.lock`): released by
@@ -198,7 +154,7 @@ class RetrainingJob(pulumi.ComponentResource):
             f"{name}-least-privilege",
             role=role.id,
             policy=pulumi.Output.all(args.bucket_arn, args.kms_key_arn).apply(
-                lambda v: json.dumps(least_privilege_policy(args.stack, str(v[0]), str(v[1])))
+                lambda v: json.dumps(least_privilege_policy(str(v[0]), str(v[1])))
             ),
             opts=pulumi.ResourceOptions(parent=role),
         )

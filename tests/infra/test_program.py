@@ -276,27 +276,25 @@ def test_retraining_cronjob_runs_under_irsa(built: dict[str, Any]) -> None:
 
 
 def test_retraining_role_is_least_privilege(built: dict[str, Any]) -> None:
+    """The store's prefix of this stack's bucket, its key, metric reads; no scaling call.
+
+    (Checked against the calls a run makes in tests/infra/test_retraining_iam.py.)
+    """
     prod = built["prod"]
     policy = json.loads(
         prod.one("aws:iam/rolePolicy:RolePolicy", "least-privilege").props["policy"]
     )
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    for sid in ("PutScalingOnThisStacksGroups", "PutScalingOnThisStacksTargets"):
-        put = by_sid[sid]
-        assert put["Condition"] == {"StringEquals": {"aws:ResourceTag/scaleplan:stack": "prod"}}
-        assert all(
-            a.split(":")[1].startswith(("Put", "Register", "Delete", "Update"))
-            for a in put["Action"]
-        )
-    groups = by_sid["PutScalingOnThisStacksGroups"]["Resource"]
-    assert groups.endswith("autoScalingGroupName/scaleplan-prod-*")
-    assert all(a.split(":")[1].startswith("Describe") for a in by_sid["DescribeScaling"]["Action"])
     bucket_arn = prod.one("aws:s3/bucket:Bucket").props["arn"]
-    assert by_sid["ReadWriteBundles"]["Resource"] == f"{bucket_arn}/*"
-    assert by_sid["ListBundleBucket"]["Resource"] == bucket_arn
-    # Any statement on every resource is read-only, or conditioned on this stack's tag.
+    assert by_sid["ReadWriteStore"]["Resource"] == f"{bucket_arn}/policies/*"
+    assert by_sid["ListStore"]["Resource"] == bucket_arn
+    assert by_sid["ListStore"]["Condition"] == {"StringLike": {"s3:prefix": ["policies/*"]}}
+    assert by_sid["ReleaseRetrainLock"]["Resource"] == f"{bucket_arn}/policies/locks/*"
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert not any(a.startswith(("autoscaling:", "application-autoscaling:")) for a in actions)
+    # Any statement on every resource is read-only.
     for statement in policy["Statement"]:
-        if statement["Resource"] == "*" and "Condition" not in statement:
+        if statement["Resource"] == "*":
             verbs = [a.split(":")[1] for a in statement["Action"]]
             assert all(v.startswith(("Describe", "Get", "List")) for v in verbs), statement
 

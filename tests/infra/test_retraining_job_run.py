@@ -12,7 +12,6 @@ Every S3 request the run makes is checked against the job's IAM policy.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.infra.conftest import RecordingMocks, RunStack
+from tests.infra.iam_calls import IAM_ACTION, IAM_PREFIX, Call, allows, listed
 from tests.planner.apply.conftest import aws_env, moto_server  # noqa: F401 (fixtures)
 from tests.planner.metrics.conftest import _binary, _free_port, _wait_ready
 
@@ -150,8 +150,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REQUEST = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) (/[^ ]*) HTTP/')
 
 
-def s3_calls(records: list[logging.LogRecord], bucket: str) -> set[tuple[str, str]]:
-    """(IAM action, resource ARN) of each S3 request the moto server logged (path style)."""
+def s3_calls(records: list[logging.LogRecord], bucket: str) -> set[Call]:
+    """The IAM view of each S3 request the moto server logged (path style)."""
     calls = set()
     for record in records:
         # werkzeug colours some request lines (4xx, DELETE) with ANSI codes.
@@ -164,31 +164,14 @@ def s3_calls(records: list[logging.LogRecord], bucket: str) -> set[tuple[str, st
         assert name == bucket, f"a call outside the stack's bucket: {method} {target}"
         if not key:
             assert method == "GET" and "list-type=2" in query, f"{method} {target}"
-            calls.add(("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+            prefix = urllib.parse.parse_qs(query).get("prefix", [""])[0]
+            calls.add(Call("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", prefix),)))
             continue
         action = {"GET": "s3:GetObject", "HEAD": "s3:GetObject", "PUT": "s3:PutObject"}.get(
             method, "s3:DeleteObject" if method == "DELETE" else f"unknown {method}"
         )
-        calls.add((action, f"arn:aws:s3:::{bucket}/{key}"))
+        calls.add(Call(action, f"arn:aws:s3:::{bucket}/{key}"))
     return calls
-
-
-def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
-    """Whether an Allow statement without conditions grants `action` on `resource`."""
-    for statement in policy["Statement"]:
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        resources = (
-            statement["Resource"]
-            if isinstance(statement["Resource"], list)
-            else [statement["Resource"]]
-        )
-        if statement["Effect"] != "Allow" or "Condition" in statement:
-            continue
-        if action in actions and any(fnmatch.fnmatchcase(resource, r) for r in resources):
-            return True
-    return False
 
 
 @pytest.mark.parametrize(
@@ -231,12 +214,12 @@ def test_the_cronjobs_command_runs_to_a_decision_in_the_pods_conditions(
     # Every S3 call it made is one the job's IAM role grants (infra.components.retraining).
     from infra.components.retraining import least_privilege_policy
 
-    policy = least_privilege_policy("dev", f"arn:aws:s3:::{bucket}", "arn:aws:kms:key")
-    assert ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/policies/locks/dev.lock") in calls
-    denied = sorted(c for c in calls if not allowed(policy, *c))
+    policy = least_privilege_policy(f"arn:aws:s3:::{bucket}", "arn:aws:kms:key")
+    assert Call("s3:DeleteObject", f"arn:aws:s3:::{bucket}/policies/locks/dev.lock") in calls
+    denied = sorted(str(c) for c in calls if not allows(policy, c))
     assert denied == []
-    assert not allowed(
-        policy, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/policies/champion/dev.json"
+    assert not allows(
+        policy, Call("s3:DeleteObject", f"arn:aws:s3:::{bucket}/policies/champion/dev.json")
     )
 
     # Scheduled again: the recorded decision when the clock has not moved the window
@@ -245,11 +228,6 @@ def test_the_cronjobs_command_runs_to_a_decision_in_the_pods_conditions(
     assert again.exit_code == 0, again.output
     assert re.search(r"champion (of dev: )?[a-z0-9-]+@\d+", words(again.output)), again.output
     assert not any(k.startswith("policies/locks/") for k in objects(aws_env, bucket))
-
-
-#: botocore service id -> IAM prefix, and operations whose IAM action has another name.
-IAM_PREFIX = {"CloudWatch": "cloudwatch", "S3": "s3", "Auto Scaling": "autoscaling"}
-IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}
 
 
 def put_asg_history(endpoint: str, group: str, days: float) -> None:
@@ -314,13 +292,9 @@ def test_a_cloudwatch_job_runs_to_a_decision_with_only_the_calls_its_role_grants
     assert result.exit_code == 0, result.output
     assert "champion of staging: " in words(result.output)
     assert "policies/champion/staging.json" in objects(aws_env, bucket)
-    policy = least_privilege_policy("staging", f"arn:aws:s3:::{bucket}", "arn:aws:kms:key")
+    policy = least_privilege_policy(f"arn:aws:s3:::{bucket}", "arn:aws:kms:key")
     granted = {
-        action
-        for statement in policy["Statement"]
-        for action in (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
+        action for statement in policy["Statement"] for action in listed(statement["Action"])
     }
     assert "cloudwatch:GetMetricData" in operations
     assert operations <= granted, sorted(operations - granted)
