@@ -16,14 +16,14 @@ measurement of SageMaker:
   its memory and runs it on AWS Lambda's platform; Lambda documents one vCPU's
   worth of compute at 1,769 MB. So a 6 GB endpoint gets about 3.5 vCPUs, 4 GB
   about 2.3, 1 GB about 0.6.
-* Time per vCPU. The prefill and decode times of Qwen2.5-0.5B-Instruct's
+* Time per vCPU. The prefill and decode CPU seconds of Qwen2.5-0.5B-Instruct's
   architecture (random weights, float32, transformers 4.49 as in the stacks'
-  container) on 2 threads of this repository's CI machine, measured by
-  `benchmarks/serverless_cpu_qwen.py` (docs/engines.md has the run), scaled
-  linearly in the vCPU share. Public figures agree in order: about 10 tokens/s
-  for this model on a few desktop cores (llama.cpp Q4_K_M and candle reports).
-  Decode on CPU is bound by memory bandwidth, so the linear scaling is optimistic
-  above a few vCPUs.
+  container) on one thread of the development machine, measured by
+  `benchmarks/serverless_cpu_qwen.py` (docs/engines.md has the run): 6.7 s per 1k
+  prompt tokens and 0.17 s per output token (6 tokens/s) per vCPU, divided by the
+  vCPU share. Public figures agree in order: about 10 tokens/s for this model on a
+  few desktop cores (llama.cpp Q4_K_M and candle reports). Decode on CPU is bound
+  by memory bandwidth, so the linear scaling is optimistic above a few vCPUs.
 * Cold start. A new instance starts its container (`CONTAINER_START_S`, the 8 s
   this pool used before it named a model), downloads the weights from the Hub
   (`HF_MODEL_ID`: the bfloat16 safetensors, at an assumed `DOWNLOAD_MB_PER_S`), and
@@ -124,13 +124,16 @@ QWEN25_05B_INSTRUCT = CpuModel(
     download_mb=988.0,
     # 494 M parameters x 4 bytes.
     weights_gib=1.84,
-    prefill_s_per_1k_at_vcpus=3.31,
-    decode_s_per_token_at_vcpus=0.092,
-    reference_vcpus=2.0,
-    load_s=6.0,
+    # One thread, CPU seconds (medians of 5; 1,000 prompt tokens, 32 output tokens).
+    prefill_s_per_1k_at_vcpus=6.68,
+    decode_s_per_token_at_vcpus=0.169,
+    reference_vcpus=1.0,
+    # A fresh process: import torch and transformers 4.5 s, load the weights 2.9 s.
+    load_s=7.4,
     source=(
-        "benchmarks/serverless_cpu_qwen.py: the model's architecture with random weights, "
-        "float32, 2 threads of a shared 2-core Xeon, torch 2.13, transformers 4.49"
+        "benchmarks/serverless_cpu_qwen.py --threads 1,2: the model's architecture with "
+        "random weights, float32, one thread's CPU seconds on a shared 2-core Xeon "
+        "(torch 2.13, transformers 4.49), 2026-12-03"
     ),
 )
 
