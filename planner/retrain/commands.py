@@ -241,6 +241,7 @@ def retrain(
         out_dir=out,
         region=region,
         endpoint_url=endpoint_url,
+        refresh_champion=emit or apply,
     )
     request.check()
     connection = None
@@ -268,9 +269,15 @@ def retrain(
             f"report: {result.report_dir / 'report.html'} "
             f"(and in the store under runs/{result.run_id}/)"
         )
-    if result.scaling is not None and result.promoted_bundle is not None and stack is not None:
-        _after_promotion(
-            result.promoted_bundle,
+    compiled = result.promoted_bundle or result.refreshed_bundle
+    if result.scaling is not None and compiled is not None and stack is not None:
+        if result.refreshed_bundle is not None:
+            stdout.print(
+                f"champion {result.champion} kept: compiled again from now (a forecast "
+                "schedule lasts 48 hours; native constructs come out unchanged)"
+            )
+        _emit_and_apply(
+            compiled,
             result.scaling,
             stack,
             project_dir,
@@ -282,7 +289,7 @@ def retrain(
     stdout.print(f"champion of {stack or 'the scenario'}: {result.champion}")
 
 
-def _after_promotion(
+def _emit_and_apply(
     bundle: Path,
     scaling: StackScaling,
     stack: str,

@@ -55,6 +55,10 @@ class RetrainRequest:
     out_dir: Path | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    #: Compile a kept champion for the stack again from this run's `now` (the command
+    #: asks when it will emit or apply): a forecast schedule lasts 48 hours, so the
+    #: daily run keeps it fresh; native constructs compile to the same block.
+    refresh_champion: bool = False
 
     def check(self) -> None:
         if (self.stack is None) == (self.scenario_path is None):
@@ -80,7 +84,10 @@ class RetrainResult:
     report_dir: Path | None
     cached: bool = False
     promoted_bundle: Path | None = None
-    #: The promoted bundle compiled for the stack's pool (what --emit writes and --apply applies).
+    #: The kept champion's bundle, when `refresh_champion` compiled it again.
+    refreshed_bundle: Path | None = None
+    #: The promoted bundle (or the refreshed champion) compiled for the stack's pool:
+    #: what --emit writes and --apply applies.
     scaling: StackScaling | None = None
     outcome: ContestOutcome | None = None
 
@@ -229,6 +236,12 @@ def run_retrain(
                     emitted=emitted,
                     expected=champion_record,
                 )
+        refresh = promoted_dir is None and request.refresh_champion and request.stack
+        refreshed = champion_bundle if refresh else None
+        if refreshed is not None and request.stack is not None:
+            scaling = stack_scaling(
+                request.project_dir, request.stack, request.target, refreshed, now
+            )
         record = {
             "action": action,
             "reason": reason,
@@ -245,6 +258,7 @@ def run_retrain(
         report,
         files[0].parent,
         promoted_bundle=promoted_dir,
+        refreshed_bundle=refreshed,
         scaling=scaling,
         outcome=outcome,
     )

@@ -8,7 +8,7 @@ two families with a few trials keep a cycle to seconds.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -182,3 +182,61 @@ def test_the_rl_challenger_is_trained_within_budget_and_scored(tmp_path: Path) -
     assert set(scored) == {"threshold", "rl"}
     assert scored["rl"].candidate.spec.kind == "rl"
     assert scored["rl"].slo_attainment.mean > 0 and scored["rl"].cost_usd.mean > 0
+
+
+def day_trace(path: Path) -> Path:
+    """A day of light traffic the dev stack's two-replica node pool can serve."""
+    rows = ["timestamp,value"] + [
+        f"{1_764_547_200 + 60 * i},{0.3 + 0.2 * (i // 60 % 4)}" for i in range(1440)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_a_kept_champion_is_compiled_again_from_each_runs_now(
+    tmp_path: Path, refresh: bool
+) -> None:
+    """A predictive champion on EKS becomes a 48-hour KEDA cron schedule; a later run that
+    keeps it (and will emit or apply) compiles it again from its own `now`, so a daily
+    run keeps the schedule from running out."""
+    from policies.predictive.spec import PredictiveSpec
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    store_dir = tmp_path / "store"
+    bundle = PolicyBundle(
+        name="predictive", version=1, spec=PredictiveSpec(), created_at=NOW,
+        versions=collect_versions(),
+    )  # fmt: skip
+    version = LocalStore(store_dir).put_bundle(write_bundle(bundle, tmp_path / "seeded"))
+    LocalStore(store_dir).set_champion("dev", version, who="test", reason="seeded")
+    trace = day_trace(tmp_path / "day.csv")
+    starts = []
+    for day in (0, 3):  # two runs three days apart, on different data (new run ids)
+        req = RetrainRequest(
+            source=HistorySource(kind="trace", days=1.0 - 0.1 * day, trace=trace,
+                                 trace_format="rate-csv"),
+            settings=ContestSettings(trials=2, seeds=1, families=["hpa"], margin=0.99),
+            store_url=str(store_dir), stack="dev", project_dir=project,
+            out_dir=tmp_path / f"report{day}", refresh_champion=refresh,
+        )  # fmt: skip
+        with LocalExecutor(max_workers=1) as executor:
+            now = NOW + timedelta(days=day)
+            result = run_retrain(req, open_store(str(store_dir)), executor, now=now)
+        assert result.action == "keep", result.reason
+        assert result.champion == version and result.promoted_bundle is None
+        if not refresh:
+            assert result.scaling is None and result.refreshed_bundle is None
+            continue
+        assert result.refreshed_bundle is not None and result.scaling is not None
+        source = result.scaling.source
+        assert source is not None and source.policy_kind == "predictive"
+        assert result.scaling.eks is not None and result.scaling.eks.keda is not None
+        (first, *_) = result.scaling.eks.keda.cron
+        minute, hour, dom, month, _ = first.start.split()
+        starts.append(datetime(now.year, int(month), int(dom), int(hour), int(minute), tzinfo=UTC))
+        assert now <= starts[-1] <= now + timedelta(hours=1)
+    if refresh:
+        assert starts[1] - starts[0] == timedelta(days=3)
