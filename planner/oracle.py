@@ -76,6 +76,8 @@ TIGHTEN_MARGIN = 0.001
 #: A constant whose bill is within this factor of the best verified plan's is still
 #: worth finding: the descent from it (from above) can end below the plan.
 CONSTANT_START_FACTOR = 1.25
+#: Counts above the lowest constant that meets the SLO tried with a spillover pool.
+SPILL_CLIMB = 8
 #: Largest multiple of the pool's max_replicas tried when asking what would be needed.
 NEEDED_MAX_FACTOR = 64
 
@@ -326,9 +328,11 @@ def _descents(check: _Verifier, verified: list[Verified]) -> Verified:
     for start in starts:
         if start is None or check.over_budget():
             continue
-        found, _ = descend(
-            check, start, min_replicas=check.scenario.pool.min_replicas,
-            max_replays=DESCENT_REPLAYS,
+        pool, spill = check.scenario.pool, check.scenario.spillover is not None
+        found, _ = descend(  # with a spillover pool each block is tried both ways
+            check, start, min_replicas=pool.min_replicas,
+            max_replays=DESCENT_REPLAYS * (2 if spill else 1),
+            max_replicas=pool.max_replicas if spill else None,
         )  # fmt: skip
         best = min(best, found, key=_bill)
     return best
@@ -544,6 +548,14 @@ def _cheapest_constant(
         return check.replay(FixedPolicy(n, name=f"fixed:{n}"))
 
     found = _lowest_meeting(run_at, check.meets, int(min(guess, high)), pool.min_replicas, high)
+    if found is not None and check.scenario.spillover is not None:
+        # a spillover pool bills what the instance pool does not serve: more replicas
+        # can cost less; climb while the bill falls
+        for more in range(found[1] + 1, min(found[1] + SPILL_CLIMB, pool.max_replicas) + 1):
+            run = run_at(more)
+            if not (check.meets(run) and run.cost_usd < found[0].cost_usd):
+                break
+            found = (run, more)
     if found is None or found[0].cost_usd >= below_usd:
         return None
     return found

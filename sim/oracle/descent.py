@@ -10,8 +10,11 @@ later or a scale-in asked earlier. The search is on what the engine is asked (th
 desired replicas per decision interval), not on the model's ready capacity: a cut
 there is exactly one change to the replay. A plan still the model's is cut on its
 ready capacity per planning interval first (a block there moves whole requests, lead
-included). Between passes the whole schedule is moved earlier or later by a few
-intervals (`SHIFTS`): the model requests one lead ahead, the engine draws its delays.
+included). Before each pass the whole schedule is moved earlier or later by a few
+intervals (`SHIFTS`: the model requests one lead ahead, the engine draws its delays),
+then each change of the requests on its own, and each run of equal requests is
+lowered as a whole. A schedule already replayed is
+never replayed again (the engine is deterministic given the seed).
 
 Started from the model's plan it removes capacity the model bought for nothing;
 started from the cheapest constant that meets the SLO (from above) it finds where the
@@ -49,107 +52,181 @@ class Replayer(Protocol):
 
 
 def descend(
-    check: Replayer, best: Verified, *, min_replicas: int, max_replays: int
+    check: Replayer,
+    best: Verified,
+    *,
+    min_replicas: int,
+    max_replays: int,
+    max_replicas: int | None = None,
 ) -> tuple[Verified, int]:
     """Lower `best` block by block while its replay meets the SLO and costs less.
 
     First on the plan's ready capacity per planning interval (while the plan is the
     model's: a block there moves whole requests, lead included) with half of
     `max_replays`, then on what the engine is asked per decision interval, with
-    shifts of the whole schedule between passes.
+    shifts of the whole schedule and cuts of whole runs before each pass.
 
     Args:
         check: Replays candidate plans (and says when the budget is spent).
         best: A plan whose replay meets the SLO, and that replay.
         min_replicas: The pool's minimum (no interval goes below it).
         max_replays: Replays this descent may spend.
+        max_replicas: Where a block one replica higher may also be cheaper (a
+            spillover pool bills what the instance pool does not serve), the pool's
+            maximum: a block the cut does not improve is then tried one higher.
 
     Returns:
         The cheapest plan found (and its run), and the replays spent.
     """
-    tries = 0
+    search = _Search(check, best, min_replicas, max_replicas, max_replays)
     if best[1].desired is None:
-        best, tries = _passes(check, best, min_replicas, max_replays // 2, on_ready=True)
-    while tries < max_replays:
-        best, more = _passes(check, best, min_replicas, max_replays - tries, on_ready=False)
-        tries += more
-        shifted, more = _shifts(check, best, max_replays - tries)
-        tries += more
-        if shifted is best:
+        search.passes(on_ready=True, until=max_replays // 2)
+    while not search.spent():
+        before = search.best
+        search.shifts()
+        search.edges()
+        search.plateaus()
+        search.passes(on_ready=False, until=max_replays)
+        if search.best is before:
             break
-        best = shifted
-    return best, tries
+    return search.best, search.tries
 
 
 #: Decision intervals the whole request schedule is moved by, each way.
 SHIFTS = (8, 4, 2, 1)
 
 
-def _shifts(check: Replayer, best: Verified, max_replays: int) -> tuple[Verified, int]:
-    """The requests moved earlier or later as a whole (the last request held at the
-    end, the first at the start), each shift kept while it meets and costs less: the
-    model's lead is a quantile of random delays, the engine's are drawn."""
-    tries = 0
-    for shift in SHIFTS:
-        for earlier in (True, False):
-            if tries >= max_replays or check.over_budget():
-                return best, tries
-            desired = best[1].desired_at_ticks()
-            if shift >= len(desired):
+class _Search:
+    """The descent's state: the best plan so far, the schedules tried, the replays."""
+
+    def __init__(
+        self,
+        check: Replayer,
+        best: Verified,
+        low: int,
+        high: int | None,
+        max_replays: int,
+    ) -> None:
+        self.check, self.best = check, best
+        self.low, self.high = low, high
+        self.steps = (-1,) if high is None else (-1, 1)
+        self.max_replays = max_replays
+        self.tries = 0
+        self.tried = {best[1].desired_at_ticks().tobytes()}
+
+    def spent(self, until: int | None = None) -> bool:
+        limit = self.max_replays if until is None else until
+        return self.tries >= limit or self.check.over_budget()
+
+    def attempt(self, plan: OracleResult) -> bool:
+        """Replay `plan` unless its requests were tried; whether it became the best."""
+        key = plan.desired_at_ticks().tobytes()
+        if key in self.tried:
+            return False
+        self.tried.add(key)
+        self.tries += 1
+        _, kept = self.check.keep_cheaper(replace(plan, chosen=trimmed(plan.chosen)), self.best)
+        improved = kept is not self.best
+        self.best = kept
+        return improved
+
+    def bounded(self, values: IntArray) -> IntArray:
+        moved = np.maximum(values, self.low)
+        return moved if self.high is None else np.minimum(moved, self.high)
+
+    def shifts(self) -> None:
+        """The requests moved earlier or later as a whole (the last request held at
+        the end, the first at the start)."""
+        for shift in SHIFTS:
+            for earlier in (True, False):
+                desired = self.best[1].desired_at_ticks()
+                if self.spent() or shift >= len(desired):
+                    return
+                if earlier:
+                    moved = np.concatenate([desired[shift:], np.full(shift, desired[-1])])
+                else:
+                    moved = np.concatenate([np.full(shift, desired[0]), desired[:-shift]])
+                self.attempt(replace(self.best[1], desired=moved))
+
+    def edges(self) -> None:
+        """Each change of the requests moved by `SHIFTS` intervals on its own: a
+        scale-out asked later, a scale-in asked earlier (and, with a maximum, the
+        other way too), the first move that improves kept."""
+        edge = 1
+        while edge < len(self.best[1].desired_at_ticks()):
+            desired = self.best[1].desired_at_ticks()
+            if desired[edge] == desired[edge - 1]:
+                edge += 1
                 continue
-            if earlier:
-                moved = np.concatenate([desired[shift:], np.full(shift, desired[-1])])
-            else:
-                moved = np.concatenate([np.full(shift, desired[0]), desired[:-shift]])
-            if np.array_equal(moved, desired):
-                continue
-            tries += 1
-            plan = replace(best[1], desired=moved, chosen=trimmed(best[1].chosen))
-            _, best = check.keep_cheaper(plan, best)
-    return best, tries
-
-
-def _passes(
-    check: Replayer, best: Verified, min_replicas: int, max_replays: int, *, on_ready: bool
-) -> tuple[Verified, int]:
-    """Cuts of one replica over halves, quarters, ... single intervals of the ready
-    plan (`on_ready`, after the forced start) or of the requests, in passes while a
-    pass still cuts something."""
-
-    def values(plan: OracleResult) -> IntArray:
-        return plan.replicas if on_ready else plan.desired_at_ticks()
-
-    def with_values(plan: OracleResult, changed: IntArray) -> OracleResult:
-        if on_ready:
-            return replace(plan, replicas=changed, chosen=trimmed(plan.chosen))
-        return replace(plan, desired=changed, chosen=trimmed(plan.chosen))
-
-    n = len(values(best[1]))
-    first = forced_intervals(best[1]) if on_ready else 0
-    tries = 0
-    improved = True
-    # from a constant, the whole run first: one replica fewer throughout (the ladder's
-    # neighbour below, as a schedule); then halves, quarters, ...
-    whole = best[1].chosen.startswith("constant")
-    while improved:
-        improved = False
-        block = max(1, n - first if whole else (n - first) // 2)
-        while block >= 1:
-            for start in range(first, n, block):
-                if tries >= max_replays or check.over_budget():
-                    return best, tries
-                changed = values(best[1]).copy()
-                part = changed[start : start + block]
-                cut = np.maximum(part - 1, min_replicas)
-                if np.array_equal(cut, part):
+            rises = desired[edge] > desired[edge - 1]
+            for shift in SHIFTS:
+                for later in (rises, not rises) if self.high is not None else (rises,):
+                    if self.spent():
+                        return
+                    changed = desired.copy()
+                    if later:  # the level before the edge held `shift` more intervals
+                        changed[edge : edge + shift] = desired[edge - 1]
+                    else:  # the level after it starts `shift` intervals earlier
+                        changed[max(0, edge - shift) : edge] = desired[edge]
+                    if self.attempt(replace(self.best[1], desired=changed)):
+                        break
+                else:
                     continue
-                changed[start : start + block] = cut
-                tries += 1
-                _, kept = check.keep_cheaper(with_values(best[1], changed), best)
-                improved |= kept is not best
-                best = kept
-            block //= 2
-    return best, tries
+                break
+            edge += 1
+
+    def plateaus(self) -> None:
+        """Each run of equal requests one replica lower as a whole (one higher too, with
+        a maximum): a block that follows the schedule's own steps, where an aligned
+        block would cut a run in two and pay for one more scale-out."""
+        start = 0
+        while start < len(self.best[1].desired_at_ticks()):
+            desired = self.best[1].desired_at_ticks()
+            end = start
+            while end < len(desired) and desired[end] == desired[start]:
+                end += 1
+            for step in self.steps:
+                if self.spent():
+                    return
+                changed = desired.copy()
+                changed[start:end] = self.bounded(desired[start:end] + step)
+                if self.attempt(replace(self.best[1], desired=changed)):
+                    break
+            start = end
+
+    def passes(self, *, on_ready: bool, until: int) -> None:
+        """Cuts of one replica over halves, quarters, ... single intervals of the
+        ready plan (`on_ready`, after the forced start) or of the requests, in passes
+        while a pass still improves; from a constant, the whole run first (the
+        ladder's neighbour below, as a schedule)."""
+
+        def values(plan: OracleResult) -> IntArray:
+            return plan.replicas if on_ready else plan.desired_at_ticks()
+
+        def with_values(plan: OracleResult, changed: IntArray) -> OracleResult:
+            if on_ready:
+                return replace(plan, replicas=changed)
+            return replace(plan, desired=changed)
+
+        n = len(values(self.best[1]))
+        first = forced_intervals(self.best[1]) if on_ready else 0
+        whole = self.best[1].chosen.startswith("constant")
+        improved = True
+        while improved:
+            improved = False
+            block = max(1, n - first if whole else (n - first) // 2)
+            while block >= 1:
+                for start in range(first, n, block):
+                    for step in self.steps:
+                        if self.spent(until):
+                            return
+                        changed = values(self.best[1]).copy()
+                        part = changed[start : start + block]
+                        changed[start : start + block] = self.bounded(part + step)
+                        if self.attempt(with_values(self.best[1], changed)):
+                            improved = True
+                            break
+                block //= 2
 
 
 def forced_intervals(plan: OracleResult) -> int:

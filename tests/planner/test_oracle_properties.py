@@ -19,6 +19,7 @@ import pytest
 
 from planner.oracle import OracleSummary, solve_reference
 from policies.registry import resolve
+from sim.capacity.pools import ServerlessEndpoint
 from sim.engine import Engine
 from sim.engines import make_engine
 from sim.replay import FixedPolicy, SchedulePolicy
@@ -87,6 +88,17 @@ def make_case(seed: int, engine_name: str) -> Case:
     scenario = random_scenario(seed)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=seed)
     engine = make_engine(engine_name)
+    oracle = solve_reference(scenario, workload, engine=engine, seed=scenario.seed)
+    return Case(scenario, workload, engine, oracle)
+
+
+def make_spill_case(seed: int) -> Case:
+    scenario = random_scenario(seed)
+    scenario = scenario.model_copy(
+        update={"spillover": ServerlessEndpoint(name="spill", max_replicas=50)}
+    )
+    workload = build_workload(scenario.workload, scenario.resolve_path, seed=seed)
+    engine = make_engine("fluid")
     oracle = solve_reference(scenario, workload, engine=engine, seed=scenario.seed)
     return Case(scenario, workload, engine, oracle)
 
@@ -197,6 +209,24 @@ def test_the_oracle_costs_what_replaying_its_requests_bills(seed: int, engine: s
     assert run.cost_usd == pytest.approx(case.oracle.cost_usd, rel=1e-12)
     assert run.slo_attainment == pytest.approx(case.oracle.attainment, rel=1e-12)
     assert len(case.oracle.schedule) == len(case.oracle.requested)
+
+
+#: Random scenarios with a serverless spillover pool (the endpoint's defaults, 50 at
+#: most): the bill includes what the spillover serves, so more replicas can cost less.
+SPILL_SEEDS = [1, 5, 9]
+
+
+@pytest.mark.parametrize("seed", SPILL_SEEDS)
+def test_nothing_undercuts_the_oracle_with_a_spillover_pool(seed: int) -> None:
+    case = make_spill_case(seed)
+    rng = np.random.default_rng(seed)
+    challengers = [*ladder_and_presets(case), resolve("spillover").build()]
+    challengers += random_schedules(case, rng, 12) + local_moves(case, rng, 24)
+    check_oracle(case, challengers)
+    assert case.oracle.feasible
+    spilled = case.run(SchedulePolicy(case.oracle.requested, name="oracle"))
+    assert spilled.cost_usd == pytest.approx(case.oracle.cost_usd, rel=1e-12)
+    assert set(spilled.cost_by_pool) == {case.scenario.pool.name, "spill"}
 
 
 @pytest.mark.parametrize("seed", DES_SEEDS)
