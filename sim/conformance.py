@@ -40,9 +40,10 @@ bounds, epoch and the history length agree exactly; utilisation within 0.033
 after a backlog empties (0.075, threshold); queue length within 5 + 25 % (read at
 the tick after replicas ready then took their share, as the DES does) except as
 a backlog empties (13 vs 0); p95 latency within 8 s + 50 % (largest 23 s, 41 vs
-20 s). A serverless main pool disagrees on ready, pending and utilisation, and
-spillover_in_flight on the endpoint's first cold starts (docs/engines.md,
-"Conformance check").
+20 s). A serverless main pool disagrees on ready, pending and utilisation once
+the first burst's instances expire, a spillover run on p95 latency and queue
+length during the endpoint's first cold starts (docs/engines.md, "Conformance
+check").
 
 Contract properties checked per engine (`ContractViolation.rule`): the first
 observation is at one interval and each next one interval later; `interval_s`,

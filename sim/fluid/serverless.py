@@ -104,10 +104,14 @@ class ServerlessFluid:
         )
 
     def ready(self) -> int:
-        return round(self.vs[V.V_INSTANCES])
+        """Instances up (warm, idle or busy): those in a cold start are pending, as in
+        the SimPy engine."""
+        return round(max(self.vs[V.V_INSTANCES] - self.vs[V.V_STARTING], 0.0))
 
     def pending(self) -> int:
-        return round(max(self.vs[V.V_CONFIGURED] - self.vs[V.V_PROVISIONED], 0.0))
+        """Instances in a cold start: a request's, or provisioned concurrency's."""
+        vs = self.vs
+        return round(vs[V.V_STARTING] + max(vs[V.V_CONFIGURED] - vs[V.V_PROVISIONED], 0.0))
 
     def actuators(self) -> dict[str, Actuator]:
         return {PRIMARY: self}
@@ -159,14 +163,15 @@ class ServerlessRun(ServerlessFluid):
             t0, t1 = bounds[i], bounds[i + 1]
             if t1 <= t0:
                 continue
-            busy_before, inst_before = vs[V.V_BUSY_S], vs[V.V_INSTANCE_S]
+            busy_before, inst_before = vs[V.V_OCCUPIED_S], vs[V.V_INSTANCE_S]
             V.sv_advance(
                 t0, t1, self.inputs.arrivals, self.prov_ready_s, self.blocks, self.block_s,
                 self.vp, vs, self.dq_t, self.dq_v, self.cw, self.ihist,
             )  # fmt: skip
             self.hist += self.ihist
             inst_s = vs[V.V_INSTANCE_S] - inst_before
-            util = (vs[V.V_BUSY_S] - busy_before) / inst_s if inst_s > 0 else None
+            # busy or cold-starting over all instances, as the SimPy engine's busy area
+            util = (vs[V.V_OCCUPIED_S] - busy_before) / inst_s if inst_s > 0 else None
             self._last = (self.demands[i], util, float(L.hist_quantile(self.ihist, 0.95)))
             if t1 >= self.duration:
                 self._row(float(t1))

@@ -4,6 +4,9 @@ Fluid quantities, one step per second:
 
 * `busy` instances (one request each) drain as a fluid M/G/infinity: a share
   1 - exp(-1 / S) of them finishes each second, S the mean batch-1 service time.
+  A request admitted cold holds its new instance through the cold start first
+  (`V_STARTING`) and joins `busy` when it ends, so no arrival takes an instance
+  that is still starting (the SimPy engine cold-starts one per such arrival).
 * `instances` (warm, idle or busy) is the larger of the provisioned concurrency and
   the running maximum of `busy` over the last `keep_alive_s` seconds: an on-demand
   instance lives `keep_alive_s` after it last went idle, and the newest-idle-first
@@ -16,7 +19,7 @@ Fluid quantities, one step per second:
 * In flight (`V_IN_FLIGHT`, what a policy reads as `spillover_in_flight`): the busy
   instances plus the requests still in their cold start, as the SimPy engine counts
   a request from its arrival to its end. Each second's cold starts are kept in a
-  ring (`cw`, `cold_ring_len` seconds); the fluid's busy state already serves them.
+  ring (`cw`, `cold_ring_len` seconds).
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ V_ATTAINED = 12
 V_LAT_S = 13
 V_INSTANCE_S = 14
 V_IN_FLIGHT = 15  # requests on the endpoint at the end of the second: busy + in a cold start
-N_VSTATE = 16
+V_STARTING = 16  # requests in their cold start at the end of the second (each holds an instance)
+V_OCCUPIED_S = 17  # instance-seconds busy or cold-starting (the utilisation's numerator)
+N_VSTATE = 18
 
 _EXP_Q = np.zeros(1)  # no queueing wait on a serverless endpoint (one request per instance)
 
@@ -82,20 +87,33 @@ def sv_second(
     keep = vp[V_KEEP_ALIVE_S]
     max_c = vp[V_MAX]
     busy = vs[V_BUSY]
+    starting = vs[V_STARTING]  # in a cold start since an earlier second
     # drain: a 1 - exp(-1/S) share of the busy instances completes this second
     decay = math.exp(-1.0 / max(service_s, 1e-9))
     busy *= decay
-    idle = max(vs[V_INSTANCES] - busy, 0.0)
+    idle = max(vs[V_INSTANCES] - busy - starting, 0.0)
     warm = min(offered, idle)
     cold = min(offered - warm, max(max_c - vs[V_INSTANCES], 0.0))
     cold = max(cold, 0.0)
     admitted = warm + cold
     throttled = offered - admitted
-    # instances needed: each admitted request holds one when it starts
-    peak = busy + admitted
-    # the admitted join the drain state for the part of the second they run
+    # instances needed: each admitted request holds one when it starts, each
+    # request still in its cold start holds its own
+    peak = busy + starting + admitted
+    # requests admitted cold within the last cold start, uniformly within their second,
+    # that are still starting at s + 1; those whose cold start ended this second start
+    # serving, as the warm ones do
+    cold_s = vp[V_COLD_S]
+    n_cw = cw.shape[0]
+    cw[s % n_cw] = cold
+    still = 0.0
+    for back in range(min(n_cw, s + 1)):
+        share = min(max(cold_s - back, 0.0), 1.0)
+        still += cw[(s - back) % n_cw] * share
+    started = warm + max(starting + cold - still, 0.0)
+    # the starting requests join the drain state for the part of the second they run
     # (steady state: rate x S, the billed busy time)
-    busy += admitted * service_s * (1.0 - decay)
+    busy += started * service_s * (1.0 - decay)
     vs[V_COLD_STARTS] += cold
     vs[V_SERVED] += admitted
     if vp[V_THROTTLE_DROPS] > 0.0:
@@ -138,17 +156,10 @@ def sv_second(
     instances = max(warmest, vs[V_PROVISIONED], peak)
     vs[V_INSTANCES] = min(instances, max(max_c, peak))
     vs[V_BUSY] = busy
-    # requests admitted cold within the last cold start, uniformly within their second,
-    # that are still starting at s + 1 (the SimPy engine counts them in flight)
-    cold_s = vp[V_COLD_S]
-    n_cw = cw.shape[0]
-    cw[s % n_cw] = cold
-    starting = 0.0
-    for back in range(min(n_cw, s + 1)):
-        share = min(max(cold_s - back, 0.0), 1.0)
-        starting += cw[(s - back) % n_cw] * share
-    vs[V_IN_FLIGHT] = busy + starting
+    vs[V_STARTING] = still
+    vs[V_IN_FLIGHT] = busy + still  # the SimPy engine counts both in flight
     vs[V_BUSY_S] += busy
+    vs[V_OCCUPIED_S] += busy + still
     vs[V_PROV_S] += vs[V_CONFIGURED]
     vs[V_INSTANCE_S] += vs[V_INSTANCES]
     return admitted

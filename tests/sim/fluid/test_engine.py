@@ -16,9 +16,11 @@ from sim.control import ControlLoop
 from sim.des.engine import DesEngine
 from sim.des.streams import stream
 from sim.fluid import FluidEngine
+from sim.fluid import serverless_kernel as V
 from sim.fluid.engine import drain_s
 from sim.fluid.fleet import Fleet
 from sim.fluid.kernel import erlang_c_fast
+from sim.fluid.latency import HIST_BINS
 from sim.replay import FixedPolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
@@ -245,6 +247,33 @@ def test_serverless_pool_cold_starts_and_bills_compute() -> None:
     assert result.served + result.dropped == result.arrivals
     busy_gb_s = 5.0 * 1800 * 1.0 * scenario.pool.memory_gb
     assert result.cost_usd == pytest.approx(busy_gb_s * 0.00002, rel=0.05)
+
+
+def test_a_request_in_its_cold_start_holds_its_instance() -> None:
+    """5 requests a second on an empty endpoint with an 8 s cold start and 1 s service:
+    every arrival of the first 8 s finds its instances still starting and cold-starts
+    its own (the DES's rule), and the first of them serve from second 8 on."""
+    vp = np.zeros(V.N_VPARAMS)
+    vp[V.V_MAX], vp[V.V_KEEP_ALIVE_S], vp[V.V_COLD_S], vp[V.V_SLO_S] = 100, 120, 8.0, 30.0
+    vs = np.zeros(V.N_VSTATE)
+    dq_t, dq_v, cw = np.zeros(124), np.zeros(124), np.zeros(V.cold_ring_len(8.0))
+    strata = np.array([[1.0], [1.0], [0.0]])  # one stratum: weight 1, 1 s at batch 1
+    ihist = np.zeros(HIST_BINS)
+    for s in range(8):
+        V.sv_second(s, 5.0, 1.0, strata, vp, vs, dq_t, dq_v, cw, ihist)
+    assert vs[V.V_COLD_STARTS] == pytest.approx(40.0)
+    assert vs[V.V_STARTING] == pytest.approx(40.0)  # second 0's end theirs within second 8
+    assert vs[V.V_BUSY] == 0.0
+    assert vs[V.V_IN_FLIGHT] == pytest.approx(40.0)
+    for s in range(8, 12):  # second 8's arrivals still find none up; then they serve
+        V.sv_second(s, 5.0, 1.0, strata, vp, vs, dq_t, dq_v, cw, ihist)
+    assert 40.0 < vs[V.V_COLD_STARTS] < 50.0
+    cold_starts = vs[V.V_COLD_STARTS]
+    for s in range(12, 30):
+        V.sv_second(s, 5.0, 1.0, strata, vp, vs, dq_t, dq_v, cw, ihist)
+    # the instances are up and serve the arrivals warm: no further cold start
+    assert vs[V.V_COLD_STARTS] == cold_starts
+    assert vs[V.V_STARTING] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_spillover_serves_while_nodes_boot(conv_workload: Workload) -> None:
