@@ -4,8 +4,11 @@ SageMaker serverless endpoints have no GPUs (memory 1-6 GB, max concurrency
 1-200, per the SageMaker developer guide "Serverless Inference"). The spillover
 path that absorbs bursts while GPU nodes boot (the MArk pattern) is therefore a
 small CPU model, not the GPU model: the stacks serve Qwen2.5-0.5B-Instruct
-(about 2 GiB in float32) from the Hugging Face PyTorch CPU container, which
-loads it from the Hub at each cold start. The emitted policy scales provisioned concurrency
+(1.84 GiB in float32) from the Hugging Face PyTorch CPU container, which
+loads it from the Hub at each cold start. The simulator plans with the same
+endpoint (`ServerlessSettings.sim_spillover`: this model's CPU service time and
+cold start from `sim.capacity.cpu_models`, this memory size and max concurrency).
+The emitted policy scales provisioned concurrency
 through Application Auto Scaling: target tracking on
 `SageMakerVariantProvisionedConcurrencyUtilization` and scheduled actions.
 """
