@@ -1,13 +1,15 @@
 """Capacity floors learned from replays: where the engine lost what the model kept.
 
 The model plans each interval from its own arrivals. An engine can lose an interval
-for reasons the model does not see: in the fluid engine a pool that runs few slots
-near saturation takes its arrivals from a centred window of up to 12 h each side
-(`sim.fluid.kernel.RATE_*`), so a plan that drops to the pool's minimum over a gap
-in the traffic, or runs a busy hour at the edge of its slots, meets a queue fed by
-the window's mean and drops it (ServeGen m-small, 24 h at 60 req/s: 240,000 requests
-in an hour the trace has none). Raising the model's target does not help there: the
-model believes those intervals are already served, so it buys capacity elsewhere.
+for reasons the model does not see: traffic that returns before the capacity a plan
+dropped has booted, a queue left behind at a scale-in. Raising the model's target
+does not help there: the model believes those intervals are already served, so it
+buys capacity elsewhere. (Until the fluid engine conserved arrivals, December 2026,
+a pool with few slots near saturation also took its queue's input from a window of
+up to 12 h each side, phantom requests in gaps of the traffic; a lull was then held
+at the capacity before it. That hold is gone: on the 48 random scenarios of
+`tests/planner/test_oracle_properties.py`'s generator, seeds 0-47, it fired in 10
+and changed no oracle's cost.)
 
 What does help is the replay's own measurement. An interval whose share of requests
 within the SLO in the replay falls more than `SHORTFALL` below the model's share for
@@ -25,7 +27,7 @@ from numpy.typing import NDArray
 
 from sim.oracle.dp import interval_attainment
 from sim.oracle.problem import Problem
-from sim.workload.model import FloatArray, IntArray
+from sim.workload.model import FloatArray
 
 #: A level per planning interval (the DP's paths are int32, `Problem.lower` int64).
 Levels = NDArray[np.signedinteger[Any]]
@@ -72,31 +74,10 @@ def raise_floors(problem: Problem, path: Levels, short: NDArray[np.bool_], hits:
     top = len(problem.level_nodes) - 1
     replicas = problem.level_replicas[path].astype(np.float64)
     wanted = np.searchsorted(problem.level_replicas, np.ceil(replicas * GROWTH**hits))
-    floor = np.minimum(
-        np.maximum(np.maximum(wanted, path + 1), _held(path, short, problem.counts)), top
-    )
+    floor = np.minimum(np.maximum(wanted, path + 1), top)
     lower = problem.lower.copy()
     lower[short] = np.maximum(lower[short], floor[short])
     return problem.with_lower(lower)
-
-
-def _held(path: Levels, short: NDArray[np.bool_], counts: FloatArray) -> IntArray:
-    """Per interval of a run of shortfalls in a lull (its traffic under half of what as
-    many intervals before it carried), the highest level of the plan over those
-    intervals before; 0 elsewhere. A gap in the traffic is held at the capacity
-    before it, as a reactive pool would be: it is what keeps the fluid engine's long
-    rate window out of the queue (`sim.oracle.floors` module docstring)."""
-    held = np.zeros(len(path), dtype=np.int64)
-    starts = np.flatnonzero(short & ~np.concatenate([[False], short[:-1]]))
-    for first in starts:
-        last = first
-        while last < len(short) and short[last]:
-            last += 1
-        lookback = slice(max(0, 2 * first - last), first)
-        before = path[lookback]
-        if len(before) and counts[first:last].mean() < 0.5 * counts[lookback].mean():
-            held[first:last] = before.max()
-    return held
 
 
 def forced_intervals(problem: Problem) -> int:
