@@ -277,13 +277,7 @@ class ServerlessSettings(_Model):
             raise ValueError("serverless: give exactly one of model_id (Hub) and model_data_url")
         known = CPU_MODELS.get(self.model_id or "")
         weights_gib = self.weights_gib
-        if known is not None:
-            if weights_gib is not None and abs(weights_gib - known.weights_gib) > 0.25:
-                raise ValueError(
-                    f"serverless: weights_gib {weights_gib:g} for {self.model_id}, whose float32 "
-                    f"weights are {known.weights_gib:g} GiB (sim.capacity.cpu_models); leave "
-                    "weights_gib out"
-                )
+        if weights_gib is None and known is not None:
             weights_gib = known.weights_gib
         # The weights, the runtime and a request's activations share `memory_mb`.
         if weights_gib is not None and weights_gib * 1024 > MAX_WEIGHTS_SHARE * self.memory_mb:
@@ -291,6 +285,16 @@ class ServerlessSettings(_Model):
                 f"serverless: {weights_gib:g} GiB of weights leave too little of "
                 f"{self.memory_mb} MB for the runtime; use a smaller model (SageMaker "
                 "serverless has no GPUs and at most 6 GB)"
+            )
+        # A rounded figure (2 for 1.84) is fine; another model's size is a mistake.
+        if (
+            known is not None
+            and abs((self.weights_gib or known.weights_gib) - known.weights_gib) > 0.25
+        ):
+            raise ValueError(
+                f"serverless: weights_gib {self.weights_gib:g} for {self.model_id}, whose float32 "
+                f"weights are {known.weights_gib:g} GiB (sim.capacity.cpu_models); leave "
+                "weights_gib out"
             )
         return self
 
