@@ -35,6 +35,12 @@ from sim.scenario import Scenario
 
 Progress = Callable[[str], None]
 
+#: Trace hours a forecasting policy needs behind it before it forecasts at all: the
+#: predictive defaults' `min_history_days` plus `backtest_days` (2 + 2 days).
+FORECAST_WARMUP_H = 96.0
+#: The shortest fitting part worth starting later for: a day.
+MIN_FIT_H = 24.0
+
 
 @dataclass(frozen=True)
 class ContestSettings:
@@ -108,10 +114,23 @@ class Windows:
             return self.train
         return (self.train[0], self.validation[0] - self.train[0])
 
+    @property
+    def forecast_fit(self) -> tuple[float, float]:
+        """The fitting part for a family that forecasts: it starts once
+        `FORECAST_WARMUP_H` of the trace lie before it (with less a forecaster fits
+        nothing and the family would be tuned as its reactive fallback), unless that
+        would leave less than `MIN_FIT_H` to fit on."""
+        start, length = self.fit
+        end = start + length
+        if start >= FORECAST_WARMUP_H or end - FORECAST_WARMUP_H < MIN_FIT_H:
+            return self.fit
+        return (FORECAST_WARMUP_H, end - FORECAST_WARMUP_H)
+
     def to_json(self) -> dict[str, list[float] | None]:
         return {
             "train_h": list(self.train),
             "fit_h": list(self.fit),
+            "forecast_fit_h": list(self.forecast_fit),
             "validation_h": None if self.validation is None else list(self.validation),
             "score_h": list(self.score),
         }
@@ -184,6 +203,11 @@ def run_contest(
     # Each window is built from the trace once: the search fits `fit`, its finalists
     # are checked on `validation`, the RL challenger (only) trains on all of `train`.
     fit = windowed(scenario, windows.fit, factor)
+    forecast_fit = (
+        fit
+        if windows.forecast_fit == windows.fit
+        else windowed(scenario, windows.forecast_fit, factor)
+    )
     validation = (
         None if windows.validation is None else windowed(scenario, windows.validation, factor)
     )
@@ -194,7 +218,7 @@ def run_contest(
     tell(f"calibrating {len(families)} families, {settings.trials} trials each")
     jobs = [
         TuneJob(
-            fit,
+            forecast_fit if _forecasts(family) else fit,
             family,
             settings.trials,
             settings.seed,
@@ -251,6 +275,13 @@ def run_contest(
         timings_s=timings,
         notes=notes,
     )
+
+
+def _forecasts(family: str) -> bool:
+    """Whether the family's policies fit a forecast on the history before their window."""
+    from policies.registry import resolve
+
+    return resolve(family).fits_history()
 
 
 def _rl_challenger(

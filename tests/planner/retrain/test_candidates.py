@@ -87,3 +87,29 @@ def test_the_validation_part_is_the_newest_share_of_the_training_window(
     assert custom.validation == pytest.approx((2.0, 0.5)) and custom.score == (2.5, 1.5)
     plain = split_windows(scenario, ContestSettings(validation_share=0.0))
     assert plain.validation is None and plain.fit == plain.train
+
+
+@pytest.mark.parametrize(
+    ("train", "forecast_fit"),
+    [
+        ((0.0, 240.0), (96.0, 96.0)),  # ServeGen days 1-10: the first four are history only
+        ((96.0, 840.0), (96.0, 672.0)),  # NAB from hour 96: four days lie behind already
+        ((0.0, 130.0), (0.0, 104.0)),  # a day or less would be left: fit it all
+    ],
+)
+def test_forecasting_families_fit_only_once_the_trace_lies_behind_them(
+    train: tuple[float, float], forecast_fit: tuple[float, float]
+) -> None:
+    from planner.retrain.pipeline import FORECAST_WARMUP_H, Windows, _forecasts
+    from policies.predictive.spec import PredictiveSpec
+
+    defaults = PredictiveSpec()
+    assert FORECAST_WARMUP_H == 24.0 * (defaults.min_history_days + defaults.backtest_days)
+    validation_h = train[1] * 0.2
+    windows = Windows(train, (sum(train), 96.0), (sum(train) - validation_h, validation_h))
+    assert windows.forecast_fit == pytest.approx(forecast_fit)
+    assert windows.to_json()["forecast_fit_h"] == pytest.approx(list(forecast_fit))
+    assert [f for f in ("threshold", "hpa", "predictive", "anomaly") if _forecasts(f)] == [
+        "predictive",
+        "anomaly",
+    ]
