@@ -43,7 +43,7 @@ from planner.train.report import train_table
 from planner.train.windows import cut
 from policies.registry import resolve
 from sim.contract import Observation
-from sim.gym.actions import ACTION_MODES, DEFAULT_ACTION_MODE
+from sim.gym.actions import ACTION_MODES, DEFAULT_ACTION_MODE, DEFAULT_FLOOR_MODE, FLOOR_MODES
 from sim.gym.agent import ChooseAction
 from sim.scenario import Scenario, scenario_from_dict
 
@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--tune-trials", type=int, default=20)
     parser.add_argument("--throughput-steps", type=int, default=4000)
     parser.add_argument("--action-mode", default=DEFAULT_ACTION_MODE, choices=ACTION_MODES)
+    parser.add_argument("--floor-mode", default=DEFAULT_FLOOR_MODE, choices=FLOOR_MODES)
     parser.add_argument("--skip-shifted", action="store_true", help="score FB only, not KO")
     parser.add_argument(
         "--constant-actions",
@@ -114,6 +115,7 @@ def main() -> None:
         timesteps=args.timesteps,
         base=args.base,
         action_mode=args.action_mode,
+        floor_mode=args.floor_mode,
         history_h=WEEK_H if args.base == "predictive" else 0.0,
         max_train_s=args.max_train_min * 60.0,
     )
@@ -186,7 +188,10 @@ def constant_actions(
     held_back = cut(cluster, {"held_back": eval_h})["held_back"]
     workload, history = scenario_inputs(held_back)
     actions = ActionMap.default(args.action_mode)
-    table = Table(title=f"{args.action_mode}: one action every interval, FB weeks 6-8, seed 0")
+    table = Table(
+        title=f"{args.action_mode}, floor {args.floor_mode}: one action every interval, "
+        "FB weeks 6-8, seed 0"
+    )
     for name in ("action", "cost USD", "SLO att.", "peak desired", "CPU s"):
         table.add_column(name, justify="left" if name == "action" else "right")
     rows: dict[str, Any] = {}
@@ -197,6 +202,7 @@ def constant_actions(
             floor_utilisation=DEFAULT_FLOOR_UTILISATION,
             choose=always(action),
             name=actions.describe(action),
+            floor_mode=args.floor_mode,
         )
         started = time.process_time()
         result = engine_named("fluid").run(held_back, workload, policy, seed=0, history=history)

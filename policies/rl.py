@@ -25,7 +25,13 @@ from pydantic import Field, SerializeAsAny, field_validator
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.errors import PolicyError
-from sim.gym.actions import DEFAULT_FACTORS, DEFAULT_FLOOR_UTILISATION, ActionMap, ActionMode
+from sim.gym.actions import (
+    DEFAULT_FACTORS,
+    DEFAULT_FLOOR_UTILISATION,
+    ActionMap,
+    ActionMode,
+    FloorMode,
+)
 from sim.gym.agent import AgentPolicy
 from sim.gym.observation import LAYOUT_VERSION, N_FEATURES, ObservationEncoder
 
@@ -50,6 +56,9 @@ class RlSpec(PolicySpecBase):
         factors: The discrete actions' multipliers.
         nudges: `residual-change` only: the nudges' shares of the demand's need.
         floor_utilisation: Reactive safety floor sizing; None disables it.
+        floor_mode: `release` or `hold` (`sim.gym.actions.FloorMode`): whether the
+            base sees the floor's lift as the capacity in force. `hold` is what a
+            spec meant before the field existed; `planner train` records it.
         layout_version: Observation layout the model was trained on.
         model_file: The model's file name inside the bundle.
         bundle_path: Where the bundle is (not stored in the bundle itself).
@@ -62,6 +71,7 @@ class RlSpec(PolicySpecBase):
     factors: tuple[float, ...] = DEFAULT_FACTORS
     nudges: tuple[float, ...] = ()
     floor_utilisation: float | None = Field(default=DEFAULT_FLOOR_UTILISATION, gt=0.0, le=1.0)
+    floor_mode: FloorMode = "hold"
     layout_version: int = LAYOUT_VERSION
     model_file: str = MODEL_FILE
     bundle_path: str | None = None
@@ -97,6 +107,7 @@ class RlSpec(PolicySpecBase):
             self.base.build(),
             floor_utilisation=self.floor_utilisation,
             name=self.display_name(),
+            floor_mode=self.floor_mode,
         )
         return self.wrap(policy)
 
@@ -110,6 +121,7 @@ class LearnedPolicy:
         base: The base policy (reset and decided every interval).
         floor_utilisation: Reactive safety floor sizing; None disables it.
         name: Display name.
+        floor_mode: How the floor's lift meets the base (`sim.gym.actions.FloorMode`).
     """
 
     def __init__(
@@ -120,11 +132,17 @@ class LearnedPolicy:
         *,
         floor_utilisation: float | None,
         name: str = "rl",
+        floor_mode: FloorMode = "hold",
     ) -> None:
         self.model = model
         self.name = name
         self.agent = AgentPolicy(
-            base, actions, floor_utilisation=floor_utilisation, choose=self._choose, name=name
+            base,
+            actions,
+            floor_utilisation=floor_utilisation,
+            choose=self._choose,
+            name=name,
+            floor_mode=floor_mode,
         )
         self.encoder = ObservationEncoder(0.0)
 

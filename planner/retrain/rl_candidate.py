@@ -242,6 +242,11 @@ def warm_start(champion_bundle: Path, config: TrainConfig, env: Any, seed: int) 
             f"{list(spec.nudges)}, the candidate's {config.action_mode} "
             f"{list(config.factors)} nudges {list(config.actions.nudges)}"
         )
+    if spec.floor_mode != config.floor_mode:
+        return None, (
+            f"the champion's safety floor is in {spec.floor_mode} mode, the candidate's in "
+            f"{config.floor_mode} mode (the base sees other capacities)"
+        )
     content = bundle.files.get(spec.model_file)
     if content is None:
         return None, f"the champion's bundle has no model file {spec.model_file!r}"

@@ -52,6 +52,7 @@ def write_learned_bundle(
             "layout_version": LAYOUT_VERSION,
             "observation_features": list(FEATURES),
             "action_mode": config.action_mode,
+            "floor_mode": config.floor_mode,
             "factors": list(config.factors),
             "nudges": list(config.actions.nudges),
             "episode_h": config.episode_h,

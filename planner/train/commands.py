@@ -44,6 +44,13 @@ def train(
             "level; compounds while the base holds) or absolute."
         ),
     ] = "residual-change",
+    floor_mode: Annotated[
+        str,
+        typer.Option(
+            help="release (the base sees its own level; the safety floor lifts above it "
+            "while demand needs it) or hold (the base sees the lifted capacity and keeps it)."
+        ),
+    ] = "release",
     episode_h: Annotated[float, typer.Option(min=0.01, help="Hours of traffic per episode.")] = 6.0,
     train_h: Annotated[
         str | None,
@@ -75,7 +82,7 @@ def train(
     from planner.train.pipeline import Windows, train_policy, write_rl_bundle
     from planner.train.report import train_table
     from planner.tune import default_windows
-    from sim.gym.actions import ACTION_MODES
+    from sim.gym.actions import ACTION_MODES, FLOOR_MODES
 
     if algo not in ALGOS:
         raise UserInputError(f"unknown --algo {algo!r}; use one of: {', '.join(ALGOS)}")
@@ -84,6 +91,10 @@ def train(
     if action_mode not in ACTION_MODES:
         raise UserInputError(
             f"unknown --action-mode {action_mode!r}; use one of: {', '.join(ACTION_MODES)}"
+        )
+    if floor_mode not in FLOOR_MODES:
+        raise UserInputError(
+            f"unknown --floor-mode {floor_mode!r}; use one of: {', '.join(FLOOR_MODES)}"
         )
     check_output_dir(out, "--out")
     overrides = WorkloadOverrides(
@@ -105,6 +116,7 @@ def train(
         timesteps=timesteps,
         base=base,
         action_mode=action_mode,  # type: ignore[arg-type]  # checked above
+        floor_mode=floor_mode,  # type: ignore[arg-type]  # checked above
         episode_h=episode_h,
         history_h=7 * 24.0 if base == "predictive" else 0.0,
     )

@@ -8,9 +8,11 @@ from typing import Any
 from policies.spec import PolicySpecBase
 from sim.gym.actions import (
     DEFAULT_ACTION_MODE,
+    DEFAULT_FLOOR_MODE,
     DEFAULT_FLOOR_UTILISATION,
     ActionMap,
     ActionMode,
+    FloorMode,
     default_factors,
     default_nudges,
 )
@@ -44,6 +46,7 @@ class TrainConfig:
         episode_h: Hours of traffic per episode.
         level_range: Random level factor range of an episode's traffic.
         floor_utilisation: Reactive safety floor sizing; None disables it.
+        floor_mode: `release` (default) or `hold` (`sim.gym.actions.FloorMode`).
         weights: Reward weights.
         history_h: Hours of traffic before each episode handed to the base policy
             (forecasters fit on it); 0 hands none.
@@ -59,6 +62,7 @@ class TrainConfig:
     episode_h: float = 6.0
     level_range: tuple[float, float] = (0.8, 1.25)
     floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION
+    floor_mode: FloorMode = DEFAULT_FLOOR_MODE
     weights: RewardWeights = field(default_factory=RewardWeights)
     history_h: float = 0.0
     hyperparameters: dict[str, Any] = field(default_factory=dict)

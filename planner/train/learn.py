@@ -46,6 +46,7 @@ def make_spec(config: TrainConfig, name: str) -> RlSpec:
         factors=config.factors,
         nudges=config.actions.nudges,
         floor_utilisation=config.floor_utilisation,
+        floor_mode=config.floor_mode,
     )
 
 
@@ -66,6 +67,7 @@ def make_env(config: TrainConfig, train_scenario: Scenario) -> Any:
         level_range=config.level_range,
         weights=config.weights,
         floor_utilisation=config.floor_utilisation,
+        floor_mode=config.floor_mode,
         history_s=config.history_h * HOUR_S,
         wrap=spec.wrap,
     )
@@ -177,6 +179,7 @@ def learned_policy(model: Any, config: TrainConfig, name: str = "rl") -> Policy:
         spec.base.build(),
         floor_utilisation=spec.floor_utilisation,
         name=name,
+        floor_mode=spec.floor_mode,
     )
     return spec.wrap(policy)
 

@@ -53,6 +53,20 @@ DEFAULT_NUDGES: tuple[float, ...] = (-0.25, -0.1, 0.1, 0.25)
 FLOOR_QUEUE_DRAIN_S = 60.0
 DEFAULT_FLOOR_UTILISATION = 0.9
 
+#: How the safety floor's lift meets the base policy. `hold`: the lifted capacity is
+#: the capacity in force the base sees next, so a reactive base (threshold, step)
+#: keeps what a spike needed and sheds it one step a cooldown (NAB FB weeks 6-8,
+#: threshold behind the floor: USD 129,840, peak 1,606 replicas, 11x the base
+#: alone). `release`: the base sees its own last level (after the action) as the
+#: capacity in force; the floor lifts the decision above it while the demand needs
+#: it and lets go when it stops (same weeks: USD 11,927 at 89.9 % against the base
+#: alone's 11,296 at 85.4 %). Proportional bases (HPA) read the ready replicas and do
+#: not notice the difference.
+FloorMode = Literal["hold", "release"]
+FLOOR_MODES: tuple[str, ...] = get_args(FloorMode)
+#: What new training uses; bundles written before the field existed hold.
+DEFAULT_FLOOR_MODE: FloorMode = "release"
+
 
 def default_factors(mode: ActionMode) -> tuple[float, ...]:
     """The factors a mode trains with unless told otherwise."""

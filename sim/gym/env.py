@@ -19,9 +19,11 @@ from sim.fluid import kernel as K
 from sim.fluid.engine import FluidEngine, _InstanceRun
 from sim.gym.actions import (
     DEFAULT_ACTION_MODE,
+    DEFAULT_FLOOR_MODE,
     DEFAULT_FLOOR_UTILISATION,
     ActionMap,
     ActionMode,
+    FloorMode,
     default_factors,
     default_nudges,
 )
@@ -116,6 +118,8 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
     * `level_range`: (low, high) of the random level factor; (1, 1) keeps the level.
     * `weights`: `RewardWeights`.
     * `floor_utilisation`: safety floor sizing (None: no floor).
+    * `floor_mode`: `release` (default) or `hold`: whether the base sees the floor's
+      lift as the capacity in force (`sim.gym.actions.FloorMode`).
     * `history_s`: traffic before the window handed to the base policy's reset (for
       forecasters), at the same level; 0 hands none.
     * `wrap`: optional wrapper of the agent's policy (e.g. hysteresis stages).
@@ -136,6 +140,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         level_range: tuple[float, float] = (0.8, 1.25),
         weights: RewardWeights | None = None,
         floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION,
+        floor_mode: FloorMode = DEFAULT_FLOOR_MODE,
         history_s: float = 0.0,
         wrap: Any = None,
     ) -> None:
@@ -166,7 +171,11 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
             default_nudges(action_mode) if nudges is None else tuple(nudges),
         )
         self.agent = AgentPolicy(
-            base_policy, self.actions, floor_utilisation=floor_utilisation, name="agent"
+            base_policy,
+            self.actions,
+            floor_utilisation=floor_utilisation,
+            name="agent",
+            floor_mode=floor_mode,
         )
         self.policy: Policy = self.agent if wrap is None else wrap(self.agent)
         self.encoder = ObservationEncoder(scenario.pool.provisioning_mean_s())
