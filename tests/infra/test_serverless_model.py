@@ -76,6 +76,33 @@ def test_a_stack_serving_a_model_the_simulator_does_not_know_is_refused(
     assert "sim/capacity/cpu_models.py" in message
 
 
+def test_planner_retrain_on_such_a_stack_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    raw = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    raw["config"]["scaleplan:serverless"]["model_id"] = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    raw["config"]["scaleplan:serverless"].pop("weights_gib", None)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.staging.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    trace = ROOT / "sim" / "scenarios" / "fixtures" / "azure_conv.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("retrain", "--source", "trace", "--trace", str(trace)),
+            *("--trace-format", "azure-llm", "--store", str(tmp_path / "store")),
+            *("--stack", "staging", "--project-dir", str(project)),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "which the simulator has no CPU service model for" in said
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_model_from_s3_is_refused_too() -> None:
     settings = ServerlessSettings(image=IMAGE, model_data_url="s3://models/qwen.tar.gz")
     with pytest.raises(StackConfigError, match=r"the model at s3://models/qwen\.tar\.gz"):
