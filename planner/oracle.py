@@ -21,8 +21,9 @@ the engine reporting it (same seed, same arrivals as every policy), meets the SL
    says what the maximum attains and how many replicas would be needed.
 
 The optional steps (floors, blend, margin, a ladder above a verified plan, the
-descents) stop once `REFINE_TICKS` decision intervals have been replayed: a budget in
-simulated intervals, so the same inputs give the same oracle on any machine.
+descents) stop once `REFINE_TICKS` decision intervals have been replayed
+(`DES_REFINE_TICKS` in the SimPy engine): a budget in simulated intervals, so the
+same inputs give the same oracle on any machine.
 
 An engine never sees the future: it replays a plain `SchedulePolicy`.
 """
@@ -54,15 +55,20 @@ if TYPE_CHECKING:
 MAX_BACKLOG_PLAN_S = 60.0
 #: Replays of model plans while searching the target the model should plan for.
 MODEL_REPLAYS = 5
-#: Replays each local search on the engine (`sim.oracle.descent`) may spend.
-DESCENT_REPLAYS = 160
+#: Replays each local search on the engine (`sim.oracle.descent`) may spend: measured
+#: on `benchmarks/oracle_cases.py`'s fluid cases, 160 buys 0.4 % below 80 for 1.6x
+#: the time, 20 ends above the old oracle's trim.
+DESCENT_REPLAYS = 80
 #: Replayed decision intervals after which the optional refinements (floors, blend,
 #: margin, the ladder above a verified plan, the descents) stop: on long horizons one
 #: replay takes seconds, and a verified plan is already there. About 2.5 replays of
-#: 14 days at 15 s, 8 of 4 days, thousands of 15 minutes. Counted in intervals, not
-#: seconds, so that the plan does not depend on the machine or its load (a
-#: retraining run on the same data must find the same oracle).
+#: 14 days at 15 s in the fluid engine, 8 of 4 days, thousands of 15 minutes. Counted
+#: in intervals, not seconds, so that the plan does not depend on the machine or its
+#: load (a retraining run on the same data must find the same oracle).
 REFINE_TICKS = 200_000
+#: The same for the SimPy engine, whose interval costs about 25 times a fluid one
+#: (one per request): 33 replays of the conv hour at 12 req/s, 133 of 15 minutes.
+DES_REFINE_TICKS = 8_000
 #: Re-solves of one model with floors where its replay lost intervals the model kept
 #: (`sim.oracle.floors`), before its target is searched.
 FLOOR_ROUNDS = 6
@@ -171,11 +177,15 @@ class _Verifier:
 
     def over_budget(self) -> bool:
         """Whether the optional refinements (floors, blend, margin, descents) stop."""
-        return self.ticks > REFINE_TICKS
+        return self.ticks > self.refine_ticks
 
     def replays_left(self) -> int:
         """Whole replays the refinement budget still affords."""
-        return max(0, REFINE_TICKS - self.ticks) // max(self.ticks_per_replay, 1)
+        return max(0, self.refine_ticks - self.ticks) // max(self.ticks_per_replay, 1)
+
+    @property
+    def refine_ticks(self) -> int:
+        return REFINE_TICKS if self.measures_intervals else DES_REFINE_TICKS
 
     def _count(self) -> None:
         self.replays += 1
