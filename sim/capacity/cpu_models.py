@@ -19,7 +19,7 @@ measurement of SageMaker:
 * Time per vCPU. The prefill and decode CPU seconds of Qwen2.5-0.5B-Instruct's
   architecture (random weights, float32, transformers 4.49 as in the stacks'
   container) on one thread of the development machine, measured by
-  `benchmarks/serverless_cpu_qwen.py` (docs/engines.md has the run): 6.7 s per 1k
+  `benchmarks/serverless_cpu_qwen.py` (docs/infra.md has the run): 6.7 s per 1k
   prompt tokens and 0.17 s per output token (6 tokens/s) per vCPU, divided by the
   vCPU share. Public figures agree in order: about 10 tokens/s for this model on a
   few desktop cores (llama.cpp Q4_K_M and candle reports). Decode on CPU is bound
