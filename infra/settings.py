@@ -319,6 +319,9 @@ class ServerlessSettings(_Model):
             "model": self.model_id,
             "memory_gb": self.memory_mb // 1024,
             "max_replicas": self.max_concurrency,
+            # the endpoint starts with its provisioned concurrency warm and keeps it
+            # unless a policy (spillover's second actuator target) changes it
+            "initial_replicas": self.provisioned_concurrency,
         }
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ def deployed(mocks: RecordingMocks) -> dict[str, Any]:
         "model": model["environment"]["HF_MODEL_ID"],
         "memory_mb": serverless["memorySizeInMb"],
         "max_concurrency": serverless["maxConcurrency"],
+        "provisioned": serverless.get("provisionedConcurrency", 0),
     }
 
 
@@ -49,6 +50,8 @@ def test_the_planner_simulates_the_endpoint_the_stack_deploys(
     assert pool.model == infra["model"] == DEFAULT_SERVERLESS_MODEL
     assert pool.memory_gb * 1024 == infra["memory_mb"]
     assert pool.max_replicas == infra["max_concurrency"]
+    # the provisioned concurrency the stack configures is warm from the start
+    assert pool.start_replicas == infra["provisioned"] > 0
     # Served on CPU at that memory size, one request per instance, with its cold start.
     entry = cpu_model(infra["model"])
     assert pool.service == entry.service(pool.memory_gb)
