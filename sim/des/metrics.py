@@ -36,6 +36,8 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 def observed_s(missing: tuple[tuple[float, float], ...], start_s: float, end_s: float) -> float:
     """Seconds of [start_s, end_s) outside the workload's missing-data intervals."""
+    if not missing:  # the common case, once per decision tick
+        return max(0.0, end_s - start_s)
     gap_s = sum(max(0.0, min(end_s, b) - max(start_s, a)) for a, b in missing)
     return max(0.0, end_s - start_s - gap_s)
 

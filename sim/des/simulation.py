@@ -38,6 +38,9 @@ from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
+#: `Reading(...)` without the NamedTuple's Python-level `__new__` (once per tick)
+_new_reading = tuple.__new__
+
 
 class Simulation:
     """State of one run; `execute()` runs it to the workload's end.
@@ -189,15 +192,18 @@ class Simulation:
         seen_s = observed_s(self.missing, self._last_tick_s, now_s)
         demand_rps = self._interval_arrivals / seen_s if seen_s > 1e-9 else None
         p95 = quantile(self.book.interval_latencies, 0.95)
-        return Reading(
-            time_s=now_s,
-            demand_rps=demand_rps,
-            utilisation=utilisation,
-            queue_len=main.queue_len(now_s),
-            ready=main.ready,
-            pending=main.pending,
-            p95_latency_s=None if math.isnan(p95) else p95,
-            spillover_in_flight=self.spill.busy if self.spill is not None else 0,
+        return _new_reading(
+            Reading,
+            (
+                now_s,  # time_s
+                demand_rps,
+                utilisation,
+                main.queue_len(now_s),
+                main.ready,
+                main.pending,
+                None if p95 != p95 else p95,  # p95_latency_s; NaN: none finished
+                self.spill.busy if self.spill is not None else 0,  # spillover_in_flight
+            ),
         )
 
     def record(self, now_s: float, observation: Observation | Reading | None) -> None:
