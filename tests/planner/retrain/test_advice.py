@@ -172,10 +172,10 @@ def spike_remedies() -> list[Remedy]:
 def test_when_no_single_change_is_enough_the_advice_escalates_until_one_is(
     spike_remedies: list[Remedy],
 ) -> None:
-    *missed, enough = spike_remedies
+    *missed, enough, lowest = spike_remedies
     assert len(missed) == 4  # warm pool, halved delay, 95 % floor, all three at once
     assert not any(remedy.meets_slo for remedy in missed)
-    assert enough.meets_slo and sufficient(spike_remedies) == enough
+    assert enough.meets_slo and lowest.meets_slo
     single_floor = only(missed[:3], "min_replicas").scenario_patch["min_replicas"]
     together = missed[3].scenario_patch
     assert together == {**missed[0].scenario_patch, **missed[1].scenario_patch,
@@ -190,6 +190,18 @@ def test_when_no_single_change_is_enough_the_advice_escalates_until_one_is(
     assert "the 97.5% quantile" in enough.basis
     attainment, cost = direct_on(case, enough.scenario_patch, "hpa")
     assert (enough.slo_attainment, enough.cost_usd) == (attainment, cost)
+    # then the floor between the one that missed and the one that met, bisected: the
+    # smallest that meets, one above the all-at-once stage's floor that missed
+    floor = lowest.scenario_patch["min_replicas"]
+    assert together["min_replicas"] < floor < higher
+    assert lowest.scenario_patch == {**together, "min_replicas": floor, "initial_replicas": floor}
+    assert f"floor of {floor} replicas" in lowest.change and "bisected" in lowest.basis
+    assert lowest.cost_usd < enough.cost_usd and sufficient(spike_remedies) == lowest
+    assert direct_on(case, lowest.scenario_patch, "hpa") == (
+        lowest.slo_attainment, lowest.cost_usd,
+    )  # fmt: skip
+    below = {**lowest.scenario_patch, "min_replicas": floor - 1, "initial_replicas": floor - 1}
+    assert direct_on(case, below, "hpa")[0] < 0.95
 
 
 def test_escalations_end_at_the_busiest_minute_and_skip_repeats() -> None:
