@@ -61,11 +61,13 @@ MODEL_REPLAYS = 5
 DESCENT_REPLAYS = 80
 #: Replayed decision intervals after which the optional refinements (floors, blend,
 #: margin, the ladder above a verified plan, the descents) stop: on long horizons one
-#: replay takes seconds, and a verified plan is already there. About 2.5 replays of
-#: 14 days at 15 s in the fluid engine, 8 of 4 days, thousands of 15 minutes. Counted
-#: in intervals, not seconds, so that the plan does not depend on the machine or its
-#: load (a retraining run on the same data must find the same oracle).
-REFINE_TICKS = 200_000
+#: replay takes seconds, and a verified plan is already there. About 5.5 replays of
+#: 14 days at 15 s in the fluid engine, 19 of 4 days, thousands of 15 minutes.
+#: Counted in intervals, not seconds, so that the plan does not depend on the machine
+#: or its load (a retraining run on the same data must find the same oracle). At
+#: 200,000 the retraining scoring window (ServeGen m-small days 11-14 at 60 req/s)
+#: cost 1.9 % more than under the old 60 s CPU budget; at 450,000, 0.1 % less.
+REFINE_TICKS = 450_000
 #: The same for the SimPy engine, whose interval costs about 25 times a fluid one
 #: (one per request): 33 replays of the conv hour at 12 req/s, 133 of 15 minutes.
 DES_REFINE_TICKS = 8_000
