@@ -13,7 +13,7 @@ from sim.errors import PolicyError, ScenarioError
 from sim.fluid import FluidEngine
 from sim.oracle import OracleResult, build_problem, solve_oracle
 from sim.oracle.dp import evaluate_path, interval_outcome, schedule_cost
-from sim.oracle.problem import level_grid
+from sim.oracle.problem import Problem, level_grid
 from sim.oracle.solve import optimal_path
 from sim.scenario import BUNDLED_DIR, Scenario
 from sim.workload.build import build_workload
@@ -100,7 +100,7 @@ def test_level_grid_is_every_count_or_geometric_above() -> None:
     assert steps[big[:-1] >= 25].max() < 1.08  # above, a step costs a few per cent at most
 
 
-def _small_problem(seed: int):  # type: ignore[no-untyped-def]
+def _small_problem(seed: int) -> Problem:
     scenario = _scenario(max_replicas=6, min_replicas=1, initial_replicas=2)
     workload = _workload(scenario)
     p = build_problem(scenario, workload, None)
