@@ -22,8 +22,9 @@ the engine reporting it (same seed, same arrivals as every policy), meets the SL
 
 The optional steps (floors, blend, margin, a ladder above a verified plan, the
 descents) stop once `REFINE_TICKS` decision intervals have been replayed
-(`DES_REFINE_TICKS` in the SimPy engine): a budget in simulated intervals, so the
-same inputs give the same oracle on any machine.
+(`DES_REFINE_TICKS` in the SimPy engine) and the last replay no longer cut the bill
+by `MIN_GAIN`: a budget in simulated intervals, so the same inputs give the same
+oracle on any machine.
 
 An engine never sees the future: it replays a plain `SchedulePolicy`.
 """
@@ -61,16 +62,20 @@ MODEL_REPLAYS = 5
 DESCENT_REPLAYS = 80
 #: Replayed decision intervals after which the optional refinements (floors, blend,
 #: margin, the ladder above a verified plan, the descents) stop: on long horizons one
-#: replay takes seconds, and a verified plan is already there. About 5.5 replays of
-#: 14 days at 15 s in the fluid engine, 19 of 4 days, thousands of 15 minutes.
+#: replay takes seconds, and a verified plan is already there. About 2.5 replays of
+#: 14 days at 15 s in the fluid engine, 8 of 4 days, thousands of 15 minutes.
 #: Counted in intervals, not seconds, so that the plan does not depend on the machine
-#: or its load (a retraining run on the same data must find the same oracle). At
-#: 200,000 the retraining scoring window (ServeGen m-small days 11-14 at 60 req/s)
-#: cost 1.9 % more than under the old 60 s CPU budget; at 450,000, 0.1 % less.
-REFINE_TICKS = 450_000
+#: or its load (a retraining run on the same data must find the same oracle).
+REFINE_TICKS = 200_000
 #: The same for the SimPy engine, whose interval costs about 25 times a fluid one
 #: (one per request): 33 replays of the conv hour at 12 req/s, 133 of 15 minutes.
 DES_REFINE_TICKS = 8_000
+#: Past the budget, refinements go on while each replay still cuts the bill by this
+#: share, up to `REFINE_EXTENSION` times the budget: the four-day retraining window's
+#: descent cuts 0.2-0.9 % a replay for 19 replays (at a flat 200,000 it cost 1.9 %
+#: more than the old oracle), the 14-day what-if's 0.0004 % after its second.
+MIN_GAIN = 0.002
+REFINE_EXTENSION = 2.25
 #: Re-solves of one model with floors where its replay lost intervals the model kept
 #: (`sim.oracle.floors`), before its target is searched.
 FLOOR_ROUNDS = 6
@@ -169,6 +174,8 @@ class _Verifier:
     ticks_per_replay: int = 1
     replays: int = 0
     ticks: int = 0
+    #: Whether the last replay `keep_cheaper` made cut the best bill by `MIN_GAIN`.
+    gaining: bool = False
 
     @property
     def measures_intervals(self) -> bool:
@@ -179,7 +186,9 @@ class _Verifier:
 
     def over_budget(self) -> bool:
         """Whether the optional refinements (floors, blend, margin, descents) stop."""
-        return self.ticks > self.refine_ticks
+        if self.ticks <= self.refine_ticks:
+            return False
+        return not self.gaining or self.ticks > REFINE_EXTENSION * self.refine_ticks
 
     def replays_left(self) -> int:
         """Whole replays the refinement budget still affords."""
@@ -227,6 +236,7 @@ class _Verifier:
         """Replay `plan`: whether it meets the SLO, and the cheaper of it and `best`."""
         run = self.replay(plan.replay_policy())
         met = self.meets(run)
+        self.gaining = met and run.cost_usd < (1.0 - MIN_GAIN) * best[0].cost_usd
         return met, (run, plan) if met and run.cost_usd < best[0].cost_usd else best
 
 
