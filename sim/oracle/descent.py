@@ -58,6 +58,7 @@ def descend(
     min_replicas: int,
     max_replays: int,
     max_replicas: int | None = None,
+    on_ready: bool = True,
 ) -> tuple[Verified, int]:
     """Lower `best` block by block while its replay meets the SLO and costs less.
 
@@ -74,12 +75,14 @@ def descend(
         max_replicas: Where a block one replica higher may also be cheaper (a
             spillover pool bills what the instance pool does not serve), the pool's
             maximum: a block the cut does not improve is then tried one higher.
+        on_ready: Whether a plan still the model's is first cut on its ready
+            capacity (False: on its requests only; the two end in different optima).
 
     Returns:
         The cheapest plan found (and its run), and the replays spent.
     """
     search = _Search(check, best, min_replicas, max_replicas, max_replays)
-    if best[1].desired is None:
+    if on_ready and best[1].desired is None:
         search.passes(on_ready=True, until=max_replays // 2)
     while not search.spent():
         before = search.best

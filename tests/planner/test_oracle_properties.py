@@ -12,16 +12,18 @@ place, the whole schedule shifted earlier or later).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from planner.oracle import OracleSummary, solve_reference
+from planner.oracle import OracleSummary, _Verifier, solve_reference
 from policies.registry import resolve
 from sim.capacity.pools import ServerlessEndpoint
 from sim.engine import Engine
 from sim.engines import make_engine
+from sim.oracle import solve_oracle
+from sim.oracle.descent import descend
 from sim.replay import FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import BUNDLED_DIR, Scenario
@@ -112,8 +114,13 @@ def ladder_and_presets(case: Case) -> list[object]:
 
 
 def random_schedules(case: Case, rng: np.random.Generator, count: int) -> list[object]:
+    return [SchedulePolicy(desired, name="random") for desired in random_requests(case, rng, count)]
+
+
+def random_requests(case: Case, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Piecewise-constant requests (5 pieces) around the oracle's mean level."""
     pool = case.scenario.pool
-    found: list[object] = []
+    found: list[np.ndarray] = []
     level = max(1.0, float(np.mean(case.oracle.schedule)) if case.oracle.schedule else 4.0)
     ticks = len(case.oracle.schedule) or 60
     for _ in range(count):
@@ -121,7 +128,7 @@ def random_schedules(case: Case, rng: np.random.Generator, count: int) -> list[o
         desired = np.empty(ticks, dtype=np.int64)
         for part in np.split(np.arange(ticks), cuts):
             desired[part] = int(np.clip(round(level * rng.uniform(0.6, 1.4)), 1, pool.max_replicas))
-        found.append(SchedulePolicy(desired, name="random"))
+        found.append(desired)
     return found
 
 
@@ -209,6 +216,45 @@ def test_the_oracle_costs_what_replaying_its_requests_bills(seed: int, engine: s
     assert run.cost_usd == pytest.approx(case.oracle.cost_usd, rel=1e-12)
     assert run.slo_attainment == pytest.approx(case.oracle.attainment, rel=1e-12)
     assert len(case.oracle.schedule) == len(case.oracle.requested)
+
+
+#: Seeds where the oracle's own descent, started from each random schedule that meets
+#: the SLO, is checked against it: 19 once ended 2.0 % below (USD 0.698 against 0.713;
+#: fixed by the third descent, on the requests alone). Measured after that fix on
+#: seeds 24-47, seed 39 (ec2-asg, SLO 40 s at 0.95) still ends 0.75 % below (USD 1.1070
+#: against 1.1154): a local optimum the oracle's three starts miss. Strict: the test
+#: fails once the oracle finds it.
+DESCENT_SEEDS = [19, 39]
+DESCENT_GAPS = {39: "a descent from a random start ends 0.75 % below: another local optimum"}
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=DESCENT_GAPS[s]))
+        if s in DESCENT_GAPS
+        else s
+        for s in DESCENT_SEEDS
+    ],
+)
+def test_the_descent_from_random_starts_does_not_undercut_the_oracle(seed: int) -> None:
+    case = make_case(seed, "fluid")
+    assert case.oracle.feasible
+    scenario = case.scenario
+    check = _Verifier(scenario, case.workload, case.engine, scenario.seed)
+    template = solve_oracle(scenario, case.workload)
+    found: list[object] = []
+    for requests in random_requests(case, np.random.default_rng(5000 + seed), 12):
+        run = case.run(SchedulePolicy(requests, name="random"))
+        if not case.meets(run):
+            continue
+        start = (run, replace(template, desired=requests, chosen="random"))
+        (_, plan), _ = descend(
+            check, start, min_replicas=scenario.pool.min_replicas, max_replays=160
+        )
+        found.append(SchedulePolicy(plan.desired_at_ticks(), name="descent-from-random"))
+    assert found, "no random start meets the SLO"
+    check_oracle(case, found)
 
 
 #: Random scenarios with a serverless spillover pool (the endpoint's defaults, 50 at
