@@ -359,6 +359,8 @@ class Fleet:
         """Move replicas `chosen` (one per node) to the highest indices, keeping the
         order of the others, so that removing the highest indices removes them."""
         d = self.desired
+        if chosen == list(range(d - 1, d - 1 - len(chosen), -1)):
+            return  # already the highest, newest first (the common case): nothing moves
         picked = set(chosen)
         perm = np.array([r for r in range(d) if r not in picked] + chosen[::-1], dtype=np.int64)
         for arr in (
