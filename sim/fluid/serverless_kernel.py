@@ -20,6 +20,11 @@ Fluid quantities, one step per second:
   instances plus the requests still in their cold start, as the SimPy engine counts
   a request from its arrival to its end. Each second's cold starts are kept in a
   ring (`cw`, `cold_ring_len` seconds).
+
+`sim.fluid.kernel.advance` calls `sv_second` for a spillover endpoint, and numba's
+on-disk cache (`cache=True`) checks only the source file of the function it
+compiled: after editing this module, remove `sim/fluid/__pycache__/kernel.*.nb*`
+(or touch kernel.py), or `advance` keeps running the old `sv_second`.
 """
 
 from __future__ import annotations
