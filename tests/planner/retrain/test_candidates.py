@@ -104,7 +104,7 @@ def test_forecasting_families_fit_only_once_the_trace_lies_behind_them(
     from policies.predictive.spec import PredictiveSpec
 
     defaults = PredictiveSpec()
-    assert FORECAST_WARMUP_H == 24.0 * (defaults.min_history_days + defaults.backtest_days)
+    assert 24.0 * (defaults.min_history_days + defaults.backtest_days) == FORECAST_WARMUP_H
     validation_h = train[1] * 0.2
     windows = Windows(train, (sum(train), 96.0), (sum(train) - validation_h, validation_h))
     assert windows.forecast_fit == pytest.approx(forecast_fit)

@@ -8,14 +8,12 @@ it keeps its own level and the floor lets go once the demand has.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from policies.registry import resolve
+from sim.engines import make_engine
 from sim.gym.actions import DEFAULT_FLOOR_UTILISATION, ActionMap, FloorMode
 from sim.gym.agent import AgentPolicy
-from sim.engines import make_engine
 from sim.result import RunResult
 from sim.scenario import Scenario, scenario_from_dict
 from sim.workload.build import build_workload
