@@ -45,6 +45,7 @@ from policies.registry import resolve
 from sim.contract import Observation
 from sim.gym.actions import ACTION_MODES, DEFAULT_ACTION_MODE, DEFAULT_FLOOR_MODE, FLOOR_MODES
 from sim.gym.agent import ChooseAction
+from sim.gym.env import RewardWeights
 from sim.scenario import Scenario, scenario_from_dict
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "traces" / "nab"
@@ -86,6 +87,12 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=4000)
     parser.add_argument("--action-mode", default=DEFAULT_ACTION_MODE, choices=ACTION_MODES)
     parser.add_argument("--floor-mode", default=DEFAULT_FLOOR_MODE, choices=FLOOR_MODES)
+    parser.add_argument(
+        "--slo-miss-weight",
+        type=float,
+        default=RewardWeights().slo_miss,
+        help="reward weight of a request over the SLO (sim.gym.env.RewardWeights)",
+    )
     parser.add_argument("--skip-shifted", action="store_true", help="score FB only, not KO")
     parser.add_argument(
         "--constant-actions",
@@ -116,6 +123,7 @@ def main() -> None:
         base=args.base,
         action_mode=args.action_mode,
         floor_mode=args.floor_mode,
+        weights=RewardWeights(slo_miss=args.slo_miss_weight),
         history_h=WEEK_H if args.base == "predictive" else 0.0,
         max_train_s=args.max_train_min * 60.0,
     )
