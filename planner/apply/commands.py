@@ -6,9 +6,10 @@ is cheap (`planner.cli` imports it to register the commands).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,10 +25,12 @@ from planner.apply.options import (
     resolve_audit,
 )
 from planner.cli_app import app, guarded, stderr, stdout
+from planner.store.base import StoreError
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
     from planner.apply.service import ApplyOutcome, ApplyRequest
+    from planner.store.base import PolicyStore
     from policies.stack_config import StackScaling
 
 
@@ -92,21 +95,61 @@ def _run(request: ApplyRequest) -> ApplyOutcome:
         raise typer.Exit(1) from None
 
 
-def _record_in_store(store_url: str, request: ApplyRequest, bundle: Path | None) -> None:
-    from planner.apply.inputs import label, stack_file, stack_settings
+@dataclass(frozen=True)
+class _StoreSession:
+    """The policy store an apply records in, and the champion it read before acting."""
+
+    url: str
+    store: PolicyStore
+    who: str
+    before: dict[str, Any] | None
+
+
+def _open_store(store_url: str, request: ApplyRequest) -> _StoreSession:
+    """Opened, and its champion read, before anything changes live: an unreadable store
+    fails here, not after the apply."""
+    from planner.apply.inputs import stack_file, stack_settings
     from planner.aws.session import AwsConnection
     from planner.store import open_store
 
     region = stack_settings(stack_file(request.project_dir, request.stack)).region
     conn = AwsConnection(region=region, endpoint_url=request.endpoint_url)
     store = open_store(store_url, conn)
+    return _StoreSession(store_url, store, conn.caller(), store.champion(request.stack))
+
+
+def _record_in_store(
+    session: _StoreSession, request: ApplyRequest, bundle: Path | None, reason: str
+) -> None:
+    """Make what was applied the champion, only from the champion read before acting."""
+    from planner.apply.inputs import label
+
+    store = session.store
     version = label(request.scaling)
     if bundle is not None:
         version = store.put_bundle(bundle)
     emitted = store.put_emitted(version, request.stack, request.scaling.to_config())
-    who = conn.caller()
-    store.set_champion(request.stack, version, who=who, reason="planner apply", emitted=emitted)
-    stdout.print(f"store {store_url}: {version} is the champion of {request.stack}")
+    _set_champion(session, request.stack, version, reason, emitted)
+    stdout.print(f"store {session.url}: {version} is the champion of {request.stack}")
+
+
+def _set_champion(
+    session: _StoreSession, stack: str, version: str, reason: str, emitted: str | None
+) -> None:
+    """`set_champion` from the record read before acting. When someone else promoted
+    meanwhile, the live stack already runs `version` (the audit log has it) and the
+    store is left to them: say both, so the operator reconciles."""
+    try:
+        session.store.set_champion(
+            stack, version, who=session.who, reason=reason, emitted=emitted,
+            expected=session.before,
+        )  # fmt: skip
+    except StoreError as exc:
+        raise StoreError(
+            f"{version} was applied to the live stack {stack} (see the audit log), but the "
+            f"store's champion was not moved: {exc}. Decide which version should run and "
+            f"apply it (or `planner rollback --to` it) again"
+        ) from None
 
 
 @app.command()
@@ -188,10 +231,11 @@ def apply(
         manifests_dir=manifests_dir,
         max_step=max_step,
     )
+    session = _open_store(store, request) if store is not None and yes else None
     outcome = _run(request)
     _print_outcome(outcome, yes)
-    if store is not None and outcome.acted:
-        _record_in_store(store, request, bundle)
+    if session is not None and outcome.acted:
+        _record_in_store(session, request, bundle, "planner apply")
     if yes and outcome.mode == "shadow" and bundle is not None:
         if replica_capacity_rps is None or outcome.resources.asg is None:
             stdout.print(
@@ -273,6 +317,7 @@ def rollback(
     stack_region = check_region(stack_settings(path).region, region, str(path))
     conn = AwsConnection(region=stack_region, endpoint_url=endpoint_url)
     policy_store = open_store(store, conn)
+    session = _StoreSession(store, policy_store, conn.caller(), policy_store.champion(stack))
     with tempfile.TemporaryDirectory() as work:
         stored = policy_store.get(to, stack, Path(work))
         if stored.emitted is not None:
@@ -295,6 +340,5 @@ def rollback(
     outcome = _run(request)
     _print_outcome(outcome, yes)
     if yes:
-        who = conn.caller()
-        policy_store.set_champion(stack, to, who=who, reason=f"planner rollback --to {to}")
+        _set_champion(session, stack, to, f"planner rollback --to {to}", None)
         stdout.print(f"rolled back {stack} to {to}; it is the champion again")

@@ -35,6 +35,12 @@ def open_store(url: str, connection: AwsConnection | None = None) -> PolicyStore
 
             connection = AwsConnection(region="us-east-1")
         return S3Store(connection.client("s3"), bucket, prefix.strip("/"))
+    if "://" in url:
+        from sim.errors import UserInputError
+
+        raise UserInputError(
+            f"store {url!r}: give a directory or s3://bucket/prefix (no other scheme is supported)"
+        )
     from planner.store.local import LocalStore
 
     return LocalStore(Path(url))

@@ -274,3 +274,52 @@ def test_shadow_apply_runs_the_policy_on_live_metrics_and_changes_nothing(
     assert group_state(aws_stack.endpoint) == (1, 10, 3, 0)
     line = json.loads(record.read_text())
     assert (line["would_set"], line["running_desired"], line["demand_rps"]) == (6, 3, 10.0)
+
+
+def test_an_apply_that_another_promotion_overtook_says_so_and_leaves_the_store_to_it(
+    aws_stack: LiveStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator promotes another version while this apply acts: the apply read the
+    champion before acting, so its record loses the compare-and-swap; the live stack
+    runs what it applied, the store keeps the operator's champion, and the command
+    says both (exit 2)."""
+    from planner.apply import commands
+    from planner.store.local import LocalStore
+
+    store = tmp_path / "store"
+    theirs = LocalStore(store).put_bundle(
+        make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
+    )
+    applying = commands._run
+
+    def overtaken(request: Any) -> Any:
+        outcome = applying(request)
+        LocalStore(store).set_champion("prod", theirs, who="operator", reason="meanwhile")
+        return outcome
+
+    monkeypatch.setattr(commands, "_run", overtaken)
+    bundle = make_bundle(tmp_path / "bundles", {"kind": "fixed", "replicas": 4})
+    result = runner.invoke(
+        app,
+        apply_args(
+            aws_stack, "--bundle", str(bundle), "--mode", "active", "--yes", "--store", str(store)
+        ),
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "was applied to the live stack prod (see the audit log)" in said
+    assert f"the champion of prod changed to {theirs} by operator" in said
+    assert "Traceback" not in result.output
+    assert group_state(aws_stack.endpoint) == (4, 4, 4, 0)  # applied live
+    champion = LocalStore(store).champion("prod")
+    assert champion is not None and champion["version"] == theirs
+    assert [h["version"] for h in LocalStore(store).history("prod")] == [theirs]
+
+
+def test_an_unreadable_store_fails_before_anything_changes(aws_stack: LiveStack) -> None:
+    bundle_args = ["--config", str(aws_stack.project_dir / "Pulumi.prod.yaml")]
+    refused(
+        aws_stack,
+        apply_args(aws_stack, *bundle_args, "--mode", "active", "--yes", "--store", "ftp://x/y"),
+        "store 'ftp://x/y': give a directory or s3://bucket/prefix",
+    )
