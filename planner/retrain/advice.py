@@ -117,8 +117,9 @@ def what_would_help(
     Returns:
         One remedy per (change, spec): the single changes in the order faster starts,
         shorter delay, headroom, then (only when none of those meets the SLO) the
-        escalations up to the first that does; specs in the given order. Empty when no
-        change applies.
+        escalations up to the first that does, then the bisected smallest floor that
+        meets (one spec) when there is one below that escalation's; specs in the given
+        order. Empty when no change applies.
 
     Raises:
         ValueError: No spec was given.
