@@ -213,3 +213,45 @@ def test_a_lock_is_created_only_once_until_deleted(store: PolicyStore) -> None:
     store.delete_lock("prod")
     assert store.read_lock("prod") is None
     assert store.create_lock("prod", b"second\n") is True
+
+
+def test_a_rollback_overtaken_by_a_promotion_says_so_and_leaves_the_store_to_it(
+    live_stack: LiveStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback read the champion before re-applying; an operator promotes another
+    version while it acts: the live stack runs the rolled-back version, the store keeps
+    the operator's, and the command says both (exit 2)."""
+    from planner.apply import commands
+    from planner.store.local import LocalStore
+
+    store = tmp_path / "store"
+    common = [
+        "--stack", "prod", "--project-dir", str(live_stack.project_dir),
+        "--endpoint-url", live_stack.endpoint, "--audit-log", str(live_stack.audit),
+    ]  # fmt: skip
+    path = live_stack.project_dir / "Pulumi.prod.yaml"
+    first = runner.invoke(
+        app, ["apply", "--config", str(path), "--mode", "active", "--yes", "--store", str(store),
+              *common],
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    theirs = LocalStore(store).put_bundle(
+        make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
+    )
+    acting = commands._run
+
+    def overtaken(request: Any) -> Any:
+        outcome = acting(request)
+        LocalStore(store).set_champion("prod", theirs, who="operator", reason="meanwhile")
+        return outcome
+
+    monkeypatch.setattr(commands, "_run", overtaken)
+    back = runner.invoke(
+        app, ["rollback", "--to", "prod-predictive@7", "--store", str(store), "--yes", *common]
+    )
+    assert back.exit_code == 2, back.output
+    said = " ".join(back.output.split())
+    assert "prod-predictive@7 was applied to the live stack prod" in said
+    assert f"changed to {theirs} by operator" in said
+    champion = LocalStore(store).champion("prod")
+    assert champion is not None and champion["version"] == theirs
