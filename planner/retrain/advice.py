@@ -37,7 +37,13 @@ from typing import Any
 
 from planner.executor import Executor
 from planner.oracle import OracleSummary
-from planner.retrain.pool_changes import PoolChange, escalations, pool_changes
+from planner.retrain.pool_changes import (
+    PoolChange,
+    escalations,
+    floor_patch,
+    needed_replicas,
+    pool_changes,
+)
 from planner.runs import RunTask, execute_run, run_tasks, scenario_inputs
 from policies.spec import PolicySpecBase
 from sim.result import RunResult
@@ -129,7 +135,8 @@ def what_would_help(
     chosen = list(specs[:MAX_SPECS])
     workload, _ = scenario_inputs(scenario)
     needed_max = oracle.needed_max_replicas if oracle is not None else None
-    singles = pool_changes(scenario, workload, needed_max_replicas=needed_max)
+    needed = needed_replicas(scenario, workload)  # one queueing pass for every stage
+    singles = pool_changes(scenario, workload, needed_max_replicas=needed_max, needed=needed)
     if not singles:
         return []
     runs = _Runs(scenario, chosen, seed, engine, executor)
@@ -137,7 +144,8 @@ def what_would_help(
     if sufficient(remedies) is not None:
         return remedies
     failed: PoolChange | None = None
-    for stage in escalations(scenario, workload, singles, needed_max_replicas=needed_max):
+    stages = escalations(scenario, workload, singles, needed_max_replicas=needed_max, needed=needed)
+    for stage in stages:
         measured = runs.under([stage])
         remedies += measured
         enough = sufficient(measured)
@@ -174,11 +182,9 @@ def _lowest_floor(
 
 def _with_floor(scenario: Scenario, change: PoolChange, floor: int) -> PoolChange:
     """`change` with its floor set to `floor` (initial replicas raised only as needed)."""
-    patch = {**change.patch, "min_replicas": floor}
-    patch.pop("initial_replicas", None)
-    start = scenario.pool.initial_replicas
-    if start is not None and start < floor:
-        patch["initial_replicas"] = floor
+    floor_fields = ("min_replicas", "initial_replicas")
+    others = {k: v for k, v in change.patch.items() if k not in floor_fields}
+    patch = {**others, **floor_patch(scenario.pool, floor)}
     return PoolChange(
         change=re.sub(r"floor of \d+ replicas", f"floor of {floor} replicas", change.change),
         patch=patch,
@@ -222,23 +228,17 @@ class _Runs:
     def one(self, change: PoolChange, spec_index: int) -> Remedy:
         """One spec's run under `change`, against that spec's baseline run."""
         assert self._baseline, "the first batch of changes makes the baseline runs"
-        task = RunTask(
-            patched(self.scenario, change.patch),
-            self._specs[spec_index],
-            self._seed,
-            self._engine,
-        )
-        if self._executor is None:
-            run = execute_run(task)
-        else:
-            (outcome,) = run_tasks([task], self._executor)
-            run = outcome.run
+        spec = self._specs[spec_index]
+        task = RunTask(patched(self.scenario, change.patch), spec, self._seed, self._engine)
+        (run,) = self._execute([task])
         return _remedy(change, run, self._baseline[spec_index])
 
     def _run(self, scenarios: list[Scenario]) -> list[RunResult]:
-        tasks = [
-            RunTask(s, spec, self._seed, self._engine) for s in scenarios for spec in self._specs
-        ]
+        return self._execute(
+            [RunTask(s, spec, self._seed, self._engine) for s in scenarios for spec in self._specs]
+        )
+
+    def _execute(self, tasks: list[RunTask]) -> list[RunResult]:
         if self._executor is None:
             return [execute_run(task) for task in tasks]
         return [outcome.run for outcome in run_tasks(tasks, self._executor)]

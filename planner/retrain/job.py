@@ -236,12 +236,13 @@ def run_retrain(
                     emitted=emitted,
                     expected=champion_record,
                 )
-        refresh = promoted_dir is None and request.refresh_champion and request.stack
-        refreshed = champion_bundle if refresh else None
-        if refreshed is not None and request.stack is not None:
-            scaling = stack_scaling(
-                request.project_dir, request.stack, request.target, refreshed, now
-            )
+        refreshed = None
+        if promoted_dir is None and request.refresh_champion and request.stack is not None:
+            refreshed = champion_bundle  # None: the champion has no bundle to compile
+            if refreshed is not None:
+                scaling = stack_scaling(
+                    request.project_dir, request.stack, request.target, refreshed, now
+                )
         record = {
             "action": action,
             "reason": reason,

@@ -65,16 +65,22 @@ class PoolChange:
 
 
 def pool_changes(
-    scenario: Scenario, workload: Workload, *, needed_max_replicas: int | None = None
+    scenario: Scenario,
+    workload: Workload,
+    *,
+    needed_max_replicas: int | None = None,
+    needed: FloatArray | None = None,
 ) -> list[PoolChange]:
     """The changes that apply to `scenario`'s pool, sized from `workload` (no runs).
 
     A change that would change nothing (a warm pool no larger than the one there, an
     image pull already at 0, delays already 0, a floor not above the current one and
-    no larger maximum) is left out.
+    no larger maximum) is left out. `needed` is `needed_replicas(scenario, workload)`
+    when the caller has it already.
     """
     pool = scenario.pool
-    needed = needed_replicas(scenario, workload)
+    if needed is None:
+        needed = needed_replicas(scenario, workload)
     changes = [
         _faster_starts(pool, needed),
         _shorter_delay(pool),
@@ -206,9 +212,7 @@ def _floor(pool: Pool, needed: FloatArray, quantile: float, top: int) -> PoolCha
     floor = min(math.ceil(level), top)
     if floor <= pool.min_replicas:
         return None
-    patch: dict[str, Any] = {"min_replicas": floor}
-    if pool.initial_replicas is not None and pool.initial_replicas < floor:
-        patch["initial_replicas"] = floor
+    patch = floor_patch(pool, floor)
     which = "the busiest minute" if quantile >= 1.0 else f"the {quantile:.1%} quantile"
     return PoolChange(
         change=f"floor of {floor} replicas (min_replicas)",
@@ -218,6 +222,15 @@ def _floor(pool: Pool, needed: FloatArray, quantile: float, top: int) -> PoolCha
             f"({level:.0f}; the busiest minute needs {np.max(observed):.0f})"
         ),
     )
+
+
+def floor_patch(pool: Pool, floor: int) -> dict[str, Any]:
+    """The pool fields a floor of `floor` replicas sets: `min_replicas`, and the initial
+    replicas raised to it when they would start below it."""
+    patch: dict[str, Any] = {"min_replicas": floor}
+    if pool.initial_replicas is not None and pool.initial_replicas < floor:
+        patch["initial_replicas"] = floor
+    return patch
 
 
 def _larger_maximum(pool: Pool, top: int) -> PoolChange | None:
@@ -261,20 +274,22 @@ def escalations(
     singles: list[PoolChange],
     *,
     needed_max_replicas: int | None = None,
+    needed: FloatArray | None = None,
 ) -> list[PoolChange]:
     """The stronger changes, weakest first: every single change at once (when there are
     two or more), then the faster starts and shorter delay with the floor at the
     quantile halfway from the SLO target to 1, then with the floor at the busiest
     minute's need (each with the oracle's larger maximum, if any).
 
-    A stage whose patch repeats an earlier change's is left out.
+    A stage whose patch repeats an earlier change's is left out. `needed` is
+    `needed_replicas(scenario, workload)` when the caller has it already.
     """
     pool = scenario.pool
-    needed = needed_replicas(scenario, workload)
+    if needed is None:
+        needed = needed_replicas(scenario, workload)
     target = scenario.slo.target_attainment
     top = _maximum(pool, needed_max_replicas)
-    speedups = [change for change in singles if "min_replicas" not in change.patch]
-    speedups = [change for change in speedups if "max_replicas" not in change.patch]
+    speedups = [c for c in singles if not {"min_replicas", "max_replicas"} & c.patch.keys()]
     stages = [together(singles)] if len(singles) >= 2 else []
     for quantile in ((1.0 + target) / 2.0, 1.0):
         floor = _floor(pool, needed, quantile, top)
