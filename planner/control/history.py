@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from planner.metrics.cloudwatch import fetch_cloudwatch
+from planner.metrics.history import DemandHistory
 from policies.spec import PolicySpecBase
 from sim.workload.model import RateEnvelope
 
@@ -66,26 +66,24 @@ def live_history(cloudwatch: Any, group: str, days: float, now: datetime) -> Liv
             "runs on its reactive floor until it has history",
         )
     first = int(np.argmax(present))
-    rates = np.array(pulled.rps[first:], dtype=float)
+    held = DemandHistory(  # the pull from the group's first datapoint on
+        source=pulled.source,
+        start=pulled.start + timedelta(seconds=first * pulled.step_s),
+        step_s=pulled.step_s,
+        rps=pulled.rps[first:],
+    )
+    rates = np.array(held.rps, dtype=float)
     envelope = RateEnvelope(
-        bin_s=pulled.step_s,
+        bin_s=held.step_s,
         rate_rps=rates,
         missing=~np.isfinite(rates),
-        epoch_s=pulled.start.timestamp() + first * pulled.step_s,
-        source=pulled.source,
+        epoch_s=held.start.timestamp(),
+        source=held.source,
     )
-    held_days = envelope.duration_s / 86400.0
-    gap_h = _longest_run(envelope.missing) * pulled.step_s / 3600.0
+    coverage = held.coverage()
     return LiveHistory(
         envelope,
-        f"demand history: {held_days:.1f} days of {group} RequestCount from CloudWatch "
-        f"({pulled.step_s:.0f} s bins, {int((~envelope.missing).sum())} with data, longest "
-        f"gap {gap_h:.1f} h)",
+        f"demand history: {held.days:.1f} days of {group} RequestCount from CloudWatch "
+        f"({held.step_s:.0f} s bins, {coverage.present_bins} with data, longest "
+        f"gap {coverage.longest_gap_s / 3600.0:.1f} h)",
     )
-
-
-def _longest_run(flags: npt.NDArray[np.bool_]) -> int:
-    """Length of the longest run of True in `flags`."""
-    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return int((ends - starts).max()) if len(starts) else 0
