@@ -201,3 +201,24 @@ def put_demand(endpoint: str, requests_per_min: float, age_s: float, points: int
         for name, value in (("RequestCount", requests_per_min), ("GPUUtilization", 55.0))
     ]
     client(endpoint, "cloudwatch").put_metric_data(Namespace="scaleplan", MetricData=data)
+
+
+def overtake_while_acting(
+    monkeypatch: pytest.MonkeyPatch, store: Path, bundle: Path, stack: str = "prod"
+) -> str:
+    """Make another operator promote `bundle` in the local `store` right after the next
+    apply or rollback has changed the live stack (its `_run` returns): a real race at
+    the one moment that matters. Returns the version the operator promoted."""
+    from planner.apply import commands
+    from planner.store.local import LocalStore
+
+    theirs = LocalStore(store).put_bundle(bundle)
+    acting = commands._run
+
+    def overtaken(request: Any) -> Any:
+        outcome = acting(request)
+        LocalStore(store).set_champion(stack, theirs, who="operator", reason="meanwhile")
+        return outcome
+
+    monkeypatch.setattr(commands, "_run", overtaken)
+    return theirs

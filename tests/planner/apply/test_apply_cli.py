@@ -26,6 +26,7 @@ from tests.planner.apply.conftest import (
     LiveStack,
     client,
     create_resources,
+    overtake_while_acting,
     put_demand,
     scaling_block,
     write_stack,
@@ -283,21 +284,11 @@ def test_an_apply_that_another_promotion_overtook_says_so_and_leaves_the_store_t
     champion before acting, so its record loses the compare-and-swap; the live stack
     runs what it applied, the store keeps the operator's champion, and the command
     says both (exit 2)."""
-    from planner.apply import commands
     from planner.store.local import LocalStore
 
     store = tmp_path / "store"
-    theirs = LocalStore(store).put_bundle(
-        make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
-    )
-    applying = commands._run
-
-    def overtaken(request: Any) -> Any:
-        outcome = applying(request)
-        LocalStore(store).set_champion("prod", theirs, who="operator", reason="meanwhile")
-        return outcome
-
-    monkeypatch.setattr(commands, "_run", overtaken)
+    other = make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
+    theirs = overtake_while_acting(monkeypatch, store, other)
     bundle = make_bundle(tmp_path / "bundles", {"kind": "fixed", "replicas": 4})
     result = runner.invoke(
         app,

@@ -14,7 +14,14 @@ from planner.aws.session import AwsConnection
 from planner.cli import app
 from planner.store import open_store
 from planner.store.base import PolicyStore, StoreError
-from tests.planner.apply.conftest import GROUP, REGION, LiveStack, client, scaling_block
+from tests.planner.apply.conftest import (
+    GROUP,
+    REGION,
+    LiveStack,
+    client,
+    overtake_while_acting,
+    scaling_block,
+)
 from tests.planner.apply.test_apply_cli import make_bundle
 
 runner = CliRunner()
@@ -221,7 +228,6 @@ def test_a_rollback_overtaken_by_a_promotion_says_so_and_leaves_the_store_to_it(
     """The rollback read the champion before re-applying; an operator promotes another
     version while it acts: the live stack runs the rolled-back version, the store keeps
     the operator's, and the command says both (exit 2)."""
-    from planner.apply import commands
     from planner.store.local import LocalStore
 
     store = tmp_path / "store"
@@ -235,17 +241,8 @@ def test_a_rollback_overtaken_by_a_promotion_says_so_and_leaves_the_store_to_it(
               *common],
     )  # fmt: skip
     assert first.exit_code == 0, first.output
-    theirs = LocalStore(store).put_bundle(
-        make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
-    )
-    acting = commands._run
-
-    def overtaken(request: Any) -> Any:
-        outcome = acting(request)
-        LocalStore(store).set_champion("prod", theirs, who="operator", reason="meanwhile")
-        return outcome
-
-    monkeypatch.setattr(commands, "_run", overtaken)
+    other = make_bundle(tmp_path / "theirs", {"kind": "fixed", "replicas": 5}, name="prod-other")
+    theirs = overtake_while_acting(monkeypatch, store, other)
     back = runner.invoke(
         app, ["rollback", "--to", "prod-predictive@7", "--store", str(store), "--yes", *common]
     )
