@@ -56,6 +56,27 @@ def find_endpoint(conn: AwsConnection, stack: str) -> str | None:
     return _one(found, "SageMaker endpoint", stack, "--endpoint-name")
 
 
+def serverless_endpoint(conn: AwsConnection, stack: str, given: str | None) -> str:
+    """The stack's serverless spillover endpoint: `given`, else the one tagged for `stack`.
+
+    The Pulumi program names it `<project>-<stack>-serverless-<suffix>` and tags it
+    (`infra.components.serverless`), with one variant, `AllTraffic`.
+
+    Raises:
+        UserInputError: none is tagged (or several are) and none was given.
+    """
+    if given is not None:
+        return given
+    found = find_endpoint(conn, stack)
+    if found is None:
+        raise UserInputError(
+            f"no SageMaker endpoint carries the tag {STACK_TAG}={stack}, and the stack has a "
+            "serverless spillover (scaleplan:serverless); deploy it (`pulumi up`) or name it "
+            "with --endpoint-name; nothing was changed"
+        )
+    return found
+
+
 def find_cluster(conn: AwsConnection, stack: str) -> str | None:
     eks = conn.client("eks")
     found = []
