@@ -1,7 +1,9 @@
 """`planner control` (a bundle's policy online on a live ASG) and `planner shadow-report`.
 
 The controller itself is `planner.control` (a library with no CLI); these commands
-and `planner apply --mode shadow` build it through `make_controller`.
+and `planner apply --mode shadow` build it through `make_controller`. A spillover
+policy (or an RL policy over one) also drives the stack's serverless endpoint's
+provisioned concurrency (`spillover_control`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from sim.errors import UserInputError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from infra.settings import StackSettings
     from planner.aws.session import AwsConnection
-    from planner.control.live import LiveController, Mode
+    from planner.control.live import LiveController, Mode, SpilloverControl, StepRecord
     from policies.spec import PolicySpecBase
+    from policies.spillover import SpilloverSpec
     from sim.contract import Policy, PolicyContext
     from sim.control import ActuationRecord
     from sim.workload.model import RateEnvelope
@@ -48,6 +52,7 @@ def live_context(
     slo_latency_s: float = 30.0,
     slo_target: float = 0.95,
     history: RateEnvelope | None = None,
+    spillover_mean_service_s: float | None = None,
 ) -> PolicyContext:
     """What a policy may know before a live run: the flags, as the simulator's context,
     and the group's demand history for a policy that fits a forecast."""
@@ -64,6 +69,7 @@ def live_context(
         mean_service_s=1.0 / replica_capacity_rps if replica_capacity_rps > 0 else 1.0,
         max_batch=1,
         history=history,
+        spillover_mean_service_s=spillover_mean_service_s,
     )
 
 
@@ -94,8 +100,9 @@ def make_controller(
     max_step: int | None = None,
     stale_s: float = 300.0,
     on_change: Callable[[ActuationRecord], None] | None = None,
+    spillover: SpilloverControl | None = None,
 ) -> LiveController:
-    """The live controller of one Auto Scaling group."""
+    """The live controller of one Auto Scaling group (and a spillover's serverless variant)."""
     from planner.aws.actuator import AsgActuator
     from planner.control.live import LiveController
 
@@ -110,6 +117,77 @@ def make_controller(
         max_step=max_step,
         record_path=record,
         stale_s=stale_s,
+        spillover=spillover,
+    )
+
+
+def spillover_spec(spec: PolicySpecBase) -> SpilloverSpec | None:
+    """The spillover spec that decides the serverless target: `spec`, or the base an RL
+    policy adjusts (it passes the base's spillover target through); None otherwise."""
+    from policies.spec import PolicySpecBase
+    from policies.spillover import SpilloverSpec
+
+    found: object = spec
+    while isinstance(found, PolicySpecBase):
+        if isinstance(found, SpilloverSpec):
+            return found
+        found = getattr(found, "base", None)
+    return None
+
+
+def spillover_control(
+    *,
+    conn: AwsConnection,
+    stack: str,
+    settings: StackSettings,
+    endpoint_name: str | None,
+    mode: Mode,
+    max_step: int | None,
+    on_change: Callable[[ActuationRecord], None] | None,
+) -> SpilloverControl:
+    """The stack's serverless variant as the controller's second target.
+
+    Bounds: 1 (SageMaker's least provisioned concurrency) to the stack's
+    `serverless.max_concurrency`; the variant's own MaxConcurrency narrows it live.
+
+    Raises:
+        UserInputError: the endpoint is not found (by tag or by --endpoint-name), has no
+            serverless `AllTraffic` variant, or, in active mode, Application Auto Scaling
+            also scales its provisioned concurrency.
+    """
+    from planner.aws import discovery
+    from planner.aws.sagemaker import (
+        MIN_PROVISIONED_CONCURRENCY,
+        EndpointNotFound,
+        ServerlessVariantActuator,
+        competing_scaling,
+    )
+    from planner.control.live import SpilloverControl
+
+    assert settings.serverless is not None
+    name = discovery.serverless_endpoint(conn, stack, endpoint_name)
+    variant = ServerlessVariantActuator(conn.client("sagemaker"), name, on_change=on_change)
+    try:
+        variant.refresh()
+    except EndpointNotFound as exc:
+        raise UserInputError(
+            f"{exc}; the spillover policy scales the serverless endpoint of stack {stack}: "
+            "check --endpoint-name (or the scaleplan:stack tag); nothing was changed"
+        ) from None
+    if mode == "active":
+        competing = competing_scaling(conn.client("application-autoscaling"), name)
+        if competing:
+            raise UserInputError(
+                f"Application Auto Scaling also sets the provisioned concurrency of {name} "
+                f"({', '.join(competing)}) and would undo the controller's changes: apply a "
+                "policy without a serverless target first, or run --mode shadow; nothing "
+                "was changed"
+            )
+    return SpilloverControl(
+        variant,
+        floor=MIN_PROVISIONED_CONCURRENCY,
+        ceiling=settings.serverless.max_concurrency,
+        max_step=max_step,
     )
 
 
@@ -161,6 +239,22 @@ def control(
     asg_name: Annotated[
         str | None, typer.Option(help="Auto Scaling group (default: by tag).")
     ] = None,
+    endpoint_name: Annotated[
+        str | None,
+        typer.Option(help="Spillover policy: the serverless SageMaker endpoint (default: by tag)."),
+    ] = None,
+    serverless_service_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Spillover policy: seconds one request holds a serverless instance (default: "
+            "the bundle's serverless_service_s).",
+        ),
+    ] = None,
+    spillover_max_step: Annotated[
+        int | None,
+        typer.Option(min=1, help="Largest provisioned-concurrency change in one decision."),
+    ] = None,
 ) -> None:
     """Run a policy against live metrics through the simulator's control loop (bounded)."""
     import signal
@@ -202,6 +296,36 @@ def control(
     def on_change(change: ActuationRecord) -> None:
         audit.append("control-change", mode=chosen, **change.__dict__)
 
+    spill_spec = spillover_spec(loaded.spec)
+    spillover = None
+    spill_service_s = None
+    if spill_spec is not None:
+        if settings.serverless is None:
+            stdout.print(
+                f"note: {path} has no serverless endpoint (scaleplan:serverless): the policy's "
+                "spillover concurrency is decided but not acted on",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            spill_service_s = serverless_service_s or spill_spec.serverless_service_s
+            if spill_service_s is None:
+                raise UserInputError(
+                    f"{label} is a spillover policy: give --serverless-service-s (seconds one "
+                    "request holds a serverless instance; the simulator's figure for the "
+                    "stack's model is in sim/capacity/cpu_models.py), or set "
+                    "serverless_service_s in the bundle's spec"
+                )
+            spillover = spillover_control(
+                conn=conn,
+                stack=stack,
+                settings=settings,
+                endpoint_name=endpoint_name,
+                mode=chosen,  # type: ignore[arg-type]
+                max_step=spillover_max_step,
+                on_change=on_change,
+            )
+
     controller = make_controller(
         conn=conn,
         group=group,
@@ -218,11 +342,13 @@ def control(
             slo_latency_s,
             slo_target,
             read_history(conn, group, loaded.spec, history_days),
+            spill_service_s,
         ),
         record=record,
         max_step=max_step,
         stale_s=stale_s,
         on_change=on_change,
+        spillover=spillover,
     )
     stop = threading.Event()
     received: list[str] = []
@@ -232,18 +358,19 @@ def control(
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    audit.append("control-started", mode=chosen, group=group, interval_s=interval_s)
+    audit.append(
+        "control-started",
+        mode=chosen,
+        group=group,
+        interval_s=interval_s,
+        **({} if spillover is None else {"endpoint": spillover.variant.target}),
+    )
     try:
         steps = controller.run(
             iterations=1 if once else None,
             duration_s=duration_s,
             stop=stop,
-            on_step=lambda r: stdout.print(
-                f"{r.time} {r.mode}: running {r.running_desired}, policy {r.would_set} "
-                f"({r.reason})",
-                markup=False,
-                highlight=False,
-            ),
+            on_step=lambda r: stdout.print(step_line(r), markup=False, highlight=False),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -251,6 +378,20 @@ def control(
     audit.append("control-stopped", mode=chosen, steps=steps, why=why)
     stdout.print(
         f"{why} after {steps} decision(s) ({chosen} mode) at {datetime.now(UTC):%H:%M:%SZ}"
+    )
+
+
+def step_line(record: StepRecord) -> str:
+    """One decision as the command prints it."""
+    spill = ""
+    if record.spillover_running is not None:
+        spill = (
+            f", spillover concurrency running {record.spillover_running}, "
+            f"policy {record.spillover_would_set}"
+        )
+    return (
+        f"{record.time} {record.mode}: running {record.running_desired}, policy "
+        f"{record.would_set}{spill} ({record.reason})"
     )
 
 
@@ -279,6 +420,14 @@ def shadow_report(
     ):
         a, b = getattr(result.shadow, field), getattr(result.running, field)
         stdout.print(f"{label:<24}{a:>20g}{b:>12g}")
+    if result.spillover_shadow is not None and result.spillover_running is not None:
+        for label, field in (
+            ("spillover conc.-hours", "concurrency_hours"),
+            ("spillover actions", "actions"),
+        ):
+            a = getattr(result.spillover_shadow, field)
+            b = getattr(result.spillover_running, field)
+            stdout.print(f"{label:<24}{a:>20g}{b:>12g}")
     for label, value in rows:
         stdout.print(f"{label}: {value}")
     if json_out is not None:

@@ -7,6 +7,11 @@ stale the controller keeps the current capacity and records why (the HPA's
 cautious rule): the policy is not asked. In shadow mode the loop drives a
 `ShadowActuator`, and every interval records what the policy would have set
 beside what the group was running and what demand turned out to be.
+
+A spillover policy sizes a second target, the serverless endpoint's provisioned
+concurrency (`sim.contract.SPILLOVER`); given a `SpilloverControl`, the loop gets
+that target too, behind the same guardrails (active) or a second shadow actuator,
+and each record carries both series.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Any, Literal
 
 from planner.aws import metrics
 from planner.aws.actuator import AsgActuator
+from planner.aws.sagemaker import ServerlessVariantActuator
 from planner.control.actuators import GuardedActuator, ShadowActuator
-from sim.contract import PRIMARY, Policy, PolicyContext
+from sim.contract import PRIMARY, SPILLOVER, Actuator, Policy, PolicyContext
 from sim.control import ControlLoop, Reading
 
 Mode = Literal["shadow", "active"]
@@ -50,6 +56,26 @@ class StepRecord:
     interval_s: float
     reason: str
     held: bool = False
+    spillover_running: int | None = None
+    spillover_would_set: int | None = None
+
+
+@dataclass
+class SpilloverControl:
+    """The serverless variant a spillover policy sizes, and its guardrails.
+
+    Args:
+        variant: The endpoint variant's actuator.
+        floor: Lowest provisioned concurrency the controller sets (SageMaker's 1 at least).
+        ceiling: Highest: the stack's `serverless.max_concurrency` (the variant's own
+            MaxConcurrency narrows it further).
+        max_step: Largest change in one decision (None: no limit).
+    """
+
+    variant: ServerlessVariantActuator
+    floor: int
+    ceiling: int
+    max_step: int | None = None
 
 
 @dataclass
@@ -67,10 +93,13 @@ class LiveController:
     record_path: Path | None = None
     clock: Callable[[], float] = time.time
     stale_s: float = 300.0
+    spillover: SpilloverControl | None = None
     records: list[StepRecord] = field(default_factory=list)
     _loop: ControlLoop | None = None
     _start_s: float | None = None
     _shadow: ShadowActuator | None = None
+    _shadow_spill: ShadowActuator | None = None
+    _guarded_spill: GuardedActuator | None = None
 
     def _ensure_loop(self, now_s: float) -> ControlLoop:
         if self._loop is not None:
@@ -86,10 +115,44 @@ class LiveController:
             actuator = self._shadow
         else:
             actuator = GuardedActuator(self.group, self.floor, self.ceiling, self.max_step)
+        actuators: dict[str, Actuator] = {PRIMARY: actuator}
+        if self.spillover is not None:
+            actuators[SPILLOVER] = self._spillover_actuator(self.spillover)
         context = PolicyContext(**{**self.context.__dict__, "epoch_s": now_s})
-        self._loop = ControlLoop(self.policy, {PRIMARY: actuator}, context)
+        self._loop = ControlLoop(self.policy, actuators, context)
         self._loop.reset()
         return self._loop
+
+    def _spillover_actuator(self, spill: SpilloverControl) -> Actuator:
+        """The variant in the loop: guarded (active) or a shadow that touches nothing."""
+        variant = spill.variant
+        variant.refresh()
+        if self.mode == "shadow":
+            low, high = variant.bounds()
+            self._shadow_spill = ShadowActuator(
+                variant.current(), max(low, spill.floor), min(high, spill.ceiling)
+            )
+            return self._shadow_spill
+        self._guarded_spill = GuardedActuator(variant, spill.floor, spill.ceiling, spill.max_step)
+        return self._guarded_spill
+
+    def _spillover_now(self) -> int | None:
+        """Provisioned concurrency the controller holds (shadow) or the variant was set to."""
+        if self._shadow_spill is not None:
+            return self._shadow_spill.current()
+        return None if self.spillover is None else self.spillover.variant.current()
+
+    def _spillover_note(self, refused_before: int) -> str:
+        """Why the spillover target did not move as decided (held, or cut to a step)."""
+        if self.spillover is None:
+            return ""
+        notes = []
+        if self._guarded_spill is not None:
+            cut = self._guarded_spill.refusals[refused_before:]
+            notes += [f"spillover: {m}" for m in cut]
+        if self.spillover.variant.held is not None:
+            notes.append(f"spillover: {self.spillover.variant.held}")
+        return "".join(f"; {n}" for n in notes)
 
     def step(self) -> StepRecord:
         """One decision interval now."""
@@ -98,6 +161,10 @@ class LiveController:
         described = self.group.refresh()
         running = int(described["DesiredCapacity"])
         ready, pending = self.group.instances()
+        spill_running: int | None = None
+        if self.spillover is not None:
+            self.spillover.variant.refresh()
+            spill_running = self.spillover.variant.current()
         now = datetime.fromtimestamp(now_s, UTC)
         series = metrics.get_metric_data(
             self.cloudwatch,
@@ -123,20 +190,31 @@ class LiveController:
                 None,
                 f"kept {kept}: {live.held}",
                 held=True,
+                spill=(spill_running, self._spillover_now()),
             )
             return record
         queue = 0 if live.queue_per_replica is None else round(live.queue_per_replica * ready)
         reading = Reading(time_s, live.demand_rps, live.utilisation, queue, ready, pending)
         before = len(loop.records)
+        refused = 0 if self._guarded_spill is None else len(self._guarded_spill.refusals)
         observation = loop.step(reading)
-        acted = loop.records[before:]
+        acted = [r for r in loop.records[before:] if r.target == PRIMARY]
         if shadow is not None:
             would, reason = shadow.current(), shadow.last_reason or "no change"
         else:
             would = self.group.current()
             reason = acted[-1].reason if acted else f"kept {observation.desired}"
         return self._record(
-            now, time_s, running, would, ready, pending, live.demand_rps, live.utilisation, reason
+            now,
+            time_s,
+            running,
+            would,
+            ready,
+            pending,
+            live.demand_rps,
+            live.utilisation,
+            reason + self._spillover_note(refused),
+            spill=(spill_running, self._spillover_now()),
         )
 
     def _record(
@@ -151,6 +229,7 @@ class LiveController:
         util: float | None,
         reason: str,
         held: bool = False,
+        spill: tuple[int | None, int | None] = (None, None),
     ) -> StepRecord:
         record = StepRecord(
             time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -166,6 +245,8 @@ class LiveController:
             interval_s=self.context.interval_s,
             reason=reason,
             held=held,
+            spillover_running=spill[0],
+            spillover_would_set=spill[1],
         )
         self.records.append(record)
         if self.record_path is not None:

@@ -4,6 +4,11 @@ Both series are scored on the same demand, the demand that turned out: capacity
 set at interval i serves the demand measured over interval i + 1 (the next
 record's reading). Figures: capacity-hours, intervals under-provisioned
 (demand above capacity x replica throughput) and actions (changes of capacity).
+
+A spillover policy's records also carry the serverless endpoint's provisioned
+concurrency (`spillover_would_set` beside `spillover_running`); those two series
+are scored in concurrency-hours and actions. They have no under-provisioned count:
+the records hold no serverless service time to turn concurrency into throughput.
 """
 
 from __future__ import annotations
@@ -25,11 +30,21 @@ class SeriesScore:
 
 
 @dataclass(frozen=True)
+class ConcurrencyScore:
+    """One series of provisioned concurrency: concurrency-hours and changes."""
+
+    concurrency_hours: float
+    actions: int
+
+
+@dataclass(frozen=True)
 class ShadowScore:
     intervals: int
     held: int
     shadow: SeriesScore
     running: SeriesScore
+    spillover_shadow: ConcurrencyScore | None = None
+    spillover_running: ConcurrencyScore | None = None
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -62,11 +77,24 @@ def _score(records: list[dict[str, Any]], field: str) -> SeriesScore:
     return SeriesScore(round(hours, 6), under, actions)
 
 
+def _concurrency(records: list[dict[str, Any]], field: str) -> ConcurrencyScore:
+    hours = sum(r[field] * r["interval_s"] for r in records) / 3600.0
+    actions = sum(1 for a, b in itertools.pairwise(records) if a[field] != b[field])
+    return ConcurrencyScore(round(hours, 6), actions)
+
+
 def score(records: list[dict[str, Any]]) -> ShadowScore:
-    """Both series scored over the same intervals."""
+    """Both series scored over the same intervals (and both spillover series, when
+    every record has them)."""
+    spill = all(
+        r.get("spillover_running") is not None and r.get("spillover_would_set") is not None
+        for r in records
+    )
     return ShadowScore(
         intervals=len(records),
         held=sum(1 for r in records if r.get("held")),
         shadow=_score(records, "would_set"),
         running=_score(records, "running_desired"),
+        spillover_shadow=_concurrency(records, "spillover_would_set") if spill else None,
+        spillover_running=_concurrency(records, "spillover_running") if spill else None,
     )
