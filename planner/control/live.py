@@ -17,6 +17,7 @@ and each record carries both series.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,13 +31,15 @@ from planner.aws.actuator import AsgActuator
 from planner.aws.sagemaker import ServerlessVariantActuator
 from planner.control.actuators import GuardedActuator, ShadowActuator
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Policy, PolicyContext
-from sim.control import ControlLoop, Reading
+from sim.control import ActuationRecord, ControlLoop, Reading
 
 Mode = Literal["shadow", "active"]
 #: The shortest window read at each decision point (a few 60 s datapoints); it grows
 #: to twice the staleness limit, so an old datapoint reads as stale, not as missing.
 LOOKBACK_S = 900
 METRIC_PERIOD_S = 60
+#: The note the control loop adds to a clamped decision's reason.
+_CLAMP = re.compile(r"clamped \d+->\d+ \(\w+\)")
 
 
 @dataclass
@@ -142,11 +145,16 @@ class LiveController:
             return self._shadow_spill.current()
         return None if self.spillover is None else self.spillover.variant.current()
 
-    def _spillover_note(self, refused_before: int) -> str:
-        """Why the spillover target did not move as decided (held, or cut to a step)."""
+    def _spillover_note(self, acted: list[ActuationRecord], refused_before: int) -> str:
+        """Why the spillover target did not move as decided: clamped to its bounds, cut
+        to one step, or held while the endpoint updates."""
         if self.spillover is None:
             return ""
-        notes = []
+        notes = [
+            f"spillover: {m.group(0)}"
+            for r in acted
+            if r.target == SPILLOVER and (m := _CLAMP.search(r.reason)) is not None
+        ]
         if self._guarded_spill is not None:
             cut = self._guarded_spill.refusals[refused_before:]
             notes += [f"spillover: {m}" for m in cut]
@@ -198,7 +206,8 @@ class LiveController:
         before = len(loop.records)
         refused = 0 if self._guarded_spill is None else len(self._guarded_spill.refusals)
         observation = loop.step(reading)
-        acted = [r for r in loop.records[before:] if r.target == PRIMARY]
+        changes = loop.records[before:]
+        acted = [r for r in changes if r.target == PRIMARY]
         if shadow is not None:
             would, reason = shadow.current(), shadow.last_reason or "no change"
         else:
@@ -213,7 +222,7 @@ class LiveController:
             pending,
             live.demand_rps,
             live.utilisation,
-            reason + self._spillover_note(refused),
+            reason + self._spillover_note(changes, refused),
             spill=(spill_running, self._spillover_now()),
         )
 

@@ -255,6 +255,16 @@ def test_active_mode_clamps_to_the_stacks_max_concurrency(
     record = live.step()
     stub.assert_no_pending_responses()
     assert record.spillover_would_set == 6
+    assert "spillover: clamped 16->6 (TooManyReplicas)" in record.reason
+
+
+def test_missing_demand_keeps_the_provisioned_concurrency(spill_stack: LiveStack) -> None:
+    live, sm = controller(spill_stack, "active")
+    stub = stub_only(sm)  # nothing queued: an update call would raise
+    record = live.step()
+    stub.assert_no_pending_responses()
+    assert record.held and "missing" in record.reason
+    assert (record.spillover_running, record.spillover_would_set) == (5, 5)
 
 
 def test_shadow_mode_records_the_spillover_and_touches_nothing(
