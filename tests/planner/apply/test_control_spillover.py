@@ -417,3 +417,87 @@ def test_stack_without_serverless_runs_the_gpu_pool_only(
     assert out.exit_code == 0, out.output
     assert "decided but not acted on" in out.output
     assert "spillover concurrency running" not in out.output
+
+
+@pytest.mark.parametrize(
+    ("spec", "found"),
+    [
+        (SPILLOVER_SPEC, True),
+        ({"kind": "rl", "algo": "ppo", "base": SPILLOVER_SPEC}, True),
+        ({"kind": "rl", "algo": "ppo", "base": {"kind": "fixed", "replicas": 3}}, False),
+        ({"kind": "fixed", "replicas": 3}, False),
+    ],
+    ids=["spillover", "rl-over-spillover", "rl-over-fixed", "fixed"],
+)
+def test_which_policies_drive_the_serverless_endpoint(spec: dict[str, Any], found: bool) -> None:
+    from planner.apply.control_commands import spillover_spec
+
+    match = spillover_spec(spec_from_dict(spec))
+    assert (match is not None) == found
+    if found:
+        assert match is not None and match.serverless_service_s == 3.0
+
+
+def test_a_variant_that_is_not_serverless_exits_2(live_stack: LiveStack, tmp_path: Path) -> None:
+    sm = client(live_stack.endpoint, "sagemaker")
+    sm.create_model(
+        ModelName="gpu",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "vllm/vllm-openai:v0.8.5"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="gpu",
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": "gpu",
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName="gpu-endpoint", EndpointConfigName="gpu")
+    bundle = make_bundle(tmp_path / "bundles", SPILLOVER_SPEC, name="prod-spill")
+    out = runner.invoke(app, control_args(live_stack, bundle, "--endpoint-name", "gpu-endpoint"))
+    assert out.exit_code == 2, out.output
+    assert "is not serverless" in out.output
+
+
+def test_active_mode_is_refused_while_application_auto_scaling_scales_the_variant(
+    spill_stack: LiveStack,
+) -> None:
+    """moto 5.2.5 cannot hold an Application Auto Scaling policy on the
+    `sagemaker:variant:DesiredProvisionedConcurrency` dimension (RegisterScalableTarget
+    refuses it), so that client alone is answered by botocore's Stubber; discovery
+    and DescribeEndpoint go to moto. Shadow mode does not ask (it changes nothing)."""
+    from planner.apply.control_commands import spillover_control
+    from planner.apply.inputs import stack_file, stack_settings
+    from sim.errors import UserInputError
+
+    conn = AwsConnection(REGION, spill_stack.endpoint)
+    settings = stack_settings(stack_file(spill_stack.project_dir, "prod"))
+    ids = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{ENDPOINT}/variant/{VARIANT}",
+        "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency",
+    }
+    action = {
+        **ids,
+        "ScheduledActionName": "weekday-peak",
+        "ScheduledActionARN": "arn:aws:autoscaling:us-east-1:123456789012:scheduledAction:x",
+        "Schedule": "cron(0 13 ? * 2-6 *)",
+        "CreationTime": "2026-12-01T00:00:00Z",
+    }
+    kwargs: dict[str, Any] = {
+        "conn": conn, "stack": "prod", "settings": settings, "endpoint_name": None,
+        "max_step": None, "on_change": None,
+    }  # fmt: skip
+    with Stubber(conn.client("application-autoscaling")) as stub:
+        stub.add_response("describe_scaling_policies", {"ScalingPolicies": []}, ids)
+        stub.add_response("describe_scheduled_actions", {"ScheduledActions": [action]}, ids)
+        with pytest.raises(UserInputError, match="scheduled action weekday-peak"):
+            spillover_control(mode="active", **kwargs)
+        stub.assert_no_pending_responses()
+        shadow = spillover_control(mode="shadow", **kwargs)  # the stub would refuse a call
+    assert shadow.variant.endpoint == ENDPOINT  # found by its scaleplan:stack tag
+    assert (shadow.floor, shadow.ceiling) == (1, MAX_CONCURRENCY)
