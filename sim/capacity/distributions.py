@@ -41,6 +41,16 @@ class Delay(BaseModel):
         mu = math.log(self.mean_s) - sigma2 / 2.0
         return float(rng.lognormal(mu, math.sqrt(sigma2)))
 
+    def sample_many(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """The next `size` draws at once: the values `size` calls of `sample` give."""
+        if self.kind == "fixed" or self.mean_s == 0.0 or (self.kind == "lognormal" and not self.cv):
+            return np.full(size, self.mean_s)
+        if self.kind == "exponential":
+            return rng.exponential(self.mean_s, size)
+        sigma2 = math.log1p(self.cv**2)
+        mu = math.log(self.mean_s) - sigma2 / 2.0
+        return rng.lognormal(mu, math.sqrt(sigma2), size)
+
 
 def fixed(seconds: float) -> Delay:
     return Delay(kind="fixed", mean_s=seconds)
