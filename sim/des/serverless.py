@@ -20,28 +20,33 @@ Rules (see docs/des.md):
 Nothing outside the pool observes it between arrivals and decision ticks, so its
 internal transitions (completions, cold starts finishing, keep-alive expiries) are
 kept in a private time-ordered heap and applied, in time order, whenever the pool
-is touched (`advance`). That is exact and saves two SimPy events per request.
+is touched (`advance`). That is exact and saves two SimPy events per request. The
+per-request work (catching up, admitting) is compiled: `sim.des.serverless_kernel`
+holds it and describes the state arrays this class keeps.
 """
 
 from __future__ import annotations
 
-import heapq
-from array import array
-from bisect import bisect_left, insort
-from collections import deque
+import math
+from bisect import bisect_left
 from collections.abc import Callable
 
+import numpy as np
 import simpy
 
 from sim.capacity.pools import ServerlessEndpoint
+from sim.des import serverless_kernel as K
 from sim.des.actuation import DesiredCapacity
 from sim.des.billing import billed_s
 from sim.des.nodes import LogSink
-from sim.des.requests import SERVED, RequestBook
+from sim.des.requests import RequestBook
 from sim.des.streams import ServiceSampler, stream
 
-_DONE, _WARM, _PC_READY = 0, 1, 2
 _INF = float("inf")
+#: Cold-start delays drawn at a time (their stream serves nothing else, so drawing
+#: ahead changes no value).
+_COLD_CHUNK = 256
+_EVENT_NAMES = ("expire", "finish", "warm_start", "cold_start", "drop")
 
 
 class SimServerlessPool(DesiredCapacity):
@@ -73,45 +78,80 @@ class SimServerlessPool(DesiredCapacity):
         self._book = book
         # One instance serves one request, so service times do not depend on a batch:
         # draw them for every request at once (one vectorised call), billed alike.
-        service_s = ServiceSampler(
-            pool.service,
-            stream(seed, f"{role}.service"),
-            book.input_tokens_array,
-            book.output_tokens_array,
-        ).per_request()
-        self._service_s = array("d", service_s.tobytes())
-        self._billed_s = array("d", billed_s(service_s, pool.billing_granularity_s).tobytes())
+        self._service_s = np.ascontiguousarray(
+            ServiceSampler(
+                pool.service,
+                stream(seed, f"{role}.service"),
+                book.input_tokens_array,
+                book.output_tokens_array,
+            ).per_request(),
+            dtype=np.float64,
+        )
+        self._billed_s = billed_s(self._service_s, pool.billing_granularity_s)
+        # the book's arrays, seen as numpy arrays (views: the kernel writes the book)
+        self._arrival = np.frombuffer(book.arrival_s, dtype=np.float64)
+        self._start_at = np.frombuffer(book.start_s, dtype=np.float64)
+        self._latency_at = np.frombuffer(book.latency_s, dtype=np.float64)
+        self._outcome = np.frombuffer(book.outcome, dtype=np.uint8)
         self._cold_rng = stream(seed, f"{role}.cold_start")
         self._prov_rng = stream(seed, f"{role}.provisioning")
         self._max = pool.max_replicas
         self._keep_alive_s = pool.keep_alive_s
-        # (time_s, seq, kind, instance, request): completions, cold starts, PC init.
-        self._heap: list[tuple[float, int, int, int, int]] = []
-        self._expiries: deque[tuple[float, int, int]] = deque()  # (expire_s, instance, gen)
-        self._seq = 0
-        self._ids = 0
-        self._idle: list[int] = []  # idle on-demand instances, ascending id (newest last)
-        self._idle_pc: list[int] = []  # idle provisioned instances
-        self._pc: set[int] = set()  # provisioned instances (idle, busy or initialising)
-        self._pc_init: set[int] = set()  # provisioned instances still initialising
-        self._gen: dict[int, int] = {}  # idle generation of on-demand instances
-        # provisioned instances configured but not yet placed: every instance was
-        # busy at max concurrency when they were asked for
-        self._pc_owed = 0
-        self.instances = 0
-        self.busy = 0
-        self.starting = 0
-        self.cold_starts = 0
-        self.throttled = 0
-        self._area_t = 0.0
-        self.instance_s = 0.0
-        self.busy_s = 0.0
-        self.provisioned_s = 0.0
-        self.billed_busy_s = 0.0
+        # the state the kernel works on (see `sim.des.serverless_kernel`)
+        self._n = np.zeros(K.N_FIELDS, dtype=np.int64)
+        self._f = np.zeros(K.F_FIELDS, dtype=np.float64)
+        self._f[K.F_NEXT_S] = _INF
+        self._heap = np.zeros((64, 5), dtype=np.float64)
+        self._expiries = np.zeros((64, 3), dtype=np.float64)
+        self._per_id = np.zeros((K.ID_ROWS, 64), dtype=np.int64)
+        self._per_id[K.ROW_GEN] = -1
+        self._cold = np.zeros(0, dtype=np.float64)
+        self._latencies = np.zeros(64, dtype=np.float64)
+        self._events = np.zeros((64 if log is not None else 1, 4), dtype=np.float64)
+        self._next_s = _INF  # the earliest pending transition (`advance` reads it)
         for _ in range(self.desired):
             instance = self._new_instance()
-            self._pc.add(instance)
-            self._idle_pc.append(instance)
+            self._per_id[K.ROW_PC, instance] = 1
+            self._push_idle_pc(instance)
+
+    # --- counters and areas, kept in the kernel's arrays --------------------------------
+
+    @property
+    def instances(self) -> int:
+        """Live instances: warm (idle or busy) or starting."""
+        return int(self._n[K.N_INSTANCES])
+
+    @property
+    def busy(self) -> int:
+        return int(self._n[K.N_BUSY])
+
+    @property
+    def starting(self) -> int:
+        return int(self._n[K.N_STARTING])
+
+    @property
+    def cold_starts(self) -> int:
+        return int(self._n[K.N_COLD_STARTS])
+
+    @property
+    def throttled(self) -> int:
+        return int(self._n[K.N_THROTTLED])
+
+    @property
+    def instance_s(self) -> float:
+        return float(self._f[K.F_INSTANCE_S])
+
+    @property
+    def busy_s(self) -> float:
+        return float(self._f[K.F_BUSY_S])
+
+    @property
+    def provisioned_s(self) -> float:
+        return float(self._f[K.F_PROVISIONED_S])
+
+    @property
+    def billed_busy_s(self) -> float:
+        return float(self._f[K.F_BILLED_BUSY_S])
 
     # --- Actuator protocol: the desired count is the provisioned concurrency ------------
 
@@ -134,47 +174,53 @@ class SimServerlessPool(DesiredCapacity):
         idle on-demand instance is kept as provisioned (it is warm already), and
         failing that the next on-demand instance to finish becomes provisioned.
         """
-        if self.instances < self._max:
-            instance = self._new_instance()
-            self._pc.add(instance)
-            self._pc_init.add(instance)
-            self.starting += 1
-            self._push(now_s + self.pool.cold_start_s.sample(self._prov_rng), _PC_READY, instance)
-        elif self._idle:
-            instance = self._idle.pop()
+        n = self._n
+        if n[K.N_INSTANCES] < self._max:
+            instance = self._new_instance()  # may grow the arrays
+            per_id = self._per_id
+            per_id[K.ROW_PC, instance] = 1
+            per_id[K.ROW_PC_INIT, instance] = 1
+            n[K.N_STARTING] += 1
+            self._push(now_s + self.pool.cold_start_s.sample(self._prov_rng), K.PC_READY, instance)
+        elif n[K.N_IDLE]:
+            per_id = self._per_id
+            n[K.N_IDLE] -= 1
+            instance = int(per_id[K.ROW_IDLE, n[K.N_IDLE]])  # the newest idle one
             # a new generation cancels its pending expiry (generations only grow, so
             # an old expiry never matches should it become on-demand again)
-            self._gen[instance] += 1
-            self._pc.add(instance)
-            self._idle_pc.append(instance)
+            per_id[K.ROW_GEN, instance] += 1
+            per_id[K.ROW_PC, instance] = 1
+            self._push_idle_pc(instance)
         else:
-            self._pc_owed += 1
+            n[K.N_OWED] += 1
 
     def _unprovision_one(self) -> None:
-        if self._pc_owed:
-            self._pc_owed -= 1
-        elif self._idle_pc:
-            instance = self._idle_pc.pop()
-            self._pc.discard(instance)
-            self.instances -= 1
-        elif self._pc_init:
-            instance = max(self._pc_init)
-            self._pc_init.discard(instance)
-            self._pc.discard(instance)
-            self.instances -= 1
-            self.starting -= 1
-        else:
-            self._pc.discard(max(self._pc))  # busy: becomes on-demand when it finishes
+        n, per_id = self._n, self._per_id
+        if n[K.N_OWED]:
+            n[K.N_OWED] -= 1
+        elif n[K.N_IDLE_PC]:
+            n[K.N_IDLE_PC] -= 1
+            per_id[K.ROW_PC, per_id[K.ROW_IDLE_PC, n[K.N_IDLE_PC]]] = 0
+            n[K.N_INSTANCES] -= 1
+        elif per_id[K.ROW_PC_INIT].any():
+            instance = int(np.flatnonzero(per_id[K.ROW_PC_INIT])[-1])  # the newest
+            per_id[K.ROW_PC_INIT, instance] = 0
+            per_id[K.ROW_PC, instance] = 0
+            n[K.N_INSTANCES] -= 1
+            n[K.N_STARTING] -= 1
+        else:  # busy: becomes on-demand when it finishes
+            per_id[K.ROW_PC, int(np.flatnonzero(per_id[K.ROW_PC])[-1])] = 0
 
     # --- observation -------------------------------------------------------------------
 
     @property
     def ready(self) -> int:
-        return self.instances - self.starting
+        n = self._n
+        return int(n[K.N_INSTANCES] - n[K.N_STARTING])
 
     @property
     def pending(self) -> int:
-        return self.starting
+        return int(self._n[K.N_STARTING])
 
     def queue_len(self, now_s: float) -> int:
         del now_s
@@ -184,7 +230,8 @@ class SimServerlessPool(DesiredCapacity):
         """Cumulative (busy instance-seconds, instance-seconds) up to `now_s`."""
         self.advance(now_s)
         self._touch(now_s)
-        return self.busy_s, self.instance_s
+        f = self._f
+        return float(f[K.F_BUSY_S]), float(f[K.F_INSTANCE_S])
 
     def cost_usd(self, now_s: float, *, final: bool = False) -> float:
         del final
@@ -204,7 +251,8 @@ class SimServerlessPool(DesiredCapacity):
     def can_accept(self, now_s: float) -> bool:
         """Whether a request arriving now would start (warm or cold), not be throttled."""
         self.advance(now_s)
-        return bool(self._idle_pc or self._idle or self.instances < self._max)
+        n = self._n
+        return bool(n[K.N_IDLE_PC] or n[K.N_IDLE] or n[K.N_INSTANCES] < self._max)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -226,174 +274,117 @@ class SimServerlessPool(DesiredCapacity):
 
     def advance(self, now_s: float) -> None:
         """Apply every internal transition due at or before `now_s`, in time order."""
-        heap, expiries = self._heap, self._expiries
-        if (heap and heap[0][0] <= now_s) or (expiries and expiries[0][0] <= now_s):
+        if self._next_s <= now_s:
             self._admit(0, 0, now_s)
 
     def _admit(self, first: int, stop: int, at_s: float | None) -> None:
-        """Catch up to each arrival and start (or throttle) requests `first`..`stop - 1`.
+        """Catch up and start (or throttle) requests `first`..`stop - 1` in the kernel.
 
         Each request arrives at `at_s`, or at its arrival time when `at_s` is None;
-        with no request (`first == stop`) the pool only catches up to `at_s`. This is
-        the per-request hot path, written out in one function over local variables
-        (written back at the end): a catch-up step is a completion, a cold start or
-        provisioned instance becoming ready, or a keep-alive expiry, applied in time
-        order (an expiry first at a tie) with the time-weighted areas brought up to
-        it; then the arrival takes an idle provisioned instance, else the newest
-        idle on-demand one, else a new instance (cold start) under max concurrency,
-        else it is throttled.
+        with no request (`first == stop`) the pool only catches up to `at_s`. The
+        kernel stops early when a buffer is full or the cold-start draws are used
+        up; each such stop is met here (grow, draw more) and the call resumed.
         """
-        heap, expiries, gen, idle = self._heap, self._expiries, self._gen, self._idle
-        idle_pc, pc, pc_init = self._idle_pc, self._pc, self._pc_init
-        book, log, name = self._book, self._log, self.name
-        arrival, start_at, service, billed = (
-            book.arrival_s,
-            book.start_s,
-            self._service_s,
-            self._billed_s,
-        )
-        latency_at, outcome = book.latency_s, book.outcome
-        add_latency = book.interval_latencies.append
-        keep_alive_s, desired, limit = self._keep_alive_s, self.desired, self._max
-        instances, busy, starting, seq = self.instances, self.busy, self.starting, self._seq
-        area_t, instance_s, busy_s = self._area_t, self.instance_s, self.busy_s
-        provisioned_s, billed_busy_s, served = self.provisioned_s, self.billed_busy_s, 0
-        heappop, heappush = heapq.heappop, heapq.heappush
-        owed = self._pc_owed
-        heap_s = heap[0][0] if heap else _INF  # the earliest time in each queue
-        expiry_s = expiries[0][0] if expiries else _INF
-        # request -1: no arrival, only the catch-up to at_s
-        for request in range(first, stop) if first < stop else (-1,):
-            now_s = arrival[request] if at_s is None else at_s
-            while True:  # catch up to now_s
-                if expiry_s <= heap_s:
-                    if expiry_s > now_s:
-                        break
-                    expire_s, instance, generation = expiries.popleft()
-                    expiry_s = expiries[0][0] if expiries else _INF
-                    if gen.get(instance) == generation:  # idle ever since
-                        elapsed = expire_s - area_t
-                        if elapsed > 0.0:
-                            instance_s += instances * elapsed
-                            busy_s += busy * elapsed
-                            provisioned_s += desired * elapsed
-                            area_t = expire_s
-                        del idle[bisect_left(idle, instance)]
-                        del gen[instance]
-                        instances -= 1
-                        if log is not None:
-                            log.append((expire_s, name, "expire", f"instance={instance}"))
-                    continue
-                if heap_s > now_s:
-                    break
-                time_s, _, kind, instance, done = heappop(heap)
-                heap_s = heap[0][0] if heap else _INF
-                elapsed = time_s - area_t
-                if elapsed > 0.0:
-                    instance_s += instances * elapsed
-                    busy_s += busy * elapsed
-                    provisioned_s += desired * elapsed
-                    area_t = time_s
-                if kind == _DONE:
-                    busy -= 1
-                    billed_busy_s += billed[done]
-                    latency = time_s - arrival[done]  # RequestBook.serve, inline
-                    latency_at[done] = latency
-                    outcome[done] = SERVED
-                    served += 1
-                    add_latency(latency)
-                    if log is not None:
-                        log.append((time_s, name, "finish", f"req={done} instance={instance}"))
-                    if pc and instance in pc:
-                        idle_pc.append(instance)
-                        continue
-                    if owed:  # provisioned concurrency waiting for room under max
-                        owed -= 1
-                        gen[instance] = gen.get(instance, -1) + 1  # no expiry of its may match
-                        pc.add(instance)
-                        idle_pc.append(instance)
-                        continue
-                    generation = gen.get(instance, -1) + 1
-                    gen[instance] = generation
-                    insort(idle, instance)
-                    # Keep-alive is one constant, so expiries come due in the order
-                    # instances go idle: a FIFO holds them (entries of instances reused
-                    # since are skipped by their generation).
-                    expire_s = time_s + keep_alive_s
-                    if not expiries:
-                        expiry_s = expire_s
-                    expiries.append((expire_s, instance, generation))
-                elif kind == _WARM:
-                    starting -= 1
-                elif instance in pc_init:  # _PC_READY, not cancelled meanwhile
-                    pc_init.discard(instance)
-                    starting -= 1
-                    idle_pc.append(instance)
-            if request < 0:
+        n, book, log = self._n, self._book, self._log
+        at_arrival = at_s is None
+        while True:
+            first = K.admit(
+                first, stop, math.nan if at_s is None else at_s, at_arrival,
+                self.desired, self._max, self._keep_alive_s,
+                self._arrival, self._start_at, self._latency_at, self._outcome,
+                self._service_s, self._billed_s, self._cold,
+                n, self._f, self._heap, self._expiries, self._per_id,
+                self._latencies, self._events, log is not None,
+            )  # fmt: skip
+            if n[K.N_SERVED]:
+                book.served += int(n[K.N_SERVED])
+                book.interval_latencies += self._latencies[: n[K.N_LATENCIES]].tolist()
+            if n[K.N_DROPPED]:
+                book.dropped += int(n[K.N_DROPPED])
+            if log is not None and n[K.N_EVENTS]:
+                self._flush_events(log, int(n[K.N_EVENTS]))
+            why = n[K.N_STOP]
+            if why == K.STOP_DONE:
                 break
-            elapsed = now_s - area_t
-            if elapsed > 0.0:
-                instance_s += instances * elapsed
-                busy_s += busy * elapsed
-                provisioned_s += desired * elapsed
-                area_t = now_s
-            if idle_pc:
-                instance = idle_pc.pop()
-                start_s = now_s + 0.0  # as a cold start adds its delay (-0.0 + 0.0 is 0.0)
-                if log is not None:
-                    log.append((now_s, name, "warm_start", f"req={request} instance={instance}"))
-            elif idle:
-                instance = idle.pop()
-                gen[instance] += 1  # cancels its pending expiry
-                start_s = now_s + 0.0  # as a cold start adds its delay (-0.0 + 0.0 is 0.0)
-                if log is not None:
-                    log.append((now_s, name, "warm_start", f"req={request} instance={instance}"))
-            elif instances < limit:
-                self._ids += 1
-                instances += 1
-                instance = self._ids
-                gen[instance] = 0
-                start_s = now_s + self.pool.cold_start_s.sample(self._cold_rng)
-                self.cold_starts += 1
-                starting += 1
-                seq += 1
-                heappush(heap, (start_s, seq, _WARM, instance, -1))
-                if start_s < heap_s:
-                    heap_s = start_s
-                if log is not None:
-                    log.append((now_s, name, "cold_start", f"req={request} instance={instance}"))
+            if why == K.STOP_COLD:
+                self._draw_cold()
             else:
-                self.throttled += 1
-                book.drop(request)
-                if log is not None:
-                    log.append((now_s, name, "drop", f"req={request} throttled"))
-                continue
-            busy += 1
-            start_at[request] = start_s
-            seq += 1
-            done_s = start_s + service[request]
-            heappush(heap, (done_s, seq, _DONE, instance, request))
-            if done_s < heap_s:
-                heap_s = done_s
-        self.instances, self.busy, self.starting, self._seq = instances, busy, starting, seq
-        self._area_t, self.instance_s, self.busy_s = area_t, instance_s, busy_s
-        self.provisioned_s, self.billed_busy_s = provisioned_s, billed_busy_s
-        book.served += served
-        self._pc_owed = owed
+                self._grow()
+        self._next_s = float(self._f[K.F_NEXT_S])
+
+    # --- state upkeep (rare: growth, draws, provisioned concurrency) --------------------
+
+    def _flush_events(self, log: list[tuple[float, str, str, str]], count: int) -> None:
+        name = self.name
+        for time_s, code, instance, request in self._events[:count].tolist():
+            kind = _EVENT_NAMES[int(code)]
+            if kind == "expire":
+                detail = f"instance={int(instance)}"
+            elif kind == "drop":
+                detail = f"req={int(request)} throttled"
+            else:
+                detail = f"req={int(request)} instance={int(instance)}"
+            log.append((time_s, name, kind, detail))
+
+    def _draw_cold(self) -> None:
+        """Keep the unused cold-start draws and add the next chunk of the stream."""
+        n = self._n
+        rest = self._cold[n[K.N_COLD_USED] : n[K.N_COLD_DRAWN]]
+        more = self.pool.cold_start_s.sample_many(self._cold_rng, _COLD_CHUNK)
+        self._cold = np.concatenate([rest, more])
+        n[K.N_COLD_USED], n[K.N_COLD_DRAWN] = 0, self._cold.size
+
+    def _grow(self) -> None:
+        """Double every buffer that is full or nearly so (the kernel said one is)."""
+        n = self._n
+        if n[K.N_HEAP] + 2 > len(self._heap):
+            self._heap = np.concatenate([self._heap, np.zeros_like(self._heap)])
+        if n[K.N_EXP] + 1 > len(self._expiries):
+            # unwrap the ring: oldest first from row 0
+            order = (n[K.N_EXP_HEAD] + np.arange(n[K.N_EXP])) % len(self._expiries)
+            grown = np.zeros((2 * len(self._expiries), 3), dtype=np.float64)
+            grown[: n[K.N_EXP]] = self._expiries[order]
+            self._expiries, n[K.N_EXP_HEAD] = grown, 0
+        if n[K.N_IDS] + 2 > self._per_id.shape[1]:
+            grown_ids = np.zeros((K.ID_ROWS, 2 * self._per_id.shape[1]), dtype=np.int64)
+            grown_ids[K.ROW_GEN] = -1
+            grown_ids[:, : self._per_id.shape[1]] = self._per_id
+            self._per_id = grown_ids
+        if n[K.N_LATENCIES] >= len(self._latencies):
+            self._latencies = np.zeros(2 * len(self._latencies), dtype=np.float64)
+        if self._log is not None and n[K.N_EVENTS] >= len(self._events):
+            self._events = np.zeros((2 * len(self._events), 4), dtype=np.float64)
 
     def _new_instance(self) -> int:
-        self._ids += 1
-        self.instances += 1
-        return self._ids
+        n = self._n
+        if n[K.N_IDS] + 2 > self._per_id.shape[1]:
+            self._grow()
+        n[K.N_IDS] += 1
+        n[K.N_INSTANCES] += 1
+        return int(n[K.N_IDS])
+
+    def _push_idle_pc(self, instance: int) -> None:
+        n = self._n
+        self._per_id[K.ROW_IDLE_PC, n[K.N_IDLE_PC]] = instance
+        n[K.N_IDLE_PC] += 1
 
     def _push(self, time_s: float, kind: int, instance: int) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (time_s, self._seq, kind, instance, -1))
+        n = self._n
+        if n[K.N_HEAP] + 2 > len(self._heap):
+            self._grow()
+        n[K.N_SEQ] += 1
+        n[K.N_HEAP] = K.heap_push(
+            self._heap, int(n[K.N_HEAP]), time_s, int(n[K.N_SEQ]), kind, instance, -1
+        )
+        self._next_s = min(self._next_s, time_s)
+        self._f[K.F_NEXT_S] = self._next_s
 
     def _touch(self, now_s: float) -> None:
-        elapsed = now_s - self._area_t
+        f, n = self._f, self._n
+        area_t = float(f[K.F_AREA_T])
+        elapsed = now_s - area_t
         if elapsed > 0.0:
-            self.instance_s += self.instances * elapsed
-            self.busy_s += self.busy * elapsed
-            self.provisioned_s += self.desired * elapsed
-            self._area_t = now_s
+            f[K.F_INSTANCE_S] = float(f[K.F_INSTANCE_S]) + int(n[K.N_INSTANCES]) * elapsed
+            f[K.F_BUSY_S] = float(f[K.F_BUSY_S]) + int(n[K.N_BUSY]) * elapsed
+            f[K.F_PROVISIONED_S] = float(f[K.F_PROVISIONED_S]) + self.desired * elapsed
+            f[K.F_AREA_T] = now_s
