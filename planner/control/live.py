@@ -40,6 +40,7 @@ LOOKBACK_S = 900
 METRIC_PERIOD_S = 60
 #: The note the control loop adds to a clamped decision's reason.
 _CLAMP = re.compile(r"clamped \d+->\d+ \(\w+\)")
+_CLAMP_NOTE = re.compile(r"; clamped \d+->\d+ \(\w+\)")
 
 
 @dataclass
@@ -212,7 +213,10 @@ class LiveController:
             would, reason = shadow.current(), shadow.last_reason or "no change"
         else:
             would = self.group.current()
+            spilled = [r.reason for r in changes if r.target == SPILLOVER]
             reason = acted[-1].reason if acted else f"kept {observation.desired}"
+            if not acted and spilled:  # the decision's reason, from the spillover's change
+                reason = f"{reason}; {_CLAMP_NOTE.sub('', spilled[-1])}"
         return self._record(
             now,
             time_s,

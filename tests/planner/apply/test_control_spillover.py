@@ -205,6 +205,7 @@ def controller(
     ceiling: int = MAX_CONCURRENCY,
     max_step: int | None = None,
     record_path: Path | None = None,
+    asg_ceiling: int = 12,
 ) -> tuple[LiveController, Any]:
     conn = AwsConnection(REGION, stack.endpoint)
     context = PolicyContext(
@@ -220,7 +221,7 @@ def controller(
         context=context,
         mode=mode,  # type: ignore[arg-type]
         floor=2,
-        ceiling=12,
+        ceiling=asg_ceiling,
         record_path=record_path,
         spillover=SpilloverControl(
             ServerlessVariantActuator(sm, ENDPOINT), floor=1, ceiling=ceiling, max_step=max_step
@@ -256,6 +257,18 @@ def test_active_mode_clamps_to_the_stacks_max_concurrency(
     stub.assert_no_pending_responses()
     assert record.spillover_would_set == 6
     assert "spillover: clamped 16->6 (TooManyReplicas)" in record.reason
+
+
+def test_a_spillover_change_alone_keeps_the_decisions_reason(spill_stack: LiveStack) -> None:
+    put_demand(spill_stack.endpoint, requests_per_min=600.0, age_s=60)
+    live, sm = controller(spill_stack, "active", asg_ceiling=3)  # the group stays at 3
+    stub = stub_only(sm)
+    expect_update(stub, 16)
+    record = live.step()
+    stub.assert_no_pending_responses()
+    assert (record.running_desired, record.would_set) == (3, 3)
+    assert record.reason.startswith("kept 3; gpu 3 for base 10.0 rps")  # its own clamp
+    assert "spillover 16 provisioned" in record.reason
 
 
 def test_missing_demand_keeps_the_provisioned_concurrency(spill_stack: LiveStack) -> None:
