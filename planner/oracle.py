@@ -47,6 +47,7 @@ from sim.scenario import Scenario
 from sim.workload.model import FloatArray, Workload
 
 if TYPE_CHECKING:
+    from sim.fluid.checkpoint import ScheduleReplays
     from sim.oracle import OracleResult
     from sim.oracle.problem import Problem
 
@@ -60,6 +61,18 @@ MODEL_REPLAYS = 5
 #: on `benchmarks/oracle_cases.py`'s fluid cases, 160 buys 0.4 % below 80 for 1.6x
 #: the time, 20 ends above the old oracle's trim.
 DESCENT_REPLAYS = 80
+#: Descents from random requests after the three from the model's plan and the
+#: cheapest constant (`_random_starts`): the pieces each start has, and the range of
+#: the factor on the best plan's mean request each piece draws.
+RANDOM_STARTS = 8
+RANDOM_PIECES = 5
+RANDOM_SPREAD = (0.9, 1.5)
+#: Tag of the random starts' stream, spawned from the run's seed.
+_RANDOM_STARTS_STREAM = 0x0AC1E
+#: Decision intervals from which a fluid replay resumes from checkpoints of earlier
+#: ones (`_Verifier.replay_plan`); shorter runs replay from the start (a checkpoint
+#: costs about as much as a few intervals).
+RESUME_MIN_TICKS = 2_000
 #: Replayed decision intervals after which the optional refinements (floors, blend,
 #: margin, the ladder above a verified plan, the descents) stop: on long horizons one
 #: replay takes seconds, and a verified plan is already there. About 2.5 replays of
@@ -178,6 +191,8 @@ class _Verifier:
     ticks: int = 0
     #: Per replay `keep_cheaper` made, whether it cut the best bill by `MIN_GAIN`.
     gains: list[bool] = field(default_factory=list)
+    #: Plan replays resumed from checkpoints of earlier ones (fluid, long runs only).
+    resuming: ScheduleReplays | None = None
 
     @property
     def measures_intervals(self) -> bool:
@@ -201,9 +216,45 @@ class _Verifier:
     def refine_ticks(self) -> int:
         return REFINE_TICKS if self.measures_intervals else DES_REFINE_TICKS
 
-    def _count(self) -> None:
+    def _count(self, ticks: int | None = None) -> None:
         self.replays += 1
-        self.ticks += self.ticks_per_replay
+        self.ticks += self.ticks_per_replay if ticks is None else ticks
+
+    def replay_plan(self, plan: OracleResult) -> tuple[RunResult, FloatArray | None]:
+        """Replay what `plan` requests, with the per-interval shares where the engine
+        measures them (`replay_shares`). On a long fluid run the replay resumes from
+        the latest checkpoint of a recent replay that requested the same up to it
+        (`sim.fluid.checkpoint`: the same result, bit for bit), and the budget counts
+        only the intervals it simulated."""
+        policy = plan.replay_policy()
+        resuming = self._resuming()
+        if resuming is None:
+            return self.replay_shares(policy)
+        replayed = resuming.replay(policy, plan.desired_at_ticks())
+        self._count(replayed.simulated)
+        return replayed.result, replayed.shares
+
+    def _resuming(self) -> ScheduleReplays | None:
+        """The resuming replays, where they pay: the fluid engine, an instance pool,
+        at least `RESUME_MIN_TICKS` decision intervals."""
+        from sim.capacity.pools import ServerlessEndpoint
+        from sim.engine import make_context
+        from sim.fluid import FluidEngine
+        from sim.fluid.checkpoint import ScheduleReplays
+
+        if self.resuming is None:
+            engine, scenario = self.engine, self.scenario
+            if (
+                not isinstance(engine, FluidEngine)
+                or isinstance(scenario.pool, ServerlessEndpoint)
+                or self.ticks_per_replay < RESUME_MIN_TICKS
+            ):
+                return None
+            # `FluidEngine.run`'s context (a schedule replay ignores it)
+            policy_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
+            context = make_context(scenario, self.workload, policy_rng)
+            self.resuming = ScheduleReplays(engine, scenario, self.workload, self.seed, context)
+        return self.resuming
 
     def replay(
         self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
@@ -237,7 +288,7 @@ class _Verifier:
 
     def keep_cheaper(self, plan: OracleResult, best: Verified) -> tuple[bool, Verified]:
         """Replay `plan`: whether it meets the SLO, and the cheaper of it and `best`."""
-        run = self.replay(plan.replay_policy())
+        run, _ = self.replay_plan(plan)
         met = self.meets(run)
         self.gains.append(met and run.cost_usd < (1.0 - MIN_GAIN) * best[0].cost_usd)
         return met, (run, plan) if met and run.cost_usd < best[0].cost_usd else best
@@ -353,16 +404,58 @@ def _descents(check: _Verifier, verified: list[Verified]) -> Verified:
     best = min(verified, key=lambda v: v[0].cost_usd)
     model = min((v for v in verified if v[1].chosen != "constant"), key=_bill, default=None)
     constant = next((v for v in verified if v[1].chosen == "constant"), None)
-    pool, spill = check.scenario.pool, check.scenario.spillover is not None
     for start, on_ready in ((model, True), (constant, True), (model, False)):
         if start is None or check.over_budget():
             continue
-        found, _ = descend(  # with a spillover pool each block is tried both ways
-            check, start, min_replicas=pool.min_replicas,
-            max_replays=DESCENT_REPLAYS * (2 if spill else 1),
-            max_replicas=pool.max_replicas if spill else None, on_ready=on_ready,
-        )  # fmt: skip
-        best = min(best, found, key=_bill)
+        best = min(best, _descend(check, start, on_ready=on_ready), key=_bill)
+    return _random_starts(check, best)
+
+
+def _descend(check: _Verifier, start: Verified, *, on_ready: bool) -> Verified:
+    """`descend` from `start` with the oracle's replays (with a spillover pool each
+    block is tried both ways, with twice the replays)."""
+    pool, spill = check.scenario.pool, check.scenario.spillover is not None
+    found, _ = descend(
+        check, start, min_replicas=pool.min_replicas,
+        max_replays=DESCENT_REPLAYS * (2 if spill else 1),
+        max_replicas=pool.max_replicas if spill else None, on_ready=on_ready,
+    )  # fmt: skip
+    return found
+
+
+def _random_starts(check: _Verifier, best: Verified) -> Verified:
+    """More descents, from random piecewise-constant requests that meet the SLO.
+
+    The three descents end in local optima of their moves; where the engine's
+    landscape is rugged (where a burst sits against the capacity, the end of the run),
+    a start with capacity to spare in other places ends in another. `RANDOM_STARTS`
+    draws of `RANDOM_PIECES` pieces, each at the best plan's mean request times a
+    factor in `RANDOM_SPREAD` (above 1 on average, so that most starts meet), from a
+    stream of the run's seed (the same inputs give the same oracle). Each start that
+    meets the SLO is descended on its requests; the cheapest plan wins. Skipped once
+    the refinement budget is spent (a long horizon's replays are too dear for it).
+    """
+    plan = best[1]
+    requests = plan.desired_at_ticks()
+    ticks = len(requests)
+    if ticks < RANDOM_PIECES:
+        return best
+    pool = check.scenario.pool
+    rng = np.random.default_rng(np.random.SeedSequence([check.seed, _RANDOM_STARTS_STREAM]))
+    level = float(np.mean(requests))
+    low, high = RANDOM_SPREAD
+    for _ in range(RANDOM_STARTS):
+        if check.over_budget():
+            break
+        cuts = np.sort(rng.choice(np.arange(1, ticks), size=RANDOM_PIECES - 1, replace=False))
+        drawn = np.empty(ticks, dtype=np.int64)
+        for part in np.split(np.arange(ticks), cuts):
+            wanted = round(level * rng.uniform(low, high))
+            drawn[part] = min(max(wanted, pool.min_replicas), pool.max_replicas)
+        start = replace(plan, desired=drawn, chosen="random")
+        run, _ = check.replay_plan(start)
+        if check.meets(run):
+            best = min(best, _descend(check, (run, start), on_ready=False), key=_bill)
     return best
 
 
@@ -409,7 +502,7 @@ def _verified_model_plan(
         if key in seen:
             attainment = seen[key]
         else:
-            run, shares = check.replay_shares(plan.replay_policy())
+            run, shares = check.replay_plan(plan)
             attainment = seen[key] = run.slo_attainment
             if (
                 shares is not None
@@ -477,7 +570,7 @@ def _with_margin(check: _Verifier, plan: OracleResult, problem: Problem) -> Veri
     while tries < MARGIN_REPLAYS and high <= 1.0:
         tries += 1
         candidate = widened(high)
-        run = check.replay(candidate.replay_policy())
+        run, _ = check.replay_plan(candidate)
         if check.meets(run):
             best = (run, candidate)
             break

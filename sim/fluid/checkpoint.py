@@ -19,18 +19,25 @@ the checkpointed run's asked for up to the checkpoint.
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from sim.contract import MetricHistory
+from sim.contract import MetricHistory, PolicyContext
+from sim.fluid.serverless import ServerlessRun
+from sim.replay import SchedulePolicy
+from sim.result import RunResult
+from sim.scenario import Scenario
+from sim.workload.model import FloatArray, Workload
 
 if TYPE_CHECKING:
     from sim.control import ControlLoop, Reading
-    from sim.fluid.engine import _InstanceRun
+    from sim.fluid.engine import FluidEngine, _InstanceRun
 
 #: The run's arrays the kernel changes in place (scratch arrays it zeroes each call
 #: are left out).
@@ -167,3 +174,91 @@ def _restore(thing: object, kept: dict[str, Any]) -> None:
             np.copyto(current, value)
         else:
             setattr(thing, name, value)
+
+
+#: Checkpoints one replay takes, evenly spaced.
+CHECKPOINTS_PER_RUN = 64
+#: Replays kept to resume from (the most recent first).
+KEPT_RUNS = 4
+
+
+@dataclass
+class _Kept:
+    requests: NDArray[np.int64]
+    run: _InstanceRun
+    loop: ControlLoop
+    checkpoints: list[Checkpoint]
+
+
+@dataclass
+class ScheduleReplays:
+    """Replays of request schedules in one fluid run setting (scenario, workload,
+    seed), each resumed from the latest checkpoint of a kept replay that asked for the
+    same capacity up to it.
+
+    Attributes:
+        engine: The fluid engine (its sampled inputs are shared by every replay).
+        scenario: An instance pool's scenario.
+        workload: The traffic.
+        seed: The run's seed.
+        context: What the schedule policies are reset with (they ignore it).
+    """
+
+    engine: FluidEngine
+    scenario: Scenario
+    workload: Workload
+    seed: int
+    context: PolicyContext
+    kept: list[_Kept] = field(default_factory=list)
+
+    def replay(self, policy: SchedulePolicy, requests: NDArray[np.int64]) -> Replayed:
+        """Replay `policy`, which asks for `requests[k]` at decision tick k.
+
+        Returns the run's result, its per-interval shares within the SLO and the
+        decision intervals simulated (fewer than the run's when it resumed).
+        """
+        from sim.control import ControlLoop
+
+        run = self.engine.start(self.scenario, self.workload, self.seed)
+        assert not isinstance(run, ServerlessRun), "schedule replays of an instance pool"
+        loop = ControlLoop(policy, run.actuators(), self.context)
+        loop.reset()
+        base, checkpoint = self._resume_point(requests)
+        checkpoints: list[Checkpoint] = []
+        if base is not None and checkpoint is not None:
+            resume(run, loop, checkpoint, base.run, base.loop)
+            checkpoints = [c for c in base.checkpoints if c.index <= checkpoint.index]
+        start = run._index
+        every = max(1, run.n_intervals // CHECKPOINTS_PER_RUN)
+        drive_checkpointed(run, loop, every, checkpoints)
+        self.kept.insert(0, _Kept(np.asarray(requests), run, loop, checkpoints))
+        del self.kept[KEPT_RUNS:]
+        shares = np.asarray(run.interval_share, dtype=np.float64)
+        return Replayed(run.result(loop, self.seed), shares, run.n_intervals - start)
+
+    def _resume_point(self, requests: NDArray[np.int64]) -> tuple[_Kept | None, Checkpoint | None]:
+        """The kept replay and its checkpoint that let `requests` start latest."""
+        found: tuple[_Kept | None, Checkpoint | None] = (None, None)
+        latest = 0
+        for kept in self.kept:
+            if len(kept.requests) != len(requests) or not kept.checkpoints:
+                continue
+            differ = np.flatnonzero(kept.requests != requests)
+            first = int(differ[0]) if differ.size else len(requests) + 1
+            # a checkpoint after decision tick k holds when ticks 0..k asked the same
+            indices = [c.index for c in kept.checkpoints]
+            usable = bisect.bisect_left(indices, first) - 1
+            if usable >= 0 and indices[usable] > latest:
+                latest = indices[usable]
+                found = (kept, kept.checkpoints[usable])
+        return found
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One schedule replay: its result, its per-interval shares of requests within the
+    SLO, and the decision intervals it simulated."""
+
+    result: RunResult
+    shares: FloatArray
+    simulated: int

@@ -218,25 +218,34 @@ def test_the_oracle_costs_what_replaying_its_requests_bills(seed: int, engine: s
     assert len(case.oracle.schedule) == len(case.oracle.requested)
 
 
+@pytest.mark.parametrize("seed", [1, 4, 39])
+def test_resumed_replays_find_the_same_oracle(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every plan replay resumed from checkpoints of earlier ones (as on long
+    runs: `sim.fluid.checkpoint`), the oracle is the same plan at the same bill, and
+    that bill is what replaying its requests from the start bills. (On these short
+    runs the budget never binds, so fewer simulated intervals change nothing.)"""
+    import planner.oracle
+
+    case = make_case(seed, "fluid")
+    monkeypatch.setattr(planner.oracle, "RESUME_MIN_TICKS", 1)
+    scenario = case.scenario
+    resumed = solve_reference(scenario, case.workload, engine=case.engine, seed=scenario.seed)
+    assert (resumed.cost_usd, resumed.attainment) == (case.oracle.cost_usd, case.oracle.attainment)
+    assert resumed.requested == case.oracle.requested
+    run = case.run(SchedulePolicy(resumed.requested, name="oracle"))
+    assert (run.cost_usd, run.slo_attainment) == (resumed.cost_usd, resumed.attainment)
+
+
 #: Seeds where the oracle's own descent, started from each random schedule that meets
 #: the SLO, is checked against it: 19 once ended 2.0 % below (USD 0.698 against 0.713;
-#: fixed by the third descent, on the requests alone). Measured after that fix on
-#: seeds 24-47, seed 39 (ec2-asg, SLO 40 s at 0.95) still ends 0.75 % below (USD 1.1070
-#: against 1.1154): a local optimum the oracle's three starts miss. Strict: the test
-#: fails once the oracle finds it.
+#: fixed by the third descent, on the requests alone); 39 (ec2-asg, SLO 60 s at 0.95)
+#: 0.75 % below (USD 1.1070 against 1.1154, a local optimum the three starts missed;
+#: fixed by the oracle's own descents from random starts, drawn from another stream
+#: than these). Held out: seeds 0-47 with this adversary, none more than 0.40 % below.
 DESCENT_SEEDS = [19, 39]
-DESCENT_GAPS = {39: "a descent from a random start ends 0.75 % below: another local optimum"}
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=DESCENT_GAPS[s]))
-        if s in DESCENT_GAPS
-        else s
-        for s in DESCENT_SEEDS
-    ],
-)
+@pytest.mark.parametrize("seed", DESCENT_SEEDS)
 def test_the_descent_from_random_starts_does_not_undercut_the_oracle(seed: int) -> None:
     case = make_case(seed, "fluid")
     assert case.oracle.feasible
