@@ -51,6 +51,9 @@ class TrainConfig:
         history_h: Hours of traffic before each episode handed to the base policy
             (forecasters fit on it); 0 hands none.
         hyperparameters: Overrides of the algorithm's keyword arguments.
+        checkpoints: Times during training the model is scored on the validation
+            window (evenly spaced, besides before training and at the end); the best
+            scored, not the last, is kept (`planner.train.learn`). 0 keeps the last.
     """
 
     algo: str
@@ -70,6 +73,7 @@ class TrainConfig:
     #: Stop training after this many wall-clock seconds (benchmarks with a time
     #: budget); None trains `timesteps`. A stop by the clock is not reproducible.
     max_train_s: float | None = None
+    checkpoints: int = 4
 
     def __post_init__(self) -> None:
         # the mode's defaults are filled in here, so the config (and the bundle and
@@ -79,6 +83,8 @@ class TrainConfig:
         if self.nudges is None:
             object.__setattr__(self, "nudges", default_nudges(self.action_mode))
         self.actions  # noqa: B018  (raises ValueError for factors or nudges the mode rejects)
+        if self.checkpoints < 0:
+            raise ValueError(f"checkpoints must be >= 0, got {self.checkpoints}")
 
     @property
     def actions(self) -> ActionMap:
@@ -94,6 +100,18 @@ class TrainJob:
     seed: int
     train_scenario: Scenario
     validation_scenario: Scenario
+    #: The validation window's oracle cost: checkpoints rank by cost over it, as the
+    #: pipeline ranks seeds (`planner.tune.objective_value`); None ranks by cost alone.
+    validation_oracle_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One validation score taken during training."""
+
+    timesteps: int
+    cost_usd: float
+    attainment: float
 
 
 @dataclass(frozen=True)
@@ -105,3 +123,7 @@ class TrainedModel:
     validation_cost_usd: float
     validation_attainment: float
     timesteps: int
+    #: Every validation score taken while training, oldest first; `timesteps` is
+    #: the kept one's.
+    checkpoints: tuple[Checkpoint, ...] = ()
+    trained_timesteps: int = 0

@@ -8,10 +8,19 @@ stable-baselines3 are imported inside it.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from planner.runs import engine_named, scenario_inputs
-from planner.train.config import HOUR_S, PPO_N_ENVS, TrainConfig, TrainedModel, TrainJob
+from planner.train.config import (
+    HOUR_S,
+    PPO_N_ENVS,
+    Checkpoint,
+    TrainConfig,
+    TrainedModel,
+    TrainJob,
+)
+from planner.tune import objective_value
 from policies.registry import resolve
 from policies.rl import LearnedPolicy, RlSpec
 from sim.contract import Policy
@@ -129,25 +138,112 @@ def _bias_no_change(layer: Any, config: TrainConfig) -> None:
 
 
 def train_model(job: TrainJob) -> TrainedModel:
-    """Train one model with `job.seed` and score it on the validation window."""
+    """Train one model with `job.seed`; keep its best checkpoint on the validation window.
+
+    PPO can drift after it has found a good policy (ServeGen, 1M steps: cheaper and
+    under the SLO where 200k steps met it), so the last weights are not necessarily
+    the best. The model is scored on the validation window before training (the
+    untrained agent picks "no change": the base policy behind the safety floor),
+    `config.checkpoints` times during training and at the end, and the best score
+    (`planner.tune.objective_value` on the cost over the validation oracle) is kept.
+    Scoring uses the deterministic action and its own engine seed, so a run with
+    the same seed and budget trains and keeps the same model.
+    """
     import torch
+    from stable_baselines3.common.callbacks import CallbackList
 
     torch.set_num_threads(1)  # several trainings share the machine's cores
     config = job.config
     env = training_envs(config, job.train_scenario)
     model = new_model(config, env, job.seed)
-    model.learn(total_timesteps=config.timesteps, callback=_deadline(config.max_train_s))
-    buffer = io.BytesIO()
-    model.save(buffer, exclude=["env", "replay_buffer"])
+    keeper = BestCheckpoint(job)
+    keeper.score(model)
+    callbacks = [keeper.callback(), _deadline(config.max_train_s)]
+    model.learn(
+        total_timesteps=config.timesteps, callback=CallbackList([c for c in callbacks if c])
+    )
+    keeper.score(model)
     env.close()
-    result = run_learned(job.validation_scenario, model, config, job.seed)
+    best = keeper.best
     return TrainedModel(
         seed=job.seed,
-        model_zip=buffer.getvalue(),
-        validation_cost_usd=result.cost_usd,
-        validation_attainment=result.slo_attainment,
-        timesteps=int(model.num_timesteps),
+        model_zip=best.model_zip,
+        validation_cost_usd=best.checkpoint.cost_usd,
+        validation_attainment=best.checkpoint.attainment,
+        timesteps=best.checkpoint.timesteps,
+        checkpoints=tuple(keeper.scores),
+        trained_timesteps=int(model.num_timesteps),
     )
+
+
+@dataclass(frozen=True)
+class _Kept:
+    checkpoint: Checkpoint
+    rank: float
+    model_zip: bytes
+
+
+class BestCheckpoint:
+    """Scores a model on the validation window and keeps the best weights seen.
+
+    Checkpoints fall at every `timesteps / (checkpoints + 1)` steps, at the start
+    of the first rollout past each (the weights have just been updated there).
+    """
+
+    def __init__(self, job: TrainJob) -> None:
+        self.job = job
+        self.scores: list[Checkpoint] = []
+        self._best: _Kept | None = None
+        config = job.config
+        every = config.timesteps / (config.checkpoints + 1)
+        self._due = [every * (i + 1) for i in range(config.checkpoints)]
+
+    @property
+    def best(self) -> _Kept:
+        assert self._best is not None, "score the model first"
+        return self._best
+
+    def rank(self, checkpoint: Checkpoint) -> float:
+        oracle = self.job.validation_oracle_usd
+        cost = checkpoint.cost_usd / oracle if oracle else checkpoint.cost_usd
+        target = self.job.validation_scenario.slo.target_attainment
+        return objective_value(cost, checkpoint.attainment, target)
+
+    def score(self, model: Any) -> None:
+        """Score `model` as it is now, unless it was scored at this step already."""
+        steps = int(model.num_timesteps)
+        if self.scores and self.scores[-1].timesteps == steps:
+            return
+        result = run_learned(self.job.validation_scenario, model, self.job.config, self.job.seed)
+        checkpoint = Checkpoint(steps, result.cost_usd, result.slo_attainment)
+        self.scores.append(checkpoint)
+        rank = self.rank(checkpoint)
+        if self._best is None or rank < self._best.rank:
+            buffer = io.BytesIO()
+            model.save(buffer, exclude=["env", "replay_buffer"])
+            self._best = _Kept(checkpoint, rank, buffer.getvalue())
+
+    def due(self, steps: int) -> bool:
+        if self._due and steps >= self._due[0]:
+            while self._due and steps >= self._due[0]:
+                self._due.pop(0)
+            return True
+        return False
+
+    def callback(self) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        keeper = self
+
+        class ScoreCheckpoints(BaseCallback):
+            def _on_rollout_start(self) -> None:
+                if keeper.due(int(self.model.num_timesteps)):
+                    keeper.score(self.model)
+
+            def _on_step(self) -> bool:
+                return True
+
+        return ScoreCheckpoints()
 
 
 def _deadline(max_train_s: float | None) -> Any:

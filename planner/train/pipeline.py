@@ -5,7 +5,8 @@
 2. Calibrate the threshold policy on the same training data (`planner.train.calibrate`).
 3. Train one model per seed (in parallel on the executor: local processes or Ray)
    and keep the best on validation (lowest cost vs the oracle subject to the SLO,
-   `planner.tune.objective_value`).
+   `planner.tune.objective_value`): the best checkpoint of each seed (scored before,
+   during and after training: `planner.train.learn.BestCheckpoint`), then the best seed.
 4. Score it on the held-back window over several seeds against the calibrated
    threshold, predictive, HPA defaults, the untouched base policy and the oracle.
 5. Write the bundle: model, spec, observation layout version, scores, windows,
@@ -125,9 +126,9 @@ def train_policy(
     for part in parts.values():
         scenario_inputs(part)  # a window outside the trace fails here, before any work
     tuned = calibrate(fit, "threshold", trials=tune_trials, seed=seeds[0])
-    jobs = [TrainJob(config, seed, fit, validation) for seed in seeds]
-    trained = tuple(executor.map(train_model, jobs))
     validation_oracle = float(solve_reference(validation, scenario_inputs(validation)[0]).cost_usd)
+    jobs = [TrainJob(config, seed, fit, validation, validation_oracle) for seed in seeds]
+    trained = tuple(executor.map(train_model, jobs))
     target = scenario.slo.target_attainment
 
     def rank(model: TrainedModel) -> float:
@@ -215,6 +216,16 @@ def scores_json(outcome: TrainOutcome) -> dict[str, Any]:
                 str(m.seed): {
                     "cost_usd": m.validation_cost_usd,
                     "slo_attainment": m.validation_attainment,
+                    "kept_timesteps": m.timesteps,
+                    "trained_timesteps": m.trained_timesteps,
+                    "checkpoints": [
+                        {
+                            "timesteps": c.timesteps,
+                            "cost_usd": c.cost_usd,
+                            "slo_attainment": c.attainment,
+                        }
+                        for c in m.checkpoints
+                    ],
                 }
                 for m in outcome.trained
             },

@@ -15,7 +15,7 @@ def train_table(outcome: TrainOutcome) -> Table:
         title=(
             f"held-back window {start:g}-{start + duration:g} h, {len(evaluation.seeds)} seeds; "
             f"SLO target {target:.1%}; best training seed {outcome.best.seed} of "
-            f"{len(outcome.trained)}"
+            f"{len(outcome.trained)}, {_kept(outcome)}"
         ),
         title_justify="left",
     )
@@ -31,6 +31,18 @@ def train_table(outcome: TrainOutcome) -> Table:
         )
     table.add_row("oracle", f"{evaluation.oracle_cost_usd:,.2f}", "1.00x", "", "")
     return table
+
+
+def _kept(outcome: TrainOutcome) -> str:
+    """Which checkpoint of the best seed was kept, said plainly when it is the untrained one."""
+    best = outcome.best
+    if best.timesteps == 0 and best.trained_timesteps > 0:
+        return (
+            f"weights before training kept (the base policy's proposals): none of "
+            f"{len(best.checkpoints) - 1} checkpoints up to {best.trained_timesteps:,} steps "
+            "scored better on validation"
+        )
+    return f"checkpoint at {best.timesteps:,} of {best.trained_timesteps:,} steps"
 
 
 def _ratio(value: float | None) -> str:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import ray
 import torch
@@ -25,6 +23,7 @@ from planner.train.learn import make_spec, train_model
 from planner.tune import windowed
 from sim.gym.actions import DEFAULT_CHANGE_FACTORS, DEFAULT_FACTORS, DEFAULT_NUDGES, ActionMap
 from sim.scenario import load_scenario
+from tests.planner.train.conftest import write_scenario
 
 runner = CliRunner()
 
@@ -32,30 +31,6 @@ runner = CliRunner()
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread() -> None:
     torch.set_num_threads(1)
-
-
-def write_scenario(directory: Path, hours: int = 8) -> Path:
-    rng = np.random.default_rng(4)
-    rows = ["timestamp,value"]
-    for i in range(hours * 12):  # 5-minute bins
-        level = 3.0 * (1 + 0.6 * math.sin(2 * math.pi * i / 36)) * (3 if rng.random() < 0.05 else 1)
-        rows.append(f"{i * 300},{level:.3f}")
-    (directory / "wave.csv").write_text("\n".join(rows) + "\n")
-    path = directory / "wave.yaml"
-    path.write_text(
-        """
-name: wave
-description: a wave with spikes on a small pool
-workload: {format: rate-csv, path: wave.csv, bin_s: 300}
-pool: {kind: gpu-node-pool, instance_type: g5.xlarge, min_replicas: 1, max_replicas: 16,
-       initial_replicas: 4}
-slo: {latency_s: 40.0, target_attainment: 0.9}
-decision_interval_s: 30
-policies: [threshold]
-seed: 3
-"""
-    )
-    return path
 
 
 def train_args(scenario: Path, out: Path, *extra: str) -> list[str]:
