@@ -62,6 +62,10 @@ def train(
     tune_trials: Annotated[
         int, typer.Option(min=1, help="Optuna trials calibrating the threshold baseline.")
     ] = 20,
+    checkpoints: Annotated[
+        int,
+        typer.Option(min=0, help="Validation scores during training; the best checkpoint is kept."),
+    ] = 4,
     backend: Annotated[BackendChoice, typer.Option(help="Where the seeds train.")] = (
         BackendChoice.local
     ),
@@ -119,6 +123,7 @@ def train(
         floor_mode=floor_mode,  # type: ignore[arg-type]  # checked above
         episode_h=episode_h,
         history_h=7 * 24.0 if base == "predictive" else 0.0,
+        checkpoints=checkpoints,
     )
     training_seeds = [seed + i for i in range(seeds)]
     with (
