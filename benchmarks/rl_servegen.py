@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--base", default="threshold", choices=["threshold", "predictive", "hpa"])
     parser.add_argument("--timesteps", type=int, default=200_000)
     parser.add_argument("--max-train-min", type=float, default=20.0)
+    parser.add_argument("--checkpoints", type=int, default=4, help="validation scores per seed")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--eval-seeds", type=int, default=5)
     parser.add_argument("--tune-trials", type=int, default=20)
@@ -74,6 +75,7 @@ def main() -> None:
         base=args.base,
         history_h=7 * DAY_H if args.base == "predictive" else 0.0,
         max_train_s=args.max_train_min * 60.0,
+        checkpoints=args.checkpoints,
     )
     outcome, wall_s = train_and_report(
         cluster,
@@ -90,7 +92,12 @@ def main() -> None:
             "benchmark": "rl_servegen",
             "args": vars(args) | {"trace": str(args.trace)},
             "env_steps_per_s": rates,
-            "trained_timesteps": {m.seed: m.timesteps for m in outcome.trained},
+            "trained_timesteps": {m.seed: m.trained_timesteps for m in outcome.trained},
+            "kept_timesteps": {m.seed: m.timesteps for m in outcome.trained},
+            "checkpoints": {
+                m.seed: [(c.timesteps, c.cost_usd, c.attainment) for c in m.checkpoints]
+                for m in outcome.trained
+            },
             "pipeline_wall_s": wall_s,
             "held_back": summary(outcome.evaluation),
             "oracle_cost_usd": outcome.evaluation.oracle_cost_usd,

@@ -8,6 +8,7 @@ stable-baselines3 are imported inside it.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,17 +187,19 @@ class _Kept:
 class BestCheckpoint:
     """Scores a model on the validation window and keeps the best weights seen.
 
-    Checkpoints fall at every `timesteps / (checkpoints + 1)` steps, at the start
-    of the first rollout past each (the weights have just been updated there).
+    Checkpoint i of n falls at i / (n + 1) of the training budget: of `timesteps`,
+    or of `max_train_s` when the clock would stop training first (whichever comes
+    sooner), at the start of the first rollout past it (weights just updated there).
     """
 
     def __init__(self, job: TrainJob) -> None:
         self.job = job
         self.scores: list[Checkpoint] = []
         self._best: _Kept | None = None
-        config = job.config
-        every = config.timesteps / (config.checkpoints + 1)
-        self._due = [every * (i + 1) for i in range(config.checkpoints)]
+        self._shares = [
+            (i + 1) / (job.config.checkpoints + 1) for i in range(job.config.checkpoints)
+        ]
+        self._started = time.monotonic()
 
     @property
     def best(self) -> _Kept:
@@ -224,11 +227,14 @@ class BestCheckpoint:
             self._best = _Kept(checkpoint, rank, buffer.getvalue())
 
     def due(self, steps: int) -> bool:
-        if self._due and steps >= self._due[0]:
-            while self._due and steps >= self._due[0]:
-                self._due.pop(0)
-            return True
-        return False
+        """Whether a checkpoint fell due by `steps` (or by the clock); each is due once."""
+        config = self.job.config
+        done = steps / config.timesteps
+        if config.max_train_s:
+            done = max(done, (time.monotonic() - self._started) / config.max_train_s)
+        passed = [share for share in self._shares if share <= done]
+        self._shares = self._shares[len(passed) :]
+        return bool(passed)
 
     def callback(self) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback
@@ -250,8 +256,6 @@ def _deadline(max_train_s: float | None) -> Any:
     """An SB3 callback ending training after `max_train_s` wall-clock seconds (or None)."""
     if max_train_s is None:
         return None
-    import time
-
     from stable_baselines3.common.callbacks import BaseCallback
 
     budget_s = max_train_s
