@@ -230,6 +230,7 @@ class _InstanceRun:
             )
         full = float(pool.service.max_batch)
         self.lam = prepared.lam
+        self.arrivals_before = prepared.arrivals_before
         ca2 = settings.arrival_scv
         if ca2 is None:
             # raw counts already carry their bursts into the queue; a smoothed queue
@@ -317,7 +318,8 @@ class _InstanceRun:
         ready_at, until = self.fleet.ready_arrays()
         drain_end, drain_replicas = self.fleet.drain_arrays()
         self._args: tuple[Any, ...] = (
-            self.inputs.arrivals, self.lam, ready_at, until, drain_end, drain_replicas,
+            self.inputs.arrivals, self.arrivals_before, self.lam, ready_at, until,
+            drain_end, drain_replicas,
             self.blocks, self.work.offsets, self.work.base_s, self.work.slope_s,
             self.params, self.state, self.ring, self.done_ring, self.done_busy_ring,
             self.hist, self.ihist, self.out, self.totals, self.series, self.interval_share,

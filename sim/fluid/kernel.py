@@ -239,6 +239,7 @@ def advance(
     row: int,
     desired: int,
     arrivals: FloatArray,
+    arrivals_before: FloatArray,
     lam: FloatArray,
     ready_at: FloatArray,
     until: FloatArray,
@@ -351,6 +352,7 @@ def advance(
     win_hi = int(state[S_WIN_HI])
     win_sum = state[S_WIN_SUM]
     n_all = arrivals.shape[0]
+    exact_window = arrivals_before.shape[0] == n_all + 1
     rate_prev = state[S_RATE]
     service_prev = state[S_SERVICE]
     d_len = done_ring.shape[0]
@@ -379,6 +381,10 @@ def advance(
             if half > 0:
                 want_lo = s - half if s > half else 0
                 want_hi = s + half + 1 if s + half + 1 < n_all else n_all
+                if exact_window:  # the same sum in O(1) (`prepared.window_sums`)
+                    win_lo = want_lo
+                    win_hi = want_hi
+                    win_sum = arrivals_before[win_hi] - arrivals_before[win_lo]
                 while win_hi < want_hi:
                     win_sum += arrivals[win_hi]
                     win_hi += 1

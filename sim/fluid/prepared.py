@@ -54,6 +54,9 @@ class Prepared(NamedTuple):
     lam: FloatArray
     blocks: FloatArray
     work: CohortWork
+    #: Arrivals before each second (`window_sums`), or empty where a running sum
+    #: would round differently.
+    arrivals_before: FloatArray
 
 
 def prepare(
@@ -73,4 +76,27 @@ def prepare(
         lam=smoothed_rate(inputs.arrivals, rate_window_s),
         blocks=block_strata(service, workload, tokens, inputs.duration_s, size_block_s, strata),
         work=cohort_work(service, workload, tokens, inputs.duration_s),
+        arrivals_before=window_sums(inputs.arrivals),
     )
+
+
+#: Largest total below which float64 adds and subtracts whole counts exactly.
+_EXACT_TOTAL = 2.0**53
+
+
+def window_sums(arrivals: FloatArray) -> FloatArray:
+    """Arrivals before each second (n + 1 values), so the kernel's long rate window
+    (`sim.fluid.kernel`, `RATE_RELAXATIONS`) sums any range in O(1) instead of
+    sliding one second at a time (two thirds of a 14-day run's time, where the
+    window's width follows the pool's utilisation second by second).
+
+    The difference of two of them is the window's running sum bit for bit only when
+    every partial sum is exact: whole counts (every sampled or traced run) below
+    2^53. Otherwise empty, and the kernel slides the window as before.
+    """
+    import numpy as np
+
+    whole = bool(np.array_equal(arrivals, np.floor(arrivals))) and bool((arrivals >= 0).all())
+    if not whole or float(arrivals.sum()) >= _EXACT_TOTAL:
+        return np.zeros(0)
+    return np.concatenate([[0.0], np.cumsum(arrivals)])
