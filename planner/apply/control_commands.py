@@ -29,7 +29,7 @@ from sim.errors import UserInputError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from infra.settings import StackSettings
+    from infra.settings import ServerlessSettings, StackSettings
     from planner.aws.session import AwsConnection
     from planner.control.live import LiveController, Mode, SpilloverControl, StepRecord
     from policies.spec import PolicySpecBase
@@ -133,6 +133,33 @@ def spillover_spec(spec: PolicySpecBase) -> SpilloverSpec | None:
             return found
         found = getattr(found, "base", None)
     return None
+
+
+def model_service_s(serverless: ServerlessSettings) -> tuple[float, str]:
+    """Mean seconds a request holds one of the endpoint's instances, from the simulator's
+    CPU model of what it serves, and how that was found.
+
+    The tokens per request are the simulator's default profile (Splitwise's
+    conversation trace), not the live traffic's: the stack does not know them.
+
+    Raises:
+        UserInputError: The endpoint serves a model the simulator has no CPU times for.
+    """
+    from sim.capacity.pools import ServerlessEndpoint
+    from sim.errors import StackConfigError
+    from sim.workload.model import TokenProfile
+
+    try:
+        endpoint = ServerlessEndpoint.model_validate(serverless.sim_spillover())
+    except StackConfigError as error:
+        raise UserInputError(f"{error}; or give --serverless-service-s") from None
+    tokens = TokenProfile()
+    seconds = endpoint.service.mean_service_s(tokens, 1)
+    basis = (
+        f"the simulator's CPU model of {endpoint.model} at {endpoint.memory_gb} GB, for "
+        f"{tokens.input_mean:,.0f} prompt and {tokens.output_mean:,.0f} output tokens"
+    )
+    return seconds, basis
 
 
 def spillover_control(
@@ -248,7 +275,8 @@ def control(
         typer.Option(
             min=0.0,
             help="Spillover policy: seconds one request holds a serverless instance (default: "
-            "the bundle's serverless_service_s).",
+            "the bundle's serverless_service_s, else the simulator's CPU model of the "
+            "stack's serverless model).",
         ),
     ] = None,
     spillover_max_step: Annotated[
@@ -310,11 +338,12 @@ def control(
         else:
             spill_service_s = serverless_service_s or spill_spec.serverless_service_s
             if spill_service_s is None:
-                raise UserInputError(
-                    f"{label} is a spillover policy: give --serverless-service-s (seconds one "
-                    "request holds a serverless instance; the simulator's figure for the "
-                    "stack's model is in sim/capacity/cpu_models.py), or set "
-                    "serverless_service_s in the bundle's spec"
+                spill_service_s, basis = model_service_s(settings.serverless)
+                stdout.print(
+                    f"serverless service time {spill_service_s:.1f} s a request: {basis} "
+                    "(--serverless-service-s to give the endpoint's measured ModelLatency)",
+                    markup=False,
+                    highlight=False,
                 )
             spillover = spillover_control(
                 conn=conn,

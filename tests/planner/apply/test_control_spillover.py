@@ -358,14 +358,41 @@ def test_control_cli_exits_2_when_the_endpoint_cannot_be_found(
     assert not live_stack.audit.exists()  # refused before anything started
 
 
-def test_control_cli_needs_the_serverless_service_time(
+def test_control_cli_takes_the_serverless_service_time_from_the_stacks_model(
     spill_stack: LiveStack, tmp_path: Path
 ) -> None:
+    """No --serverless-service-s and none in the spec: the simulator's CPU model of what
+    the stack serves (Qwen2.5-0.5B at 6 GB in Pulumi.prod.yaml), said where it is used."""
+    from sim.capacity.pools import ServerlessEndpoint
+    from sim.workload.model import TokenProfile
+
+    expected = ServerlessEndpoint(
+        model="Qwen/Qwen2.5-0.5B-Instruct", memory_gb=6
+    ).service.mean_service_s(TokenProfile(), 1)
     spec = {"kind": "spillover", "base": "recent"}
     bundle = make_bundle(tmp_path / "bundles", spec, name="prod-spill")
+    put_demand(spill_stack.endpoint, requests_per_min=600.0, age_s=60)
+    out = runner.invoke(app, control_args(spill_stack, bundle))
+    assert out.exit_code == 0, out.output
+    assert f"serverless service time {expected:.1f} s a request" in out.output
+    assert "CPU model of Qwen/Qwen2.5-0.5B-Instruct at 6 GB" in out.output
+    assert "spillover concurrency running 5" in out.output
+
+
+def test_control_cli_needs_the_service_time_when_the_model_is_unknown(
+    spill_stack: LiveStack, tmp_path: Path
+) -> None:
+    path = spill_stack.project_dir / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    serverless = doc["config"]["scaleplan:serverless"]
+    serverless.pop("model_id")
+    serverless["model_data_url"] = "s3://models/own-model.tar.gz"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    bundle = make_bundle(tmp_path / "bundles", {"kind": "spillover", "base": "recent"})
     out = runner.invoke(app, control_args(spill_stack, bundle))
     assert out.exit_code == 2, out.output
-    assert "--serverless-service-s" in out.output
+    assert "no CPU service" in out.output and "--serverless-service-s" in out.output
+    assert not spill_stack.audit.exists()  # refused before anything started
 
 
 def test_control_cli_active_sets_the_endpoint_and_audits_it(
