@@ -95,7 +95,7 @@ def take(run: _InstanceRun, loop: ControlLoop) -> Checkpoint:
         ready=run._ready,
         reading=run._reading,
         marks=len(run._marks),
-        history=copy.deepcopy(loop.history),
+        history=_copied(loop.history),
         records=len(loop.records),
         notes=tuple(loop.notes),
         clamped=loop.clamped,
@@ -135,7 +135,7 @@ def resume(
     run._index = k
     run._ready = checkpoint.ready
     run._reading = checkpoint.reading
-    loop.history = copy.deepcopy(checkpoint.history)
+    loop.history = _copied(checkpoint.history)
     loop.records = base_loop.records[: checkpoint.records]
     loop.notes = list(checkpoint.notes)
     loop.clamped = checkpoint.clamped
@@ -152,6 +152,16 @@ def drive_checkpointed(
         record(now_s, step(read(now_s)))
         if run._index % every == 0:
             checkpoints.append(take(run, loop))
+
+
+def _copied(history: MetricHistory) -> MetricHistory:
+    """A copy of `history` (its samples are plain lists of numbers: `copy.deepcopy`
+    took 2.6 ms a checkpoint, a fifth of the checkpoints' cost)."""
+    twin = copy.copy(history)
+    for name, value in vars(history).items():
+        if isinstance(value, list):
+            setattr(twin, name, value.copy())
+    return twin
 
 
 def _mutable(thing: object) -> dict[str, Any]:

@@ -125,3 +125,6 @@ def test_a_resumed_schedule_is_its_full_run(case: str, envelope: bool) -> None:
         resume(run, loop, checkpoint, base_run, base_loop)
         drive(run, loop)
         _same(run.result(loop, SEED), full)
+        for name, value in vars(full_loop.history).items():  # what a policy would read
+            kept = getattr(loop.history, name)
+            assert np.array_equal(np.asarray(kept), np.asarray(value), equal_nan=True), name
