@@ -44,6 +44,8 @@ SCALE_UP = "ScaleUp"
 SCALE_DOWN = "ScaleDown"
 #: Float noise guard when quantising a metric to integer units.
 _QUANTUM_EPS = 1e-9
+#: Formatted reasons an `HpaPolicy` keeps for reuse (cleared when full).
+_REASONS_KEPT = 4096
 
 
 class ReplicaCalculation(NamedTuple):
@@ -174,6 +176,10 @@ class HpaPolicy:
         self.name = name
         self.state = HysteresisState()
         self.window_seeded = False
+        # Reasons by what they say: the ratio is an integer percent over the target, so
+        # the same few hundred texts recur all run, and formatting one costs more than
+        # the rest of a steady-state decision's arithmetic.
+        self._reasons: dict[tuple[str, tuple[str, ...], float, int, int], str] = {}
 
     def reset(self, context: PolicyContext) -> None:
         del context
@@ -254,12 +260,18 @@ class HpaPolicy:
             apply_dead_band=False,
         )
         self.state = staged.state
-        codes = ",".join((calc.reason, *staged.reasons)) if staged.reasons else calc.reason
-        return Decision(
-            staged.value,
-            f"{codes}: {self.metric} ratio {calc.usage_ratio:.3f}, "
-            f"recommended {calc.replicas}, current {current}",
-        )
+        key = (calc.reason, staged.reasons, calc.usage_ratio, calc.replicas, current)
+        reason = self._reasons.get(key)
+        if reason is None:
+            codes = ",".join((calc.reason, *staged.reasons)) if staged.reasons else calc.reason
+            reason = (
+                f"{codes}: {self.metric} ratio {calc.usage_ratio:.3f}, "
+                f"recommended {calc.replicas}, current {current}"
+            )
+            if len(self._reasons) >= _REASONS_KEPT:
+                self._reasons.clear()
+            self._reasons[key] = reason
+        return Decision(staged.value, reason)
 
 
 class HpaSpec(PolicySpecBase):

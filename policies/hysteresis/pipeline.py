@@ -104,9 +104,10 @@ def run_stages(
         )
         if reason not in PASS_THROUGH:
             reasons.append(reason)
-    value, reason = clamp(value, min_replicas=min_replicas, max_replicas=max_replicas)
-    if reason not in PASS_THROUGH:
-        reasons.append(reason)
+    if not min_replicas <= value <= max_replicas:  # (the clamp stage also rejects min > max)
+        value, reason = clamp(value, min_replicas=min_replicas, max_replicas=max_replicas)
+        if reason not in PASS_THROUGH:
+            reasons.append(reason)
     ups, downs = state.up_events, state.down_events
     if ups or downs or value != current:
         ups, downs = record_scale_event(

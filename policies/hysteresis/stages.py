@@ -129,17 +129,22 @@ def stabilise(
     up_floor = recommended
     down_ceiling = recommended
     # The history is in time order, so each window is a suffix of it: find where it
-    # starts by bisection and take its extreme in C (this runs every decision).
+    # starts by bisection and take its extreme in C (this runs every decision). Only
+    # one window can bind: the up window's lowest value holds a scale-up back and
+    # cannot move a recommendation at or below `current`; the down window's highest
+    # holds a scale-down back and cannot move one at or above it. So the up window
+    # is read only when scaling up, the down window only when scaling down (and
+    # neither in the steady state, where the recommendation is `current`).
     if history:
         newest_s = history[-1].time_s
         up_cutoff = now_s - up_window_s
-        if newest_s > up_cutoff:
+        if recommended > current and newest_s > up_cutoff:
             start = bisect_right(history, up_cutoff, key=_TIME_S)
             lowest = min(map(_REPLICAS, history[start:]))
             if lowest < up_floor:
                 up_floor = lowest
         down_cutoff = now_s - down_window_s
-        if newest_s > down_cutoff:
+        if recommended < current and newest_s > down_cutoff:
             start = bisect_right(history, down_cutoff, key=_TIME_S)
             highest = max(map(_REPLICAS, history[start:]))
             if highest > down_ceiling:
@@ -148,9 +153,14 @@ def stabilise(
     if value > down_ceiling:
         value = down_ceiling
     keep_cutoff = now_s - (up_window_s if up_window_s > down_window_s else down_window_s)
-    # drop the expired head (usually none or one)
-    first = bisect_right(history, keep_cutoff, key=_TIME_S) if history else 0
-    new_history = (*history[first:], Recommendation(now_s, recommended))
+    # drop the expired head (usually none or one: look at the head before bisecting)
+    if not history or history[0].time_s > keep_cutoff:
+        first = 0
+    elif len(history) == 1 or history[1].time_s > keep_cutoff:
+        first = 1
+    else:
+        first = bisect_right(history, keep_cutoff, key=_TIME_S)
+    new_history = (history[first:] if first else history) + (Recommendation(now_s, recommended),)
     if value == recommended:
         return StageResult(value, READY_FOR_NEW_SCALE), new_history
     reason = SCALE_UP_STABILIZED if recommended >= current else SCALE_DOWN_STABILIZED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -187,3 +188,16 @@ def test_observe_builds_what_the_dataclass_constructor_builds() -> None:
     assert observation == expected
     assert vars(observation) == vars(expected)
     assert [s.time_s for s in observation.history] == [15.0]
+
+
+def test_decision_init_stores_what_a_frozen_dataclass_stores() -> None:
+    """`Decision.__init__` sets its fields at once: the same fields and values, a new
+    targets dict per decision, still frozen, and `replace`/equality as a dataclass."""
+    plain, sized = Decision(3, "up"), Decision(desired=2, reason="r", targets={SPILLOVER: 4})
+    assert vars(plain) == {"desired": 3, "reason": "up", "targets": {}}
+    assert vars(sized) == {"desired": 2, "reason": "r", "targets": {SPILLOVER: 4}}
+    assert plain.targets is not Decision(3, "up").targets
+    assert plain == Decision(3, "up") and plain != sized
+    assert dataclasses.replace(sized, desired=5) == Decision(5, "r", {SPILLOVER: 4})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.desired = 4  # type: ignore[misc]
