@@ -111,6 +111,8 @@ class AnomalyPolicy(ForecastPolicyBase):
         self._residuals: deque[tuple[float, float]] = deque()
         self._shift = self._sum = self._sum_sq = 0.0  # running sums of the window
         self._baseline: float | None = None
+        self._prefix_of: str | None = None  # the fallback `_prefix` was made for
+        self._prefix = ""
 
     def _reset_state(self, context: PolicyContext) -> None:
         self._residuals.clear()
@@ -174,9 +176,14 @@ class AnomalyPolicy(ForecastPolicyBase):
 
     def _decide(self, observation: Observation, sizer: Sizer) -> Decision:
         base, base_why = target_tracking(observation, self.target_utilisation, self.tolerance)
-        prefix = (
-            "" if self.fallback is None else f"fallback: baseline rolling mean ({self.fallback}); "
-        )
+        if self.fallback is not self._prefix_of:  # set at reset; formatted once
+            self._prefix_of = self.fallback
+            self._prefix = (
+                ""
+                if self.fallback is None
+                else f"fallback: baseline rolling mean ({self.fallback}); "
+            )
+        prefix = self._prefix
         observed = recent_demand_rps(observation, self.demand_window_s)
         if observed is None:
             desired = clamp(base, observation)

@@ -148,6 +148,7 @@ class AwsTargetTrackingPolicy:
         self.low_since_s: float | None = None
         self.warmup = WarmupTracker(self.instance_warmup_s)
         self.last_scale_in_s = -math.inf
+        self._vs_target = f" vs target {self.target}"  # every reason's tail, formatted once a run
 
     def reset(self, context: PolicyContext) -> None:
         del context
@@ -172,7 +173,7 @@ class AwsTargetTrackingPolicy:
             self.low_since_s = None
         interval = observation.interval_s
         needed = max(math.ceil(value * observation.ready / self.target - _EPS), 0)
-        shown = f"{self.metric} {value:.3f} vs target {self.target}"
+        shown = f"{self.metric} {value:.3f}{self._vs_target}"
         if self.high_since_s is not None and now - self.high_since_s + interval >= (
             self.scale_out_after_s - _EPS
         ):

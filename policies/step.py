@@ -137,12 +137,14 @@ class StepAlarm(BaseModel):
         return self
 
     def breaching(self, value: float) -> bool:
-        return {
-            "GreaterThanOrEqualToThreshold": value >= self.threshold,
-            "GreaterThanThreshold": value > self.threshold,
-            "LessThanThreshold": value < self.threshold,
-            "LessThanOrEqualToThreshold": value <= self.threshold,
-        }[self.comparison]
+        comparison, threshold = self.comparison, self.threshold
+        if comparison == "GreaterThanOrEqualToThreshold":
+            return value >= threshold
+        if comparison == "GreaterThanThreshold":
+            return value > threshold
+        if comparison == "LessThanThreshold":
+            return value < threshold
+        return value <= threshold  # LessThanOrEqualToThreshold (the field's last literal)
 
     def step_for(self, value: float) -> StepAdjustment | None:
         # Rounded so 0.7 - 0.6 lands on the step boundary 0.1, as decimal arithmetic would.

@@ -86,6 +86,8 @@ class ThresholdPolicy:
         self.below = 0
         self.last_out_s = -math.inf
         self.last_action_s = -math.inf
+        # the in-band reason's fixed parts, formatted once a run (most intervals are in band)
+        self._band_left, self._band_right = f"WithinBand: {self.lower} <= ", f" <= {self.upper}"
 
     def reset(self, context: PolicyContext) -> None:
         del context
@@ -118,7 +120,7 @@ class ThresholdPolicy:
                 return Decision(target, f"BelowLower: {utilisation:.2f} < {self.lower}")
             return Decision(current, f"TooFewReplicas: at min {low}")
         clamped = min(max(current, low), high)
-        return Decision(clamped, f"WithinBand: {self.lower} <= {utilisation:.2f} <= {self.upper}")
+        return Decision(clamped, f"{self._band_left}{utilisation:.2f}{self._band_right}")
 
 
 class ThresholdSpec(PolicySpecBase):

@@ -88,10 +88,15 @@ class MetricHistory:
         self._util[slot] = math.nan if utilisation is None else utilisation
         self._ready[slot] = ready
         self._desired[slot] = desired
-        finite = math.isfinite(demand)
+        sums, counts = self._sum, self._count
         prev = n % (cap + 1)
-        self._sum[(n + 1) % (cap + 1)] = self._sum[prev] + (demand if finite else 0.0)
-        self._count[(n + 1) % (cap + 1)] = self._count[prev] + int(finite)
+        after = prev + 1 if prev < cap else 0  # (n + 1) % (cap + 1)
+        if math.isfinite(demand):
+            sums[after] = sums[prev] + demand
+            counts[after] = counts[prev] + 1
+        else:
+            sums[after] = sums[prev] + 0.0
+            counts[after] = counts[prev]
         self.appended = n + 1
 
     def view(self) -> HistoryView:
@@ -167,12 +172,15 @@ class HistoryView:
         sums: O(samples in the window), with no per-sample object built. Missing
         (None or NaN) samples count in neither.
         """
-        size = len(self)
         h = self._history
-        if size == 0 or h is None:
+        if h is None or not self._end:
             return 0.0, 0
-        self._require_fresh()
-        times, cap, end = h._time, h.capacity, self._end
+        # `len(self)` and `_require_fresh`, inline: predictive policies ask every interval
+        cap, end = h.capacity, self._end
+        size = end if end < cap else cap
+        if end - size < h.appended - cap:
+            raise IndexError("history view is stale: its samples were overwritten")
+        times = h._time
         last = size  # samples [first, last) lie inside the window
         while last > 0 and times[(end - size + last - 1) % cap] >= before_s:
             last -= 1

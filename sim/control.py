@@ -193,7 +193,19 @@ class ControlLoop:
         observation = self.observe(reading)
         decision = self.policy.decide(observation)
         self.decisions += 1  # `decide`, inline: this runs every interval
-        self.act(observation, check_decision(self.policy.name, decision))
+        if type(decision) is not Decision or type(decision.desired) is not int or decision.targets:
+            self.act(observation, check_decision(self.policy.name, decision))
+            return observation
+        # `act` for the common case `check_decision` passes as is: only the primary target
+        now_s, current = observation.time_s, observation.desired
+        desired = decision.desired
+        if desired != current or not (
+            observation.min_replicas <= desired <= observation.max_replicas
+        ):
+            self._actuate(PRIMARY, desired, decision.reason, now_s)
+        self.history.append(
+            now_s, observation.demand_rps, observation.utilisation, observation.ready, current
+        )
         return observation
 
     # --- helpers ----------------------------------------------------------------------
