@@ -200,6 +200,15 @@ def cheapest(rows: list[Row], target: float) -> tuple[Row | None, Row | None]:
     return (best[0] if best else None), (miss[0] if miss else None)
 
 
+def bin_changes(envelope: RateEnvelope) -> dict[str, float]:
+    """How far one bin's rate is from the one before (log ratio): what persistence misses."""
+    logs = np.log(np.where(envelope.missing, np.nan, envelope.rate_rps))
+    change = np.diff(logs)
+    change = change[np.isfinite(change)]
+    quantiles = {f"q{q:g}": float(np.quantile(change, q / 100)) for q in (50, 90, 95, 99)}
+    return {"std": float(change.std()), **quantiles}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds")
@@ -211,6 +220,13 @@ def main() -> None:
     window = windowed(full, SCORING_WINDOW_H)
     target = window.slo.target_attainment
     workload, _ = scenario_inputs(window)
+    assert isinstance(workload, RateEnvelope)
+    changes = bin_changes(workload)
+    print(
+        "bin-to-bin log change of the true rate: "
+        + ", ".join(f"{name} {value:+.3f}" for name, value in changes.items()),
+        flush=True,
+    )
     pools: dict[str, Scenario] = {"as is": window}
     for change in pool_changes(window, workload):
         if not {"min_replicas", "max_replicas"} & change.patch.keys():
@@ -265,6 +281,7 @@ def main() -> None:
         "wall_s": time.perf_counter() - started,
         "seeds": seeds,
         "oracle_usd": oracles,
+        "bin_changes": changes,
         "summary": summary,
         "runs": [r.__dict__ for r in rows],
         "cpu_count": os.cpu_count(),
