@@ -53,7 +53,8 @@ def test_heap_pops_by_time_then_sequence() -> None:
     while size:
         popped.append((heap[0, 0], int(heap[0, 1]), int(heap[0, 3])))
         size = heap_pop(heap, size)
-    assert popped == sorted((t, s, s + 1) for t, s in zip(times.tolist(), seqs.tolist()))
+    pairs = zip(times.tolist(), seqs.tolist(), strict=True)
+    assert popped == sorted((t, s, s + 1) for t, s in pairs)
 
 
 def test_a_burst_past_every_buffer_and_the_concurrency_limit(
