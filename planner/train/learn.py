@@ -207,10 +207,14 @@ class BestCheckpoint:
         return self._best
 
     def rank(self, checkpoint: Checkpoint) -> float:
-        oracle = self.job.validation_oracle_usd
-        cost = checkpoint.cost_usd / oracle if oracle else checkpoint.cost_usd
+        """`objective_value` of the cost over the validation oracle's (without one, over
+        the first checkpoint's: the objective's SLO penalty is sized for ratios)."""
+        reference = self.job.validation_oracle_usd or (
+            self.scores[0].cost_usd if self.scores else checkpoint.cost_usd
+        )
+        ratio = checkpoint.cost_usd / reference if reference > 0 else checkpoint.cost_usd
         target = self.job.validation_scenario.slo.target_attainment
-        return objective_value(cost, checkpoint.attainment, target)
+        return objective_value(ratio, checkpoint.attainment, target)
 
     def score(self, model: Any) -> None:
         """Score `model` as it is now, unless it was scored at this step already."""

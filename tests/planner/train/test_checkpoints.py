@@ -96,3 +96,20 @@ def test_the_untrained_agent_scores_as_its_base_policy(tmp_path: Path) -> None:
 def test_a_negative_checkpoint_count_is_refused() -> None:
     with pytest.raises(ValueError, match="checkpoints must be >= 0"):
         TrainConfig(algo="ppo", timesteps=10, checkpoints=-1)
+
+
+def test_without_a_validation_oracle_a_cheaper_checkpoint_under_the_slo_ranks_last(
+    tmp_path: Path,
+) -> None:
+    """Costs are divided by the first checkpoint's when no oracle is given: in dollars the
+    SLO penalty (sized for ratios) would let a cheap miss outrank a dearer meet."""
+    from dataclasses import replace
+
+    from planner.train.config import Checkpoint
+
+    keeper = BestCheckpoint(replace(job(tmp_path, timesteps=10), validation_oracle_usd=None))
+    target = keeper.job.validation_scenario.slo.target_attainment  # 0.9
+    keeper.scores.append(Checkpoint(0, 3595.0, target + 0.07))
+    meets = Checkpoint(1, 3551.0, target + 0.07)
+    misses = Checkpoint(2, 3390.0, target - 0.03)
+    assert keeper.rank(meets) < keeper.rank(keeper.scores[0]) < keeper.rank(misses)
