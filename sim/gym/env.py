@@ -30,7 +30,7 @@ from sim.gym.actions import (
 from sim.gym.agent import AgentPolicy
 from sim.gym.observation import N_FEATURES, OBS_BOUND, FloatVector, ObservationEncoder
 from sim.scenario import Scenario
-from sim.workload.model import Workload
+from sim.workload.model import RateEnvelope, Workload
 from sim.workload.ops import mean_rps, observed_s, scale_to_mean, slice_window
 
 HOUR_S = 3600.0
@@ -207,9 +207,18 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         start_s = float(options.get("start_s", rng.uniform(0.0, latest)))
         if not 0.0 <= start_s <= latest:
             raise ValueError(f"start_s {start_s} outside 0..{latest:.0f} s")
+        if isinstance(self.workload, RateEnvelope):
+            # an envelope is cut at whole bins (`slice_window` widens outwards): from a
+            # start inside a bin the window would begin at that bin's start and the
+            # history end at its end, one bin inside the run, and a forecasting base
+            # refuses such history (it fell back to reactive sizing in those episodes)
+            start_s = math.floor(start_s / self.workload.bin_s) * self.workload.bin_s
         low, high = self.level_range
         level = float(options.get("level", math.exp(rng.uniform(math.log(low), math.log(high)))))
-        window = slice_window(self.workload, start_s, start_s + self.episode_s)
+        # one interval past the episode: the run's last decision needs its interval of
+        # traffic, or the run ends a step before the time limit (`latest` leaves room)
+        end_s = start_s + self.episode_s + self.scenario.decision_interval_s
+        window = slice_window(self.workload, start_s, end_s)
         history = None
         if self.history_s > 0 and start_s > 0:
             history = slice_window(self.workload, max(0.0, start_s - self.history_s), start_s)

@@ -118,13 +118,18 @@ def test_residual_no_change_reproduces_the_base_policy(
         _, _, _, truncated, step_info = env.step(no_change)
         desired.append(step_info["desired"])
         proposals.append(step_info["base_desired"])
-    window = slice_window(workload, start_s, start_s + EPISODE_S)
+    # the env's window: one interval past the episode, for the last decision's traffic
+    window = slice_window(workload, start_s, start_s + EPISODE_S + scenario.decision_interval_s)
     plain = FluidEngine().run(scenario, window, ThresholdPolicy(), seed=info["run_seed"])
     expected = plain.series.desired[: len(desired)].astype(int).tolist()
     assert desired == expected
     assert len(set(expected)) > 1  # the base policy did scale in this window
     assert unwrapped._loop is not None
-    assert len(unwrapped._loop.records) == plain.scaling_actions
+
+    def changes(records: Any) -> list[tuple[float, int, int]]:
+        return [(r.time_s, r.previous, r.desired) for r in records if r.time_s < EPISODE_S]
+
+    assert changes(unwrapped._loop.records) == changes(plain.decisions)
 
 
 def test_other_actions_move_away_from_the_proposal(scenario: Scenario, workload: Workload) -> None:

@@ -1,0 +1,57 @@
+"""The history an episode hands its base policy ends where the episode starts.
+
+A rate envelope is cut at whole bins; an episode drawn to start inside a bin used
+to get a window from that bin's start and a history to its end, one bin inside the
+run, and a forecasting base refused it on a dated trace ("history overlaps the run
+by 300s": reactive fallback in most episodes of ServeGen training).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from policies.predictive.policy import PredictivePolicy
+from policies.predictive.spec import PredictiveSpec
+from sim.gym import make_cluster_env
+from sim.workload import build_workload
+from sim.workload.model import RateEnvelope
+from tests.sim.gym.conftest import wave_scenario
+
+DAY_S = 86_400.0
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def write_dated_wave(path: Path, days: int) -> None:
+    """Five-minute bins with UTC timestamps (so the workload knows its epoch)."""
+    lines = ["timestamp,value"]
+    for i in range(days * 288):
+        level = 3.0 * (1 + 0.6 * math.sin(2 * math.pi * i / 72))
+        lines.append(f"{(START + timedelta(seconds=300 * i)).isoformat()},{level:.3f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 123.0, 299.0])
+def test_a_forecasting_base_fits_on_the_history_before_any_episode_start(
+    tmp_path: Path, offset_s: float
+) -> None:
+    scenario = wave_scenario(tmp_path)
+    write_dated_wave(tmp_path / "wave.csv", days=6)
+    workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
+    assert isinstance(workload, RateEnvelope) and workload.epoch_s == START.timestamp()
+    base = PredictiveSpec(bin_s=300.0, models=("ets-add",)).build()  # the trace's bins
+    assert isinstance(base, PredictivePolicy)
+    env = make_cluster_env(
+        scenario=scenario,
+        workload=workload,
+        base_policy=base,
+        episode_s=3600.0,
+        history_s=5 * DAY_S,
+    )
+    env.reset(seed=0, options={"start_s": 5 * DAY_S + offset_s})
+    assert base.fallback is None, base.fallback
+    assert base.forecast is not None
+    env.close()
