@@ -145,8 +145,15 @@ def stabilise(
                 up_floor = lowest
         down_cutoff = now_s - down_window_s
         if recommended < current and newest_s > down_cutoff:
-            start = bisect_right(history, down_cutoff, key=_TIME_S)
-            highest = max(map(_REPLICAS, history[start:]))
+            # the history is kept to the longer window, usually this one: all of it, or
+            # all but its oldest, lies inside
+            if history[0].time_s > down_cutoff:
+                highest = max(map(_REPLICAS, history))
+            elif history[1].time_s > down_cutoff:  # (two or more: the newest is inside)
+                highest = max(map(_REPLICAS, history[1:]))
+            else:
+                start = bisect_right(history, down_cutoff, key=_TIME_S)
+                highest = max(map(_REPLICAS, history[start:]))
             if highest > down_ceiling:
                 down_ceiling = highest
     value = current if current > up_floor else up_floor
