@@ -27,7 +27,7 @@ from planner.runs import scenario_inputs
 from planner.train.calibrate import calibrate
 from planner.train.config import HOUR_S, TrainConfig, TrainedModel, TrainJob
 from planner.train.evaluate import Evaluation, evaluate
-from planner.train.learn import make_spec, run_learned, train_model
+from planner.train.learn import earliest_start_s, make_spec, run_learned, train_model
 from planner.train.windows import cut
 from planner.tune import objective_value
 from policies.registry import resolve
@@ -84,13 +84,19 @@ def check_windows(scenario: Scenario, config: TrainConfig, windows: Windows) -> 
     """
     fit = cut(scenario, {"fit": windows.fit})["fit"]
     fit_s = scenario_inputs(fit)[0].duration_s
-    need_s = config.episode_h * HOUR_S + scenario.decision_interval_s
+    history_s = earliest_start_s(config)
+    need_s = history_s + config.episode_h * HOUR_S + scenario.decision_interval_s
     if fit_s < need_s:
+        after = (
+            f" after the {history_s / HOUR_S:.0f} h of history the {config.base} base fits on"
+            if history_s
+            else ""
+        )
         raise UserInputError(
             f"the trace gives {fit_s / HOUR_S:.2f} h for training episodes (the training "
             f"window less its last {VALIDATION_SHARE:.0%} for validation), too short for one "
-            f"{config.episode_h:g} h episode; use a longer trace or --train-h, or a shorter "
-            "--episode-h"
+            f"{config.episode_h:g} h episode{after}; use a longer trace or --train-h, or a "
+            "shorter --episode-h"
         )
 
 

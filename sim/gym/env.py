@@ -122,6 +122,8 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
       lift as the capacity in force (`sim.gym.actions.FloorMode`).
     * `history_s`: traffic before the window handed to the base policy's reset (for
       forecasters), at the same level; 0 hands none.
+    * `earliest_start_s`: episodes start no earlier (the history a forecasting base
+      needs to fit: an episode before it would train on the base's reactive fallback).
     * `wrap`: optional wrapper of the agent's policy (e.g. hysteresis stages).
     """
 
@@ -142,6 +144,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         floor_utilisation: float | None = DEFAULT_FLOOR_UTILISATION,
         floor_mode: FloorMode = DEFAULT_FLOOR_MODE,
         history_s: float = 0.0,
+        earliest_start_s: float = 0.0,
         wrap: Any = None,
     ) -> None:
         if isinstance(scenario.pool, ServerlessEndpoint):
@@ -150,11 +153,16 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
                 "or ASG); a serverless endpoint has no replicas to learn"
             )
         interval_s = scenario.decision_interval_s
-        if workload.duration_s < episode_s + interval_s:
+        if workload.duration_s < earliest_start_s + episode_s + interval_s:
+            before = (
+                f" after the {earliest_start_s / HOUR_S:.0f} h of history its base policy fits on"
+                if earliest_start_s > 0
+                else ""
+            )
             raise ScenarioError(
                 f"the trace window is {workload.duration_s / HOUR_S:.2f} h, too short for one "
-                f"{episode_s / HOUR_S:.2f} h episode; give a longer training window or a "
-                "shorter --episode-h"
+                f"{episode_s / HOUR_S:.2f} h episode{before}; give a longer training window or "
+                "a shorter --episode-h"
             )
         low, high = level_range
         if not 0 < low <= high:
@@ -165,6 +173,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         self.level_range = (float(low), float(high))
         self.weights = weights or RewardWeights()
         self.history_s = history_s
+        self.earliest_start_s = float(earliest_start_s)
         self.actions = ActionMap(
             action_mode,
             default_factors(action_mode) if factors is None else tuple(factors),
@@ -204,7 +213,7 @@ class ClusterEnv(gym.Env[FloatVector, np.int64]):
         rng = self.np_random
         options = options or {}
         latest = self.workload.duration_s - self.episode_s - self.scenario.decision_interval_s
-        start_s = float(options.get("start_s", rng.uniform(0.0, latest)))
+        start_s = float(options.get("start_s", rng.uniform(self.earliest_start_s, latest)))
         if not 0.0 <= start_s <= latest:
             raise ValueError(f"start_s {start_s} outside 0..{latest:.0f} s")
         if isinstance(self.workload, RateEnvelope):

@@ -16,6 +16,7 @@ import pytest
 
 from policies.predictive.policy import PredictivePolicy
 from policies.predictive.spec import PredictiveSpec
+from sim.errors import ScenarioError
 from sim.gym import make_cluster_env
 from sim.workload import build_workload
 from sim.workload.model import RateEnvelope
@@ -55,3 +56,49 @@ def test_a_forecasting_base_fits_on_the_history_before_any_episode_start(
     assert base.fallback is None, base.fallback
     assert base.forecast is not None
     env.close()
+
+
+def test_episodes_start_after_the_history_their_base_needs(tmp_path: Path) -> None:
+    scenario = wave_scenario(tmp_path)
+    write_dated_wave(tmp_path / "wave.csv", days=6)
+    workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
+    base = PredictiveSpec(bin_s=300.0, models=("ets-add",)).build()
+    env = make_cluster_env(
+        scenario=scenario,
+        workload=workload,
+        base_policy=base,
+        episode_s=3600.0,
+        history_s=5 * DAY_S,
+        earliest_start_s=4 * DAY_S,
+    )
+    starts = [env.reset(seed=seed)[1]["start_s"] for seed in range(8)]
+    assert min(starts) >= 4 * DAY_S
+    assert len(set(starts)) == len(starts)  # still drawn, not pinned
+    env.close()
+    with pytest.raises(ScenarioError, match="after the 120 h of history"):
+        make_cluster_env(
+            scenario=scenario,
+            workload=workload,
+            base_policy=base,
+            episode_s=3600.0 * 24,
+            earliest_start_s=5 * DAY_S,
+        )
+
+
+def test_the_history_a_base_needs_follows_its_forecaster() -> None:
+    from planner.train.config import TrainConfig
+    from planner.train.learn import earliest_start_s, history_needed_s
+    from policies.anomaly import AnomalySpec
+    from policies.registry import resolve
+    from policies.spillover import SpilloverSpec
+
+    four_days = 4 * DAY_S  # min_history_days 2 + backtest_days 2
+    assert history_needed_s(PredictiveSpec()) == four_days
+    assert history_needed_s(PredictiveSpec(min_history_days=3, backtest_days=1)) == four_days
+    assert history_needed_s(AnomalySpec()) == four_days
+    assert history_needed_s(SpilloverSpec(base="recent")) == 0.0
+    assert history_needed_s(resolve("threshold")) == 0.0
+    # waited for only when the config hands that much history to each episode
+    week = TrainConfig(algo="ppo", timesteps=10, base="predictive", history_h=7 * 24.0)
+    none = TrainConfig(algo="ppo", timesteps=10, base="predictive", history_h=0.0)
+    assert (earliest_start_s(week), earliest_start_s(none)) == (four_days, 0.0)
