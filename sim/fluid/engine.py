@@ -138,6 +138,12 @@ class FluidEngine:
         rng.bit_generator.state = state
         return sampled, inputs, rng
 
+    def realised_arrivals(self, workload: Workload, seed: int) -> FloatArray:
+        """The per-second arrivals every run of (`workload`, `seed`) sees (sampled once
+        and kept, as for the runs: the oracle plans for them)."""
+        _, inputs, _ = self._sampled(workload, seed)
+        return np.asarray(inputs.arrivals, dtype=np.float64)
+
     def sample_arrivals(
         self, workload: Workload, seed: int, rng: np.random.Generator
     ) -> tuple[Workload, SecondInputs]:
