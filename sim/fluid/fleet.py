@@ -35,6 +35,7 @@ import numpy as np
 
 from sim.capacity.distributions import Delay
 from sim.capacity.pools import Ec2AutoScalingGroup, GpuNodePool
+from sim.fluid import fleet_kernel as FK
 from sim.workload.model import FloatArray
 
 
@@ -53,6 +54,24 @@ def sample_many(delay: Delay, rng: np.random.Generator, count: int) -> FloatArra
     sigma2 = math.log1p(delay.cv**2)
     mu = math.log(delay.mean_s) - sigma2 / 2.0
     return np.asarray(rng.lognormal(mu, math.sqrt(sigma2), count), dtype=np.float64)
+
+
+def sampler(delay: Delay) -> Callable[[np.random.Generator], float]:
+    """`delay.sample`, its parameters worked out once: the same draws, without
+    `Delay.sample`'s per-call logarithms (a fleet draws a delay per node and replica)."""
+    if (
+        delay.kind == "fixed"
+        or delay.mean_s == 0.0
+        or (delay.kind == "lognormal" and delay.cv == 0.0)
+    ):
+        value = delay.mean_s
+        return lambda rng: value
+    if delay.kind == "exponential":
+        mean_s = delay.mean_s
+        return lambda rng: float(rng.exponential(mean_s))
+    sigma2 = math.log1p(delay.cv**2)
+    mu, sigma = math.log(delay.mean_s) - sigma2 / 2.0, math.sqrt(sigma2)
+    return lambda rng: float(rng.lognormal(mu, sigma))
 
 
 #: Scale-ins whose drained replicas may still be serving at once (`Fleet.drain_end`);
@@ -114,6 +133,13 @@ class Fleet:
         self.node_usd_per_s = np.zeros(self.max_nodes)
         self.node_spot = np.zeros(self.max_nodes, dtype=np.bool_)
         self.warm_pool = pool.warm_pool_size if isinstance(pool, Ec2AutoScalingGroup) else 0
+        self._warm_pool_size = self.warm_pool
+        self._load_s = sampler(pool.model_load_s)
+        if isinstance(pool, GpuNodePool):
+            self._boot_s, self._pull_s = sampler(pool.node_boot_s), sampler(pool.image_pull_s)
+        else:
+            self._boot_s, self._warm_s = sampler(pool.instance_boot_s), sampler(pool.warm_start_s)
+        self._order = np.zeros(self.max_replicas, dtype=np.int64)  # scratch of the scans
         spot_hazard = pool.spot_share > 0.0 and pool.spot_interruption_per_h > 0.0
         self.has_hazard = spot_hazard or self._hazard_od_per_s > 0.0
         self.closed_usd = 0.0
@@ -167,102 +193,111 @@ class Fleet:
         if self._spec_state is not None:
             prov.bit_generator.state = self._spec_state
             self._spec_state = None
-        self._draw_loads(now, final=True)
+        self._draw_loads(self._waiting(now), final=True)
 
     def _draw_ahead(self) -> None:
         """Draw the loads of nodes still booting (the kernel needs their ready times)."""
         prov = self._prov
         if prov is None:
             return
-        self._spec_state = dict(prov.bit_generator.state)
-        self._draw_loads(math.inf, final=False)
+        waiting = self._waiting(math.inf)
+        if waiting:  # else nothing is drawn ahead, and nothing needs undoing
+            self._spec_state = dict(prov.bit_generator.state)
+            self._draw_loads(waiting, final=False)
 
-    def _draw_loads(self, up_by: float, final: bool) -> None:
-        """Model loads of the replicas waiting for one whose node is up by `up_by`, in
-        the order their nodes come up (ties: launch order), as the DES draws them."""
-        assert self._prov is not None
-        d = self.desired
-        waiting = np.flatnonzero(~self._loaded[:d])
-        if waiting.size == 0:
-            return
-        nodes = waiting // self.per_node
-        up = self.node_up_s[nodes]
-        keep = up <= up_by
-        waiting, nodes, up = waiting[keep], nodes[keep], up[keep]
-        order = np.lexsort((waiting, self.node_seq[nodes], up))
-        load = self.pool.model_load_s
-        for i in order.tolist():
-            r = int(waiting[i])
-            self.ready_at[r] = up[i] + load.sample(self._prov)
+    def _waiting(self, up_by: float) -> int:
+        """How many replicas wait for a model load on a node up by `up_by`; they are
+        in `_order[:count]`, in the order their nodes come up (ties: launch order),
+        as the DES draws their loads."""
+        return FK.waiting_order(
+            self._loaded, self.node_up_s, self.node_seq, self.desired, self.per_node,
+            float(up_by), self._order,
+        )  # fmt: skip
+
+    def _draw_loads(self, count: int, final: bool) -> None:
+        """Model loads of the first `count` replicas of `_order` (see `_waiting`)."""
+        prov, load_s, per_node = self._prov, self._load_s, self.per_node
+        assert prov is not None
+        ready_at, up_s, loaded = self.ready_at, self.node_up_s, self._loaded
+        for r in self._order[:count].tolist():
+            ready_at[r] = up_s[r // per_node] + load_s(prov)
             if final:
-                self._loaded[r] = True
+                loaded[r] = True
 
     # -- capacity changes ----------------------------------------------------
     def _nodes(self, replicas: int) -> int:
         return math.ceil(replicas / self.per_node)
 
     def _launch(self, first: int, last: int, now: float, instant: bool) -> None:
-        """Launch nodes [first, last) at `now`, drawing their delays in one call each."""
+        """Launch nodes [first, last) at `now`: per node, as plain numbers (a change
+        launches a node or a few; numpy's per-call cost was most of a launch)."""
         count = last - first
         if count <= 0:
             return
         pool, rng = self.pool, self.rng
-        self.node_seq[first:last] = np.arange(self._launches, self._launches + count)
+        self.node_seq[first:last] = range(self._launches, self._launches + count)
         self._launches += count
+        up: list[float]
         if instant:
-            up = np.full(count, now)
+            up = [now] * count
         elif self._prov is not None:
-            up = now + self._boots(count)
+            up = [now + boot_s for boot_s in self._boots(count)]
         elif isinstance(pool, GpuNodePool):
-            up = now + sample_many(pool.node_boot_s, rng, count)
-            up += sample_many(pool.image_pull_s, rng, count)
+            drawn = now + sample_many(pool.node_boot_s, rng, count)
+            drawn += sample_many(pool.image_pull_s, rng, count)
+            up = drawn.tolist()
         else:
             warm = min(self.warm_pool, count)
             self.warm_pool -= warm
-            up = np.empty(count)
-            up[:warm] = now + sample_many(pool.warm_start_s, rng, warm)
-            up[warm:] = now + sample_many(pool.instance_boot_s, rng, count - warm)
+            up = (now + sample_many(pool.warm_start_s, rng, warm)).tolist()
+            up += (now + sample_many(pool.instance_boot_s, rng, count - warm)).tolist()
         # node k is spot when that keeps the spot count at round(share x nodes),
         # the same deterministic rule as the SimPy engine
-        spot = np.zeros(count, dtype=np.bool_)
+        spot = [False] * count
         if pool.spot_share > 0.0:
             for i in range(count):
                 target = math.floor(pool.spot_share * (self._open_nodes + i + 1) + 0.5)
                 if self._spot_nodes < target:
                     spot[i] = True
                     self._spot_nodes += 1
-        price = np.where(spot, self._spot_usd_per_s, self._od_usd_per_s)
-        hazard = np.where(spot, self._hazard_spot_per_s, self._hazard_od_per_s)
-        death = np.full(count, math.inf)
-        live = hazard > 0.0
-        if live.any():
-            death[live] = now + rng.exponential(1.0 / hazard[live])
-        self.node_launch_s[first:last] = now
-        self.node_up_s[first:last] = up
-        self.node_death_s[first:last] = death
-        self.node_usd_per_s[first:last] = price
-        self.node_spot[first:last] = spot
-        total = float(price.sum())
+        spot_usd, od_usd = self._spot_usd_per_s, self._od_usd_per_s
+        spot_hazard, od_hazard = self._hazard_spot_per_s, self._hazard_od_per_s
+        price = [spot_usd if s else od_usd for s in spot]
+        launch_s, up_s, death_s = self.node_launch_s, self.node_up_s, self.node_death_s
+        usd_per_s, node_spot = self.node_usd_per_s, self.node_spot
+        for i in range(count):
+            node, hazard = first + i, spot_hazard if spot[i] else od_hazard
+            launch_s[node], up_s[node], usd_per_s[node], node_spot[node] = (
+                now,
+                up[i],
+                price[i],
+                spot[i],
+            )
+            # one draw per live node, in node order, as one bulk draw of them gives
+            death_s[node] = now + float(rng.exponential(1.0 / hazard)) if hazard > 0.0 else math.inf
+        # numpy's sum: in order below 8 terms, pairwise from 8 (the bill stays bit for bit)
+        total = sum(price) if count < 8 else float(np.sum(price))
         self._open_usd_per_s += total
         self._open_usd_launch += total * now
         self._open_nodes += count
         self._open_launch_sum += count * now
 
-    def _boots(self, count: int) -> FloatArray:
+    def _boots(self, count: int) -> list[float]:
         """Seconds until each of `count` nodes launched now is up, drawn per node in
         the DES's order (`sim.des.nodes.NodeTimings.boot_s`)."""
-        pool, prov = self.pool, self._prov
+        prov = self._prov
         assert prov is not None
-        out = np.empty(count)
-        for i in range(count):
-            if isinstance(pool, GpuNodePool):
-                out[i] = pool.node_boot_s.sample(prov) + pool.image_pull_s.sample(prov)
-            elif self.warm_pool > 0:
+        if isinstance(self.pool, GpuNodePool):
+            boot_s, pull_s = self._boot_s, self._pull_s
+            return [boot_s(prov) + pull_s(prov) for _ in range(count)]
+        out = []
+        for _ in range(count):
+            if self.warm_pool > 0:
                 self.warm_pool -= 1
-                pool.instance_boot_s.sample(prov)  # the DES's refill of the warm pool
-                out[i] = pool.warm_start_s.sample(prov)
+                self._boot_s(prov)  # the DES's refill of the warm pool
+                out.append(self._warm_s(prov))
             else:
-                out[i] = pool.instance_boot_s.sample(prov)
+                out.append(self._boot_s(prov))
         return out
 
     def _place(self, first: int, last: int, now: float, instant: bool) -> None:
@@ -270,17 +305,22 @@ class Fleet:
         count = last - first
         if count <= 0:
             return
-        nodes = np.arange(first, last) // self.per_node
-        if self._prov is not None and not instant:
+        per_node, prov = self.per_node, self._prov
+        if prov is not None and not instant:
             # on a node that is up the load starts now; the others draw theirs later
-            self._loaded[first:last] = False
-            self.until[first:last] = self.node_death_s[nodes]
-            self.ready_at[first:last] = np.inf
+            ready_at, until, loaded, load_s = self.ready_at, self.until, self._loaded, self._load_s
+            up_s, death_s = self.node_up_s, self.node_death_s
             for r in range(first, last):
-                if self.node_up_s[r // self.per_node] <= now:
-                    self.ready_at[r] = now + self.pool.model_load_s.sample(self._prov)
-                    self._loaded[r] = True
+                node = r // per_node
+                until[r] = death_s[node]
+                if up_s[node] <= now:
+                    ready_at[r] = now + load_s(prov)
+                    loaded[r] = True
+                else:
+                    ready_at[r] = math.inf
+                    loaded[r] = False
             return
+        nodes = np.arange(first, last) // per_node
         self._loaded[first:last] = True
         load = np.zeros(count) if instant else sample_many(self.pool.model_load_s, self.rng, count)
         self.ready_at[first:last] = np.maximum(self.node_up_s[nodes], now) + load
@@ -294,8 +334,8 @@ class Fleet:
         self._place(filled, desired, now, instant)
 
     def _close(self, node: int, end_s: float) -> None:
-        launch = self.node_launch_s[node]
-        price = self.node_usd_per_s[node]
+        launch = float(self.node_launch_s[node])
+        price = float(self.node_usd_per_s[node])
         life = max(end_s - launch, 0.0)
         self.closed_usd += price * max(life, self.billing_min_s)
         self.closed_node_s += life
@@ -307,19 +347,22 @@ class Fleet:
         self.closed_billed_s += max(life, self.billing_min_s)
 
     def _remove(self, desired: int, now: float, drain_s: float) -> None:
-        if self.per_node == 1 and self._prov is not None:
-            self._to_top(self._removal_order(now)[: self.desired - desired])
-        ready = self.ready_at <= now
+        per_node, old = self.per_node, self.desired
+        if per_node == 1 and self._prov is not None:
+            self._to_top(self._removal_order(now, old - desired))
         self._record_drain(desired, now, drain_s)
-        for node in range(self._nodes(desired), self._nodes(self.desired)):
+        first_node = self._nodes(desired)
+        # whether each removed node's replicas include a ready one, from its first on
+        ready = (self.ready_at[first_node * per_node : old] <= now).tolist()
+        for node in range(first_node, self._nodes(old)):
             # a node whose replicas serve drains (billed until its requests end), as
             # the SimPy engine drains busy replicas; a pending one is cancelled at once
-            first = node * self.per_node
-            serving = bool(ready[first : min(first + self.per_node, self.desired)].any())
+            offset = (node - first_node) * per_node
+            serving = any(ready[offset : offset + per_node])
             self._close(node, now + (drain_s if serving else 0.0))
-            if isinstance(self.pool, Ec2AutoScalingGroup) and self.pool.warm_pool_size > 0:
+            if self._warm_pool_size > 0:
                 # instances return to the warm pool on scale-in (ASG ReuseOnScaleIn)
-                self.warm_pool = min(self.warm_pool + 1, self.pool.warm_pool_size)
+                self.warm_pool = min(self.warm_pool + 1, self._warm_pool_size)
         self.ready_at[desired : self.desired] = np.inf
         self.until[desired : self.desired] = np.inf
         self._loaded[desired : self.desired] = False
@@ -327,33 +370,23 @@ class Fleet:
     def _record_drain(self, desired: int, now: float, drain_s: float) -> None:
         """Record the serving replicas [desired, self.desired) removed at `now` as draining
         for `drain_s` seconds (none when `drain_s` is 0: the least busy are idle)."""
-        removed = slice(desired, self.desired)
-        serving = (self.ready_at[removed] <= now) & (self.until[removed] > now)
-        count = int(np.count_nonzero(serving))
-        if drain_s <= 0.0 or count == 0:
-            return
-        end = now + drain_s
-        free = np.flatnonzero(self.drain_end <= now)
-        if free.size:
-            slot = int(free[0])
-            self.drain_end[slot] = end
-            self.drain_replicas[slot] = count
-            return
-        # every record still drains (DRAIN_RECORDS scale-ins within one drain): fold
-        # this one into the record ending last, so no drained replica is lost
-        slot = int(np.argmax(self.drain_end))
-        self.drain_end[slot] = max(self.drain_end[slot], end)
-        self.drain_replicas[slot] += count
+        if drain_s > 0.0:
+            FK.record_drain(
+                self.ready_at, self.until, desired, self.desired, float(now), float(drain_s),
+                self.drain_end, self.drain_replicas,
+            )  # fmt: skip
 
-    def _removal_order(self, now: float) -> list[int]:
-        """Replicas in the order the DES removes them (`SimInstancePool._shrink`):
-        pending on a node still booting, then pending while loading, then serving;
-        newest first within each (the DES drains the least busy of the serving ones,
-        which the fluid does not track)."""
-        d = self.desired
-        seq = self.node_seq[:d]
-        stage = np.where(self.node_up_s[:d] > now, 0, np.where(self.ready_at[:d] > now, 1, 2))
-        return [int(r) for r in np.lexsort((-seq, stage))]
+    def _removal_order(self, now: float, count: int) -> list[int]:
+        """The first `count` replicas in the order the DES removes them
+        (`SimInstancePool._shrink`), one replica per node: pending on a node still
+        booting, then pending while loading, then serving; newest first within each
+        (the DES drains the least busy of the serving ones, which the fluid does not
+        track)."""
+        n = FK.removal_order(
+            self.node_up_s, self.ready_at, self.node_seq, self.desired, float(now), count,
+            self._order,
+        )  # fmt: skip
+        return self._order[:n].tolist()
 
     def _to_top(self, chosen: list[int]) -> None:
         """Move replicas `chosen` (one per node) to the highest indices, keeping the
@@ -387,13 +420,15 @@ class Fleet:
     # -- read-outs -------------------------------------------------------------
     def ready(self, now: float) -> int:
         """Replicas serving at `now` (ready and on a live node)."""
-        d = self.desired
-        live = (self.ready_at[:d] <= now) & (self.until[:d] > now)
-        return int(np.count_nonzero(live))
+        return self.ready_pending(now)[0]
 
     def pending(self, now: float) -> int:
         """Replicas desired and not yet serving at `now`."""
-        return int(np.count_nonzero(self.ready_at[: self.desired] > now))
+        return self.ready_pending(now)[1]
+
+    def ready_pending(self, now: float) -> tuple[int, int]:
+        """(`ready(now)`, `pending(now)`) in one pass."""
+        return FK.ready_pending(self.ready_at, self.until, self.desired, float(now))
 
     def cost_usd(self, now: float) -> float:
         """Billed cost so far: closed nodes at their billed time plus running nodes' time."""
