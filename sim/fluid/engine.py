@@ -26,15 +26,8 @@ from sim.fluid import kernel as K
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
-from sim.fluid.inputs import (
-    SecondInputs,
-    dispersion,
-    interval_bounds,
-    interval_demand,
-    per_second_arrivals,
-    service_strata,
-)
-from sim.fluid.prepared import Prepared, Sampled, cached, prepare
+from sim.fluid.inputs import SecondInputs, dispersion, per_second_arrivals, service_strata
+from sim.fluid.prepared import Prepared, Sampled, Timeline, cached, prepare, timeline
 from sim.fluid.serverless import ServerlessFluid, ServerlessRun
 from sim.result import RunResult, TimeSeries
 from sim.scenario import Scenario
@@ -74,6 +67,7 @@ class FluidEngine:
         # keyed by the workload's id, holding the workload to check the id is still its
         self._sampled_runs: dict[tuple[int, int], tuple[object, Sampled]] = {}
         self._prepared: dict[tuple[int, int, ServiceModel], tuple[object, Prepared]] = {}
+        self._timelines: dict[tuple[int, int, float], tuple[object, Timeline]] = {}
 
     def run(
         self,
@@ -121,7 +115,16 @@ class FluidEngine:
                 size_block_s=self.settings.size_block_s,
             ),
         )
-        return _InstanceRun(scenario, sampled, inputs, rng, self.settings, provisioning, prepared)
+        interval_s = scenario.decision_interval_s
+        intervals = cached(
+            self._timelines,
+            (id(sampled), seed, interval_s),
+            sampled,
+            lambda: timeline(inputs, interval_s),
+        )
+        return _InstanceRun(
+            scenario, sampled, inputs, rng, self.settings, provisioning, prepared, intervals
+        )
 
     def _sampled(
         self, workload: Workload, seed: int
@@ -218,6 +221,7 @@ class _InstanceRun:
         settings: FluidSettings,
         provisioning: np.random.Generator | None,
         prepared: Prepared,
+        intervals: Timeline,
     ) -> None:
         pool = scenario.pool
         assert not isinstance(pool, ServerlessEndpoint)
@@ -255,6 +259,8 @@ class _InstanceRun:
         self.blocks = prepared.blocks
         self.params[K.P_BLOCK_S] = settings.size_block_s
         self.work = prepared.work
+        self._longest_service_s = prepared.longest_service_s
+        self._timeline = intervals
         self.params[K.P_COHORT_WORK] = 1.0 if self.work.per_request else 0.0
         self.params[K.P_GLOBAL_BATCH1_S] = strata.mean_s(1.0)
         self.spill: ServerlessFluid | None = None
@@ -283,15 +289,14 @@ class _InstanceRun:
     def _start(self) -> None:
         """Allocate the run's state (once, at construction)."""
         inputs = self.inputs
-        self.duration = duration = inputs.duration_s
-        bounds = interval_bounds(duration, self.interval_s)
-        self.n_intervals = len(bounds) - 1
-        self.demands = interval_demand(inputs, bounds)
-        self.bounds = bounds.tolist()
+        self.duration = inputs.duration_s
+        # shared by every run of the sampled workload and interval: read only
+        self.bounds, self.demands = self._timeline.bounds, self._timeline.demands
+        self.n_intervals = len(self.bounds) - 1
         self.state = np.zeros(K.N_STATE)
         self.ring = np.zeros(math.ceil(self.params[K.P_TIMEOUT_S]) + 2)
         # completions are scheduled up to the longest service time (a full batch) ahead
-        done_len = math.ceil(self._longest_service_s()) + 3
+        done_len = math.ceil(self._longest_service_s) + 3
         self.done_ring, self.done_busy_ring = np.zeros(done_len), np.zeros(done_len)
         self.hist = np.zeros(L.HIST_BINS)
         self.ihist = np.zeros(L.HIST_BINS)
@@ -391,8 +396,8 @@ class _InstanceRun:
         fleet = self.fleet
         i = self._index - 1
         if fleet.desired != observation.desired:
-            self.series[i, K.R_READY] = fleet.ready(now)
-            self.series[i, K.R_PENDING] = fleet.pending(now)
+            row = self.series[i]
+            row[K.R_READY], row[K.R_PENDING] = fleet.ready_pending(now)
             self._mark(i)
         if self.spill is not None:
             self._record_spill(i)
@@ -410,14 +415,6 @@ class _InstanceRun:
         """How long a busy replica removed at `now` keeps serving (see `drain_s`)."""
         return drain_s(self.state[K.S_IN_SERVICE], self._ready, self.done_ring, int(now))
 
-    def _longest_service_s(self) -> float:
-        """The longest service time of the run, at a full batch: a stratum's or a
-        request's (the kernel never schedules a completion further ahead)."""
-        blocks = self.blocks
-        step = 1.0 + self.params[K.P_SLOWDOWN_PER_SLOT] * (self.max_batch - 1)
-        longest = float((blocks[:, 1, :] + blocks[:, 2, :] * step).max(initial=1.0))
-        return max(longest, self.work.longest_s(step))
-
     def _series(self) -> TimeSeries:
         """The rows reached, with demand, and desired and cost from the marks (a row's
         cost is `Fleet.cost_terms` of its last mark at the row's time)."""
@@ -432,7 +429,7 @@ class _InstanceRun:
         cost = closed + rate * time_s - launch
         if self._spill_cost is not None:
             cost = cost + self._spill_cost[reached]
-        demand = np.array([0.0 if d is None else d for d in self.demands])[reached]
+        demand = self._timeline.demand_rps[reached]
         return TimeSeries(
             time_s=time_s,
             demand_rps=demand,

@@ -3,6 +3,8 @@
 Sampling a workload's arrivals and deriving its service strata, smoothed rate,
 per-block strata and per-second work cost about 0.2 s on 14 days; a what-if runs
 every policy on the same workload and seed, so an engine keeps them (`cached`).
+So are the decision intervals and the demand observed in each (`Timeline`, 40 ms
+a run on 14 days, 3-5 % of a policy's run).
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
+import numpy as np
+
 from sim.capacity.service import ServiceModel
 from sim.engine import token_profile
 from sim.fluid.inputs import (
     SecondInputs,
     ServiceStrata,
     block_strata,
+    interval_bounds,
+    interval_demand,
     service_strata,
     smoothed_rate,
 )
@@ -57,6 +63,41 @@ class Prepared(NamedTuple):
     #: Arrivals before each second (`window_sums`), or empty where a running sum
     #: would round differently.
     arrivals_before: FloatArray
+    #: The longest service time, at a full batch (`longest_service_s`).
+    longest_service_s: float
+
+
+class Timeline(NamedTuple):
+    """What every run of one (sampled workload, decision interval) shares: built once.
+
+    Attributes:
+        bounds: Whole-second bounds of the decision intervals (`interval_bounds`).
+        demands: Mean arrivals per second a policy observes in each interval
+            (`interval_demand`; None inside a collection gap).
+        demand_rps: `demands` with 0 for None (the series' column).
+    """
+
+    bounds: list[int]
+    demands: list[float | None]
+    demand_rps: FloatArray
+
+
+def timeline(inputs: SecondInputs, interval_s: float) -> Timeline:
+    """The decision intervals of a run over `inputs` and the demand in each."""
+    bounds = interval_bounds(inputs.duration_s, interval_s)
+    demands = interval_demand(inputs, bounds)
+    demand_rps = np.array([0.0 if d is None else d for d in demands], dtype=np.float64)
+    return Timeline(bounds.tolist(), demands, demand_rps)
+
+
+def longest_service_s(
+    blocks: FloatArray, work: CohortWork, slowdown_per_slot: float, max_batch: int
+) -> float:
+    """The longest service time of a run, at a full batch: a stratum's or a request's
+    (the kernel never schedules a completion further ahead)."""
+    step = 1.0 + slowdown_per_slot * (max_batch - 1)
+    longest = float((blocks[:, 1, :] + blocks[:, 2, :] * step).max(initial=1.0))
+    return max(longest, work.longest_s(step))
 
 
 def prepare(
@@ -70,13 +111,18 @@ def prepare(
     """The service strata, smoothed rate, per-block strata and per-second work of a run."""
     tokens = token_profile(workload)
     strata = service_strata(service, workload, tokens)
+    blocks = block_strata(service, workload, tokens, inputs.duration_s, size_block_s, strata)
+    work = cohort_work(service, workload, tokens, inputs.duration_s)
     return Prepared(
         tokens=tokens,
         strata=strata,
         lam=smoothed_rate(inputs.arrivals, rate_window_s),
-        blocks=block_strata(service, workload, tokens, inputs.duration_s, size_block_s, strata),
-        work=cohort_work(service, workload, tokens, inputs.duration_s),
+        blocks=blocks,
+        work=work,
         arrivals_before=window_sums(inputs.arrivals),
+        longest_service_s=longest_service_s(
+            blocks, work, strata.slowdown_per_slot, service.max_batch
+        ),
     )
 
 
@@ -94,8 +140,6 @@ def window_sums(arrivals: FloatArray) -> FloatArray:
     every partial sum is exact: whole counts (every sampled or traced run) below
     2^53. Otherwise empty, and the kernel slides the window as before.
     """
-    import numpy as np
-
     whole = bool(np.array_equal(arrivals, np.floor(arrivals))) and bool((arrivals >= 0).all())
     if not whole or float(arrivals.sum()) >= _EXACT_TOTAL:
         return np.zeros(0)
