@@ -40,7 +40,7 @@ from sim.fluid.latency import (
     EXP_QUANTILES,
     HIST_BINS,
     hist_quantile,
-    record,
+    record_mixture,
     record_requests,
 )
 from sim.fluid.serverless_kernel import sv_second
@@ -58,7 +58,8 @@ P_GLOBAL_BATCH1_S = 7
 P_QUEUE_SMOOTHED = 8  # 1: the queue takes the smoothed rate, 0: the raw per-second counts
 P_COHORT_WORK = 9  # 1: the seconds' own requests are known (`offsets`, `base_s`, `slope_s`)
 P_SPILL_THRESHOLD = 10  # primary queue length from which requests spill (`spill_queue_threshold`)
-N_PARAMS = 11
+P_NO_LATENCIES = 11  # 1: no latency histogram (the run's latencies are NaN; bills, attainment kept)
+N_PARAMS = 12
 
 # state indices (persist across calls)
 S_BACKLOG = 0
@@ -294,6 +295,7 @@ def advance(
     smoothed = params[P_QUEUE_SMOOTHED] > 0.0
     spill_threshold = params[P_SPILL_THRESHOLD]
     own_work = params[P_COHORT_WORK] > 0.0
+    histogram = params[P_NO_LATENCIES] == 0.0
     q_len = ring.shape[0]
     exp_q = EXP_QUANTILES
     block_s = int(params[P_BLOCK_S])
@@ -469,12 +471,13 @@ def advance(
                 if hi > lo:
                     att, lat = record_requests(
                         x, float(s - oldest), 0.0, 1.0, step, base_s, slope_s, lo, hi,
-                        slo_s, ihist, exp_q,
+                        slo_s, ihist, exp_q, histogram,
                     )  # fmt: skip
                 else:
-                    att, lat = record(
-                        x, float(s - oldest), 0.0, 1.0, step, strata, slo_s, ihist, exp_q
-                    )
+                    att, lat = record_mixture(
+                        x, float(s - oldest), 0.0, 1.0, step, strata, slo_s, ihist, exp_q,
+                        histogram,
+                    )  # fmt: skip
                 out[O_ATTAINED] += att
                 out[O_SERVED_LAT_S] += lat
                 held, kept_on = occupy(
@@ -548,10 +551,13 @@ def advance(
             lo, hi = offsets[s], offsets[s + 1]
             if hi > lo:
                 att, lat = record_requests(
-                    x, 0.0, c_wait, theta, step, base_s, slope_s, lo, hi, slo_s, ihist, exp_q
-                )
+                    x, 0.0, c_wait, theta, step, base_s, slope_s, lo, hi, slo_s, ihist, exp_q,
+                    histogram,
+                )  # fmt: skip
             else:
-                att, lat = record(x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q)
+                att, lat = record_mixture(
+                    x, 0.0, c_wait, theta, step, strata, slo_s, ihist, exp_q, histogram
+                )
             out[O_ATTAINED] += att
             out[O_SERVED_LAT_S] += lat
             held, kept_on = occupy(
