@@ -11,7 +11,13 @@ from sim.capacity.pools import Ec2AutoScalingGroup, ServerlessEndpoint
 from sim.control import ControlLoop, drive
 from sim.engine import make_context
 from sim.fluid import FluidEngine
-from sim.fluid.checkpoint import Checkpoint, drive_checkpointed, resume
+from sim.fluid.checkpoint import (
+    CHECKPOINTS_PER_RUN,
+    Checkpoint,
+    ScheduleReplays,
+    drive_checkpointed,
+    resume,
+)
 from sim.fluid.engine import _InstanceRun
 from sim.replay import SchedulePolicy
 from sim.result import RunResult
@@ -128,3 +134,34 @@ def test_a_resumed_schedule_is_its_full_run(case: str, envelope: bool) -> None:
         for name, value in vars(full_loop.history).items():  # what a policy would read
             kept = getattr(loop.history, name)
             assert np.array_equal(np.asarray(kept), np.asarray(value), equal_nan=True), name
+
+
+def test_schedule_replays_resume_and_bill_what_full_runs_bill() -> None:
+    """`ScheduleReplays` (the oracle's replays): the second schedule resumes from the
+    first's checkpoint before their first difference, simulating fewer intervals; each
+    replay bills, attains and has the capacity of `FluidEngine.run` of the same
+    schedule, bit for bit, and records no latencies (NaN: no histogram kept)."""
+    scenario = _lognormal()
+    workload = load(scenario)
+    engine = FluidEngine()
+    context = make_context(scenario, workload, np.random.default_rng(0))
+    replays = ScheduleReplays(engine, scenario, workload, SEED, context)
+    rng = np.random.default_rng(3)
+    first = _requests(rng, 240, scenario.pool.min_replicas, 20)
+    second = first.copy()
+    second[150:] = np.maximum(second[150:] - 1, scenario.pool.min_replicas)
+    done = []
+    for requests in (first, second):
+        replayed = replays.replay(SchedulePolicy(requests), requests)
+        full = engine.run(scenario, workload, SchedulePolicy(requests), seed=SEED)
+        got = replayed.result
+        assert (got.cost_usd, got.slo_attainment, got.gpu_hours) == (
+            full.cost_usd, full.slo_attainment, full.gpu_hours,
+        )  # fmt: skip
+        assert (got.served, got.dropped) == (full.served, full.dropped)
+        assert got.decisions == full.decisions
+        assert np.array_equal(got.series.ready, full.series.ready)
+        assert np.array_equal(got.series.cost_usd, full.series.cost_usd)
+        assert np.isnan(got.p95_latency_s) and not np.isnan(full.p95_latency_s)
+        done.append(replayed.simulated)
+    assert done[1] < done[0] and done[1] <= done[0] - 150 + done[0] // CHECKPOINTS_PER_RUN
