@@ -12,10 +12,16 @@ the engine reporting it (same seed, same arrivals as every policy), meets the SL
 2. the ladder of constant capacities: the model's cheapest constant that meets the
    target, then neighbours replayed until the cheapest constant that meets it in the
    engine is known;
-3. a local search on the engine (`sim.oracle.descent`) from the cheapest model plan
-   and from the cheapest constant: cuts of one replica over blocks of intervals and
-   shifts of the whole schedule, each kept while the replay meets the SLO and costs
-   less; the cheapest plan found wins, and its replay's bill is the oracle's cost.
+3. requests sized from the realised arrivals (`sim.oracle.rate_sized`): each decision
+   interval asks for what the true rate of the next provisioning delay needs at a
+   utilisation cap, the cap searched with replays until the SLO is just met (a
+   clairvoyant predictive policy; on long horizons far cheaper than the model's
+   coarse plan);
+4. a local search on the engine (`sim.oracle.descent`) from the cheapest model plan,
+   the cheapest constant and the rate-sized plan, cheapest start first: cuts of one
+   replica over blocks of intervals and shifts of the whole schedule, each kept while
+   the replay meets the SLO and costs less; the cheapest plan found wins, and its
+   replay's bill is the oracle's cost.
    If none met the SLO, the pool's maximum from the first moment is replayed: if
    that misses too, the scenario is infeasible (an answer, not an error): the summary
    says what the maximum attains and how many replicas would be needed.
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     from sim.fluid.checkpoint import ScheduleReplays
     from sim.oracle import OracleResult
     from sim.oracle.problem import Problem
+    from sim.oracle.rate_sized import RateSizing, WindowRates
 
 #: Longest planning interval at which the backlog model is worth solving: planned
 #: coarser, it averages away the bursts the engine's queue sees (its 14-day ServeGen
@@ -69,6 +76,23 @@ RANDOM_PIECES = 5
 RANDOM_SPREAD = (0.9, 1.5)
 #: Tag of the random starts' stream, spawned from the run's seed.
 _RANDOM_STARTS_STREAM = 0x0AC1E
+#: Windows the rate-sized starts (`sim.oracle.rate_sized`) average the realised
+#: arrivals over, as shares of the provisioning lead, in the order tried: the first
+#: always, the others while the refinement budget affords a whole search of the cap
+#: (`RATE_REPLAYS`; short runs, not the long horizons). On ServeGen m-small (lead
+#: 270 s, 10-minute bins) a third of the lead met the SLO at 1-1.5 % less than a
+#: sixth or a half, and 10 % less than a whole bin.
+RATE_WINDOWS = (1 / 3, 1 / 6, 2 / 3)
+#: Replays searching the utilisation cap of one window, and the cap's range.
+RATE_REPLAYS = 5
+RATE_UTILISATION = (0.5, 1.5)
+#: Share of the bracket each end keeps off the interpolated cap (regula falsi
+#: safeguarded towards bisection).
+RATE_GUARD = 0.25
+#: The first cap tried, and the attainment above the target at which a plan that
+#: meets is close enough (the descent takes it from there).
+RATE_FIRST_UTILISATION = 0.9
+RATE_SLACK = 0.0005
 #: Decision intervals from which a fluid replay resumes from checkpoints of earlier
 #: ones (`_Verifier.replay_plan`); shorter runs replay from the start (a checkpoint
 #: costs about as much as a few intervals).
@@ -130,8 +154,9 @@ class OracleSummary:
             (or none was found up to `NEEDED_MAX_FACTOR` x max_replicas).
         chosen: Which plan won: the model's ("lagrangian", "constant" or "max" as the
             solver names them), "blend" (between two model plans), "constant" (the
-            ladder), each with "+trim" when the local search on the engine
-            (`sim.oracle.descent`) cut it.
+            ladder), "rate" (sized from the realised arrivals, `sim.oracle.rate_sized`),
+            "random" (a random start), each with "+trim" when the local search on the
+            engine (`sim.oracle.descent`) cut it.
         replays: Engine runs the verification took.
         schedule: Ready replicas per decision interval, as the replay ran them.
         requested: Replicas the replay requested per decision interval (what a
@@ -351,6 +376,10 @@ def solve_reference(
         run, replicas = constant
         template = verified[0][1] if verified else solve(problem, scenario.slo.target_attainment)
         verified.append((run, _constant_plan(template, replicas)))
+    if verified:  # else even the pool's maximum missed: no cap can meet
+        rated = _rate_sized(check, problem, verified, arrivals)
+        if rated is not None:
+            verified.append(rated)
 
     if verified:
         run, plan = _descents(check, verified)
@@ -394,21 +423,34 @@ def _requested(plan: OracleResult, problem: Problem) -> tuple[int, ...]:
 
 def _descents(check: _Verifier, verified: list[Verified]) -> Verified:
     """The cheapest plan after a local search on the engine (`sim.oracle.descent`)
-    from the cheapest model plan and from the cheapest constant, then from the model
-    plan again on its requests alone, each while the refinement budget lasts: the
+    from the cheapest model plan and from the cheapest constant, from the model plan
+    again on its requests alone and from the rate-sized plan on its requests, cheapest
+    start first, each while the refinement budget lasts: the
     model's plan is lowered where the model bought too much, the constant where the
     engine can do without (which finds capacity the model placed at the wrong time);
     the two searches from the model's plan end in different local optima (fluid seed
     19 of the property tests' generator: USD 0.713 after cuts of ready capacity
     first, 0.698 on the requests alone)."""
     best = min(verified, key=lambda v: v[0].cost_usd)
-    model = min((v for v in verified if v[1].chosen != "constant"), key=_bill, default=None)
+    model = min(
+        (v for v in verified if v[1].chosen not in ("constant", "rate")), key=_bill, default=None
+    )
     constant = next((v for v in verified if v[1].chosen == "constant"), None)
-    for start, on_ready in ((model, True), (constant, True), (model, False)):
+    rated = next((v for v in verified if v[1].chosen == "rate"), None)
+    starts = [(model, True), (constant, True), (model, False), (rated, False)]
+    # cheapest start first (stable): where the budget binds, the likeliest to end lowest
+    starts.sort(key=lambda start: math.inf if start[0] is None else _bill(start[0]))
+    # the random starts draw around the best of the model's and the constant's descents
+    # (a rate-sized plan follows the traffic: its mean is no level to draw pieces at)
+    anchor = min((v for v in verified if v[1].chosen != "rate"), key=_bill, default=best)
+    for start, on_ready in starts:
         if start is None or check.over_budget():
             continue
-        best = min(best, _descend(check, start, on_ready=on_ready), key=_bill)
-    return _random_starts(check, best)
+        found = _descend(check, start, on_ready=on_ready)
+        best = min(best, found, key=_bill)
+        if start is not rated:
+            anchor = min(anchor, found, key=_bill)
+    return min(best, _random_starts(check, anchor), key=_bill)
 
 
 def _descend(check: _Verifier, start: Verified, *, on_ready: bool) -> Verified:
@@ -421,6 +463,104 @@ def _descend(check: _Verifier, start: Verified, *, on_ready: bool) -> Verified:
         max_replicas=pool.max_replicas if spill else None, on_ready=on_ready,
     )  # fmt: skip
     return found
+
+
+def _rate_sized(
+    check: _Verifier, problem: Problem, verified: list[Verified], arrivals: FloatArray | None
+) -> Verified | None:
+    """The cheapest rate-sized plan (`sim.oracle.rate_sized`) whose replay meets the SLO.
+
+    For each window of `RATE_WINDOWS` (the first always, the others while the
+    refinement budget affords `RATE_REPLAYS` more replays) the utilisation cap is
+    searched with at most `RATE_REPLAYS` replays (`_search_utilisation`). None when
+    no cap met the SLO.
+    """
+    from sim.engine import token_profile
+    from sim.fluid.inputs import per_second_arrivals
+    from sim.oracle.rate_sized import RateSizing, window_rates
+
+    scenario, workload = check.scenario, check.workload
+    pool = scenario.pool
+    per_second = per_second_arrivals(workload).arrivals if arrivals is None else arrivals
+    batch = pool.service.max_batch
+    sizing = RateSizing(
+        mean_service_s=pool.service.mean_service_s(token_profile(workload), batch),
+        max_batch=batch,
+        slo_latency_s=scenario.slo.latency_s,
+        slo_target=scenario.slo.target_attainment,
+        min_replicas=pool.min_replicas,
+        max_replicas=pool.max_replicas,
+    )
+    rival = min(verified, key=_bill)
+    best: Verified | None = None
+    for index, share in enumerate(RATE_WINDOWS):
+        if index > 0 and check.replays_left() < RATE_REPLAYS:
+            break
+        window_s = max(1, round(share * problem.lead_s / problem.tick_s)) * problem.tick_s
+        windows = window_rates(per_second, round(window_s), sizing)
+        found = _search_utilisation(check, problem, windows, sizing, rival)
+        if found is not None and (best is None or _bill(found) < _bill(best)):
+            best = found
+    return best
+
+
+def _search_utilisation(
+    check: _Verifier,
+    problem: Problem,
+    windows: WindowRates,
+    sizing: RateSizing,
+    rival: Verified,
+) -> Verified | None:
+    """The rate-sized plan of `windows` at the highest utilisation cap whose replay
+    meets the SLO, found in at most `RATE_REPLAYS` replays: from
+    `RATE_FIRST_UTILISATION`, steps of 0.1 until the target is bracketed, then the
+    cap interpolated linearly in attainment within the bracket's middle half
+    (`RATE_GUARD`); done once a plan meets
+    within `RATE_SLACK` of the target. A replay that cuts `rival`'s bill counts as a
+    gain of the refinement budget."""
+    from sim.oracle.rate_sized import rate_sized_requests
+
+    target = check.scenario.slo.target_attainment
+    low_u, high_u = RATE_UTILISATION
+    ticks = _ticks(problem)
+    seen: dict[bytes, RunResult] = {}
+    best: Verified | None = None
+    met_u, missed_u = low_u - 0.1, high_u + 0.1  # bracket, outside the range until known
+    met_at = missed_at = math.nan  # attainment at each end of the bracket
+    u = RATE_FIRST_UTILISATION
+    for _ in range(RATE_REPLAYS):
+        requests = rate_sized_requests(
+            windows, sizing, u, tick_s=problem.tick_s, ticks=ticks, lead_s=problem.lead_s
+        )
+        key = requests.tobytes()
+        plan = replace(rival[1], desired=requests, chosen="rate")
+        if key not in seen:
+            run, _ = check.replay_plan(plan)
+            seen[key] = run
+            gained = check.meets(run) and run.cost_usd < (1.0 - MIN_GAIN) * _bill(rival)
+            check.gains.append(gained)
+        run = seen[key]
+        if check.meets(run):
+            if best is None or run.cost_usd < _bill(best):
+                best = (run, plan)
+            met_u, met_at = u, run.slo_attainment
+            if run.slo_attainment < target + RATE_SLACK or u >= high_u:
+                break
+        else:
+            missed_u, missed_at = u, run.slo_attainment
+            if u <= low_u:
+                break
+        if math.isnan(met_at):
+            u = max(low_u, u - 0.1)
+        elif math.isnan(missed_at):
+            u = min(high_u, u + 0.1)
+        else:  # attainment falls with the cap: aim at the target between the ends
+            weight = (met_at - target) / max(met_at - missed_at, 1e-12)
+            # kept to the bracket's middle half: where attainment falls off a cliff
+            # (a cap past what the queue takes) the line points at the met end
+            weight = min(max(weight, RATE_GUARD), 1.0 - RATE_GUARD)
+            u = met_u + weight * (missed_u - met_u)
+    return best
 
 
 def _random_starts(check: _Verifier, best: Verified) -> Verified:
