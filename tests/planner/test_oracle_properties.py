@@ -26,6 +26,7 @@ from sim.capacity.pools import ServerlessEndpoint
 from sim.contract import Decision, Observation, PolicyContext
 from sim.engine import Engine
 from sim.engines import make_engine
+from sim.fluid import FluidEngine
 from sim.fluid.inputs import per_second_arrivals
 from sim.oracle import solve_oracle
 from sim.oracle.descent import descend
@@ -33,7 +34,7 @@ from sim.replay import FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import BUNDLED_DIR, Scenario
 from sim.workload.build import build_workload
-from sim.workload.model import Workload
+from sim.workload.model import RateEnvelope, Workload
 
 #: Stated tolerance: a challenger may undercut the oracle by at most this share
 #: (the issue allows up to 0.5 %).
@@ -167,13 +168,13 @@ def local_moves(case: Case, rng: np.random.Generator, count: int) -> list[object
 
 
 class RateClairvoyant:
-    """Knows the future: sizes the highest true arrival rate of the `window_s` windows
-    in [t, t + mean provisioning delay] with the predictive policy's `Sizer` at
+    """Knows the future: sizes the highest arrival rate of the `window_s` windows in
+    [t, t + mean provisioning delay] with the predictive policy's `Sizer` at
     `max_utilisation` (as `NextBinClairvoyant` in benchmarks/servegen_ratio_bound.py,
-    which met the SLO 0.6 % below the oracle on ServeGen days 11-14)."""
+    which met the SLO 0.6 % below the oracle on ServeGen days 11-14). `arrivals` per
+    second: a trace's, an envelope's expected ones, or the run's realised ones."""
 
-    def __init__(self, workload: Workload, window_s: int, max_utilisation: float) -> None:
-        arrivals = per_second_arrivals(workload).arrivals
+    def __init__(self, arrivals: np.ndarray, window_s: int, max_utilisation: float) -> None:
         windows = -(-len(arrivals) // window_s)
         padded = np.zeros(windows * window_s)
         padded[: len(arrivals)] = arrivals
@@ -196,9 +197,13 @@ class RateClairvoyant:
 
 
 def rate_clairvoyants(case: Case, windows_s: tuple[int, ...]) -> list[object]:
-    """The clairvoyant sizing over a grid of windows and utilisation caps."""
+    """The clairvoyant sizing over a grid of windows and utilisation caps, from the
+    workload's arrivals and, for an envelope, from the run's realised ones too."""
     caps = (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
-    return [RateClairvoyant(case.workload, w, u) for w in windows_s for u in caps]
+    known = [per_second_arrivals(case.workload).arrivals]
+    if isinstance(case.workload, RateEnvelope) and isinstance(case.engine, FluidEngine):
+        known.append(case.engine.realised_arrivals(case.workload, case.scenario.seed))
+    return [RateClairvoyant(a, w, u) for a in known for w in windows_s for u in caps]
 
 
 def check_oracle(case: Case, challengers: list[object]) -> None:
