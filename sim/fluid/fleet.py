@@ -382,11 +382,9 @@ class Fleet:
         booting, then pending while loading, then serving; newest first within each
         (the DES drains the least busy of the serving ones, which the fluid does not
         track)."""
-        n = FK.removal_order(
-            self.node_up_s, self.ready_at, self.node_seq, self.desired, float(now), count,
-            self._order,
-        )  # fmt: skip
-        return self._order[:n].tolist()
+        d, keys = self.desired, self._order
+        FK.removal_keys(self.node_up_s, self.ready_at, self.node_seq, d, float(now), keys)
+        return np.argsort(keys[:d])[:count].tolist()
 
     def _to_top(self, chosen: list[int]) -> None:
         """Move replicas `chosen` (one per node) to the highest indices, keeping the
