@@ -10,11 +10,16 @@ sampled once and shared, as in a what-if. Goal: <= 1.5x for every preset. (A
 single interval spanning the whole horizon is no baseline: the kernel's
 per-second work depends on the capacity the decisions chose.)
 
+`--clock cpu` times CPU instead of wall time (the process's CPU for the run, the
+thread's around each kernel call): on a machine shared with other work, wall time
+also counts the time the run waits for a core, and the ratios move by 0.1-0.3x
+from one run to the next; CPU time moves by about 0.05x.
+
 Prints a table, then as its last line one JSON object with the figures,
 `cpu_count` and package versions.
 
 Usage:
-    .venv/bin/python benchmarks/fluid_overhead.py [--mean-rps X] [--repeat N]
+    .venv/bin/python benchmarks/fluid_overhead.py [--mean-rps X] [--repeat N] [--clock cpu]
 """
 
 from __future__ import annotations
@@ -57,19 +62,23 @@ def timed_run(
     history: Workload | None,
     *,
     time_kernel: bool = True,
+    cpu: bool = False,
 ) -> tuple[float, float]:
-    """(wall seconds of the whole run, seconds inside the compiled kernel), as
+    """(seconds of the whole run, seconds inside the compiled kernel), as
     `FluidEngine.run` does it, with the kernel calls timed one by one (NaN without
-    `time_kernel`: then nothing is added to the run)."""
-    started = time.perf_counter()
+    `time_kernel`: then nothing is added to the run). Wall time, or with `cpu` the
+    process's CPU time for the run and the thread's around each kernel call."""
+    run_clock = time.process_time if cpu else time.perf_counter
+    call_clock = time.thread_time if cpu else time.perf_counter
+    started = run_clock()
     run = engine.start(scenario, workload, 0)
     assert not isinstance(run, ServerlessRun), "the scenario is an instance pool"
     kernel, spent = run._kernel, [0.0 if time_kernel else float("nan")]
 
     def timed(*args: Any) -> Any:
-        began = time.perf_counter()
+        began = call_clock()
         reading = kernel(*args)
-        spent[0] += time.perf_counter() - began
+        spent[0] += call_clock() - began
         return reading
 
     if time_kernel:
@@ -79,14 +88,16 @@ def timed_run(
     loop = ControlLoop(policy, run.actuators(), context)
     loop.reset()
     run.simulate(loop, 0)
-    return time.perf_counter() - started, spent[0]
+    return run_clock() - started, spent[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mean-rps", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs per preset; the fastest")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
+    cpu = args.clock == "cpu"
     load_before = os.getloadavg()[0]
     scenario = whatif_scenario(TRACE, args.mean_rps)
     workload = build_scenario_workload(scenario)
@@ -98,16 +109,22 @@ def main() -> None:
         runs, kernels = [], []
         for _ in range(args.repeat):
             plain, _ = timed_run(
-                engine, scenario, workload, resolve(name).build(), history, time_kernel=False
+                engine, scenario, workload, resolve(name).build(), history, time_kernel=False,
+                cpu=cpu,
+            )  # fmt: skip
+            _, kernel_s = timed_run(
+                engine, scenario, workload, resolve(name).build(), history, cpu=cpu
             )
-            _, kernel_s = timed_run(engine, scenario, workload, resolve(name).build(), history)
             runs.append(plain)
             kernels.append(kernel_s)
         ratio = float(np.median([r / k for r, k in zip(runs, kernels, strict=True)]))
         rows[name] = {"run_s": min(runs), "kernel_s": min(kernels), "ratio": ratio}
 
     days = workload.duration_s / 86400
-    title = f"fluid run / kernel-only ({days:.0f} d, {scenario.decision_interval_s:g} s decisions)"
+    title = (
+        f"fluid run / kernel-only, {args.clock} time ({days:.0f} d, "
+        f"{scenario.decision_interval_s:g} s decisions)"
+    )
     table = Table(title=title, title_justify="left")
     for column in ("policy", "run s", "kernel s", "x kernel"):
         table.add_column(column, justify="left" if column == "policy" else "right")
@@ -118,6 +135,7 @@ def main() -> None:
         "benchmark": "fluid_overhead",
         "runs": rows,
         "worst_ratio": max(r["ratio"] for r in rows.values()),
+        "clock": args.clock,
         "load_before": load_before,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
