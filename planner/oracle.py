@@ -471,9 +471,9 @@ def _rate_sized(
     """The cheapest rate-sized plan (`sim.oracle.rate_sized`) whose replay meets the SLO.
 
     For each window of `RATE_WINDOWS` (the first always, the others while the
-    refinement budget affords `RATE_REPLAYS` more replays) the utilisation cap is
-    searched with at most `RATE_REPLAYS` replays (`_search_utilisation`). None when
-    no cap met the SLO.
+    refinement budget affords `RATE_REPLAYS` more replays and the family's best plan
+    beats the best verified one) the utilisation cap is searched with at most
+    `RATE_REPLAYS` replays (`_search_utilisation`). None when no cap met the SLO.
     """
     from sim.engine import token_profile
     from sim.fluid.inputs import per_second_arrivals
@@ -494,8 +494,10 @@ def _rate_sized(
     rival = min(verified, key=_bill)
     best: Verified | None = None
     for index, share in enumerate(RATE_WINDOWS):
-        if index > 0 and check.replays_left() < RATE_REPLAYS:
-            break
+        if index > 0 and (
+            check.replays_left() < RATE_REPLAYS or best is None or _bill(best) >= _bill(rival)
+        ):
+            break  # the budget is short, or the family does not beat the plans it has
         window_s = max(1, round(share * problem.lead_s / problem.tick_s)) * problem.tick_s
         windows = window_rates(per_second, round(window_s), sizing)
         found = _search_utilisation(check, problem, windows, sizing, rival)
@@ -516,8 +518,9 @@ def _search_utilisation(
     `RATE_FIRST_UTILISATION`, steps of 0.1 until the target is bracketed, then the
     cap interpolated linearly in attainment within the bracket's middle half
     (`RATE_GUARD`); done once a plan meets
-    within `RATE_SLACK` of the target. A replay that cuts `rival`'s bill counts as a
-    gain of the refinement budget."""
+    within `RATE_SLACK` of the target, or once one misses at `rival`'s bill or more
+    (every cap that meets costs more still). A replay that cuts `rival`'s bill
+    counts as a gain of the refinement budget."""
     from sim.oracle.rate_sized import rate_sized_requests
 
     target = check.scenario.slo.target_attainment
@@ -548,8 +551,8 @@ def _search_utilisation(
                 break
         else:
             missed_u, missed_at = u, run.slo_attainment
-            if u <= low_u:
-                break
+            if u <= low_u or run.cost_usd >= _bill(rival):
+                break  # every cap that meets costs more still: none beats `rival`
         if math.isnan(met_at):
             u = max(low_u, u - 0.1)
         elif math.isnan(missed_at):
