@@ -10,6 +10,7 @@ sampled once and shared, as in a what-if. Goal: <= 1.5x for every preset. (A
 single interval spanning the whole horizon is no baseline: the kernel's
 per-second work depends on the capacity the decisions chose.)
 
+The kernel-timed run also times each change of the fleet (`Fleet.set_desired`).
 `--clock cpu` times CPU instead of wall time (the process's CPU for the run, the
 thread's around each kernel call): on a machine shared with other work, wall time
 also counts the time the run waits for a core, and the ratios move by 0.1-0.3x
@@ -63,11 +64,14 @@ def timed_run(
     *,
     time_kernel: bool = True,
     cpu: bool = False,
+    changes: list[float] | None = None,
 ) -> tuple[float, float]:
     """(seconds of the whole run, seconds inside the compiled kernel), as
     `FluidEngine.run` does it, with the kernel calls timed one by one (NaN without
     `time_kernel`: then nothing is added to the run). Wall time, or with `cpu` the
-    process's CPU time for the run and the thread's around each kernel call."""
+    process's CPU time for the run and the thread's around each kernel call. With
+    `changes`, each change of the fleet (`Fleet.set_desired`) is timed too and
+    [seconds, changes] added to it."""
     run_clock = time.process_time if cpu else time.perf_counter
     call_clock = time.thread_time if cpu else time.perf_counter
     started = run_clock()
@@ -83,6 +87,16 @@ def timed_run(
 
     if time_kernel:
         run._kernel = timed
+    if changes is not None:
+        set_desired = run.fleet.set_desired
+
+        def timed_change(desired: int, reason: str, now_s: float) -> None:
+            began = call_clock()
+            set_desired(desired, reason, now_s)
+            changes[0] += call_clock() - began
+            changes[1] += 1
+
+        run.fleet.set_desired = timed_change  # type: ignore[method-assign]
     policy_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[1])
     context = make_context(scenario, workload, policy_rng, history=history)
     loop = ControlLoop(policy, run.actuators(), context)
@@ -106,19 +120,24 @@ def main() -> None:
     engine.run(scenario, workload, FixedPolicy(16), seed=0)  # compile, sample, cache
     rows: dict[str, dict[str, float]] = {}
     for name in PRESETS:
-        runs, kernels = [], []
+        runs, kernels, changes = [], [], [0.0, 0.0]
         for _ in range(args.repeat):
             plain, _ = timed_run(
                 engine, scenario, workload, resolve(name).build(), history, time_kernel=False,
                 cpu=cpu,
             )  # fmt: skip
             _, kernel_s = timed_run(
-                engine, scenario, workload, resolve(name).build(), history, cpu=cpu
-            )
+                engine, scenario, workload, resolve(name).build(), history, cpu=cpu,
+                changes=changes,
+            )  # fmt: skip
             runs.append(plain)
             kernels.append(kernel_s)
         ratio = float(np.median([r / k for r, k in zip(runs, kernels, strict=True)]))
-        rows[name] = {"run_s": min(runs), "kernel_s": min(kernels), "ratio": ratio}
+        per_change_us = changes[0] / changes[1] * 1e6 if changes[1] else float("nan")
+        rows[name] = {
+            "run_s": min(runs), "kernel_s": min(kernels), "ratio": ratio,
+            "changes": changes[1] / args.repeat, "change_us": per_change_us,
+        }  # fmt: skip
 
     days = workload.duration_s / 86400
     title = (
@@ -126,11 +145,14 @@ def main() -> None:
         f"{scenario.decision_interval_s:g} s decisions)"
     )
     table = Table(title=title, title_justify="left")
-    for column in ("policy", "run s", "kernel s", "x kernel"):
+    for column in ("policy", "run s", "kernel s", "x kernel", "changes", "us a change"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, row in rows.items():
-        table.add_row(name, f"{row['run_s']:.2f}", f"{row['kernel_s']:.2f}", f"{row['ratio']:.2f}")
-    Console(width=100).print(table)
+        table.add_row(
+            name, f"{row['run_s']:.2f}", f"{row['kernel_s']:.2f}", f"{row['ratio']:.2f}",
+            f"{row['changes']:.0f}", f"{row['change_us']:.1f}",
+        )  # fmt: skip
+    Console(width=110).print(table)
     figures = {
         "benchmark": "fluid_overhead",
         "runs": rows,
