@@ -7,12 +7,10 @@ first six hours for a few seconds, and runs on the last two.
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
@@ -33,6 +31,7 @@ from policies.rl import MODEL_FILE, RlSpec
 from policies.threshold import ThresholdSpec
 from sim.errors import ScenarioError, UserInputError
 from sim.scenario import Scenario, load_scenario
+from tests.planner.train.conftest import write_scenario
 
 TRAIN_H = (0.0, 6.0)
 HOLDOUT_H = (6.0, 2.0)
@@ -40,30 +39,6 @@ BUDGET_S = 4.0
 #: Past the budget: the last update (started when it was predicted to fit), saving the
 #: model and writing the bundle. Generous, since the test machine's cores are shared.
 SLACK_S = 1.5
-
-
-def write_scenario(directory: Path) -> Path:
-    rng = np.random.default_rng(4)
-    rows = ["timestamp,value"]
-    for i in range(8 * 12):
-        level = 3.0 * (1 + 0.6 * math.sin(2 * math.pi * i / 36)) * (3 if rng.random() < 0.05 else 1)
-        rows.append(f"{i * 300},{level:.3f}")
-    (directory / "wave.csv").write_text("\n".join(rows) + "\n")
-    path = directory / "wave.yaml"
-    path.write_text(
-        """
-name: wave
-description: a wave with spikes on a small pool
-workload: {format: rate-csv, path: wave.csv, bin_s: 300}
-pool: {kind: gpu-node-pool, instance_type: g5.xlarge, min_replicas: 1, max_replicas: 16,
-       initial_replicas: 4}
-slo: {latency_s: 40.0, target_attainment: 0.9}
-decision_interval_s: 30
-policies: [threshold]
-seed: 3
-"""
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,23 +36,25 @@ def write_dated_wave(path: Path, days: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("offset_s", [0.0, 123.0, 299.0])
-def test_a_forecasting_base_fits_on_the_history_before_any_episode_start(
-    tmp_path: Path, offset_s: float
-) -> None:
+def predictive_env(tmp_path: Path, **env: float) -> tuple[PredictivePolicy, Any]:
+    """Six dated days on the wave scenario's pool, predictive (the trace's 5-minute bins) as
+    the base, five days of history an episode; `env` overrides the env's arguments."""
     scenario = wave_scenario(tmp_path)
     write_dated_wave(tmp_path / "wave.csv", days=6)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
     assert isinstance(workload, RateEnvelope) and workload.epoch_s == START.timestamp()
-    base = PredictiveSpec(bin_s=300.0, models=("ets-add",)).build()  # the trace's bins
+    base = PredictiveSpec(bin_s=300.0, models=("ets-add",)).build()
     assert isinstance(base, PredictivePolicy)
-    env = make_cluster_env(
-        scenario=scenario,
-        workload=workload,
-        base_policy=base,
-        episode_s=3600.0,
-        history_s=5 * DAY_S,
-    )
+    arguments = {"episode_s": 3600.0, "history_s": 5 * DAY_S, **env}
+    made = make_cluster_env(scenario=scenario, workload=workload, base_policy=base, **arguments)
+    return base, made
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 123.0, 299.0])
+def test_a_forecasting_base_fits_on_the_history_before_any_episode_start(
+    tmp_path: Path, offset_s: float
+) -> None:
+    base, env = predictive_env(tmp_path)
     env.reset(seed=0, options={"start_s": 5 * DAY_S + offset_s})
     assert base.fallback is None, base.fallback
     assert base.forecast is not None
@@ -59,30 +62,13 @@ def test_a_forecasting_base_fits_on_the_history_before_any_episode_start(
 
 
 def test_episodes_start_after_the_history_their_base_needs(tmp_path: Path) -> None:
-    scenario = wave_scenario(tmp_path)
-    write_dated_wave(tmp_path / "wave.csv", days=6)
-    workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
-    base = PredictiveSpec(bin_s=300.0, models=("ets-add",)).build()
-    env = make_cluster_env(
-        scenario=scenario,
-        workload=workload,
-        base_policy=base,
-        episode_s=3600.0,
-        history_s=5 * DAY_S,
-        earliest_start_s=4 * DAY_S,
-    )
+    _, env = predictive_env(tmp_path, earliest_start_s=4 * DAY_S)
     starts = [env.reset(seed=seed)[1]["start_s"] for seed in range(8)]
     assert min(starts) >= 4 * DAY_S
     assert len(set(starts)) == len(starts)  # still drawn, not pinned
     env.close()
     with pytest.raises(ScenarioError, match="after the 120 h of history"):
-        make_cluster_env(
-            scenario=scenario,
-            workload=workload,
-            base_policy=base,
-            episode_s=3600.0 * 24,
-            earliest_start_s=5 * DAY_S,
-        )
+        predictive_env(tmp_path, episode_s=24 * 3600.0, earliest_start_s=5 * DAY_S)
 
 
 def test_the_history_a_base_needs_follows_its_forecaster() -> None:
