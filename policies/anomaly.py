@@ -235,6 +235,9 @@ class AnomalySpec(PolicySpecBase):
     def fits_history(self) -> bool:
         return True
 
+    def history_needed_s(self) -> float:
+        return self.forecast.history_needed_s()
+
     def build(self) -> Policy:
         return self.wrap(
             AnomalyPolicy(

@@ -94,6 +94,9 @@ class RlSpec(PolicySpecBase):
     def fits_history(self) -> bool:
         return self.base.fits_history()
 
+    def history_needed_s(self) -> float:
+        return self.base.history_needed_s()
+
     def build(self) -> Policy:
         if self.bundle_path is None:
             raise PolicyError(

@@ -41,6 +41,11 @@ class PolicySpecBase(BaseModel):
         live run should read demand history before its first decision)."""
         return False
 
+    def history_needed_s(self) -> float:
+        """Seconds of history its forecaster needs before it fits (0: none); with less
+        the policy runs its reactive fallback, another policy than the one configured."""
+        return 0.0
+
     def build(self) -> Policy:
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
 

@@ -160,6 +160,9 @@ class SpilloverSpec(PolicySpecBase):
     def fits_history(self) -> bool:
         return True
 
+    def history_needed_s(self) -> float:
+        return self.forecast.history_needed_s() if self.base == "forecast" else 0.0
+
     def build(self) -> Policy:
         config = None
         if self.base == "forecast":

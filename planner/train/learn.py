@@ -24,7 +24,6 @@ from planner.train.config import (
 from planner.tune import objective_value
 from policies.registry import resolve
 from policies.rl import LearnedPolicy, RlSpec
-from policies.spec import PolicySpecBase
 from sim.contract import Policy
 from sim.scenario import Scenario
 
@@ -61,27 +60,10 @@ def make_spec(config: TrainConfig, name: str) -> RlSpec:
     )
 
 
-def history_needed_s(spec: PolicySpecBase) -> float:
-    """Seconds of trace the base's forecaster needs before it fits (0: none).
-
-    Predictive, and anomaly or spillover with a `forecast:` block of the same kind,
-    fit on `min_history_days + backtest_days`; with less they run their reactive
-    fallback, another policy than the one the agent is deployed over.
-    """
-    from policies.predictive.spec import PredictiveSpec
-
-    if not spec.fits_history() or getattr(spec, "base", None) == "recent":
-        return 0.0
-    forecast = spec if isinstance(spec, PredictiveSpec) else getattr(spec, "forecast", None)
-    if not isinstance(forecast, PredictiveSpec):
-        return 0.0
-    return (forecast.min_history_days + forecast.backtest_days) * 24 * HOUR_S
-
-
 def earliest_start_s(config: TrainConfig) -> float:
     """Where training episodes may start: after the history the base fits on, when the
     config hands that much history (else there is nothing to wait for)."""
-    needed = history_needed_s(make_spec(config, "training").base)
+    needed = make_spec(config, "training").base.history_needed_s()
     return needed if 0 < needed <= config.history_h * HOUR_S else 0.0
 
 

@@ -130,6 +130,9 @@ class PredictiveSpec(PolicySpecBase):
     def fits_history(self) -> bool:
         return True
 
+    def history_needed_s(self) -> float:
+        return (self.min_history_days + self.backtest_days) * DAY_S
+
     def build(self) -> Policy:
         config = self.forecast_config()
         policy: Policy

@@ -73,17 +73,17 @@ def test_episodes_start_after_the_history_their_base_needs(tmp_path: Path) -> No
 
 def test_the_history_a_base_needs_follows_its_forecaster() -> None:
     from planner.train.config import TrainConfig
-    from planner.train.learn import earliest_start_s, history_needed_s
+    from planner.train.learn import earliest_start_s
     from policies.anomaly import AnomalySpec
     from policies.registry import resolve
     from policies.spillover import SpilloverSpec
 
     four_days = 4 * DAY_S  # min_history_days 2 + backtest_days 2
-    assert history_needed_s(PredictiveSpec()) == four_days
-    assert history_needed_s(PredictiveSpec(min_history_days=3, backtest_days=1)) == four_days
-    assert history_needed_s(AnomalySpec()) == four_days
-    assert history_needed_s(SpilloverSpec(base="recent")) == 0.0
-    assert history_needed_s(resolve("threshold")) == 0.0
+    assert PredictiveSpec().history_needed_s() == four_days
+    assert PredictiveSpec(min_history_days=3, backtest_days=1).history_needed_s() == four_days
+    assert AnomalySpec().history_needed_s() == four_days
+    assert SpilloverSpec(base="recent").history_needed_s() == 0.0
+    assert resolve("threshold").history_needed_s() == 0.0
     # waited for only when the config hands that much history to each episode
     week = TrainConfig(algo="ppo", timesteps=10, base="predictive", history_h=7 * 24.0)
     none = TrainConfig(algo="ppo", timesteps=10, base="predictive", history_h=0.0)
