@@ -14,7 +14,7 @@ against the SageMaker service model and checks it equals the expected one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,14 @@ MAX_CONCURRENCY, PROVISIONED = 50, 5
 #: A spillover policy on recent demand: with 3 ready instances of 2 req/s and 10 req/s
 #: of demand, the overflow (above 6 req/s less the SLO's headroom) x 3 s is >= 12.
 SPILLOVER_SPEC = {"kind": "spillover", "base": "recent", "serverless_service_s": 3.0}
+
+
+def edit_stack_config(stack: LiveStack, edit: Callable[[dict[str, Any]], object]) -> None:
+    """Change the prod stack file's `config` mapping in place with `edit`."""
+    path = stack.project_dir / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    edit(doc["config"])
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def create_endpoint(endpoint: str, *, tagged: bool = True) -> None:
@@ -382,12 +390,13 @@ def test_control_cli_takes_the_serverless_service_time_from_the_stacks_model(
 def test_control_cli_needs_the_service_time_when_the_model_is_unknown(
     spill_stack: LiveStack, tmp_path: Path
 ) -> None:
-    path = spill_stack.project_dir / "Pulumi.prod.yaml"
-    doc = yaml.safe_load(path.read_text())
-    serverless = doc["config"]["scaleplan:serverless"]
-    serverless.pop("model_id")
-    serverless["model_data_url"] = "s3://models/own-model.tar.gz"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def own_model(config: dict[str, Any]) -> None:
+        serverless = config["scaleplan:serverless"]
+        serverless.pop("model_id")
+        serverless["model_data_url"] = "s3://models/own-model.tar.gz"
+
+    edit_stack_config(spill_stack, own_model)
     bundle = make_bundle(tmp_path / "bundles", {"kind": "spillover", "base": "recent"})
     out = runner.invoke(app, control_args(spill_stack, bundle))
     assert out.exit_code == 2, out.output
@@ -447,10 +456,7 @@ def test_control_cli_shadow_changes_nothing(spill_stack: LiveStack, tmp_path: Pa
 def test_stack_without_serverless_runs_the_gpu_pool_only(
     live_stack: LiveStack, tmp_path: Path
 ) -> None:
-    path = live_stack.project_dir / "Pulumi.prod.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["config"].pop("scaleplan:serverless")
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_stack_config(live_stack, lambda config: config.pop("scaleplan:serverless"))
     bundle = make_bundle(tmp_path / "bundles", SPILLOVER_SPEC, name="prod-spill")
     put_demand(live_stack.endpoint, requests_per_min=600.0, age_s=60)
     out = runner.invoke(app, control_args(live_stack, bundle))
