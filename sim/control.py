@@ -13,16 +13,25 @@ The decision and the actuation are separate steps (`decide`, `act`), as the HPA
 separates its replica calculation from its one `Scales().Update` call, so a
 driver (a Gymnasium env, a shadow-mode controller) can look at or replace a
 decision before it is applied; `step` does both.
+
+A policy that knows in advance when its request may next change (a schedule
+replay, a fixed capacity: `QuietPolicy`) lets `drive` skip the ticks in between:
+a tick at which the policy would ask for the capacity in force changes nothing
+but the history and the decision count, so a run that can (`QuietRun`) advances
+over those intervals in one compiled call and the loop records them in bulk
+(`ControlLoop.pass_quietly`). Every decision that may change something is still
+taken by `step`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 from sim.contract import (
     PRIMARY,
@@ -42,6 +51,13 @@ _CLAMPED_NOTE = "{count} decisions were out of bounds and clamped"
 _new_observation = object.__new__
 _set_fields = object.__setattr__
 _CLAMPED_PATTERN = re.compile(r"^(\d+) decisions were out of bounds and clamped$")
+#: `QuietPolicy.next_change_tick`'s None (no change ever again): a tick no run reaches.
+_NEVER = sys.maxsize
+
+
+def decision_tick(time_s: float, interval_s: float) -> int:
+    """The decision tick at `time_s` (tick k is at k x `interval_s`, rounded to even)."""
+    return round(time_s / interval_s)
 
 
 def clamped_in_notes(notes: Sequence[str]) -> int:
@@ -66,6 +82,30 @@ class Reading(NamedTuple):
     pending: int
     p95_latency_s: float | None = None
     spillover_in_flight: int = 0
+
+
+class QuietPolicy(Protocol):
+    """A policy that knows when its request may next change (`SchedulePolicy`,
+    `FixedPolicy`): an optional addition to `Policy`, which the loop looks for.
+
+    `next_change_tick(tick)` is the first decision tick after `tick` (see
+    `decision_tick`) at which `decide` may return another decision than at `tick`,
+    given the same bounds; None when it never will. The loop does not ask the
+    policy at the ticks in between.
+    """
+
+    def next_change_tick(self, tick: int) -> int | None: ...
+
+
+class QuietSpan(NamedTuple):
+    """Decision intervals a run advanced without a decision, oldest first: the time of
+    the tick that ends each, its demand (None: not observed), utilisation (NaN: no
+    ready slot) and ready replicas, as the `Reading` there would say."""
+
+    time_s: list[float]
+    demand_rps: list[float | None]
+    utilisation: list[float]
+    ready: list[int]
 
 
 @dataclass(frozen=True)
@@ -115,6 +155,10 @@ class ControlLoop:
         self.notes: list[str] = []
         self.clamped = 0
         self.decisions = 0
+        self._next_change = getattr(policy, "next_change_tick", None)
+        # the last decision's primary request, when `step` took it as it came (None:
+        # checked or with other targets, so the loop asks again at the next tick)
+        self._asked: int | None = None
 
     def reset(self) -> None:
         """Start the run: hand the policy its context."""
@@ -165,6 +209,7 @@ class ControlLoop:
 
     def act(self, observation: Observation, decision: Decision) -> None:
         """Clamp and apply `decision`, then record the interval in the history."""
+        self._asked = None
         now_s, current = observation.time_s, observation.desired
         desired = decision.desired
         if desired != current or not (
@@ -203,10 +248,50 @@ class ControlLoop:
             observation.min_replicas <= desired <= observation.max_replicas
         ):
             self._actuate(PRIMARY, desired, decision.reason, now_s)
+        self._asked = desired
         self.history.append(
             now_s, observation.demand_rps, observation.utilisation, observation.ready, current
         )
         return observation
+
+    # --- quiet spans ------------------------------------------------------------------
+
+    @property
+    def may_be_quiet(self) -> bool:
+        """Whether the policy says when its request may change (`QuietPolicy`)."""
+        return self._next_change is not None
+
+    def quiet_until(self, now_s: float) -> int | None:
+        """The first tick after the decision just taken at `now_s` at which the policy
+        may ask for another capacity, when the ticks before it need no decision; None
+        when the next tick does.
+
+        A tick needs none when the policy would ask for what is in force (`step`
+        took its last request as it came, in bounds, and nothing has changed it):
+        such a decision actuates nothing, records nothing and adds no note.
+        """
+        next_change, asked = self._next_change, self._asked
+        if next_change is None or asked is None:
+            return None
+        primary = self._primary
+        low, high = primary.bounds()
+        if asked != primary.current() or not low <= asked <= high:
+            return None
+        tick = decision_tick(now_s, self._interval_s)
+        until = next_change(tick)
+        if until is None:
+            return _NEVER
+        return until if until > tick + 1 else None
+
+    def pass_quietly(self, span: QuietSpan) -> None:
+        """Record the intervals of `span`, in which the policy was not asked: what `step`
+        records for a decision that changes nothing (the history sample of each, the
+        decision count)."""
+        desired = self._primary.current()
+        append = self.history.append
+        for time_s, demand_rps, utilisation, ready in zip(*span, strict=True):
+            append(time_s, demand_rps, utilisation, ready, desired)
+        self.decisions += len(span.time_s)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -255,11 +340,57 @@ class SteppableRun(Protocol):
     def record(self, now_s: float, observation: Observation) -> None: ...
 
 
+class QuietRun(SteppableRun, Protocol):
+    """A steppable run that can also advance over intervals with no decision to take.
+
+    `quiet` says whether it can at all (a run whose dynamics or actuators change
+    between decisions by themselves cannot); `advance_quiet(before_tick, most)`
+    advances over the next intervals whose ticks come before `before_tick` (at most
+    `most` of them; the last, partial interval never), keeping the capacity in force,
+    and returns what their readings said (None: it advanced none). Their series rows
+    are the run's to keep, as `record` keeps them after a decision that changes nothing.
+    """
+
+    quiet: bool
+
+    def advance_quiet(self, before_tick: int, most: int | None = None) -> QuietSpan | None: ...
+
+
 def drive(run: SteppableRun, loop: ControlLoop) -> None:
-    """Run `loop` over `run` to its horizon: the whole of every engine's decision path."""
+    """Run `loop` over `run` to its horizon: the whole of every engine's decision path.
+
+    With a `QuietPolicy` and a `QuietRun`, the ticks at which the policy has nothing
+    to decide are passed over (`pass_quiet`); the rest are `step`ped.
+    """
     advance, read, step, record = run.advance, run.read, loop.step, run.record
+    quiet = quiet_run(run, loop)
+    if quiet is None:
+        while (now_s := advance()) is not None:
+            record(now_s, step(read(now_s)))
+        return
     while (now_s := advance()) is not None:
         record(now_s, step(read(now_s)))
+        pass_quiet(quiet, loop, now_s)
+
+
+def quiet_run(run: SteppableRun, loop: ControlLoop) -> QuietRun | None:
+    """`run` when it and `loop`'s policy allow quiet spans, else None."""
+    if not loop.may_be_quiet or not getattr(run, "quiet", False):
+        return None
+    return cast(QuietRun, run)  # it says it is quiet: it has `advance_quiet`
+
+
+def pass_quiet(run: QuietRun, loop: ControlLoop, now_s: float, most: int | None = None) -> bool:
+    """After the decision at `now_s`, advance `run` over the intervals (at most `most`)
+    whose ticks need no decision, recording them in `loop`; whether it advanced any."""
+    before_tick = loop.quiet_until(now_s)
+    if before_tick is None:
+        return False
+    span = run.advance_quiet(before_tick, most)
+    if span is None:
+        return False
+    loop.pass_quietly(span)
+    return True
 
 
 def check_decision(policy_name: str, decision: object) -> Decision:

@@ -4,15 +4,20 @@ Neither looks at the traffic. `FixedPolicy` is the statically provisioned
 baseline; `SchedulePolicy` replays a desired count per decision tick, which is
 how the engines run the oracle: `planner/oracle.py` solves it offline and hands the
 engine nothing but the schedule.
+
+Both know when their request may next change (`next_change_tick`, see
+`sim.control.QuietPolicy`), so the control loop need not ask them in between.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import numpy as np
 
 from sim.contract import Decision, Observation, PolicyContext
+from sim.control import decision_tick
 from sim.errors import PolicyError
 
 
@@ -31,6 +36,11 @@ class FixedPolicy:
     def decide(self, observation: Observation) -> Decision:
         desired = min(max(self.replicas, observation.min_replicas), observation.max_replicas)
         return Decision(desired, f"fixed at {desired}")
+
+    def next_change_tick(self, tick: int) -> int | None:
+        """None: the request never changes."""
+        del tick
+        return None
 
 
 class SchedulePolicy:
@@ -51,6 +61,8 @@ class SchedulePolicy:
         if not np.issubdtype(values.dtype, np.integer) or (values < 0).any():
             raise PolicyError("a schedule's desired counts must be non-negative integers")
         self._desired = [int(v) for v in values]
+        # the ticks whose count differs from the one before
+        self._changes = (np.flatnonzero(values[1:] != values[:-1]) + 1).tolist()
         self.name = name
         self.label = label
 
@@ -58,7 +70,14 @@ class SchedulePolicy:
         del context
 
     def decide(self, observation: Observation) -> Decision:
-        tick = round(observation.time_s / observation.interval_s)
+        tick = decision_tick(observation.time_s, observation.interval_s)
         desired = self._desired[min(max(tick, 0), len(self._desired) - 1)]
         desired = min(max(desired, observation.min_replicas), observation.max_replicas)
         return Decision(desired, f"{self.label}: {desired} replicas")
+
+    def next_change_tick(self, tick: int) -> int | None:
+        """The first tick after `tick` whose count differs from tick's (None: the count
+        holds to the end and after it)."""
+        held = min(max(tick, 0), len(self._desired) - 1)
+        after = bisect.bisect_right(self._changes, held)
+        return self._changes[after] if after < len(self._changes) else None

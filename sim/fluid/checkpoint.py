@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.contract import MetricHistory, PolicyContext
+from sim.control import pass_quiet, quiet_run
 from sim.fluid.serverless import ServerlessRun
 from sim.replay import SchedulePolicy
 from sim.result import RunResult
@@ -146,11 +147,19 @@ def drive_checkpointed(
     run: _InstanceRun, loop: ControlLoop, every: int, checkpoints: list[Checkpoint]
 ) -> None:
     """`sim.control.drive`, appending a checkpoint to `checkpoints` after every
-    `every`-th decision interval."""
+    `every`-th decision interval (a quiet span stops at each, so a replay resumed
+    from one goes on as the run that took it did)."""
     advance, read, step, record = run.advance, run.read, loop.step, run.record
+    quiet = quiet_run(run, loop)
     while (now_s := advance()) is not None:
         record(now_s, step(read(now_s)))
         if run._index % every == 0:
+            checkpoints.append(take(run, loop))
+        if (
+            quiet is not None
+            and pass_quiet(quiet, loop, now_s, every - run._index % every)
+            and run._index % every == 0
+        ):
             checkpoints.append(take(run, loop))
 
 

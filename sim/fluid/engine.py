@@ -3,8 +3,11 @@
 Python runs the decision loop: every `decision_interval_s` it builds the same
 `Observation` the SimPy engine builds, calls the policy, and applies the decision
 through the pool's actuator (`Fleet`). Between decisions the per-second dynamics
-run compiled (`sim.fluid.kernel.advance`). See `docs/engines.md` for the model
-and its approximations.
+run compiled (`sim.fluid.kernel.advance`). A policy that says when its request may
+next change (a schedule, a fixed capacity) is not asked in between: an instance
+pool without hazards or spillover runs those intervals in one compiled call
+(`_InstanceRun.advance_quiet`). See `docs/engines.md` for the model and its
+approximations.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from sim.capacity.pools import ServerlessEndpoint
 from sim.capacity.service import ServiceModel
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
-from sim.control import ControlLoop, Reading, drive
+from sim.control import ControlLoop, QuietSpan, Reading, drive
 from sim.engine import make_context
 from sim.errors import ScenarioError
 from sim.fluid import kernel as K
@@ -341,6 +344,11 @@ class _InstanceRun:
         self._index = 0
         self._limit = self.n_intervals
         self._reading: Reading | None = None
+        # Quiet spans (`advance_quiet`) are exact only while nothing but a decision
+        # changes the fleet (no spot reclaims or failures) and nothing is recorded
+        # every interval (a spillover's cost): those runs ask at every tick.
+        self.quiet = not self.fleet.has_hazard and spill is None
+        self._quiet: _QuietArrays | None = None
 
     def advance(self) -> float | None:
         """Run the compiled kernel over the next decision interval.
@@ -382,6 +390,64 @@ class _InstanceRun:
                 return None
             return now
         return None
+
+    def advance_quiet(self, before_tick: int, most: int | None = None) -> QuietSpan | None:
+        """Run the kernel over the next intervals whose decision ticks come before
+        `before_tick` (at most `most`, never the last, partial one) at the capacity in
+        force, in one compiled call: the control loop has no decision to take at their
+        ends (`sim.control.QuietRun`). Their series rows and shares are the kernel's,
+        as after a decision that changes nothing. None when it advanced none.
+        """
+        arrays = self._quiet or self._quiet_arrays()
+        first = self._index
+        last = min(
+            self._limit, arrays.full, int(np.searchsorted(arrays.ticks, before_tick, "left"))
+        )
+        if most is not None:
+            last = min(last, first + most)
+        if last <= first:
+            return None
+        utilisation, queue_len, ready, pending, p95 = K.advance_quiet(
+            first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,
+            *self._args,
+        )  # fmt: skip
+        self._index = last
+        self._ready = ready
+        now = float(self.bounds[last])
+        self._reading = _new_reading(
+            Reading,
+            (
+                now,
+                self.demands[last - 1],
+                None if utilisation != utilisation else utilisation,
+                queue_len,
+                ready,
+                pending,
+                None if p95 != p95 else p95,
+                0,
+            ),
+        )
+        return QuietSpan(
+            arrays.times[first:last],
+            self.demands[first:last],
+            arrays.utilisation[first:last].tolist(),
+            arrays.ready[first:last].tolist(),
+        )
+
+    def _quiet_arrays(self) -> _QuietArrays:
+        """What quiet spans need, made at the first one."""
+        ends = np.asarray(self.bounds[1:], dtype=np.int64)
+        self._quiet = _QuietArrays(
+            bounds=np.asarray(self.bounds, dtype=np.int64),
+            # the tick of the decision that ends each interval (`sim.control.decision_tick`)
+            ticks=np.round(ends / self.interval_s),
+            times=ends.astype(np.float64).tolist(),
+            # intervals that end before the horizon (the last one gets no decision)
+            full=int(np.searchsorted(ends, self.duration, "left")),
+            utilisation=np.full(self.n_intervals, np.nan),
+            ready=np.zeros(self.n_intervals, dtype=np.int64),
+        )
+        return self._quiet
 
     def read(self, now: float) -> Reading:
         """The metrics of the interval that ended at `now` (after `advance`)."""
@@ -489,6 +555,28 @@ class _InstanceRun:
             notes=tuple(notes),
             decisions=tuple(loop.records),
         )
+
+
+@dataclass(frozen=True)
+class _QuietArrays:
+    """A run's arrays for quiet spans (`_InstanceRun.advance_quiet`).
+
+    Attributes:
+        bounds: The interval bounds (s), as the kernel takes them.
+        ticks: The decision tick at the end of each interval.
+        times: The time (s) at the end of each interval.
+        full: Intervals that end before the horizon.
+        utilisation: Each interval's reading of utilisation (NaN: no ready slot),
+            written by the kernel.
+        ready: Each interval's reading of ready replicas, written by the kernel.
+    """
+
+    bounds: np.ndarray
+    ticks: np.ndarray
+    times: list[float]
+    full: int
+    utilisation: np.ndarray
+    ready: np.ndarray
 
 
 #: A steppable fluid run: an instance pool (with its spillover) or a serverless endpoint.

@@ -619,3 +619,63 @@ def advance(
     utilisation = out[O_BUSY_SLOT_S] / slot_s if slot_s > 0.0 else math.nan
     queue_len = int(out[O_QUEUE_AT_T1] + 0.5)
     return utilisation, queue_len, ready_t1, pending_t1, p95
+
+
+@numba.njit(cache=True)
+def advance_quiet(
+    first: int,
+    last: int,
+    bounds: NDArray[np.int64],
+    desired: int,
+    utilisation_at: FloatArray,
+    ready_at_t1: NDArray[np.int64],
+    arrivals: FloatArray,
+    arrivals_before: FloatArray,
+    lam: FloatArray,
+    ready_at: FloatArray,
+    until: FloatArray,
+    drain_end: FloatArray,
+    drain_replicas: FloatArray,
+    blocks: FloatArray,
+    offsets: NDArray[np.int64],
+    base_s: FloatArray,
+    slope_s: FloatArray,
+    params: FloatArray,
+    state: FloatArray,
+    ring: FloatArray,
+    done_ring: FloatArray,
+    done_busy_ring: FloatArray,
+    hist: FloatArray,
+    ihist: FloatArray,
+    out: FloatArray,
+    totals: FloatArray,
+    series: FloatArray,
+    shares: FloatArray,
+    spill: bool,
+    spill_service_s: float,
+    spill_strata: FloatArray,
+    vp: FloatArray,
+    vs: FloatArray,
+    dq_t: FloatArray,
+    dq_v: FloatArray,
+    cw: FloatArray,
+) -> tuple[float, int, int, int, float]:
+    """`advance` over intervals [first, last) (interval i is [bounds[i], bounds[i + 1])),
+    one call after another, at a constant `desired`: a span in which the policy has
+    nothing to decide (`sim.control.drive`'s quiet spans).
+
+    Each interval writes its series row and share as `advance` does; its reading's
+    utilisation and ready replicas (what the control loop's history keeps) go to
+    `utilisation_at[i]` and `ready_at_t1[i]`. Returns the last interval's reading.
+    """
+    reading = (math.nan, 0, 0, 0, math.nan)
+    for i in range(first, last):
+        reading = advance(
+            bounds[i], bounds[i + 1], i, desired, arrivals, arrivals_before, lam, ready_at,
+            until, drain_end, drain_replicas, blocks, offsets, base_s, slope_s, params, state,
+            ring, done_ring, done_busy_ring, hist, ihist, out, totals, series, shares, spill,
+            spill_service_s, spill_strata, vp, vs, dq_t, dq_v, cw,
+        )  # fmt: skip
+        utilisation_at[i] = reading[0]
+        ready_at_t1[i] = reading[2]
+    return reading
