@@ -116,26 +116,58 @@ def interpolate(values: np.ndarray, row: int, grid: np.ndarray, backlog: float) 
 
 
 @numba.njit(cache=True)
-def outcome_at(model: tuple, t: int, j: int, backlog: float) -> tuple[float, float]:
-    """`interval_outcome` of interval t at level j, read from the packed model.
+def follow_path(path: np.ndarray, model: tuple, out: np.ndarray, need: float) -> tuple[float, bool]:
+    """Requests attained along a level path under the backlog model (no grid rounding).
 
     model = (table, level_replicas, slot_rate, counts, lengths, block_of, weights,
     budgets, grid, budget_range); see `sim.oracle.problem.Problem` for each array.
+    Each interval's attainment goes to `out` when it has one entry per interval. With
+    `need` > 0 the walk stops once even every remaining request attained could not
+    bring the total to `need`. Returns (requests attained, whether the walk reached
+    the end).
     """
-    table, level_replicas, slot_rate, counts, lengths, block_of, weights, budgets = model[:8]
-    budget_range = model[9]
-    blk = block_of[t]
-    return interval_outcome(
-        counts[t],
-        lengths[t],
-        backlog,
-        level_replicas[j] * slot_rate[blk],
-        table[t, j],
-        weights,
-        budgets,
-        budget_range,
-        blk,
-    )
+    table, replicas, slot_rate, counts, lengths, block_of, weights, budgets, _, ranges = model
+    n = path.shape[0]
+    keep = out.shape[0] == n
+    remaining = 0.0
+    if need > 0.0:
+        for t in range(n):
+            remaining += counts[t]
+    # the running remainder drifts from the exact suffix sum by rounding: stop only
+    # when the shortfall is well beyond it
+    slack = 1e-9 * remaining
+    backlog = 0.0
+    total = 0.0
+    for t in range(n):
+        blk = block_of[t]
+        j = path[t]
+        att, backlog = interval_outcome(
+            counts[t], lengths[t], backlog, replicas[j] * slot_rate[blk], table[t, j], weights,
+            budgets, ranges, blk,
+        )  # fmt: skip
+        total += att
+        if keep:
+            out[t] = att
+        if need > 0.0:
+            remaining -= counts[t]
+            if total + remaining < need - slack:
+                return total, False
+    return total, True
+
+
+_NO_OUT = np.empty(0)
+
+
+def evaluate_path(path: np.ndarray, model: tuple) -> float:
+    """Requests attained along a level path under the backlog model (no grid rounding)."""
+    return float(follow_path(path, model, _NO_OUT, 0.0)[0])
+
+
+def interval_attainment(path: np.ndarray, model: tuple) -> np.ndarray:
+    """Requests attained in each interval along a level path (backlog model, unrounded)."""
+    out = np.empty(path.shape[0])
+    follow_path(path, model, out, 0.0)
+    return out
 
 
 @numba.njit(cache=True)
@@ -253,14 +285,22 @@ def extract(
     backlog, given the values at t + 1 in kept[t - first]; write the levels into
     `path`; return (last level, backlog after `last`)."""
     price_per_interval, switch_cost, level_nodes = costs
-    grid = model[8]
+    # unpacked once: `outcome_at` per level re-slices the model tuple (a reference
+    # count per array per call), which made following a path dearer than a pass
+    table, replicas, slot_rate, counts, lengths, block_of, weights, budgets, grid, ranges = model
     for t in range(first, last + 1):
         best = INF
         best_j = lower[t]
         best_carried = backlog
+        values = kept[t - first, 0]
+        blk = block_of[t]
+        count, length_s, rate = counts[t], lengths[t], slot_rate[blk]
         for j in range(lower[t], upper[t] + 1):
-            att, carried = outcome_at(model, t, j, backlog)
-            after = interpolate(kept[t - first, 0], j, grid, carried)
+            att, carried = interval_outcome(
+                count, length_s, backlog, replicas[j] * rate, table[t, j], weights, budgets,
+                ranges, blk,
+            )  # fmt: skip
+            after = interpolate(values, j, grid, carried)
             if after >= INF:
                 continue
             up = level_nodes[j] - level_nodes[previous]
@@ -278,27 +318,6 @@ def extract(
 
 
 @numba.njit(cache=True)
-def evaluate_path(path: np.ndarray, model: tuple) -> float:
-    """Requests attained along a level path under the backlog model (no grid rounding)."""
-    backlog = 0.0
-    total = 0.0
-    for t in range(path.shape[0]):
-        att, backlog = outcome_at(model, t, path[t], backlog)
-        total += att
-    return total
-
-
-@numba.njit(cache=True)
-def interval_attainment(path: np.ndarray, model: tuple) -> np.ndarray:
-    """Requests attained in each interval along a level path (backlog model, unrounded)."""
-    backlog = 0.0
-    out = np.empty(path.shape[0])
-    for t in range(path.shape[0]):
-        out[t], backlog = outcome_at(model, t, path[t], backlog)
-    return out
-
-
-@numba.njit(cache=True)
 def schedule_cost(
     price_per_interval: float, switch_cost: float, level_nodes: np.ndarray, path: np.ndarray
 ) -> float:
@@ -312,3 +331,27 @@ def schedule_cost(
             if up > 0:
                 total += switch_cost * up
     return total
+
+
+@numba.njit(cache=True)
+def constant_costs(
+    price_per_interval: float,
+    switch_cost: float,
+    level_nodes: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> np.ndarray:
+    """`schedule_cost` of every constant path: level k held, clipped to [lower, upper]."""
+    n_lvl = level_nodes.shape[0]
+    out = np.empty(n_lvl)
+    for k in range(n_lvl):
+        total = 0.0
+        before = 0.0
+        for t in range(lower.shape[0]):
+            nodes = level_nodes[min(max(k, lower[t]), upper[t])]
+            total += price_per_interval * nodes
+            if t > 0 and nodes > before:
+                total += switch_cost * (nodes - before)
+            before = nodes
+        out[k] = total
+    return out

@@ -97,17 +97,24 @@ class Problem:
     tick_s: float
     #: Attainment of the DP's optimum per multiplier, shared by the solves of this problem.
     attained_by_multiplier: dict[float, float] = field(default_factory=dict, compare=False)
+    #: The backward pass's values at each segment's start per multiplier (what a path
+    #: is rebuilt from, `sim.oracle.solve.optimal_path`), kept with the attainment.
+    entries_by_multiplier: dict[float, list[np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def without_backlog(self, *, steady: bool = False) -> Problem:
         """The same problem with no backlog state and no interval planned overloaded
         (what `build_problem(..., backlog=False)` builds at one tick per interval):
         above its busiest seconds' load, or with `steady` above its mean load."""
         lower = self.steady_lower if steady else self.stable_lower
-        return replace(self, lower=lower, grid=np.zeros(1), attained_by_multiplier={})
+        return replace(
+            self, lower=lower, grid=np.zeros(1), attained_by_multiplier={}, entries_by_multiplier={}
+        )
 
     def with_lower(self, lower: IntArray) -> Problem:
         """The same problem planned above `lower` (floors learned from replays)."""
-        return replace(self, lower=lower, attained_by_multiplier={})
+        return replace(self, lower=lower, attained_by_multiplier={}, entries_by_multiplier={})
 
     @property
     def costs(self) -> tuple[float, float, IntArray]:
@@ -115,7 +122,7 @@ class Problem:
 
     @cached_property
     def model(self) -> tuple[np.ndarray, ...]:
-        """The arrays the DP kernels read (`sim.oracle.dp.outcome_at`), built once."""
+        """The arrays the DP kernels read (`sim.oracle.dp.follow_path`), built once."""
         return (
             self.table, self.level_replicas.astype(np.float64), self.slot_rate, self.counts,
             self.lengths, self.block_of, self.weights, self.budgets, self.grid,
@@ -156,13 +163,30 @@ def level_grid(low: int, high: int, keep: int, limit: int = MAX_LEVELS) -> IntAr
     return np.unique(np.append(grid(hi_r), keep)).astype(np.int64)
 
 
-def backlog_grid(counts: FloatArray, levels: int) -> FloatArray:
+def backlog_grid(counts: FloatArray, levels: int, forced_backlog: float = 0.0) -> FloatArray:
     """0 plus geometric points from one request to four times the busiest interval,
-    as many as the cell budget allows for this horizon and level count."""
+    as many as the cell budget allows for this horizon and level count.
+
+    The top is at least half again `forced_backlog`, the queue the initial capacity
+    leaves while the first requested capacity provisions: the DP holds values flat
+    beyond the top, so a queue past it looks free to grow, and a start that queued
+    past it was never planned out of (the path kept the initial capacity to the end:
+    `tests/sim/test_oracle_solve.py`).
+    """
     n_int = max(len(counts), 1)
     points = int(np.clip(CELL_BUDGET // (n_int * max(levels, 1)), MIN_POINTS, MAX_POINTS))
-    top = max(4.0 * float(counts.max(initial=0.0)), 2.0)
+    top = max(4.0 * float(counts.max(initial=0.0)), 1.5 * forced_backlog, 2.0)
     return np.concatenate([[0.0], np.geomspace(1.0, top, points - 1)])
+
+
+def forced_queue(counts: FloatArray, lengths: FloatArray, rates: FloatArray) -> float:
+    """The longest queue the forced start builds: intervals served at saturated
+    completion `rates` (one per forced interval), arrivals `counts` over `lengths`."""
+    queue = longest = 0.0
+    for count, length_s, rate in zip(counts, lengths, rates, strict=True):
+        queue = max(0.0, queue + float(count) - float(rate) * float(length_s))
+        longest = max(longest, queue)
+    return longest
 
 
 def plan_stride(decision_intervals: int, levels: int) -> int:
@@ -240,6 +264,8 @@ def build_problem(
     lower = np.zeros(n_int, dtype=np.int64)
     upper = np.full(n_int, len(level_nodes) - 1, dtype=np.int64)
     forced = min(n_int, 1 + lead_intervals)
+    start_rate = level_replicas[start] * slot_rate[block_of[:forced]]
+    forced_backlog = forced_queue(counts[:forced], lengths[:forced], start_rate)
     upper[:forced] = start  # nothing decided at tick 1 serves earlier
     lower[0] = start
     # stable against the interval's busiest BURST_WINDOW_S, not only its mean: the
@@ -269,7 +295,7 @@ def build_problem(
         budgets=np.ascontiguousarray(scenario.slo.latency_s - service_full_s),
         service_full_s=service_full_s,
         service_one_s=blocks[:, 1, :] + blocks[:, 2, :],
-        grid=backlog_grid(counts, len(level_nodes)) if backlog else np.zeros(1),
+        grid=backlog_grid(counts, len(level_nodes), forced_backlog) if backlog else np.zeros(1),
         lower=lower if backlog else stable_lower,
         upper=upper,
         stable_lower=stable_lower,
