@@ -1,4 +1,4 @@
-"""Benchmark: quiet spans (`sim.control.drive`) on the 14-day what-if, on and off.
+"""Benchmark: quiet spans (`sim.control.drive`) on the 14-day what-if (or 8 weeks), on and off.
 
 A schedule replay or a fixed capacity says when its request may next change, so the
 control loop skips the ticks in between and the fluid run advances over them in one
@@ -12,12 +12,15 @@ built inside `planner.oracle`, `sim.control.quiet_run` answering None):
 - `planner.oracle.solve_reference` on the same scenario (`--oracle-rounds` each),
   and checks both bills are the same to the digit.
 
+`--case 8w` does the same on `benchmarks/volatile_8w.py`'s scenario (8 weeks of
+NAB FB traffic, 293,620 ticks, a fleet of up to 4,000 replicas).
+
 Prints one line per timing, then, as its last line, one JSON object with the
 figures, the load average, `cpu_count` and package versions.
 
 Usage:
-    .venv/bin/python benchmarks/quiet_spans.py [--trace DIR] [--mean-rps X]
-        [--repeats N] [--oracle-rounds N]
+    .venv/bin/python benchmarks/quiet_spans.py [--case 14d|8w] [--repeats N]
+        [--oracle-rounds N]
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ import numpy as np
 
 import sim.control
 import sim.fluid.checkpoint
-from benchmarks.whatif_14d import TRACE, scenario
+from benchmarks import volatile_8w, whatif_14d
 from planner.oracle import solve_reference
 from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.engines import make_engine
 from sim.fluid import FluidEngine
 from sim.replay import FixedPolicy
 from sim.result import RunResult
+from sim.scenario import Scenario
 from sim.workload.build import build_workload
 
 PACKAGES = ("scaleplan", "numpy", "numba")
@@ -96,16 +100,22 @@ def same(a: RunResult, b: RunResult) -> bool:
     return True
 
 
+def case_scenario(case: str) -> tuple[Scenario, Path]:
+    """The benchmark's scenario (the one its own benchmark runs) and its trace."""
+    if case == "8w":
+        return volatile_8w.scenario(volatile_8w.TRACE, 96.0), volatile_8w.TRACE
+    return whatif_14d.scenario(whatif_14d.TRACE, 20.0), whatif_14d.TRACE
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trace", type=Path, default=TRACE)
-    parser.add_argument("--mean-rps", type=float, default=20.0)
+    parser.add_argument("--case", choices=("14d", "8w"), default="14d")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--oracle-rounds", type=int, default=2)
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    resolved = scenario(args.trace, args.mean_rps)
+    resolved, trace = case_scenario(args.case)
     workload = build_workload(resolved.workload, resolved.resolve_path, seed=0)
 
     engine = FluidEngine()
@@ -136,8 +146,8 @@ def main() -> None:
 
     figures: dict[str, Any] = {
         "benchmark": "quiet_spans",
-        "trace": str(args.trace),
-        "mean_rps": args.mean_rps,
+        "case": args.case,
+        "trace": str(trace),
         "ticks": len(results["quiet"].series.time_s),
         "fixed16_s": {k: [round(v, 3) for v in s] for k, s in fixed_s.items()},
         "fixed16_best_s": {k: round(min(s), 3) for k, s in fixed_s.items()},
