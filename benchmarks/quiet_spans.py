@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import volatile_8w  # benchmarks/ is on sys.path as a script
+import whatif_14d
 
 import sim.control
 import sim.fluid.checkpoint
-from benchmarks import volatile_8w, whatif_14d
 from planner.oracle import solve_reference
 from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.engines import make_engine
