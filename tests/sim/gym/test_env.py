@@ -19,7 +19,7 @@ from sim.gym.actions import ActionMap
 from sim.gym.env import ClusterEnv
 from sim.gym.observation import N_FEATURES, OBS_BOUND
 from sim.scenario import Scenario
-from sim.workload.model import Workload
+from sim.workload.model import RateEnvelope, Workload
 from sim.workload.ops import slice_window
 
 EPISODE_S = 3600.0
@@ -103,15 +103,25 @@ def test_time_limit_truncates_and_nothing_terminates(
 
 
 @pytest.mark.parametrize("mode", ["residual-change", "residual"])
+@pytest.mark.parametrize(("sampling", "start_h"), [("exact", 2), ("per-second", 3)])
 def test_residual_no_change_reproduces_the_base_policy(
-    scenario: Scenario, workload: Workload, mode: str
+    scenario: Scenario, workload: Workload, mode: str, sampling: str, start_h: int
 ) -> None:
-    """With the floor off and the level kept, "no change" every step is the base policy's run."""
-    env = make(scenario, workload, action_mode=mode, floor_utilisation=None, level_range=(1.0, 1.0))
+    """With the floor off and the level kept, "no change" every step is the base
+    policy's run in the same engine, arrivals drawn either way (each start is a window
+    where the base scales under that sampling)."""
+    env = make(
+        scenario,
+        workload,
+        action_mode=mode,
+        floor_utilisation=None,
+        level_range=(1.0, 1.0),
+        episode_sampling=sampling,
+    )
     unwrapped = env.unwrapped
     assert isinstance(unwrapped, ClusterEnv)
     no_change = unwrapped.actions.no_change
-    start_s = 2 * 3600.0
+    start_s = start_h * 3600.0
     _, info = env.reset(seed=4, options={"start_s": start_s})
     desired, proposals, truncated = [], [], False
     while not truncated:
@@ -120,7 +130,9 @@ def test_residual_no_change_reproduces_the_base_policy(
         proposals.append(step_info["base_desired"])
     # the env's window: one interval past the episode, for the last decision's traffic
     window = slice_window(workload, start_s, start_s + EPISODE_S + scenario.decision_interval_s)
-    plain = FluidEngine().run(scenario, window, ThresholdPolicy(), seed=info["run_seed"])
+    plain = FluidEngine(unwrapped.engine.settings).run(
+        scenario, window, ThresholdPolicy(), seed=info["run_seed"]
+    )
     expected = plain.series.desired[: len(desired)].astype(int).tolist()
     assert desired == expected
     assert len(set(expected)) > 1  # the base policy did scale in this window
@@ -138,7 +150,13 @@ def test_other_actions_move_away_from_the_proposal(scenario: Scenario, workload:
     _, _, _, _, info = env.step(5)  # x1.5 of the proposal
     assert info["desired"] > info["base_desired"]
     for action, expected in [(0, 4), (4, 2)]:  # hold; twice the base's scale-in
-        env = make(scenario, workload, floor_utilisation=None, level_range=(1.0, 1.0))
+        env = make(
+            scenario,
+            workload,
+            floor_utilisation=None,
+            level_range=(1.0, 1.0),
+            episode_sampling="exact",  # request by request: this start's first proposal is 3
+        )
         env.reset(seed=9, options={"start_s": 0.0})  # 4 replicas, demand for fewer
         _, _, _, _, info = env.step(action)
         assert (info["base_desired"], info["desired"]) == (3, expected)
@@ -195,3 +213,34 @@ def test_sync_vector_env_steps_several_episodes(scenario: Scenario, workload: Wo
     obs, rewards, terminated, truncated, _ = vector.step(np.array([0, 2, 5]))
     assert rewards.shape == (3,) and not terminated.any() and not truncated.any()
     assert np.all(rewards < 0)  # every step costs something
+
+
+def test_per_second_episodes_are_the_default_and_keep_the_envelopes_mean(
+    scenario: Scenario, workload: Workload
+) -> None:
+    """Per-second counts (the fluid engine's sampling of long runs) by default: an
+    episode's arrivals keep the window's mean, differ from the exact draw's, and
+    repeat with the seed; an unknown sampling is refused."""
+    totals = {}
+    for sampling in ("per-second", "exact"):
+        env = make(scenario, workload, level_range=(1.0, 1.0), episode_sampling=sampling)
+        unwrapped = env.unwrapped
+        assert isinstance(unwrapped, ClusterEnv)
+        env.reset(seed=5, options={"start_s": 3600.0})
+        assert unwrapped._run is not None
+        totals[sampling] = unwrapped._run.inputs.arrivals.copy()
+    default = make(scenario, workload, level_range=(1.0, 1.0)).unwrapped
+    assert isinstance(default, ClusterEnv)
+    assert default.engine.settings.exact_sampling_max_requests == 0
+    window = slice_window(workload, 3600.0, 3600.0 + EPISODE_S + scenario.decision_interval_s)
+    assert isinstance(window, RateEnvelope)
+    expected = float(np.sum(window.rate_rps) * window.bin_s)
+    per_second, exact = totals["per-second"], totals["exact"]
+    assert per_second.sum() == pytest.approx(expected, rel=0.05)
+    assert exact.sum() == pytest.approx(expected, rel=0.05)
+    assert not np.array_equal(per_second, exact)
+    again = make(scenario, workload, level_range=(1.0, 1.0))
+    again.reset(seed=5, options={"start_s": 3600.0})
+    assert np.array_equal(again.unwrapped._run.inputs.arrivals, per_second)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="episode_sampling"):
+        make(scenario, workload, episode_sampling="poisson")
