@@ -28,6 +28,7 @@ from planner.train.windows import cut
 from policies.registry import resolve
 from sim.gym import make_cluster_env
 from sim.gym.actions import DEFAULT_ACTION_MODE, ActionMap, ActionMode
+from sim.gym.env import EpisodeSampling
 from sim.scenario import Scenario
 
 PACKAGES = ("scaleplan", "numpy", "numba", "torch", "gymnasium", "stable-baselines3")
@@ -40,11 +41,14 @@ def env_steps_per_s(
     steps: int,
     n_envs: int = 4,
     action_mode: ActionMode = DEFAULT_ACTION_MODE,
+    episode_h: float = 1.0,
+    episode_sampling: EpisodeSampling = "per-second",
 ) -> dict[str, float]:
     """Env steps per second with random actions: one env, and `n_envs` in SyncVectorEnv.
 
     Episode starts (cutting, rescaling and sampling a window) are included, as in
-    training; episodes are one hour so several starts fall inside the measurement.
+    training; episodes are one hour by default so several starts fall inside the
+    measurement.
     """
     train = cut(scenario, {"train": window_h})["train"]
     workload, _ = scenario_inputs(train)
@@ -54,8 +58,9 @@ def env_steps_per_s(
             scenario=train,
             workload=workload,
             base_policy=resolve(base).build(),
-            episode_s=HOUR_S,
+            episode_s=episode_h * HOUR_S,
             action_mode=action_mode,
+            episode_sampling=episode_sampling,
         )
 
     rng = np.random.default_rng(0)
