@@ -44,29 +44,14 @@ import whatif_14d
 import sim.control
 import sim.fluid.checkpoint
 from planner.oracle import solve_reference
-from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.engines import make_engine
 from sim.fluid import FluidEngine
-from sim.replay import FixedPolicy
+from sim.replay import AskedEveryTick, FixedPolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.build import build_workload
 
 PACKAGES = ("scaleplan", "numpy", "numba")
-
-
-class Asking:
-    """`policy` without `next_change_tick`: the loop asks it at every tick."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.name = policy.name
-
-    def reset(self, context: PolicyContext) -> None:
-        self.policy.reset(context)
-
-    def decide(self, observation: Observation) -> Decision:
-        return self.policy.decide(observation)
 
 
 @contextlib.contextmanager
@@ -124,7 +109,8 @@ def main() -> None:
     fixed_s: dict[str, list[float]] = {"quiet": [], "asked": []}
     results: dict[str, RunResult] = {}
     for _ in range(args.repeats):
-        for mode, policy in (("quiet", FixedPolicy(16)), ("asked", Asking(FixedPolicy(16)))):
+        modes = (("quiet", FixedPolicy(16)), ("asked", AskedEveryTick(FixedPolicy(16))))
+        for mode, policy in modes:
             start = time.perf_counter()
             results[mode] = engine.run(resolved, workload, policy, seed=0)
             fixed_s[mode].append(time.perf_counter() - start)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.contract import Decision, Observation, PolicyContext
+from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.control import decision_tick
 from sim.errors import PolicyError
 
@@ -81,3 +81,19 @@ class SchedulePolicy:
         held = min(max(tick, 0), len(self._desired) - 1)
         after = bisect.bisect_right(self._changes, held)
         return self._changes[after] if after < len(self._changes) else None
+
+
+class AskedEveryTick:
+    """`policy` without `next_change_tick`: the control loop asks it at every tick,
+    as it asks every other policy (what quiet spans are checked and timed against:
+    tests/sim/fluid/test_quiet_spans.py, benchmarks/quiet_spans.py)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.name = policy.name
+
+    def reset(self, context: PolicyContext) -> None:
+        self.policy.reset(context)
+
+    def decide(self, observation: Observation) -> Decision:
+        return self.policy.decide(observation)

@@ -2,7 +2,7 @@
 and the run is what it is when the loop asks at every tick, bit for bit.
 
 Every case runs twice: as is (schedules and fixed capacities skip the ticks with
-nothing to decide) and through `Asking`, which hides `next_change_tick` so the loop
+nothing to decide) and through `AskedEveryTick`, which hides `next_change_tick` so the loop
 steps every interval as it always did. The whole `RunResult`, the per-interval shares,
 the loop's history and decision count, and every checkpoint must agree.
 """
@@ -23,7 +23,7 @@ from sim.engine import make_context
 from sim.fluid import FluidEngine
 from sim.fluid.checkpoint import Checkpoint, ScheduleReplays, drive_checkpointed, resume
 from sim.fluid.engine import _InstanceRun
-from sim.replay import FixedPolicy, SchedulePolicy
+from sim.replay import AskedEveryTick, FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
@@ -31,20 +31,6 @@ from sim.workload.model import Workload
 from .conftest import load, make_scenario, poisson_envelope, uniform_trace
 
 SEED = 5
-
-
-class Asking:
-    """`policy` without `next_change_tick`: the loop asks it at every tick."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.name = policy.name
-
-    def reset(self, context: PolicyContext) -> None:
-        self.policy.reset(context)
-
-    def decide(self, observation: Observation) -> Decision:
-        return self.policy.decide(observation)
 
 
 class Counted:
@@ -125,7 +111,7 @@ def _both(
     """The run driven quietly and the run asked at every tick, both to the horizon."""
     engine = FluidEngine()
     fast = _started(engine, scenario, workload, policy)
-    slow = _started(engine, scenario, workload, Asking(policy))
+    slow = _started(engine, scenario, workload, AskedEveryTick(policy))
     for run, loop in (fast, slow):
         drive(run, loop)
     return fast, slow
@@ -244,7 +230,7 @@ def test_a_stopped_run_stops_where_it_was_told() -> None:
     scenario, workload = _trace()
     engine = FluidEngine()
     results = []
-    for policy in (FixedPolicy(6), Asking(FixedPolicy(6))):
+    for policy in (FixedPolicy(6), AskedEveryTick(FixedPolicy(6))):
         run, loop = _started(engine, scenario, workload, policy)
         result = run.simulate(loop, SEED, stop_after=37)
         results.append((run, loop, result))
@@ -345,13 +331,13 @@ def test_checkpoints_and_resumed_replays_are_the_asked_runs(every: int, setting:
     other[changed:] = _random(rng, ticks - changed, 4, 24)
 
     fast = _checkpointed(engine, scenario, workload, SchedulePolicy(base), every)
-    slow = _checkpointed(engine, scenario, workload, Asking(SchedulePolicy(base)), every)
+    slow = _checkpointed(engine, scenario, workload, AskedEveryTick(SchedulePolicy(base)), every)
     assert len(fast[2]) == len(slow[2]) == (ticks - 1) // every
     for a, b in zip(fast[2], slow[2], strict=True):
         _same_checkpoint(a, b)
     _check(fast[:2], slow[:2])
 
-    full = _started(engine, scenario, workload, Asking(SchedulePolicy(other)))
+    full = _started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(other)))
     drive(*full)
     usable = [c for c in fast[2] if c.index < changed]
     for checkpoint in usable[:: max(1, len(usable) // 4)]:
@@ -384,7 +370,7 @@ def test_schedule_replays_are_the_asked_runs() -> None:
     simulated = []
     for requests in (first, second, third, first):
         replayed = replays.replay(SchedulePolicy(requests), requests)
-        run, loop = _started(engine, scenario, workload, Asking(SchedulePolicy(requests)))
+        run, loop = _started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(requests)))
         drive(run, loop)
         asked = run.result(loop, SEED)
         got = replayed.result
