@@ -94,6 +94,11 @@ def main() -> None:
         default=RewardWeights().slo_miss,
         help="reward weight of a request over the SLO (sim.gym.env.RewardWeights)",
     )
+    parser.add_argument(
+        "--tune-base",
+        action="store_true",
+        help="tune the base family on weeks 1-4 first, train on it (planner train --tune-base)",
+    )
     parser.add_argument("--skip-shifted", action="store_true", help="score FB only, not KO")
     parser.add_argument(
         "--constant-actions",
@@ -128,6 +133,7 @@ def main() -> None:
         history_h=WEEK_H if args.base == "predictive" else 0.0,
         max_train_s=args.max_train_min * 60.0,
         checkpoints=args.checkpoints,
+        tune_base=args.tune_base,
     )
     outcome, wall_s = train_and_report(
         train_cluster,

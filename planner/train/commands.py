@@ -62,6 +62,13 @@ def train(
     tune_trials: Annotated[
         int, typer.Option(min=1, help="Optuna trials calibrating the threshold baseline.")
     ] = 20,
+    tune_base: Annotated[
+        bool,
+        typer.Option(
+            help="Tune the base family on the training window first (--tune-trials trials) "
+            "and train the model on the tuned base."
+        ),
+    ] = False,
     checkpoints: Annotated[
         int,
         typer.Option(min=0, help="Validation scores during training; the best checkpoint is kept."),
@@ -124,6 +131,7 @@ def train(
         episode_h=episode_h,
         history_h=7 * 24.0 if base == "predictive" else 0.0,
         checkpoints=checkpoints,
+        tune_base=tune_base,
     )
     training_seeds = [seed + i for i in range(seeds)]
     with (

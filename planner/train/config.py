@@ -37,6 +37,9 @@ class TrainConfig:
         base: Registry name of the base policy the model adjusts.
         base_spec: A base policy spec used instead of `base` (e.g. parameters
             `planner retrain` tuned); None resolves `base`.
+        tune_base: Tune the base family on the fitting window first (as the threshold
+            baseline is calibrated) and train on the tuned base: the agent then
+            starts from the best heuristic of its family, not from the preset.
         action_mode: `residual-change` (adjust the base's change; the default),
             `residual` (scale the base's proposed level: compounds while the base
             holds, issue 10) or `absolute` (`sim.gym.actions`).
@@ -70,6 +73,7 @@ class TrainConfig:
     history_h: float = 0.0
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     base_spec: PolicySpecBase | None = None
+    tune_base: bool = False
     #: Stop training after this many wall-clock seconds (benchmarks with a time
     #: budget); None trains `timesteps`. A stop by the clock is not reproducible.
     max_train_s: float | None = None

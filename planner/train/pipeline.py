@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,14 @@ def train_policy(
     for part in parts.values():
         scenario_inputs(part)  # a window outside the trace fails here, before any work
     tuned = calibrate(fit, "threshold", trials=tune_trials, seed=seeds[0])
+    if config.tune_base and config.base_spec is None:
+        # the agent starts from its family's best heuristic on the same data
+        base = (
+            tuned
+            if config.base == "threshold"
+            else calibrate(fit, config.base, trials=tune_trials, seed=seeds[0])
+        )
+        config = replace(config, base_spec=base.spec)
     validation_oracle = float(solve_reference(validation, scenario_inputs(validation)[0]).cost_usd)
     jobs = [TrainJob(config, seed, fit, validation, validation_oracle) for seed in seeds]
     trained = tuple(executor.map(train_model, jobs))

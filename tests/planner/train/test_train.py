@@ -21,6 +21,7 @@ from planner.cli import app
 from planner.train.config import TrainConfig, TrainJob
 from planner.train.learn import make_spec, train_model
 from planner.tune import windowed
+from policies.registry import resolve
 from sim.gym.actions import DEFAULT_CHANGE_FACTORS, DEFAULT_FACTORS, DEFAULT_NUDGES, ActionMap
 from sim.scenario import load_scenario
 from tests.planner.train.conftest import write_scenario
@@ -79,6 +80,22 @@ def test_train_writes_a_bundle_usable_as_a_policy(tmp_path: Path) -> None:
         )  # fmt: skip
         assert simulated.exit_code == 0, simulated.output
         assert "rl-ppo-threshold" in simulated.output
+
+
+def test_tune_base_trains_on_the_tuned_base(tmp_path: Path) -> None:
+    """`--tune-base`: the base family is calibrated on the training window first and
+    the bundle's learned policy adjusts that tuned base, not the preset."""
+    scenario = write_scenario(tmp_path)
+    out = tmp_path / "bundles"
+    result = runner.invoke(app, train_args(scenario, out, "--base", "hpa", "--tune-base"))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "rl-ppo-hpa" / "v1" / "bundle.json").read_text())
+    base = manifest["spec"]["base"]
+    assert base["kind"] == "hpa" and base["name"] == "hpa-tuned"
+    preset = resolve("hpa").model_dump(mode="json")
+    assert {k: v for k, v in base.items() if k != "name"} != {
+        k: v for k, v in preset.items() if k != "name"
+    }  # tuned parameters, not the preset's
 
 
 @pytest.mark.parametrize(
