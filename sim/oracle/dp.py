@@ -380,14 +380,9 @@ def constant_costs(
     """`schedule_cost` of every constant path: level k held, clipped to [lower, upper]."""
     n_lvl = level_nodes.shape[0]
     out = np.empty(n_lvl)
+    path = np.empty(lower.shape[0], dtype=np.int64)
     for k in range(n_lvl):
-        total = 0.0
-        before = 0.0
         for t in range(lower.shape[0]):
-            nodes = level_nodes[min(max(k, lower[t]), upper[t])]
-            total += price_per_interval * nodes
-            if t > 0 and nodes > before:
-                total += switch_cost * (nodes - before)
-            before = nodes
-        out[k] = total
+            path[t] = min(max(k, lower[t]), upper[t])
+        out[k] = schedule_cost(price_per_interval, switch_cost, level_nodes, path)
     return out

@@ -166,12 +166,12 @@ def solve_oracle(
     if best_possible < need * (1 - 1e-12):
         winner = _candidate(p, top, "max", 0.0)
         return _result(p, winner, goal, total, reachable=False, began=began)
+    reach = need * (1 - 1e-12)  # what counts as attaining `need` (summation rounding)
     candidates = [_candidate(p, top, "max", 0.0), _lagrangian(p, need)]
-    incumbent = min(c.cost for c in candidates if c.attained >= need * (1 - 1e-12))
-    constant = _cheapest_constant(p, need * (1 - 1e-12), below=incumbent)
+    feasible = [c for c in candidates if c.attained >= reach]
+    constant = _cheapest_constant(p, reach, below=min(c.cost for c in feasible))
     if constant is not None:
-        candidates.append(constant)
-    feasible = [c for c in candidates if c.attained >= need * (1 - 1e-12)]
+        feasible.append(constant)
     winner = min(feasible, key=lambda c: c.cost)
     return _result(p, winner, goal, total, reachable=True, began=began)
 
@@ -359,8 +359,9 @@ def _narrow(p: Problem, need: float, lo: float, hi: float) -> float:
     known_lo = p.attained_by_multiplier.get(lo)
     fa = None if known_lo is None else known_lo - need
     widths = [b - a]
-    aim_high = True
-    kept_end = ""  # the end a probe left in place twice running gets its value halved
+    # the end the last probes left in place ("a" or "b"; doubled: twice running, its
+    # value then counts half); the next probe aims past the estimate towards it
+    kept_end = ""
     while b - a > tolerance:
         width = b - a
         stalled = len(widths) >= 3 and width > widths[-3] / 2.0
@@ -372,14 +373,15 @@ def _narrow(p: Problem, need: float, lo: float, hi: float) -> float:
             wa = fa / 2.0 if kept_end == "a2" else fa
             wb = fb / 2.0 if kept_end == "b2" else fb
             estimate = a + width * (-wa) / (wb - wa)
+            aim_high = not kept_end.startswith("a")  # the last probe moved `a` (or none yet)
             x = estimate + (tolerance / 2.0 if aim_high else -tolerance / 2.0)
             x = min(max(x, a + tolerance / 4.0), b - tolerance / 4.0)
         got = _attained_at(p, math.exp(x)) - need
         if got >= 0.0:
-            b, fb, aim_high = x, got, False
+            b, fb = x, got
             kept_end = "a2" if kept_end.startswith("a") else "a"
         else:
-            a, fa, aim_high = x, got, True
+            a, fa = x, got
             kept_end = "b2" if kept_end.startswith("b") else "b"
         widths.append(b - a)
     return math.exp(b)
