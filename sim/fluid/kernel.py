@@ -165,29 +165,33 @@ def strata_means(strata: FloatArray) -> tuple[float, float]:
 
 @numba.njit(cache=True)
 def _hold(
-    m: float, s: int, d: float, done_ring: FloatArray, done_busy_ring: FloatArray
+    m: float, s_at: int, d: float, done_ring: FloatArray, done_busy_ring: FloatArray
 ) -> tuple[float, float]:
-    """Schedule `m` requests that start uniformly within second `s` and hold a slot
+    """Schedule `m` requests that start uniformly within a second and hold a slot
     for `d` seconds: their completions land in `done_ring` (two seconds, the share
     ending in each), the part of those seconds they still hold the slot in
-    `done_busy_ring`. Returns (slot-seconds held within second s, requests still
-    holding a slot at s + 1)."""
+    `done_busy_ring`; `s_at` is the second's index in the rings. Returns (slot-seconds
+    held within the second, requests still holding a slot at its end)."""
     d_len = done_ring.shape[0]
     if d > d_len - 3:
         d = d_len - 3.0
     whole = int(d)
     frac = d - whole
+    # ring indices by one wrap, not `%`: two integer divisions per stratum were 8 % of
+    # a 14-day replay (s_at < d_len and whole + 1 <= d_len - 2)
+    i2 = s_at + whole + 1
+    if i2 >= d_len:
+        i2 -= d_len
     if whole >= 1:
         busy = 0.5 * m
         joined = m
-        i1 = (s + whole) % d_len
+        i1 = i2 - 1 if i2 > 0 else d_len - 1
         done_ring[i1] += m * (1.0 - frac)
         done_busy_ring[i1] += m * (1.0 - frac) * (1.0 + frac) * 0.5
     else:
         # the (1 - d) share ends within this second, the rest in the next
         busy = m * (1.0 - frac) * frac + m * frac * frac * 0.5
         joined = m * frac
-    i2 = (s + whole + 1) % d_len
     done_ring[i2] += m * frac
     done_busy_ring[i2] += m * frac * frac * 0.5
     return busy, joined
@@ -215,19 +219,20 @@ def occupy(
     """
     busy = 0.0
     joined = 0.0
+    s_at = s % done_ring.shape[0]
     lo = offsets[cohort]
     hi = offsets[cohort + 1]
     if hi > lo:
         m = mass / (hi - lo)
         for i in range(lo, hi):
-            b, j = _hold(m, s, base_s[i] + slope_s[i] * step, done_ring, done_busy_ring)
+            b, j = _hold(m, s_at, base_s[i] + slope_s[i] * step, done_ring, done_busy_ring)
             busy += b
             joined += j
         return busy, joined
     for k in range(strata.shape[1]):
         m = mass * strata[0, k]
         if m > 0.0:
-            b, j = _hold(m, s, strata[1, k] + strata[2, k] * step, done_ring, done_busy_ring)
+            b, j = _hold(m, s_at, strata[1, k] + strata[2, k] * step, done_ring, done_busy_ring)
             busy += b
             joined += j
     return busy, joined
