@@ -131,13 +131,18 @@ def _descend(check: EngineReplays, start: Verified, *, on_ready: bool) -> Verifi
 
 
 def rate_sized_plan(
-    check: EngineReplays, problem: Problem, verified: list[Verified], arrivals: FloatArray | None
+    check: EngineReplays,
+    problem: Problem,
+    rival: tuple[float, OracleResult],
+    arrivals: FloatArray | None,
 ) -> Verified | None:
     """The cheapest rate-sized plan (`sim.oracle.rate_sized`) whose replay meets the SLO.
 
-    For each window of `RATE_WINDOWS` (the first always, the others while the
-    refinement budget affords `RATE_REPLAYS` more replays and the family's best plan
-    beats the best verified one) the utilisation cap is searched with at most
+    `rival` is the bill to beat and the plan whose fields the family's plans take
+    (the best verified plan, or on a long horizon the model's own plan at the bill the
+    model expects). For each window of `RATE_WINDOWS` (the first always, the others
+    while the refinement budget affords `RATE_REPLAYS` more replays and the family's
+    best plan beats the rival) the utilisation cap is searched with at most
     `RATE_REPLAYS` replays (`_search_utilisation`). None when no cap met the SLO.
     """
     from sim.engine import token_profile
@@ -156,11 +161,10 @@ def rate_sized_plan(
         min_replicas=pool.min_replicas,
         max_replicas=pool.max_replicas,
     )
-    rival = min(verified, key=_bill)
     best: Verified | None = None
     for index, share in enumerate(RATE_WINDOWS):
         if index > 0 and (
-            check.replays_left() < RATE_REPLAYS or best is None or _bill(best) >= _bill(rival)
+            check.replays_left() < RATE_REPLAYS or best is None or _bill(best) >= rival[0]
         ):
             break  # the budget is short, or the family does not beat the plans it has
         window_s = max(1, round(share * problem.lead_s / problem.tick_s)) * problem.tick_s
@@ -176,7 +180,7 @@ def _search_utilisation(
     problem: Problem,
     windows: WindowRates,
     sizing: RateSizing,
-    rival: Verified,
+    rival: tuple[float, OracleResult],
 ) -> Verified | None:
     """The rate-sized plan of `windows` at the highest utilisation cap whose replay
     meets the SLO, found in at most `RATE_REPLAYS` replays: from
@@ -205,7 +209,7 @@ def _search_utilisation(
         if key not in seen:
             run, _ = check.replay_plan(plan)
             seen[key] = run
-            gained = check.meets(run) and run.cost_usd < (1.0 - MIN_GAIN) * _bill(rival)
+            gained = check.meets(run) and run.cost_usd < (1.0 - MIN_GAIN) * rival[0]
             check.gains.append(gained)
         run = seen[key]
         if check.meets(run):
@@ -216,7 +220,7 @@ def _search_utilisation(
                 break
         else:
             missed_u, missed_at = u, run.slo_attainment
-            if u <= low_u or run.cost_usd >= _bill(rival):
+            if u <= low_u or run.cost_usd >= rival[0]:
                 break  # every cap that meets costs more still: none beats `rival`
         if math.isnan(met_at):
             u = max(low_u, u - 0.1)
