@@ -207,6 +207,11 @@ class _Verifier:
     gains: list[bool] = field(default_factory=list)
     #: Plan replays resumed from checkpoints of earlier ones (fluid, long runs only).
     resuming: ScheduleReplays | None = None
+    #: What each schedule replayed so far gave, by its requests (short runs: below
+    #: `RESUME_MIN_TICKS`): the searches meet the same schedule again (the descents
+    #: from different starts, a margin too small to move a replica), and the same
+    #: requests replay to the same run.
+    replayed: dict[bytes, tuple[RunResult, FloatArray | None]] = field(default_factory=dict)
     #: Set once a long horizon's search of the rate-sized cap has spent the budget:
     #: no refinement follows, whatever that search gained (`solve_reference`).
     refinements_closed: bool = False
@@ -248,7 +253,16 @@ class _Verifier:
         policy = plan.replay_policy()
         resuming = self._resuming()
         if resuming is None:
-            return self.replay_shares(policy)
+            key = plan.desired_at_ticks().tobytes()
+            known = self.replayed.get(key)
+            if known is not None:
+                # the budget still counts it, so that the oracle is the one it was
+                # before the memo; only `replays` (engine runs) does not
+                self.ticks += self.ticks_per_replay
+                return known
+            found = self.replay_shares(policy)
+            self.replayed[key] = found
+            return found
         replayed = resuming.replay(policy, plan.desired_at_ticks())
         self._count(replayed.simulated)
         return replayed.result, replayed.shares
