@@ -105,3 +105,35 @@ def test_a_model_plan_the_family_beats_is_not_replayed(monkeypatch: pytest.Monke
     assert oracle.chosen == "rate"
     target = day_scenario(30.0).slo.target_attainment
     assert oracle.cost_usd == min(bill for _, bill, share in replayed if share >= target)
+
+
+def test_the_target_search_replays_no_plan_priced_out_of_reach(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # beside a verified plan at `beat_usd`, a model plan the model prices 5 % or more
+    # above it cannot win (a replay bills more than the model expects): not replayed
+    from sim.oracle import build_problem, solve_oracle
+
+    scenario = day_scenario(30.0)
+    workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
+    check = planner.oracle._Verifier(scenario, workload, make_engine("fluid"), scenario.seed)
+    problem = build_problem(
+        scenario, workload, planner.oracle.provisioning_quantile_s(scenario, 0.5)
+    )
+
+    def solve(variant: object, goal: float) -> OracleResult:
+        return solve_oracle(scenario, workload, target=goal, problem=variant)  # type: ignore[arg-type]
+
+    assert planner.oracle._verified_model_plan(check, solve, problem, beat_usd=1.0) is None
+    assert check.replays == 0
+    replayed: list[float] = []
+    replay_plan = planner.oracle._Verifier.replay_plan
+
+    def recording(self: planner.oracle._Verifier, plan: OracleResult):  # type: ignore[no-untyped-def]
+        replayed.append(plan.cost_usd)
+        return replay_plan(self, plan)
+
+    monkeypatch.setattr(planner.oracle._Verifier, "replay_plan", recording)
+    first = solve(problem, scenario.slo.target_attainment).cost_usd
+    planner.oracle._verified_model_plan(check, solve, problem, beat_usd=first)
+    assert replayed and max(replayed) < first * (1.0 + MODEL_BILL_MARGIN)
