@@ -371,7 +371,10 @@ def solve_reference(
     if problem.interval_s <= MAX_BACKLOG_PLAN_S:  # coarser, the model averages bursts away
         variants.insert(0, problem)
     rated: Verified | None = None
-    if arrivals is not None and check.ticks_per_replay * RATE_REPLAYS >= check.refine_ticks:
+    family_first = (
+        arrivals is not None and check.ticks_per_replay * RATE_REPLAYS >= check.refine_ticks
+    )
+    if family_first:
         # a long horizon, where one search of the cap spends the refinement budget: the
         # rate-sized family first, searched to the end (a model plan's bill is known
         # only once verified: the model's figure is low), then a model plan replayed
@@ -402,7 +405,7 @@ def solve_reference(
         run, replicas = constant
         template = verified[0][1] if verified else solve(problem, scenario.slo.target_attainment)
         verified.append((run, _constant_plan(template, replicas)))
-    if verified and rated is None:  # else even the pool's maximum missed: no cap can meet
+    if verified and not family_first:  # else the pool's maximum missed: no cap can meet
         best = min(verified, key=lambda found: found[0].cost_usd)
         rated = rate_sized_plan(check, problem, (best[0].cost_usd, best[1]), arrivals)
         if rated is not None:

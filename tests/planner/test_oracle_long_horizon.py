@@ -137,3 +137,25 @@ def test_the_target_search_replays_no_plan_priced_out_of_reach(
     first = solve(problem, scenario.slo.target_attainment).cost_usd
     planner.oracle._verified_model_plan(check, solve, problem, beat_usd=first)
     assert replayed and max(replayed) < first * (1.0 + MODEL_BILL_MARGIN)
+
+
+def test_a_family_that_met_nothing_is_not_searched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # caps far above what the queue takes: no rate-sized plan meets the SLO; the model's
+    # plans then answer, and the family's search (the horizon's budget) is not repeated
+    import planner.oracle_search
+
+    monkeypatch.setattr(planner.oracle_search, "RATE_FIRST_UTILISATION", 1.5)
+    monkeypatch.setattr(planner.oracle_search, "RATE_UTILISATION", (1.45, 1.5))
+    searches: list[object] = []
+    rate_sized_plan = planner.oracle.rate_sized_plan
+
+    def counting(*args: object, **kwargs: object) -> object:
+        found = rate_sized_plan(*args, **kwargs)  # type: ignore[arg-type]
+        searches.append(found)
+        return found
+
+    monkeypatch.setattr(planner.oracle, "rate_sized_plan", counting)
+    oracle, replayed = solve_long(day_scenario(30.0), monkeypatch)
+    assert searches == [None]
+    assert oracle.chosen != "rate"
+    assert any(plan.chosen == "lagrangian" for plan, _, _ in replayed)
