@@ -353,8 +353,18 @@ def solve_reference(
     bound = work_lower_bound(scenario, problem)
     verified: list[Verified] = []
 
+    # a solve is not repeated: a long horizon plans each variant before the rate-sized
+    # search and verifies the same plan after it (the variant is kept with its plan,
+    # so its id cannot be reused while the plan is)
+    solved: dict[tuple[int, float], tuple[Problem, OracleResult]] = {}
+
     def solve(variant: Problem, goal: float) -> OracleResult:
-        return solve_oracle(scenario, workload, target=goal, problem=variant)
+        known = solved.get((id(variant), goal))
+        if known is not None and known[0] is variant:
+            return known[1]
+        plan = solve_oracle(scenario, workload, target=goal, problem=variant)
+        solved[(id(variant), goal)] = (variant, plan)
+        return plan
 
     # two models of the same engine: with backlog carried (absorbs short bursts) and
     # with no interval planned overloaded (robust where bursts are finer than an
@@ -643,7 +653,7 @@ def _cheapest_constant(
     (attainment was not monotone in the count while the fluid engine fed a long
     window's rate into a saturated pool's queue).
     """
-    from sim.oracle.dp import evaluate_path
+    from sim.oracle.dp import attained_within
 
     pool = check.scenario.pool
     per_replica = _replica_usd_per_s(check.scenario)
@@ -657,7 +667,7 @@ def _cheapest_constant(
     guess = math.inf
     for level in range(len(problem.level_nodes)):
         flat = np.clip(level, problem.lower, problem.upper).astype(np.int32)
-        if evaluate_path(flat, problem.model) >= need:
+        if attained_within(flat, problem.model, need) is not None:
             guess = int(problem.level_replicas[level])
             break
     if math.isfinite(below_usd) and guess > high and check.replays_left() < 2:

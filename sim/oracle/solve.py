@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.oracle.dp import (
+    attained_within,
     backward,
     constant_costs,
     evaluate_path,
     extract,
-    follow_path,
     schedule_cost,
 )
 from sim.oracle.problem import Problem, build_problem
@@ -200,9 +200,9 @@ def _cheapest_constant(p: Problem, need: float, *, below: float) -> _Candidate |
         if costs[level] >= below:
             return None
         path = np.clip(level, p.lower, p.upper).astype(np.int32)
-        attained, complete = follow_path(path, p.model, _NO_OUT, need)
-        if complete and attained >= need:
-            return _Candidate(float(costs[level]), float(attained), path, "constant", 0.0)
+        attained = attained_within(path, p.model, need)
+        if attained is not None:
+            return _Candidate(float(costs[level]), attained, path, "constant", 0.0)
     return None
 
 
@@ -240,7 +240,6 @@ def _end_values(p: Problem) -> np.ndarray:
 
 
 _NOTHING_KEPT = np.empty((0, 2, 1, 1))
-_NO_OUT = np.empty(0)
 
 
 def _segment_entries(p: Problem, mu: float) -> list[np.ndarray]:
