@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from importlib.metadata import version
 from typing import Any
 
 import numpy as np
+from machine_info import machine
 from rich.console import Console
 from rich.table import Table
 from whatif_14d import TRACE
@@ -174,9 +173,7 @@ def main() -> None:
         "worst_ratio": max(r["ratio"] for r in rows.values()),
         "clock": args.clock,
         "load_before": load_before,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
-from importlib.metadata import version
 from typing import Any
+
+from machine_info import machine
 
 from policies.registry import list_presets, resolve
 from sim.contract import Policy
@@ -186,9 +186,7 @@ def main() -> None:
                 "runs": rows,
                 "summary": summary,
                 "outside_tolerance": outside,
-                "cpu_count": os.cpu_count(),
-                "python": platform.python_version(),
-                "versions": {p: version(p) for p in ("numpy", "numba", "simpy", "scipy")},
+                **machine(("numpy", "numba", "simpy", "scipy")),
             }
         )
     )

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from importlib.metadata import version
 
 import volatile_8w  # benchmarks/ is on sys.path as a script
 import whatif_14d
+from machine_info import machine
 
 from planner.oracle import solve_reference
 from planner.runs import scenario_inputs
@@ -53,9 +52,7 @@ def main() -> None:
             "cpu_s": time.process_time() - cpu,
             "wall_s": time.perf_counter() - wall,
             "load_1m": os.getloadavg()[0],
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "versions": {p: version(p) for p in PACKAGES},
+            **machine(PACKAGES),
         }
         print(json.dumps(figures), flush=True)
 

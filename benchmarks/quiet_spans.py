@@ -30,16 +30,15 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import time
 from collections.abc import Iterator
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import volatile_8w  # benchmarks/ is on sys.path as a script
 import whatif_14d
+from machine_info import machine
 
 import sim.control
 import sim.fluid.checkpoint
@@ -144,9 +143,7 @@ def main() -> None:
         "oracle_same_bill": len(bills["quiet"] | bills["asked"]) == 1,
         "oracle_replays": replays,
         "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {name: version(name) for name in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
 from retrain_volatile import PACKAGES, nab_case, servegen_case
 
 from planner.runs import RunTask, execute_run
@@ -70,9 +68,7 @@ def main() -> None:
         "case": args.case,
         "seed": args.seed,
         "rows": rows,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(summary))
 

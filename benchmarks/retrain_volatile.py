@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from machine_info import machine
 
 from planner.executor import LocalExecutor
 from planner.retrain.pipeline import ContestOutcome, ContestSettings, run_contest
@@ -173,9 +172,7 @@ def main() -> None:
                 "validation_share": args.validation_share,
                 "rl_budget_min": args.rl_budget_min,
                 "cases": results,
-                "cpu_count": os.cpu_count(),
-                "python": platform.python_version(),
-                "versions": {p: version(p) for p in PACKAGES},
+                **machine(PACKAGES),
             }
         )
     )

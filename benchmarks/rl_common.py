@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
-from importlib.metadata import version
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from machine_info import machine
 from rich.console import Console
 
 from planner.executor import LocalExecutor
@@ -128,9 +127,7 @@ def print_json(figures: dict[str, Any]) -> None:
     figures.update(
         {
             "load_avg_1m": os.getloadavg()[0],
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "versions": {p: version(p) for p in PACKAGES},
+            **machine(PACKAGES),
         }
     )
     print(json.dumps(figures))

@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-from importlib.metadata import version
 from typing import get_args
 
 import rl_servegen  # benchmarks/ is on sys.path as a script
 import rl_volatile
+from machine_info import machine
 from rl_common import PACKAGES, env_steps_per_s
 
 from sim.gym.env import EpisodeSampling
@@ -66,9 +65,7 @@ def main() -> None:
                 "benchmark": "rl_env_throughput",
                 "rows": rows,
                 "load_1m": os.getloadavg()[0],
-                "cpu_count": os.cpu_count(),
-                "python": platform.python_version(),
-                "versions": {p: version(p) for p in PACKAGES},
+                **machine(PACKAGES),
             }
         )
     )

@@ -34,15 +34,13 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import time
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -308,9 +306,7 @@ def main() -> None:
         "goal": goal,
         "results": results,
         "wall_s": round(time.perf_counter() - wall_start, 1),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {name: version(name) for name in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

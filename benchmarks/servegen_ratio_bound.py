@@ -31,13 +31,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import numpy as np
+from machine_info import machine
 from retrain_volatile import servegen_case
 
 from planner.oracle import solve_reference
@@ -284,9 +282,7 @@ def main() -> None:
         "bin_changes": changes,
         "summary": summary,
         "runs": [r.__dict__ for r in rows],
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

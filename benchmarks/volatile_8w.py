@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
 from rich.console import Console
 
 from planner.report.table import whatif_table
@@ -80,9 +79,7 @@ def main() -> None:
             for r in report.results
         },
         "load_before": load_before,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

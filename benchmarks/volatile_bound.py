@@ -44,12 +44,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import numpy as np
+from machine_info import machine
 from rl_volatile import NAB, WEEK_H, _hours, scenario
 from servegen_ratio_bound import (
     BinRates,
@@ -428,9 +427,7 @@ def main() -> None:
         "summary": summary,
         "runs": [r.__dict__ for r in runner.rows],
         "load_avg_1m": os.getloadavg()[0],
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 

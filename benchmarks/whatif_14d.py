@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -103,9 +102,7 @@ def main() -> None:
         "goal_s": 30.0,
         "workers": default_workers(report.workload, len(report.results) + 1),
         "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {name: version(name) for name in PACKAGES},
+        **machine(PACKAGES),
     }
     print(json.dumps(figures))
 
