@@ -21,6 +21,7 @@ Prints a table, then as its last line one JSON object with the figures,
 
 Usage:
     .venv/bin/python benchmarks/fluid_overhead.py [--mean-rps X] [--repeat N] [--clock cpu]
+        [--policies hpa,threshold]
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--mean-rps", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs per preset; the fastest")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--policies", default=",".join(PRESETS), help="comma-separated")
     args = parser.parse_args()
     cpu = args.clock == "cpu"
     load_before = os.getloadavg()[0]
@@ -133,7 +135,7 @@ def main() -> None:
     engine = FluidEngine()
     engine.run(scenario, workload, FixedPolicy(16), seed=0)  # compile, sample, cache
     rows: dict[str, dict[str, float]] = {}
-    for name in PRESETS:
+    for name in args.policies.split(","):
         runs, kernels, changes = [], [], [0.0, 0.0]
         for _ in range(args.repeat):
             plain, _ = timed_run(

@@ -21,7 +21,7 @@ Mapping from `Observation` to what the HPA controller sees:
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 from pydantic import Field, model_validator
 
@@ -36,6 +36,7 @@ from policies.hysteresis.stages import (
 )
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, PolicyContext
+from sim.control import Band, QuietSpan
 
 HpaMetric = Literal["utilisation", "rps_per_replica"]
 
@@ -176,6 +177,12 @@ class HpaPolicy:
         self.name = name
         self.state = HysteresisState()
         self.window_seeded = False
+        # the integer metric units the tolerance keeps as they are, and a band's
+        # (current, ready) while the loop runs it (`quiet_band`, `pass_band`)
+        self._tolerated = tolerated_units(
+            self.target_units, self.behavior.scale_up.tolerance, self.behavior.scale_down.tolerance
+        )
+        self._banded = 0
         # Reasons by what they say: the ratio is an integer percent over the target, so
         # the same few hundred texts recur all run, and formatting one costs more than
         # the rest of a steady-state decision's arithmetic.
@@ -272,6 +279,101 @@ class HpaPolicy:
                 self._reasons.clear()
             self._reasons[key] = reason
         return Decision(staged.value, reason)
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """The readings at which the next decisions keep the replicas in force
+        (`sim.control.BandedPolicy`): a metric whose ratio is within the tolerance
+        (the recommendation is the current count, and it renews the scale-down
+        window), or one below it while the window still holds a recommendation of at
+        least the current count (the recommendation is lower, the window keeps the
+        count: `ScaleDownStabilized`), or at the minimum for as long as it lasts (the
+        clamp keeps it). Pending pods may come up (the count of ready plus pending
+        stays); a metric above the tolerance or a missing one ends it."""
+        current = observation.ready + observation.pending
+        low, high = self._bounds(observation)
+        if observation.ready <= 0 or current != observation.desired:
+            return None
+        if not low <= current <= high:
+            return None
+        if not self.window_seeded or self._tolerated is None:
+            return None
+        lowest, highest = self._tolerated
+        # the metric values whose units (floor(value x scale + eps)) lie in the band,
+        # each edge moved inwards by a little more than the guard, so a value the
+        # band admits floors into it whatever the rounding of value x scale
+        scale, edge = self.unit_scale, 2 * _QUANTUM_EPS
+        window_s = self.behavior.scale_down.stabilization_window_s
+        # below the tolerance the count holds while the window keeps a recommendation of
+        # at least the count, and for good at the minimum (the clamp keeps it there)
+        hold_until_s = math.inf
+        if current > low:
+            held = [r.time_s for r in self.state.recommendations if r.replicas >= current]
+            hold_until_s = max(held) + window_s if held else -math.inf
+        self._banded = current
+        top = (highest + 1 - edge) / scale
+        # Above the tolerance with pods pending the controller recounts them at 0
+        # (`calculate_replicas`): the average over all `current` pods, at or below the
+        # tolerance's top, keeps the count (WithinTolerance, or DirectionReversed below
+        # it), while the same pods are ready.
+        ready_top = top * current / observation.ready * (1 - 1e-12)
+        return Band(
+            "utilisation" if self.metric == "utilisation" else "demand_per_ready",
+            (lowest + edge) / scale,
+            top,
+            current,
+            observation.ready if observation.pending else None,
+            ready_top if observation.pending else -math.inf,
+            renew_s=window_s,
+            hold_low=0.0,
+            hold_high=(lowest - edge) / scale,
+            hold_until_s=hold_until_s,
+        )
+
+    def pass_band(self, span: QuietSpan) -> None:
+        """Record each quiet reading's recommendation in the scale-down window, as
+        `decide` does (the current count within the tolerance, `calculate_replicas`'
+        lower count below it), and drop what the windows and rate periods no longer
+        reach."""
+        current = self._banded
+        lowest = self._tolerated[0] if self._tolerated else 0
+        target, scale = self.target_units, self.unit_scale
+        per_ready = self.metric != "utilisation"
+        added = []
+        for time_s, demand, utilisation, ready in zip(*span, strict=True):
+            # (a band's readings: neither is missing)
+            value = cast(float, demand) / ready if per_ready else utilisation
+            units = math.floor(value * scale + _QUANTUM_EPS)
+            if units >= lowest:  # (above the tolerance only where the recount keeps it)
+                added.append(Recommendation(time_s, current))
+            else:
+                added.append(Recommendation(time_s, math.ceil(units / target * ready)))
+        now_s = span.time_s[-1]
+        behavior, state = self.behavior, self.state
+        longest = max(
+            behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s
+        )
+        # `stabilise` drops what the windows no longer reach before it adds the newest
+        kept = [r for r in (*state.recommendations, *added[:-1]) if r.time_s > now_s - longest]
+        ups, downs = state.up_events, state.down_events
+        if ups or downs:
+            ups, downs = record_scale_event(
+                ups, downs, now_s=now_s, previous=current, new=current,
+                keep_s=behavior.max_period_s(),
+            )  # fmt: skip
+        self.state = HysteresisState((*kept, added[-1]), ups, downs)
+
+
+def tolerated_units(
+    target: int, tolerance_up: float, tolerance_down: float
+) -> tuple[int, int] | None:
+    """The lowest and highest integer metric units whose ratio to `target` the
+    tolerance keeps (`within_tolerance`); None when none does."""
+    inside = [
+        u
+        for u in range(0, 4 * target + 2)
+        if within_tolerance(u / target, tolerance_up, tolerance_down)
+    ]
+    return (inside[0], inside[-1]) if inside else None
 
 
 class HpaSpec(PolicySpecBase):

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
+from sim.control import Band, QuietSpan
 
 StepUnit = Literal["replicas", "percent"]
 
@@ -121,6 +122,16 @@ class ThresholdPolicy:
             return Decision(current, f"TooFewReplicas: at min {low}")
         clamped = min(max(current, low), high)
         return Decision(clamped, f"{self._band_left}{utilisation:.2f}{self._band_right}")
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """Between the thresholds (both included) nothing changes and both breach
+        counts restart (`sim.control.BandedPolicy`); cooldowns bind only outside."""
+        replicas = observation.ready + observation.pending
+        return Band("utilisation", self.lower, self.upper, replicas)
+
+    def pass_band(self, span: QuietSpan) -> None:
+        del span
+        self.above = self.below = 0
 
 
 class ThresholdSpec(PolicySpecBase):

@@ -19,8 +19,12 @@ replay, a fixed capacity: `QuietPolicy`) lets `drive` skip the ticks in between:
 a tick at which the policy would ask for the capacity in force changes nothing
 but the history and the decision count, so a run that can (`QuietRun`) advances
 over those intervals in one compiled call and the loop records them in bulk
-(`ControlLoop.pass_quietly`). Every decision that may change something is still
-taken by `step`.
+(`ControlLoop.pass_quietly`). A reactive policy that knows which readings leave
+its request as it is (`BandedPolicy`: a utilisation inside a threshold policy's
+band, inside the HPA's tolerance) names them as a `Band`; the run advances while
+the readings stay inside it and the policy catches up on what those readings
+would have changed in its state (`pass_band`). Every decision that may change
+something is still taken by `step`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
-from typing import NamedTuple, Protocol, cast
+from typing import Literal, NamedTuple, Protocol, cast
 
 from sim.contract import (
     PRIMARY,
@@ -97,6 +101,54 @@ class QuietPolicy(Protocol):
     def next_change_tick(self, tick: int) -> int | None: ...
 
 
+BandMetric = Literal["utilisation", "demand", "demand_per_ready"]
+
+
+class Band(NamedTuple):
+    """Readings after which a `BandedPolicy` would again ask for the capacity in force.
+
+    A tick is quiet when its reading's ready and pending replicas add up to
+    `replicas` (a node coming up moves one to the other) and its `metric` (the
+    utilisation, the demand, or the demand per ready replica; never a missing one)
+    lies within [`low`, `high`], or within [`hold_low`, `hold_high`] before
+    `hold_until_s`; a reading within [`low`, `high`] at t moves `hold_until_s` to
+    t + `renew_s` when that is later (the HPA's scale-down window: a recommendation
+    of the current count keeps the count for one window). While `ready` replicas are
+    ready the band reaches up to `ready_high` (the HPA with pods pending: it recounts
+    them at 0 above its tolerance). No tick at or after `until_tick` is quiet (None:
+    any). A band may be narrower than the readings the policy would hold at (an edge
+    rounded inwards): a tick outside it is decided as usual.
+    """
+
+    metric: BandMetric
+    low: float
+    high: float
+    replicas: int
+    ready: int | None = None
+    ready_high: float = -math.inf
+    renew_s: float = 0.0
+    hold_low: float = math.inf
+    hold_high: float = -math.inf
+    hold_until_s: float = -math.inf
+    until_tick: int | None = None
+
+
+class BandedPolicy(Protocol):
+    """A policy that names the readings at which it would not change its request (an
+    optional addition to `Policy`, which the loop looks for).
+
+    `quiet_band(observation)`, asked right after `decide(observation)` returned the
+    capacity in force, gives the `Band` of the ticks that follow at which `decide`
+    would again return it (None: none known). The loop then does not ask it at those
+    ticks but hands it their readings, oldest first (`pass_band`): its state must
+    become what those `decide` calls would have made it.
+    """
+
+    def quiet_band(self, observation: Observation) -> Band | None: ...
+
+    def pass_band(self, span: QuietSpan) -> None: ...
+
+
 class QuietSpan(NamedTuple):
     """Decision intervals a run advanced without a decision, oldest first: the time of
     the tick that ends each, its demand (None: not observed), utilisation (NaN: no
@@ -156,6 +208,9 @@ class ControlLoop:
         self.clamped = 0
         self.decisions = 0
         self._next_change = getattr(policy, "next_change_tick", None)
+        self._quiet_band = getattr(policy, "quiet_band", None)
+        # the observation of the last decision `step` took (what `band_after` reads)
+        self._observed: Observation | None = None
         # the last decision's primary request, when `step` took it as it came (None:
         # checked or with other targets, so the loop asks again at the next tick)
         self._asked: int | None = None
@@ -249,6 +304,7 @@ class ControlLoop:
         ):
             self._actuate(PRIMARY, desired, decision.reason, now_s)
         self._asked = desired
+        self._observed = observation
         self.history.append(
             now_s, observation.demand_rps, observation.utilisation, observation.ready, current
         )
@@ -258,8 +314,31 @@ class ControlLoop:
 
     @property
     def may_be_quiet(self) -> bool:
-        """Whether the policy says when its request may change (`QuietPolicy`)."""
-        return self._next_change is not None
+        """Whether the policy says when its request may change (`QuietPolicy`) or at
+        which readings it would not (`BandedPolicy`)."""
+        return self._next_change is not None or self._quiet_band is not None
+
+    def _holds(self) -> bool:
+        """Whether `step` took the last request as it came and it is the capacity in
+        force, within bounds: then a tick at which the policy asks for it again
+        actuates nothing, records nothing and adds no note."""
+        asked = self._asked
+        if asked is None:
+            return False
+        primary = self._primary
+        low, high = primary.bounds()
+        return asked == primary.current() and low <= asked <= high
+
+    def band_after(self, now_s: float) -> Band | None:
+        """The `Band` of the ticks after the decision just taken at `now_s` at which a
+        `BandedPolicy` would ask for the capacity in force again; None when there is
+        none (another policy, a decision that changed something, no band known)."""
+        quiet_band, observation = self._quiet_band, self._observed
+        if quiet_band is None or observation is None or observation.time_s != now_s:
+            return None
+        if observation.desired != self._asked or not self._holds():
+            return None  # (a change: the observation no longer shows the fleet)
+        return cast(Band | None, quiet_band(observation))
 
     def quiet_until(self, now_s: float) -> int | None:
         """The first tick after the decision just taken at `now_s` at which the policy
@@ -270,12 +349,8 @@ class ControlLoop:
         took its last request as it came, in bounds, and nothing has changed it):
         such a decision actuates nothing, records nothing and adds no note.
         """
-        next_change, asked = self._next_change, self._asked
-        if next_change is None or asked is None:
-            return None
-        primary = self._primary
-        low, high = primary.bounds()
-        if asked != primary.current() or not low <= asked <= high:
+        next_change = self._next_change
+        if next_change is None or not self._holds():
             return None
         tick = decision_tick(now_s, self._interval_s)
         until = next_change(tick)
@@ -283,15 +358,18 @@ class ControlLoop:
             return _NEVER
         return until if until > tick + 1 else None
 
-    def pass_quietly(self, span: QuietSpan) -> None:
+    def pass_quietly(self, span: QuietSpan, banded: bool = False) -> None:
         """Record the intervals of `span`, in which the policy was not asked: what `step`
         records for a decision that changes nothing (the history sample of each, the
-        decision count)."""
+        decision count); with `banded`, the span was the policy's band and it catches
+        up on its readings (`BandedPolicy.pass_band`)."""
         desired = self._primary.current()
         append = self.history.append
         for time_s, demand_rps, utilisation, ready in zip(*span, strict=True):
             append(time_s, demand_rps, utilisation, ready, desired)
         self.decisions += len(span.time_s)
+        if banded:
+            cast(BandedPolicy, self.policy).pass_band(span)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -349,11 +427,16 @@ class QuietRun(SteppableRun, Protocol):
     `most` of them; the last, partial interval never), keeping the capacity in force,
     and returns what their readings said (None: it advanced none). Their series rows
     are the run's to keep, as `record` keeps them after a decision that changes nothing.
+    With a `band`, it also stops at the first interval whose reading leaves the band;
+    that interval is advanced, and the next `advance` returns its end without running
+    it again, so the policy decides there.
     """
 
     quiet: bool
 
-    def advance_quiet(self, before_tick: int, most: int | None = None) -> QuietSpan | None: ...
+    def advance_quiet(
+        self, before_tick: int, most: int | None = None, band: Band | None = None
+    ) -> QuietSpan | None: ...
 
 
 def drive(run: SteppableRun, loop: ControlLoop) -> None:
@@ -383,6 +466,13 @@ def quiet_run(run: SteppableRun, loop: ControlLoop) -> QuietRun | None:
 def pass_quiet(run: QuietRun, loop: ControlLoop, now_s: float, most: int | None = None) -> bool:
     """After the decision at `now_s`, advance `run` over the intervals (at most `most`)
     whose ticks need no decision, recording them in `loop`; whether it advanced any."""
+    band = loop.band_after(now_s)
+    if band is not None:
+        span = run.advance_quiet(_NEVER if band.until_tick is None else band.until_tick, most, band)
+        if span is None:
+            return False
+        loop.pass_quietly(span, banded=True)
+        return True
     before_tick = loop.quiet_until(now_s)
     if before_tick is None:
         return False

@@ -84,6 +84,8 @@ class Checkpoint:
 
 def take(run: _InstanceRun, loop: ControlLoop) -> Checkpoint:
     """The state of `run` (driven by `loop`) now, between two decision intervals."""
+    if run._held:
+        raise ValueError("no checkpoint while an interval waits for its decision")
     fleet = run.fleet
     prov = fleet._prov
     provisioning = None if prov is None else prov.bit_generator.state

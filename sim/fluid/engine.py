@@ -4,9 +4,10 @@ Python runs the decision loop: every `decision_interval_s` it builds the same
 `Observation` the SimPy engine builds, calls the policy, and applies the decision
 through the pool's actuator (`Fleet`). Between decisions the per-second dynamics
 run compiled (`sim.fluid.kernel.advance`). A policy that says when its request may
-next change (a schedule, a fixed capacity) is not asked in between: an instance
-pool without hazards or spillover runs those intervals in one compiled call
-(`_InstanceRun.advance_quiet`). See `docs/engines.md` for the model and its
+next change (a schedule, a fixed capacity), or at which readings it would not (a
+`sim.control.Band`), is not asked in between: an instance pool without hazards or
+spillover runs those intervals in one compiled call (`_InstanceRun.advance_quiet`).
+See `docs/engines.md` for the model and its
 approximations.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from sim.capacity.pools import ServerlessEndpoint
 from sim.capacity.service import ServiceModel
 from sim.contract import PRIMARY, SPILLOVER, Actuator, Observation, Policy
-from sim.control import ControlLoop, QuietSpan, Reading, drive
+from sim.control import Band, ControlLoop, QuietSpan, Reading, drive
 from sim.engine import make_context
 from sim.errors import ScenarioError
 from sim.fluid import kernel as K
@@ -38,6 +39,12 @@ from sim.workload.model import FloatArray, RequestTrace, Workload
 
 #: `Reading(...)` without the NamedTuple's Python-level `__new__` (once per interval)
 _new_reading = tuple.__new__
+#: `Band.metric` as the kernel's code
+_BAND_METRICS = {
+    "utilisation": K.BAND_UTILISATION,
+    "demand": K.BAND_DEMAND,
+    "demand_per_ready": K.BAND_DEMAND_PER_READY,
+}
 
 
 @dataclass(frozen=True)
@@ -344,6 +351,9 @@ class _InstanceRun:
         self._index = 0
         self._limit = self.n_intervals
         self._reading: Reading | None = None
+        # an interval a banded quiet span advanced past its band: the next `advance`
+        # returns its end without running it again
+        self._held = False
         # Quiet spans (`advance_quiet`) are exact only while nothing but a decision
         # changes the fleet (no spot reclaims or failures) and nothing is recorded
         # every interval (a spillover's cost): those runs ask at every tick.
@@ -356,6 +366,9 @@ class _InstanceRun:
         Returns the time of the decision that ends it, or None when the run is over
         (the last, partial interval gets a series row and no decision).
         """
+        if self._held:
+            self._held = False
+            return self._reading.time_s  # type: ignore[union-attr]  # (set with it)
         bounds, fleet = self.bounds, self.fleet
         while self._index < self._limit:
             i = self._index
@@ -391,12 +404,16 @@ class _InstanceRun:
             return now
         return None
 
-    def advance_quiet(self, before_tick: int, most: int | None = None) -> QuietSpan | None:
+    def advance_quiet(
+        self, before_tick: int, most: int | None = None, band: Band | None = None
+    ) -> QuietSpan | None:
         """Run the kernel over the next intervals whose decision ticks come before
         `before_tick` (at most `most`, never the last, partial one) at the capacity in
         force, in one compiled call: the control loop has no decision to take at their
         ends (`sim.control.QuietRun`). Their series rows and shares are the kernel's,
-        as after a decision that changes nothing. None when it advanced none.
+        as after a decision that changes nothing. With a `band`, the span also ends
+        at the first interval whose reading leaves it; that interval is run, and the
+        next `advance` returns its end. None when no interval stayed quiet.
         """
         arrays = self._quiet or self._quiet_arrays()
         first = self._index
@@ -407,18 +424,28 @@ class _InstanceRun:
             last = min(last, first + most)
         if last <= first:
             return None
-        utilisation, queue_len, ready, pending, p95 = K.advance_quiet(
+        packed = arrays.band
+        if band is None:
+            packed[K.B_METRIC] = K.BAND_NONE
+        else:
+            packed[:] = (
+                _BAND_METRICS[band.metric], band.low, band.high, band.renew_s, band.hold_low,
+                band.hold_high, band.hold_until_s, band.replicas,
+                -1 if band.ready is None else band.ready, band.ready_high,
+            )  # fmt: skip
+        utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,
-            *self._args,
+            arrays.demand, packed, *self._args,
         )  # fmt: skip
-        self._index = last
+        end = first + quiet + 1 if left else first + quiet  # intervals run
+        self._index = end
         self._ready = ready
-        now = float(self.bounds[last])
+        self._held = left
         self._reading = _new_reading(
             Reading,
             (
-                now,
-                self.demands[last - 1],
+                float(self.bounds[end]),
+                self.demands[end - 1],
                 None if utilisation != utilisation else utilisation,
                 queue_len,
                 ready,
@@ -427,11 +454,14 @@ class _InstanceRun:
                 0,
             ),
         )
+        if quiet == 0:
+            return None
+        stop = first + quiet
         return QuietSpan(
-            arrays.times[first:last],
-            self.demands[first:last],
-            arrays.utilisation[first:last].tolist(),
-            arrays.ready[first:last].tolist(),
+            arrays.times[first:stop],
+            self.demands[first:stop],
+            arrays.utilisation[first:stop].tolist(),
+            arrays.ready[first:stop].tolist(),
         )
 
     def _quiet_arrays(self) -> _QuietArrays:
@@ -446,6 +476,8 @@ class _InstanceRun:
             full=int(np.searchsorted(ends, self.duration, "left")),
             utilisation=np.full(self.n_intervals, np.nan),
             ready=np.zeros(self.n_intervals, dtype=np.int64),
+            demand=np.array([math.nan if d is None else d for d in self.demands]),
+            band=np.zeros(K.N_BAND),
         )
         return self._quiet
 
@@ -569,6 +601,8 @@ class _QuietArrays:
         utilisation: Each interval's reading of utilisation (NaN: no ready slot),
             written by the kernel.
         ready: Each interval's reading of ready replicas, written by the kernel.
+        demand: Each interval's observed demand (NaN: none observed).
+        band: The kernel's copy of a span's `Band` (`kernel.B_*`).
     """
 
     bounds: np.ndarray
@@ -577,6 +611,8 @@ class _QuietArrays:
     full: int
     utilisation: np.ndarray
     ready: np.ndarray
+    demand: np.ndarray
+    band: np.ndarray
 
 
 #: A steppable fluid run: an instance pool (with its spillover) or a serverless endpoint.

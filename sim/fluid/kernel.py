@@ -626,6 +626,17 @@ def advance(
     return utilisation, queue_len, ready_t1, pending_t1, p95
 
 
+#: `advance_quiet`'s band (a float array, `sim.control.Band` packed by the engine):
+#: which reading it watches (BAND_NONE: none, a quiet span of a schedule), the band
+#: that keeps the span going and renews the hold, the renewal, the hold band and the
+#: time it holds until, the ready plus pending replicas every reading must show, and
+#: a higher top of the band while B_READY replicas are ready.
+B_METRIC, B_LOW, B_HIGH, B_RENEW_S, B_HOLD_LOW, B_HOLD_HIGH, B_HOLD_UNTIL = range(7)
+B_REPLICAS, B_READY, B_READY_HIGH = 7, 8, 9
+N_BAND = 10
+BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY = range(4)
+
+
 @numba.njit(cache=True)
 def advance_quiet(
     first: int,
@@ -634,6 +645,8 @@ def advance_quiet(
     desired: int,
     utilisation_at: FloatArray,
     ready_at_t1: NDArray[np.int64],
+    demand_at: FloatArray,
+    band: FloatArray,
     arrivals: FloatArray,
     arrivals_before: FloatArray,
     lam: FloatArray,
@@ -664,16 +677,27 @@ def advance_quiet(
     dq_t: FloatArray,
     dq_v: FloatArray,
     cw: FloatArray,
-) -> tuple[float, int, int, int, float]:
+) -> tuple[float, int, int, int, float, int, bool]:
     """`advance` over intervals [first, last) (interval i is [bounds[i], bounds[i + 1])),
     one call after another, at a constant `desired`: a span in which the policy has
     nothing to decide (`sim.control.drive`'s quiet spans).
 
     Each interval writes its series row and share as `advance` does; its reading's
     utilisation and ready replicas (what the control loop's history keeps) go to
-    `utilisation_at[i]` and `ready_at_t1[i]`. Returns the last interval's reading.
+    `utilisation_at[i]` and `ready_at_t1[i]`. With a `band` watching a reading
+    (`B_METRIC`; the demand is `demand_at[i]`, NaN where none was observed), the span
+    ends at the first interval whose reading leaves it: outside [B_LOW, B_HIGH] (or
+    [B_LOW, B_READY_HIGH] with B_READY replicas ready) and outside the hold band
+    [B_HOLD_LOW, B_HOLD_HIGH] or at or after B_HOLD_UNTIL (a reading within the band
+    at t moves B_HOLD_UNTIL to t + B_RENEW_S when that is later), the metric NaN, or
+    ready and pending replicas that do not add up to B_REPLICAS. That interval is
+    advanced too but not recorded: the policy decides at its end. Returns the last
+    advanced interval's reading, how many intervals stayed within the band, and
+    whether one left it.
     """
     reading = (math.nan, 0, 0, 0, math.nan)
+    kind = int(band[B_METRIC])
+    hold_until = band[B_HOLD_UNTIL]
     for i in range(first, last):
         reading = advance(
             bounds[i], bounds[i + 1], i, desired, arrivals, arrivals_before, lam, ready_at,
@@ -681,6 +705,23 @@ def advance_quiet(
             ring, done_ring, done_busy_ring, hist, ihist, out, totals, series, shares, spill,
             spill_service_s, spill_strata, vp, vs, dq_t, dq_v, cw,
         )  # fmt: skip
+        if kind != BAND_NONE:
+            utilisation, _, ready, pending, p95 = reading
+            if ready + pending != band[B_REPLICAS]:
+                return utilisation, reading[1], ready, pending, p95, i - first, True
+            if kind == BAND_UTILISATION:
+                value = utilisation
+            elif kind == BAND_DEMAND:
+                value = demand_at[i]
+            else:
+                value = demand_at[i] / ready if ready > 0 else math.nan
+            t1 = float(bounds[i + 1])
+            top = band[B_READY_HIGH] if ready == band[B_READY] else band[B_HIGH]
+            if band[B_LOW] <= value <= top:  # (False for NaN)
+                if t1 + band[B_RENEW_S] > hold_until:
+                    hold_until = t1 + band[B_RENEW_S]
+            elif not (band[B_HOLD_LOW] <= value <= band[B_HOLD_HIGH] and t1 < hold_until):
+                return utilisation, reading[1], ready, pending, p95, i - first, True
         utilisation_at[i] = reading[0]
         ready_at_t1[i] = reading[2]
-    return reading
+    return reading[0], reading[1], reading[2], reading[3], reading[4], last - first, False

@@ -9,7 +9,6 @@ the loop's history and decision count, and every checkpoint must agree.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +23,11 @@ from sim.fluid import FluidEngine
 from sim.fluid.checkpoint import Checkpoint, ScheduleReplays, drive_checkpointed, resume
 from sim.fluid.engine import _InstanceRun
 from sim.replay import AskedEveryTick, FixedPolicy, SchedulePolicy
-from sim.result import RunResult
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
+from .asked import SEED, both, check, same_history, same_result, started
 from .conftest import load, make_scenario, poisson_envelope, uniform_trace
-
-SEED = 5
 
 
 class Counted:
@@ -68,61 +65,6 @@ class Unclamped:
     def next_change_tick(self, tick: int) -> int | None:
         del tick
         return None
-
-
-# --- the comparison -----------------------------------------------------------------------
-
-
-def _same_result(fast: RunResult, slow: RunResult) -> None:
-    """Every field of two results, the series array by array (NaN equal to NaN)."""
-    for spec in dataclasses.fields(RunResult):
-        a, b = getattr(fast, spec.name), getattr(slow, spec.name)
-        if spec.name == "series":
-            for column in dataclasses.fields(a):
-                x, y = getattr(a, column.name), getattr(b, column.name)
-                assert np.array_equal(x, y, equal_nan=True), f"series.{column.name}"
-        elif isinstance(a, float) and np.isnan(a):
-            assert np.isnan(b), spec.name
-        else:
-            assert a == b, spec.name
-
-
-def _same_history(fast: ControlLoop, slow: ControlLoop) -> None:
-    """What the next observation's history would show, and the loop's counters."""
-    for name, value in vars(slow.history).items():
-        kept = getattr(fast.history, name)
-        assert np.array_equal(np.asarray(kept), np.asarray(value), equal_nan=True), name
-    assert (fast.decisions, fast.clamped, fast.notes) == (slow.decisions, slow.clamped, slow.notes)
-
-
-def _started(
-    engine: FluidEngine, scenario: Scenario, workload: Workload, policy: Policy
-) -> tuple[Any, ControlLoop]:
-    run = engine.start(scenario, workload, SEED)
-    context = make_context(scenario, workload, np.random.default_rng(0))
-    loop = ControlLoop(policy, run.actuators(), context)
-    loop.reset()
-    return run, loop
-
-
-def _both(
-    scenario: Scenario, workload: Workload, policy: Policy
-) -> tuple[tuple[Any, ControlLoop], tuple[Any, ControlLoop]]:
-    """The run driven quietly and the run asked at every tick, both to the horizon."""
-    engine = FluidEngine()
-    fast = _started(engine, scenario, workload, policy)
-    slow = _started(engine, scenario, workload, AskedEveryTick(policy))
-    for run, loop in (fast, slow):
-        drive(run, loop)
-    return fast, slow
-
-
-def _check(fast: tuple[Any, ControlLoop], slow: tuple[Any, ControlLoop]) -> None:
-    (fast_run, fast_loop), (slow_run, slow_loop) = fast, slow
-    _same_result(fast_run.result(fast_loop, SEED), slow_run.result(slow_loop, SEED))
-    _same_history(fast_loop, slow_loop)
-    if isinstance(slow_run, _InstanceRun):  # a serverless run keeps no shares
-        assert np.array_equal(fast_run.interval_share, slow_run.interval_share)
 
 
 # --- schedules --------------------------------------------------------------------------
@@ -184,8 +126,8 @@ WORKLOADS: dict[str, Callable[[], tuple[Scenario, Workload]]] = {
 def test_a_quiet_run_is_the_run_asked_at_every_tick(schedule: str, setting: str) -> None:
     scenario, workload = WORKLOADS[setting]()
     policy = Counted(SCHEDULES[schedule](np.random.default_rng(17), _ticks(scenario, workload)))
-    fast, slow = _both(scenario, workload, policy)
-    _check(fast, slow)
+    fast, slow = both(scenario, workload, policy)
+    check(fast, slow)
     asked_quietly = policy.asked - slow[1].decisions  # the asked run asked at every tick
     if schedule == "alternating":
         assert asked_quietly == slow[1].decisions
@@ -207,7 +149,7 @@ def test_quiet_spans_skip_the_policy_between_changes() -> None:
             return super().decide(observation)
 
     counting = Counting(np.asarray(schedule._desired))
-    fast_run, fast_loop = _started(FluidEngine(), scenario, workload, counting)
+    fast_run, fast_loop = started(FluidEngine(), scenario, workload, counting)
     drive(fast_run, fast_loop)
     decided = ticks - 1  # the last, partial interval ends with no decision
     assert fast_loop.decisions == decided
@@ -220,8 +162,8 @@ def test_quiet_spans_skip_the_policy_between_changes() -> None:
 def test_a_policy_the_loop_clamps_is_asked_at_every_tick() -> None:
     """A request out of bounds is clamped, and counted, at every tick: no quiet span."""
     scenario, workload = _envelope()
-    fast, slow = _both(scenario, workload, Unclamped())
-    _check(fast, slow)
+    fast, slow = both(scenario, workload, Unclamped())
+    check(fast, slow)
     assert fast[1].clamped == fast[1].decisions
 
 
@@ -231,12 +173,12 @@ def test_a_stopped_run_stops_where_it_was_told() -> None:
     engine = FluidEngine()
     results = []
     for policy in (FixedPolicy(6), AskedEveryTick(FixedPolicy(6))):
-        run, loop = _started(engine, scenario, workload, policy)
+        run, loop = started(engine, scenario, workload, policy)
         result = run.simulate(loop, SEED, stop_after=37)
         results.append((run, loop, result))
     (fast_run, fast_loop, fast), (slow_run, slow_loop, slow) = results
-    _same_result(fast, slow)
-    _same_history(fast_loop, slow_loop)
+    same_result(fast, slow)
+    same_history(fast_loop, slow_loop)
     assert fast_run._index == slow_run._index == 37
     assert len(fast.series.time_s) == 37
 
@@ -279,8 +221,8 @@ def test_runs_without_exact_spans_ask_at_every_tick(setting: str) -> None:
     die between decisions take no span; their results are the asked run's."""
     scenario, workload = FALLBACKS[setting]()
     policy = FixedPolicy(0) if isinstance(scenario.pool, ServerlessEndpoint) else FixedPolicy(6)
-    fast, slow = _both(scenario, workload, policy)
-    _check(fast, slow)
+    fast, slow = both(scenario, workload, policy)
+    check(fast, slow)
     run = fast[0]
     assert not getattr(run, "quiet", False)
     assert getattr(run, "_quiet", None) is None  # never made a span's arrays
@@ -292,7 +234,7 @@ def test_runs_without_exact_spans_ask_at_every_tick(setting: str) -> None:
 def _checkpointed(
     engine: FluidEngine, scenario: Scenario, workload: Workload, policy: Policy, every: int
 ) -> tuple[Any, ControlLoop, list[Checkpoint]]:
-    run, loop = _started(engine, scenario, workload, policy)
+    run, loop = started(engine, scenario, workload, policy)
     checkpoints: list[Checkpoint] = []
     drive_checkpointed(run, loop, every, checkpoints)
     return run, loop, checkpoints
@@ -335,16 +277,16 @@ def test_checkpoints_and_resumed_replays_are_the_asked_runs(every: int, setting:
     assert len(fast[2]) == len(slow[2]) == (ticks - 1) // every
     for a, b in zip(fast[2], slow[2], strict=True):
         _same_checkpoint(a, b)
-    _check(fast[:2], slow[:2])
+    check(fast[:2], slow[:2])
 
-    full = _started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(other)))
+    full = started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(other)))
     drive(*full)
     usable = [c for c in fast[2] if c.index < changed]
     for checkpoint in usable[:: max(1, len(usable) // 4)]:
-        run, loop = _started(engine, scenario, workload, SchedulePolicy(other))
+        run, loop = started(engine, scenario, workload, SchedulePolicy(other))
         resume(run, loop, checkpoint, fast[0], fast[1])
         drive(run, loop)
-        _check((run, loop), full)
+        check((run, loop), full)
 
 
 #: What a replay without a latency histogram keeps of a full run's totals.
@@ -370,7 +312,7 @@ def test_schedule_replays_are_the_asked_runs() -> None:
     simulated = []
     for requests in (first, second, third, first):
         replayed = replays.replay(SchedulePolicy(requests), requests)
-        run, loop = _started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(requests)))
+        run, loop = started(engine, scenario, workload, AskedEveryTick(SchedulePolicy(requests)))
         drive(run, loop)
         asked = run.result(loop, SEED)
         got = replayed.result

@@ -1,0 +1,164 @@
+"""Bands: a reactive policy that names the readings at which it would keep the capacity
+in force (`sim.control.BandedPolicy`) is not asked at those ticks, and the run is what
+it is when the loop asks at every tick, bit for bit.
+
+Each case runs a policy twice, once with its bands and once through `AskedEveryTick`
+(which hides them), on workloads with steady and bursty traffic, fixed and random
+provisioning delays: the whole `RunResult`, the loop's history and counters and the
+per-interval shares must agree, and the banded run must have asked the policy at
+fewer ticks. Settings are chosen to reach every part of a band: the HPA's tolerance,
+its scale-down window (kept, renewed, expired), its recount of pending pods, its
+minimum, and the threshold's band with more than one evaluation period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from policies.hpa import HpaPolicy, tolerated_units
+from policies.hysteresis.config import DirectionRules, HysteresisSpec, RatePolicy
+from policies.threshold import ThresholdPolicy
+from sim.contract import Decision, Observation, Policy
+from sim.control import Band
+from sim.scenario import Scenario
+from sim.workload.model import Workload
+
+from .asked import both, check
+from .conftest import load, make_scenario, poisson_envelope, servegen_day
+
+_LOGNORMAL = {"kind": "lognormal", "cv": 0.5}
+
+
+def _conv() -> tuple[Scenario, Workload]:
+    scenario = make_scenario()
+    return scenario, load(scenario)
+
+
+def _code_hour() -> tuple[Scenario, Workload]:
+    """The bursty code hour at 20 req/s (15 s rates from about 2 to 230 req/s)."""
+    scenario = make_scenario(
+        workload={"format": "azure-llm", "path": "package:azure_code.csv", "scale_mean_rps": 20.0},
+        pool={"min_replicas": 1, "max_replicas": 32, "initial_replicas": 4},
+    )
+    return scenario, load(scenario)
+
+
+def _random_delays() -> tuple[Scenario, Workload]:
+    scenario = make_scenario(
+        pool={
+            "node_boot_s": {**_LOGNORMAL, "mean_s": 120},
+            "image_pull_s": {**_LOGNORMAL, "mean_s": 90},
+            "model_load_s": {**_LOGNORMAL, "mean_s": 60},
+        }
+    )
+    return scenario, load(scenario)
+
+
+def _envelope() -> tuple[Scenario, Workload]:
+    return make_scenario(), poisson_envelope(12.0, 3600.0)
+
+
+def _servegen() -> tuple[Scenario, Workload]:
+    scenario = servegen_day(2.0)
+    return scenario, load(scenario)
+
+
+WORKLOADS: dict[str, Callable[[], tuple[Scenario, Workload]]] = {
+    "conv hour": _conv,
+    "code hour": _code_hour,
+    "random delays": _random_delays,
+    "rate envelope": _envelope,
+    "servegen day": _servegen,
+}
+
+_SHORT_WINDOW = HysteresisSpec(
+    scale_up=DirectionRules(
+        tolerance=0.05, policies=(RatePolicy(type="Pods", value=2, period_s=60.0),)
+    ),
+    scale_down=DirectionRules(
+        tolerance=0.2,
+        stabilization_window_s=60.0,
+        policies=(RatePolicy(type="Percent", value=10, period_s=60.0),),
+    ),
+)
+_NO_WINDOW = HysteresisSpec(scale_down=DirectionRules(stabilization_window_s=0.0))
+
+POLICIES: dict[str, Callable[[], Policy]] = {
+    "threshold": ThresholdPolicy,
+    "threshold, 2 periods, percent steps": lambda: ThresholdPolicy(
+        upper=0.6, lower=0.45, evaluation_periods=2, step_out=50, step_in=25, step_unit="percent"
+    ),
+    "hpa": HpaPolicy,
+    "hpa target 0.5": lambda: HpaPolicy(target=0.5),
+    "hpa rps per replica": lambda: HpaPolicy(metric="rps_per_replica", target=1.2),
+    "hpa 60 s window, rate limits": lambda: HpaPolicy(target=0.6, behavior=_SHORT_WINDOW),
+    "hpa without a window": lambda: HpaPolicy(behavior=_NO_WINDOW),
+    "hpa at its minimum": lambda: HpaPolicy(target=0.3, min_replicas=10),
+}
+
+
+def _counted(policy: Policy) -> list[int]:
+    """Count the ticks `policy` is asked at (its `decide`, wrapped in place)."""
+    asked = [0]
+    decide = policy.decide
+
+    def counting(observation: Observation) -> Decision:
+        asked[0] += 1
+        return decide(observation)
+
+    policy.decide = counting  # type: ignore[method-assign]
+    return asked
+
+
+@pytest.mark.parametrize("setting", list(WORKLOADS), ids=list(WORKLOADS))
+@pytest.mark.parametrize("name", list(POLICIES), ids=list(POLICIES))
+def test_a_banded_run_is_the_run_asked_at_every_tick(name: str, setting: str) -> None:
+    scenario, workload = WORKLOADS[setting]()
+    policy = POLICIES[name]()
+    asked = _counted(policy)
+    fast, slow = both(scenario, workload, policy, POLICIES[name]())
+    check(fast, slow)
+    decisions = slow[1].decisions
+    assert asked[0] < decisions, "no tick was passed in a band"
+
+
+def test_bands_skip_most_ticks_of_a_steady_load() -> None:
+    """At a steady 12 req/s the HPA settles, and the loop asks it at few ticks."""
+    scenario, workload = _envelope()
+    policy = HpaPolicy()
+    asked = _counted(policy)
+    fast, slow = both(scenario, workload, policy, HpaPolicy())
+    check(fast, slow)
+    assert asked[0] < slow[1].decisions / 4
+
+
+def test_a_policy_is_not_offered_a_band_after_a_change() -> None:
+    """The observation of a decision that changed the capacity no longer shows the
+    fleet: the loop asks at the next tick instead of taking a band from it."""
+    scenario, workload = _code_hour()
+    offered: list[Observation] = []
+    policy = HpaPolicy()
+    quiet_band = policy.quiet_band
+
+    def offering(observation: Observation) -> Band | None:
+        offered.append(observation)
+        return quiet_band(observation)
+
+    policy.quiet_band = offering  # type: ignore[method-assign]
+    fast, slow = both(scenario, workload, policy, HpaPolicy())
+    check(fast, slow)
+    changed = {record.time_s for record in fast[1].records}
+    assert changed and offered
+    assert not changed & {observation.time_s for observation in offered}
+
+
+@pytest.mark.parametrize(
+    ("target", "tolerance", "expected"),
+    [(70, 0.1, (63, 77)), (50, 0.1, (45, 55)), (1200, 0.1, (1080, 1320)), (70, 0.0, (70, 70))],
+)
+def test_the_hpa_band_is_the_units_its_tolerance_keeps(
+    target: int, tolerance: float, expected: tuple[int, int]
+) -> None:
+    assert tolerated_units(target, tolerance, tolerance) == expected
