@@ -21,12 +21,13 @@ instance), repeated after `scale_in_cooldown_s` while AlarmLow holds.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field, model_validator
 
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
+from sim.control import Band, BandMetric, QuietSpan
 
 TrackedMetric = Literal["utilisation", "rps_per_replica"]
 
@@ -41,6 +42,9 @@ DEFAULT_WARMUP_S = 300.0
 #: Application Auto Scaling's default ScaleInCooldown.
 DEFAULT_SCALE_IN_COOLDOWN_S = 300.0
 _EPS = 1e-9
+#: A band ends an alarm's clock this much early: the kernel measures it as one difference
+#: of times, `decide` as a sum with the interval.
+_CLOCK_MARGIN_S = 1e-6
 
 
 def per_replica_metric(observation: Observation, metric: str) -> float | None:
@@ -55,6 +59,11 @@ def per_replica_metric(observation: Observation, metric: str) -> float | None:
     if observation.demand_rps is None:
         return None
     return observation.demand_rps / observation.ready
+
+
+def band_metric(metric: str) -> BandMetric:
+    """The reading a band on `per_replica_metric(observation, metric)` watches."""
+    return "utilisation" if metric == "utilisation" else "demand_per_ready"
 
 
 class WarmupTracker:
@@ -78,6 +87,20 @@ class WarmupTracker:
             return 0 if ready >= 0 else ready
         self.arrivals = tuple(a for a in self.arrivals if time_s - a[0] < self.warmup_s)
         return min(sum(count for _, count in self.arrivals), ready)
+
+    def update_all(self, span: QuietSpan) -> None:
+        """`update` at each interval of a span, oldest first (its warming counts unused)."""
+        update = self.update
+        for time_s, ready in zip(span.time_s, span.ready, strict=True):
+            update(time_s, ready)
+
+
+def alarm_clock(since_s: float | None, past: bool, time_s: float) -> float | None:
+    """When an alarm's run of readings past its line began, after the reading at
+    `time_s`: this one if it starts the run, None if it is not past the line."""
+    if not past:
+        return None
+    return time_s if since_s is None else since_s
 
 
 def scale_in_blocked(observation: Observation, warming: int) -> str | None:
@@ -163,14 +186,10 @@ class AwsTargetTrackingPolicy:
         if value is None:
             self.high_since_s = self.low_since_s = None
             return Decision(capacity, "InsufficientData: hold")
-        if value > self.target:
-            self.high_since_s = now if self.high_since_s is None else self.high_since_s
-        else:
-            self.high_since_s = None
-        if value < self.scale_in_ratio * self.target:
-            self.low_since_s = now if self.low_since_s is None else self.low_since_s
-        else:
-            self.low_since_s = None
+        self.high_since_s = alarm_clock(self.high_since_s, value > self.target, now)
+        self.low_since_s = alarm_clock(
+            self.low_since_s, value < self.scale_in_ratio * self.target, now
+        )
         interval = observation.interval_s
         needed = max(math.ceil(value * observation.ready / self.target - _EPS), 0)
         shown = f"{self.metric} {value:.3f}{self._vs_target}"
@@ -196,6 +215,35 @@ class AwsTargetTrackingPolicy:
                 self.last_scale_in_s = now
                 return Decision(desired, f"AlarmLow: {shown} -> {desired}")
         return Decision(capacity, f"OK: {shown}")
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """The readings at which both alarms stay OK (`sim.control.BandedPolicy`): the
+        metric between AlarmLow's threshold and the target (both included: both
+        clocks restart), or above or below them for less than the alarm's period
+        (less a microsecond, for the rounding of the clock's sum)."""
+        metric = band_metric(self.metric)
+        replicas = observation.ready + observation.pending
+        interval = observation.interval_s
+        return Band(
+            metric, self.scale_in_ratio * self.target, self.target, replicas,
+            above_for_s=self.scale_out_after_s - interval - _CLOCK_MARGIN_S,
+            above_since_s=self.high_since_s,
+            below_for_s=self.scale_in_after_s - interval - _CLOCK_MARGIN_S,
+            below_since_s=self.low_since_s,
+        )  # fmt: skip
+
+    def pass_band(self, span: QuietSpan) -> None:
+        """Each quiet reading's effect on the alarm clocks and the warmup tracker."""
+        high_since, low_since = self.high_since_s, self.low_since_s
+        target, low_line = self.target, self.scale_in_ratio * self.target
+        per_ready = self.metric != "utilisation"
+        for time_s, demand, utilisation, ready in zip(*span, strict=True):
+            # (a band's readings: neither is missing)
+            value = cast(float, demand) / ready if per_ready else utilisation
+            high_since = alarm_clock(high_since, value > target, time_s)
+            low_since = alarm_clock(low_since, value < low_line, time_s)
+        self.high_since_s, self.low_since_s = high_since, low_since
+        self.warmup.update_all(span)
 
 
 class AwsTargetTrackingSpec(PolicySpecBase):

@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple, cast
 
 from pydantic import Field, model_validator
 
-from policies.aws_target_tracking import per_replica_metric
+from policies.aws_target_tracking import band_metric, per_replica_metric
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.pipeline import HysteresisState, run_stages
 from policies.hysteresis.stages import (
@@ -317,7 +317,7 @@ class HpaPolicy:
         # it), while the same pods are ready.
         ready_top = top * current / observation.ready * (1 - 1e-12)
         return Band(
-            "utilisation" if self.metric == "utilisation" else "demand_per_ready",
+            band_metric(self.metric),
             (lowest + edge) / scale,
             top,
             current,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validat
 
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
+from sim.control import Band, QuietSpan
 from sim.errors import PolicyError
 
 #: t = 0 when the workload has no epoch: Monday 1970-01-05T00:00:00 UTC.
@@ -136,10 +137,13 @@ class ScheduledPolicy:
         self._zones = tuple(ZoneInfo(entry.timezone) for entry in entries)
         self._cache: list[_WindowCache | None] = [None] * len(entries)
         self._scope: _Scope | None = None
+        # the inner policy's last request and the observation it saw (for `quiet_band`)
+        self._inner_asked: tuple[int, Observation] | None = None
 
     def reset(self, context: PolicyContext) -> None:
         self._cache = [None] * len(self.entries)
         self._scope = None
+        self._inner_asked = None
         if self.inner is not None:
             self.inner.reset(context)
 
@@ -208,10 +212,36 @@ class ScheduledPolicy:
                 scoped = observation.replace(min_replicas=low, max_replicas=high)
             inner = self.inner.decide(scoped)
             base, why, targets = inner.desired, inner.reason, inner.targets
+            self._inner_asked = (base, scoped)
         else:
             base, why, targets = observation.desired, "hold", {}
         desired = min(max(base, floor, low), high)
         return Decision(desired, scope.prefix + why, targets)
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """The inner policy's band (`sim.control.BandedPolicy`), when it asked for the
+        capacity in force itself (not one a floor or bound replaced), up to the tick
+        before the next window opens or closes."""
+        asked, scope = self._inner_asked, self._scope
+        quiet_band = getattr(self.inner, "quiet_band", None)
+        if quiet_band is None or asked is None or scope is None:
+            return None
+        desired, scoped = asked
+        if scoped.time_s != observation.time_s or desired != observation.desired:
+            return None
+        band: Band | None = quiet_band(scoped)
+        if band is None or math.isinf(scope.until_s):
+            return band
+        epoch = observation.epoch_s if observation.epoch_s is not None else DEFAULT_EPOCH_S
+        # ticks lie on whole seconds near k x interval: a second's margin keeps every
+        # tick of the band before the scope's end
+        until = max(0, math.floor((scope.until_s - epoch - 1.0) / observation.interval_s))
+        if band.until_tick is not None:
+            until = min(until, band.until_tick)
+        return band._replace(until_tick=until)
+
+    def pass_band(self, span: QuietSpan) -> None:
+        self.inner.pass_band(span)  # type: ignore[union-attr]  # (it gave the band)
 
 
 class ScheduledSpec(PolicySpecBase):

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policies.aws_target_tracking import (
     DEFAULT_WARMUP_S,
     WarmupTracker,
+    band_metric,
     per_replica_metric,
     scale_in_blocked,
 )
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
+from sim.control import Band, QuietSpan
 
 AdjustmentType = Literal["ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"]
 Comparison = Literal[
@@ -266,6 +268,64 @@ class StepScalingPolicy:
                 return Decision(proposed, f"LowAlarm: {value:.3f}, step {step.adjustment}")
             return Decision(desired, f"LowAlarmAtFloor: {value:.3f}")
         return Decision(desired, f"OK: {self.metric} {value:.3f}")
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """The metric breaching neither alarm (`sim.control.BandedPolicy`): both
+        consecutive counts restart and no step applies."""
+        if not self.high.scales_out or (self.low is not None and self.low.scales_out):
+            return None  # (alarms the spec would refuse: no band worked out for them)
+        metric = band_metric(self.metric)
+        replicas = observation.ready + observation.pending
+        interval, now = observation.interval_s, observation.time_s
+        above_for, above_since = _count_clock(self.high, self.high_count, interval, now)
+        below_for, below_since = _count_clock(self.low, self.low_count, interval, now)
+        return Band(
+            metric, _lowest_clear(self.low), _highest_clear(self.high), replicas,
+            above_for_s=above_for, above_since_s=above_since,
+            below_for_s=below_for, below_since_s=below_since,
+        )  # fmt: skip
+
+    def pass_band(self, span: QuietSpan) -> None:
+        """Each quiet reading's effect on the consecutive counts and the warmup tracker."""
+        high, low = self.high, self.low
+        high_count, low_count = self.high_count, self.low_count
+        per_ready = self.metric != "utilisation"
+        for _, demand, utilisation, ready in zip(*span, strict=True):
+            # (a band's readings: neither is missing)
+            value = cast(float, demand) / ready if per_ready else utilisation
+            high_count = high_count + 1 if high.breaching(value) else 0
+            low_count = low_count + 1 if low is not None and low.breaching(value) else 0
+        self.high_count, self.low_count = high_count, low_count
+        self.warmup.update_all(span)
+
+
+def _count_clock(
+    alarm: StepAlarm | None, count: int, interval_s: float, now_s: float
+) -> tuple[float, float | None]:
+    """An alarm's evaluation periods as a band's clock: how long a run of breaching
+    readings stays quiet (until the run's `evaluation_periods`-th reading, half an
+    interval early for ticks rounded to whole seconds) and when the run that `count`
+    (the breaching readings up to `now_s`) belongs to began."""
+    if alarm is None or alarm.evaluation_periods < 2:
+        return -math.inf, None
+    since = now_s - (count - 1) * interval_s if count else None
+    return (alarm.evaluation_periods - 1.5) * interval_s, since
+
+
+def _highest_clear(alarm: StepAlarm) -> float:
+    """The highest value a scale-out alarm does not breach."""
+    if alarm.comparison == "GreaterThanOrEqualToThreshold":
+        return math.nextafter(alarm.threshold, -math.inf)
+    return alarm.threshold
+
+
+def _lowest_clear(alarm: StepAlarm | None) -> float:
+    """The lowest value a scale-in alarm (if any) does not breach."""
+    if alarm is None:
+        return -math.inf
+    if alarm.comparison == "LessThanOrEqualToThreshold":
+        return math.nextafter(alarm.threshold, math.inf)
+    return alarm.threshold
 
 
 def _default_high() -> StepAlarm:

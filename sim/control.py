@@ -115,9 +115,14 @@ class Band(NamedTuple):
     t + `renew_s` when that is later (the HPA's scale-down window: a recommendation
     of the current count keeps the count for one window). While `ready` replicas are
     ready the band reaches up to `ready_high` (the HPA with pods pending: it recounts
-    them at 0 above its tolerance). No tick at or after `until_tick` is quiet (None:
-    any). A band may be narrower than the readings the policy would hold at (an edge
-    rounded inwards): a tick outside it is decided as usual.
+    them at 0 above its tolerance). A reading above the band is quiet while the run
+    of readings above it that it belongs to began less than `above_for_s` before it
+    (an alarm's clock: `above_since_s` is when a run the span starts in began, None
+    when the last reading was not above), and likewise below the band with
+    `below_for_s` and `below_since_s` (before the hold band). No tick at or after
+    `until_tick` is quiet (None: any). A band may be narrower than the readings the
+    policy would hold at (an edge rounded inwards): a tick outside it is decided as
+    usual.
     """
 
     metric: BandMetric
@@ -130,6 +135,10 @@ class Band(NamedTuple):
     hold_low: float = math.inf
     hold_high: float = -math.inf
     hold_until_s: float = -math.inf
+    above_for_s: float = -math.inf
+    above_since_s: float | None = None
+    below_for_s: float = -math.inf
+    below_since_s: float | None = None
     until_tick: int | None = None
 
 

@@ -39,6 +39,12 @@ from sim.workload.model import FloatArray, RequestTrace, Workload
 
 #: `Reading(...)` without the NamedTuple's Python-level `__new__` (once per interval)
 _new_reading = tuple.__new__
+
+
+def _nan_for_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 #: `Band.metric` as the kernel's code
 _BAND_METRICS = {
     "utilisation": K.BAND_UTILISATION,
@@ -432,6 +438,8 @@ class _InstanceRun:
                 _BAND_METRICS[band.metric], band.low, band.high, band.renew_s, band.hold_low,
                 band.hold_high, band.hold_until_s, band.replicas,
                 -1 if band.ready is None else band.ready, band.ready_high,
+                band.above_for_s, _nan_for_none(band.above_since_s), band.below_for_s,
+                _nan_for_none(band.below_since_s),
             )  # fmt: skip
         utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,

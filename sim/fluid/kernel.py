@@ -629,11 +629,14 @@ def advance(
 #: `advance_quiet`'s band (a float array, `sim.control.Band` packed by the engine):
 #: which reading it watches (BAND_NONE: none, a quiet span of a schedule), the band
 #: that keeps the span going and renews the hold, the renewal, the hold band and the
-#: time it holds until, the ready plus pending replicas every reading must show, and
-#: a higher top of the band while B_READY replicas are ready.
+#: time it holds until, the ready plus pending replicas every reading must show, a
+#: higher top of the band while B_READY replicas are ready, and the alarm clocks above
+#: and below the band (how long a run of such readings stays quiet, when the run the
+#: span starts in began: NaN when none).
 B_METRIC, B_LOW, B_HIGH, B_RENEW_S, B_HOLD_LOW, B_HOLD_HIGH, B_HOLD_UNTIL = range(7)
 B_REPLICAS, B_READY, B_READY_HIGH = 7, 8, 9
-N_BAND = 10
+B_ABOVE_FOR, B_ABOVE_SINCE, B_BELOW_FOR, B_BELOW_SINCE = 10, 11, 12, 13
+N_BAND = 14
 BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY = range(4)
 
 
@@ -687,10 +690,13 @@ def advance_quiet(
     `utilisation_at[i]` and `ready_at_t1[i]`. With a `band` watching a reading
     (`B_METRIC`; the demand is `demand_at[i]`, NaN where none was observed), the span
     ends at the first interval whose reading leaves it: outside [B_LOW, B_HIGH] (or
-    [B_LOW, B_READY_HIGH] with B_READY replicas ready) and outside the hold band
-    [B_HOLD_LOW, B_HOLD_HIGH] or at or after B_HOLD_UNTIL (a reading within the band
-    at t moves B_HOLD_UNTIL to t + B_RENEW_S when that is later), the metric NaN, or
-    ready and pending replicas that do not add up to B_REPLICAS. That interval is
+    [B_LOW, B_READY_HIGH] with B_READY replicas ready), not above it within
+    B_ABOVE_FOR of the start of its run of readings above (B_ABOVE_SINCE for a run
+    the span starts in), nor below it within B_BELOW_FOR of its run's start, and
+    outside the hold band [B_HOLD_LOW, B_HOLD_HIGH] or at or after B_HOLD_UNTIL (a
+    reading within the band at t moves B_HOLD_UNTIL to t + B_RENEW_S when that is
+    later); or the metric NaN, or ready and pending replicas that do not add up to
+    B_REPLICAS. That interval is
     advanced too but not recorded: the policy decides at its end. Returns the last
     advanced interval's reading, how many intervals stayed within the band, and
     whether one left it.
@@ -698,6 +704,7 @@ def advance_quiet(
     reading = (math.nan, 0, 0, 0, math.nan)
     kind = int(band[B_METRIC])
     hold_until = band[B_HOLD_UNTIL]
+    above_since, below_since = band[B_ABOVE_SINCE], band[B_BELOW_SINCE]
     for i in range(first, last):
         reading = advance(
             bounds[i], bounds[i + 1], i, desired, arrivals, arrivals_before, lam, ready_at,
@@ -720,6 +727,19 @@ def advance_quiet(
             if band[B_LOW] <= value <= top:  # (False for NaN)
                 if t1 + band[B_RENEW_S] > hold_until:
                     hold_until = t1 + band[B_RENEW_S]
+                above_since = below_since = math.nan
+            elif (
+                value > top
+                and t1 - (t1 if above_since != above_since else above_since) < (band[B_ABOVE_FOR])
+            ):
+                above_since = t1 if above_since != above_since else above_since
+                below_since = math.nan
+            elif (
+                value < band[B_LOW]
+                and t1 - (t1 if below_since != below_since else below_since) < band[B_BELOW_FOR]
+            ):
+                below_since = t1 if below_since != below_since else below_since
+                above_since = math.nan
             elif not (band[B_HOLD_LOW] <= value <= band[B_HOLD_HIGH] and t1 < hold_until):
                 return utilisation, reading[1], ready, pending, p95, i - first, True
         utilisation_at[i] = reading[0]

@@ -17,8 +17,12 @@ from collections.abc import Callable
 
 import pytest
 
+from policies.aws_target_tracking import AwsTargetTrackingPolicy
 from policies.hpa import HpaPolicy, tolerated_units
 from policies.hysteresis.config import DirectionRules, HysteresisSpec, RatePolicy
+from policies.registry import resolve
+from policies.scheduled import ScheduledPolicy, ScheduleEntry
+from policies.step import StepAdjustment, StepAlarm, StepScalingPolicy
 from policies.threshold import ThresholdPolicy
 from sim.contract import Decision, Observation, Policy
 from sim.control import Band
@@ -56,6 +60,13 @@ def _random_delays() -> tuple[Scenario, Workload]:
     return scenario, load(scenario)
 
 
+def _odd_interval() -> tuple[Scenario, Workload]:
+    """7.5 s ticks on the code hour: tick times rounded to whole seconds (the step
+    policy's and the schedule's clocks count ticks as time)."""
+    scenario, workload = _code_hour()
+    return scenario.model_copy(update={"decision_interval_s": 7.5}), workload
+
+
 def _envelope() -> tuple[Scenario, Workload]:
     return make_scenario(), poisson_envelope(12.0, 3600.0)
 
@@ -71,6 +82,7 @@ WORKLOADS: dict[str, Callable[[], tuple[Scenario, Workload]]] = {
     "random delays": _random_delays,
     "rate envelope": _envelope,
     "servegen day": _servegen,
+    "7.5 s interval": _odd_interval,
 }
 
 _SHORT_WINDOW = HysteresisSpec(
@@ -84,6 +96,26 @@ _SHORT_WINDOW = HysteresisSpec(
     ),
 )
 _NO_WINDOW = HysteresisSpec(scale_down=DirectionRules(stabilization_window_s=0.0))
+_STRICT_HIGH = StepAlarm(
+    threshold=1.2,
+    comparison="GreaterThanThreshold",
+    steps=(
+        StepAdjustment(lower_bound=0.0, upper_bound=0.5, adjustment=2),
+        StepAdjustment(lower_bound=0.5, upper_bound=None, adjustment=5),
+    ),
+)
+_STRICT_LOW = StepAlarm(
+    threshold=0.8,
+    comparison="LessThanThreshold",
+    evaluation_periods=2,
+    adjustment_type="PercentChangeInCapacity",
+    steps=(StepAdjustment(lower_bound=None, upper_bound=0.0, adjustment=-20),),
+)
+#: Windows that open and close within the hour: a floor, then raised bounds.
+_WINDOWS = (
+    ScheduleEntry(name="floor", cron="*/10 * * * *", duration_s=240.0, desired=14),
+    ScheduleEntry(name="bounds", cron="5-59/20 * * * *", duration_s=300.0, min_replicas=9),
+)
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "threshold": ThresholdPolicy,
@@ -96,6 +128,21 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "hpa 60 s window, rate limits": lambda: HpaPolicy(target=0.6, behavior=_SHORT_WINDOW),
     "hpa without a window": lambda: HpaPolicy(behavior=_NO_WINDOW),
     "hpa at its minimum": lambda: HpaPolicy(target=0.3, min_replicas=10),
+    "aws-target-tracking": AwsTargetTrackingPolicy,
+    "aws-target-tracking rps, short alarms": lambda: AwsTargetTrackingPolicy(
+        metric="rps_per_replica",
+        target=1.0,
+        scale_out_after_s=30.0,
+        scale_in_after_s=120.0,
+        instance_warmup_s=60.0,
+        scale_in_cooldown_s=60.0,
+    ),
+    "step (preset)": lambda: resolve("step").build(),
+    "step, strict thresholds on rps": lambda: StepScalingPolicy(
+        high=_STRICT_HIGH, low=_STRICT_LOW, metric="rps_per_replica", instance_warmup_s=60.0
+    ),
+    "scheduled (preset)": lambda: resolve("scheduled").build(),
+    "scheduled, windows every 10 minutes": lambda: ScheduledPolicy(_WINDOWS, HpaPolicy()),
 }
 
 
