@@ -20,6 +20,7 @@ Mapping from `Observation` to what the HPA controller sees:
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Literal, NamedTuple, cast
 
@@ -338,29 +339,34 @@ class HpaPolicy:
         lowest = self._tolerated[0] if self._tolerated else 0
         target, scale = self.target_units, self.unit_scale
         per_ready = self.metric != "utilisation"
-        added = []
-        for time_s, demand, utilisation, ready in zip(*span, strict=True):
+        behavior, state = self.behavior, self.state
+        times = span.time_s
+        now_s = times[-1]
+        # `stabilise` drops what the windows no longer reach before it adds the newest:
+        # only the span's last window of readings is left to record (the newest always)
+        cutoff = now_s - max(
+            behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s
+        )
+        start = min(bisect.bisect_right(times, cutoff), len(times) - 1)
+        kept = [r for r in state.recommendations if r.time_s > cutoff]
+        for time_s, demand, utilisation, ready in zip(
+            times[start:], span.demand_rps[start:], span.utilisation[start:], span.ready[start:],
+            strict=True,
+        ):  # fmt: skip
             # (a band's readings: neither is missing)
             value = cast(float, demand) / ready if per_ready else utilisation
             units = math.floor(value * scale + _QUANTUM_EPS)
             if units >= lowest:  # (above the tolerance only where the recount keeps it)
-                added.append(Recommendation(time_s, current))
+                kept.append(Recommendation(time_s, current))
             else:
-                added.append(Recommendation(time_s, math.ceil(units / target * ready)))
-        now_s = span.time_s[-1]
-        behavior, state = self.behavior, self.state
-        longest = max(
-            behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s
-        )
-        # `stabilise` drops what the windows no longer reach before it adds the newest
-        kept = [r for r in (*state.recommendations, *added[:-1]) if r.time_s > now_s - longest]
+                kept.append(Recommendation(time_s, math.ceil(units / target * ready)))
         ups, downs = state.up_events, state.down_events
         if ups or downs:
             ups, downs = record_scale_event(
                 ups, downs, now_s=now_s, previous=current, new=current,
                 keep_s=behavior.max_period_s(),
             )  # fmt: skip
-        self.state = HysteresisState((*kept, added[-1]), ups, downs)
+        self.state = HysteresisState(tuple(kept), ups, downs)
 
 
 def tolerated_units(

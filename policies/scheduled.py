@@ -226,9 +226,12 @@ class ScheduledPolicy:
         quiet_band = getattr(self.inner, "quiet_band", None)
         if quiet_band is None or asked is None or scope is None:
             return None
-        desired, scoped = asked
-        if scoped.time_s != observation.time_s or desired != observation.desired:
+        desired, seen = asked
+        if seen.time_s != observation.time_s or desired != observation.desired:
             return None
+        scoped = observation  # (after a change: as it left the fleet)
+        if scope.low != observation.min_replicas or scope.high != observation.max_replicas:
+            scoped = observation.replace(min_replicas=scope.low, max_replicas=scope.high)
         band: Band | None = quiet_band(scoped)
         if band is None or math.isinf(scope.until_s):
             return band

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Literal, NamedTuple, Protocol, cast
@@ -146,9 +146,11 @@ class BandedPolicy(Protocol):
     """A policy that names the readings at which it would not change its request (an
     optional addition to `Policy`, which the loop looks for).
 
-    `quiet_band(observation)`, asked right after `decide(observation)` returned the
-    capacity in force, gives the `Band` of the ticks that follow at which `decide`
-    would again return it (None: none known). The loop then does not ask it at those
+    `quiet_band(observation)`, asked right after `decide` returned the capacity in
+    force, gives the `Band` of the ticks that follow at which `decide` would again
+    return it (None: none known). `observation` is the one `decide` saw or, when the
+    decision changed the capacity, that one as the change left it: the new desired
+    count and the ready and pending replicas after it. The loop then does not ask it at those
     ticks but hands it their readings, oldest first (`pass_band`): its state must
     become what those `decide` calls would have made it.
     """
@@ -338,15 +340,28 @@ class ControlLoop:
         low, high = primary.bounds()
         return asked == primary.current() and low <= asked <= high
 
-    def band_after(self, now_s: float) -> Band | None:
+    def band_after(
+        self, now_s: float, replicas: Callable[[], tuple[int, int]] | None = None
+    ) -> Band | None:
         """The `Band` of the ticks after the decision just taken at `now_s` at which a
         `BandedPolicy` would ask for the capacity in force again; None when there is
-        none (another policy, a decision that changed something, no band known)."""
+        none (another policy, no band known, a decision the loop clamped).
+
+        After a change the policy is shown the observation as the change left it: the
+        new desired count, and the ready and pending replicas `replicas()` gives (None:
+        no band after a change).
+        """
         quiet_band, observation = self._quiet_band, self._observed
         if quiet_band is None or observation is None or observation.time_s != now_s:
             return None
-        if observation.desired != self._asked or not self._holds():
-            return None  # (a change: the observation no longer shows the fleet)
+        if not self._holds():
+            return None
+        asked = self._asked
+        if observation.desired != asked:
+            if replicas is None:
+                return None
+            ready, pending = replicas()
+            observation = observation.replace(desired=asked, ready=ready, pending=pending)
         return cast(Band | None, quiet_band(observation))
 
     def quiet_until(self, now_s: float) -> int | None:
@@ -447,6 +462,10 @@ class QuietRun(SteppableRun, Protocol):
         self, before_tick: int, most: int | None = None, band: Band | None = None
     ) -> QuietSpan | None: ...
 
+    def ready_pending(self) -> tuple[int, int]:
+        """The primary pool's ready and pending replicas now, after the last decision."""
+        ...
+
 
 def drive(run: SteppableRun, loop: ControlLoop) -> None:
     """Run `loop` over `run` to its horizon: the whole of every engine's decision path.
@@ -475,7 +494,7 @@ def quiet_run(run: SteppableRun, loop: ControlLoop) -> QuietRun | None:
 def pass_quiet(run: QuietRun, loop: ControlLoop, now_s: float, most: int | None = None) -> bool:
     """After the decision at `now_s`, advance `run` over the intervals (at most `most`)
     whose ticks need no decision, recording them in `loop`; whether it advanced any."""
-    band = loop.band_after(now_s)
+    band = loop.band_after(now_s, run.ready_pending)
     if band is not None:
         span = run.advance_quiet(_NEVER if band.until_tick is None else band.until_tick, most, band)
         if span is None:

@@ -472,6 +472,13 @@ class _InstanceRun:
             arrays.ready[first:stop].tolist(),
         )
 
+    def ready_pending(self) -> tuple[int, int]:
+        """The fleet's ready and pending replicas at the last decision, after it (what the
+        next interval starts from: `sim.control.QuietRun`)."""
+        reading = self._reading
+        assert reading is not None, "no decision taken yet"
+        return self.fleet.ready_pending(reading.time_s)
+
     def _quiet_arrays(self) -> _QuietArrays:
         """What quiet spans need, made at the first one."""
         ends = np.asarray(self.bounds[1:], dtype=np.int64)

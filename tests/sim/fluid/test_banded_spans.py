@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from policies.aws_target_tracking import AwsTargetTrackingPolicy
@@ -181,24 +182,31 @@ def test_bands_skip_most_ticks_of_a_steady_load() -> None:
     assert asked[0] < slow[1].decisions / 4
 
 
-def test_a_policy_is_not_offered_a_band_after_a_change() -> None:
-    """The observation of a decision that changed the capacity no longer shows the
-    fleet: the loop asks at the next tick instead of taking a band from it."""
+def test_after_a_change_a_policy_is_offered_the_fleet_the_change_left() -> None:
+    """A band asked for after a decision that changed the capacity sees the new desired
+    count and the ready and pending replicas after the change (the series row of that
+    tick), not the observation the decision was taken on."""
     scenario, workload = _code_hour()
-    offered: list[Observation] = []
+    offered: dict[float, Observation] = {}
     policy = HpaPolicy()
     quiet_band = policy.quiet_band
 
     def offering(observation: Observation) -> Band | None:
-        offered.append(observation)
+        offered[observation.time_s] = observation
         return quiet_band(observation)
 
     policy.quiet_band = offering  # type: ignore[method-assign]
     fast, slow = both(scenario, workload, policy, HpaPolicy())
     check(fast, slow)
-    changed = {record.time_s for record in fast[1].records}
-    assert changed and offered
-    assert not changed & {observation.time_s for observation in offered}
+    run, loop = fast
+    series = run.result(loop, 5).series
+    changes = [record for record in loop.records if record.time_s in offered]
+    assert len(changes) > 10
+    for record in changes:
+        shown = offered[record.time_s]
+        row = int(np.searchsorted(series.time_s, record.time_s))
+        assert shown.desired == record.desired
+        assert (shown.ready, shown.pending) == (series.ready[row], series.pending[row])
 
 
 @pytest.mark.parametrize(
