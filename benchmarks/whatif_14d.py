@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.report.table import whatif_table
-from planner.whatif import default_workers, run_whatif
+from planner.whatif import run_whatif
 from sim.scenario import Scenario, scenario_from_dict
 
 # The shared traces sit beside the repository (../shared/traces, see its README).
@@ -100,7 +100,7 @@ def main() -> None:
             for r in report.results
         },
         "goal_s": 30.0,
-        "workers": default_workers(report.workload, len(report.results) + 1),
+        "ran_on": report.ran_on,
         "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         **machine(PACKAGES),
     }

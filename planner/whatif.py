@@ -42,6 +42,8 @@ class WhatIfReport:
     oracle: OracleSummary
     results: tuple[RunResult, ...]
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: Where the runs went: "1 process", "2 processes", or the executor's name.
+    ran_on: str = "1 process"
 
     def to_json(self) -> dict[str, Any]:
         """The `planner simulate --json` document (schema in docs/cli.md)."""
@@ -61,22 +63,55 @@ class WhatIfReport:
 PARALLEL_FROM_S = 7 * 24 * HOUR_S
 
 
+#: Samples of the runnable processes (`/proc/loadavg`), this far apart.
+_RUNNABLE_SAMPLES, _RUNNABLE_GAP_S = 5, 0.01
+
+
 def default_workers(workload: Workload, runs: int) -> int:
     """Processes for `runs` independent runs: one unless the workload is long and the
     machine has idle cores.
 
-    Idle cores are the CPU count less the 1-minute load average (rounded): on a busy
-    machine extra workers only compete with the work already there (two workers were
-    1.6x slower than one on a loaded 2-core machine).
+    Idle cores are the CPU count less the cores other work keeps busy (`busy_cores`):
+    on a busy machine extra workers only compete with the work already there (two
+    workers were 1.6x slower than one on a loaded 2-core machine).
     """
     if workload.duration_s < PARALLEL_FROM_S:
         return 1
-    cpus = os.cpu_count() or 1
+    busy = busy_cores()
+    if busy is None:  # no load average on this platform: assume busy, stay serial
+        return 1
+    return max(1, min(runs, (os.cpu_count() or 1) - busy))
+
+
+def busy_cores() -> int | None:
+    """Cores other work keeps busy: the 1-minute load average, rounded, but no more
+    than the other processes runnable now where the system says (Linux), the most of
+    a few samples over 50 ms. The average lags: for a minute after a run ends it still
+    counts it (a what-if started right after another read 0.6 and ran on one worker,
+    8.7 s instead of 6.0). None without a load average."""
     try:
         load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform: assume busy, stay serial
-        return 1
-    return max(1, min(runs, cpus - round(load)))
+    except OSError:
+        return None
+    busy = round(load)
+    others = runnable_others()
+    return busy if others is None else min(busy, others)
+
+
+def runnable_others() -> int | None:
+    """Processes other than this one running or ready to run now (None: not known)."""
+    most = None
+    for sample in range(_RUNNABLE_SAMPLES):
+        if sample:
+            time.sleep(_RUNNABLE_GAP_S)
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                runnable = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        # (the count includes this process, which is running while it reads)
+        most = runnable - 1 if most is None else max(most, runnable - 1)
+    return most
 
 
 def _counting(tell: ProgressFn, total: int, where: str) -> Callable[[int], None]:
@@ -130,17 +165,19 @@ def run_whatif(
     tasks += [RunTask(seeded, spec, run_seed, engine) for spec in specs]
     if executor is None:
         processes = workers if workers is not None else default_workers(workload, len(tasks))
+        ran_on = "1 process"
         if processes <= 1:
             outcomes = []
             for task in tasks:
                 tell("oracle" if isinstance(task, OracleTask) else task.spec.display_name())
                 outcomes.append(run_task(task))
         else:
-            where = f"{processes} processes"
+            where = ran_on = f"{processes} processes"
             tell(f"{len(specs)} policies and the oracle on {where}")
             with LocalExecutor(max_workers=processes) as pool:
                 outcomes = run_tasks(tasks, pool, _counting(tell, len(tasks), where))
     else:
+        ran_on = executor.name
         tell(f"{len(specs)} policies and the oracle on {executor.name}")
         outcomes = run_tasks(tasks, executor, _counting(tell, len(tasks), executor.name))
 
@@ -160,4 +197,5 @@ def run_whatif(
         oracle=oracle,
         results=tuple(replace(o.run, cost_vs_oracle=oracle.ratio(o.run.cost_usd)) for o in runs),
         timings_s=timings,
+        ran_on=ran_on,
     )

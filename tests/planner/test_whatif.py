@@ -51,24 +51,47 @@ def test_json_safe_turns_numpy_and_nan_into_plain_json() -> None:
 
 
 @pytest.mark.parametrize(
-    ("days", "cpus", "load", "expected"),
+    ("days", "cpus", "load", "runnable", "expected"),
     [
-        (1.0, 8, 0.0, 1),  # short: workers cost more than they save
-        (14.0, 2, 0.1, 2),  # long, idle cores: use them
-        (14.0, 2, 1.3, 1),  # one core busy already
-        (14.0, 2, 5.0, 1),  # loaded: never fewer than one
-        (14.0, 16, 0.0, 7),  # no more workers than runs
+        (1.0, 8, 0.0, 0, 1),  # short: workers cost more than they save
+        (14.0, 2, 0.1, 0, 2),  # long, idle cores: use them
+        (14.0, 2, 1.3, 1, 1),  # one core busy already
+        (14.0, 2, 5.0, 6, 1),  # loaded: never fewer than one
+        (14.0, 16, 0.0, 0, 7),  # no more workers than runs
+        (14.0, 2, 0.6, 0, 2),  # the average still counts a run that has ended
+        (14.0, 2, 1.3, None, 1),  # no count of runnable processes: the average
+        (14.0, 4, 0.2, 3, 4),  # a short burst now, idle over the minute
     ],
-    ids=["short", "idle", "half-busy", "loaded", "capped-by-runs"],
-)
+    ids=[
+        "short", "idle", "half-busy", "loaded", "capped-by-runs", "lagging-average",
+        "no-runnable-count", "burst-now",
+    ],
+)  # fmt: skip
 def test_default_workers_use_idle_cores_on_long_runs(
-    monkeypatch: pytest.MonkeyPatch, days: float, cpus: int, load: float, expected: int
+    monkeypatch: pytest.MonkeyPatch,
+    days: float,
+    cpus: int,
+    load: float,
+    runnable: int | None,
+    expected: int,
 ) -> None:
     from planner import whatif
 
     monkeypatch.setattr(whatif.os, "cpu_count", lambda: cpus)
     monkeypatch.setattr(whatif.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(whatif, "runnable_others", lambda: runnable)
     workload = RateEnvelope(
         rate_rps=np.ones(int(days * 24)), bin_s=3600.0, missing=np.zeros(int(days * 24), bool)
     )
     assert whatif.default_workers(workload, runs=7) == expected
+
+
+def test_runnable_others_reads_this_machine() -> None:
+    """On Linux the count is read from /proc/loadavg: never negative; elsewhere None."""
+    from planner import whatif
+
+    others = whatif.runnable_others()
+    if Path("/proc/loadavg").exists():
+        assert others is not None and others >= 0
+    else:
+        assert others is None
