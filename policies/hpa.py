@@ -179,7 +179,7 @@ class HpaPolicy:
         self.state = HysteresisState()
         self.window_seeded = False
         # the integer metric units the tolerance keeps as they are, and a band's
-        # (current, ready) while the loop runs it (`quiet_band`, `pass_band`)
+        # current count while the loop runs it (`quiet_band`, `pass_band`)
         self._tolerated = tolerated_units(
             self.target_units, self.behavior.scale_up.tolerance, self.behavior.scale_down.tolerance
         )

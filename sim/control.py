@@ -150,9 +150,9 @@ class BandedPolicy(Protocol):
     force, gives the `Band` of the ticks that follow at which `decide` would again
     return it (None: none known). `observation` is the one `decide` saw or, when the
     decision changed the capacity, that one as the change left it: the new desired
-    count and the ready and pending replicas after it. The loop then does not ask it at those
-    ticks but hands it their readings, oldest first (`pass_band`): its state must
-    become what those `decide` calls would have made it.
+    count and the ready and pending replicas after it. The loop then does not ask it
+    at those ticks but hands it their readings, oldest first (`pass_band`): its state
+    must become what those `decide` calls would have made it.
     """
 
     def quiet_band(self, observation: Observation) -> Band | None: ...

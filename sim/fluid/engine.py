@@ -7,8 +7,7 @@ run compiled (`sim.fluid.kernel.advance`). A policy that says when its request m
 next change (a schedule, a fixed capacity), or at which readings it would not (a
 `sim.control.Band`), is not asked in between: an instance pool without hazards or
 spillover runs those intervals in one compiled call (`_InstanceRun.advance_quiet`).
-See `docs/engines.md` for the model and its
-approximations.
+See `docs/engines.md` for the model and its approximations.
 """
 
 from __future__ import annotations
