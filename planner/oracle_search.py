@@ -190,9 +190,12 @@ def _search_utilisation(
 ) -> Verified | None:
     """The rate-sized plan of `windows` at the highest utilisation cap whose replay
     meets the SLO, found in at most `RATE_REPLAYS` replays (`planner.cap_search`);
-    done once a plan meets within `RATE_SLACK` of the target, or once one misses at
-    `rival`'s bill or more (every cap that meets costs more still). A replay that
-    cuts `rival`'s bill counts as a gain of the refinement budget."""
+    done once a plan meets within `RATE_SLACK` of the target, once the replay at the
+    lowest cap that missed bills within `MIN_GAIN` of the best plan's (a cap between
+    them asks for fewer replicas than the one and more than the other: it cannot cut
+    the bill by more), or once one misses at `rival`'s bill or more (every cap that
+    meets costs more still). A replay that cuts `rival`'s bill counts as a gain of the
+    refinement budget."""
     from sim.oracle.rate_sized import rate_sized_requests
 
     target = check.scenario.slo.target_attainment
@@ -203,6 +206,7 @@ def _search_utilisation(
     )  # fmt: skip
     ticks = plan_ticks(problem)
     seen: dict[bytes, RunResult] = {}
+    bill_at: dict[float, float] = {}  # each cap's replay's bill
     best: Verified | None = None
     for _ in range(RATE_REPLAYS):
         u = search.next_cap()
@@ -218,6 +222,7 @@ def _search_utilisation(
             check.gains.append(gained)
         run = seen[key]
         search.record(u, run.slo_attainment)
+        bill_at[u] = float(run.cost_usd)
         if check.meets(run):
             if best is None or run.cost_usd < _bill(best):
                 best = (run, plan)
@@ -225,6 +230,13 @@ def _search_utilisation(
                 break
         elif u <= low_u or run.cost_usd >= rival[0]:
             break  # every cap that meets costs more still: none beats `rival`
+        missed = search.missed
+        if (
+            best is not None
+            and missed is not None
+            and bill_at[missed[0]] >= (1.0 - MIN_GAIN) * _bill(best)
+        ):
+            break  # the bracket holds no cap that would cut the bill by MIN_GAIN
     return best
 
 

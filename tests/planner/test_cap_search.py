@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -134,3 +137,77 @@ def test_any_falling_curve_is_met_within_the_slack(case: tuple[object, float]) -
     # once bracketed, every cap tried lies strictly inside the bracket it had then
     assert search.met is not None
     assert search.missed is None or search.met[0] < search.missed[0]
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What `_search_utilisation` copies a rate-sized plan from (`OracleResult` fields
+    it does not read are left out)."""
+
+    desired: np.ndarray
+    chosen: str = "lagrangian"
+
+
+@dataclass
+class _CurveReplays:
+    """Replays that read attainment and bill off functions of the cap (the requests
+    carry the cap in millionths: `rate_sized_requests` is replaced to that end)."""
+
+    attainment: Callable[[float], float]
+    bill: Callable[[float], float]
+    target: float = 0.95
+    caps: list[float] = field(default_factory=list)
+    gains: list[bool] = field(default_factory=list)
+
+    @property
+    def scenario(self) -> SimpleNamespace:
+        return SimpleNamespace(slo=SimpleNamespace(target_attainment=self.target))
+
+    def replay_plan(self, plan: _Template) -> tuple[SimpleNamespace, None]:
+        cap = int(plan.desired[0]) / 1e6
+        self.caps.append(cap)
+        return SimpleNamespace(slo_attainment=self.attainment(cap), cost_usd=self.bill(cap)), None
+
+    def meets(self, run: SimpleNamespace) -> bool:
+        return bool(run.slo_attainment >= self.target)
+
+
+def search_replays(monkeypatch: pytest.MonkeyPatch, replays: _CurveReplays) -> object:
+    import planner.oracle_search as search
+    import sim.oracle.rate_sized
+
+    def caps_as_requests(windows: object, sizing: object, cap: float, **_: object) -> np.ndarray:
+        return np.array([round(cap * 1e6)], dtype=np.int64)
+
+    monkeypatch.setattr(sim.oracle.rate_sized, "rate_sized_requests", caps_as_requests)
+    problem = SimpleNamespace(lengths=np.array([15.0]), tick_s=15.0, lead_s=270.0)
+    template = _Template(np.array([0], dtype=np.int64))
+    return search._search_utilisation(replays, problem, None, None, (math.inf, template))  # type: ignore[arg-type]
+
+
+def step_at_095(cap: float) -> float:
+    # no cap attains within the slack: 0.951 up to 0.95, 0.949 above
+    return 0.951 if cap <= 0.95 else 0.949
+
+
+def falling_bill(cap: float) -> float:
+    return 5000.0 * (1.0 - 0.05 * (cap - 0.9))
+
+
+def test_the_search_stops_once_no_cap_in_the_bracket_cuts_the_bill_by_min_gain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import planner.oracle_search as search
+
+    replays = _CurveReplays(step_at_095, falling_bill)
+    found = search_replays(monkeypatch, replays)
+    assert found is not None
+    assert len(replays.caps) < RATE_REPLAYS
+    best = max(cap for cap in replays.caps if cap <= 0.95)
+    lowest_miss = min(cap for cap in replays.caps if cap > 0.95)
+    assert falling_bill(lowest_miss) >= (1.0 - search.MIN_GAIN) * falling_bill(best)
+    # without the bill's stop the search runs to its last replay
+    monkeypatch.setattr(search, "MIN_GAIN", 0.0)
+    replays = _CurveReplays(step_at_095, falling_bill)
+    search_replays(monkeypatch, replays)
+    assert len(replays.caps) == RATE_REPLAYS
