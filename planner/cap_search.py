@@ -3,7 +3,7 @@
 A rate-sized plan (`sim.oracle.rate_sized`) asks for fewer replicas the higher its
 utilisation cap, and its replay attains less: the oracle wants the highest cap whose
 replay still meets the SLO, in as few replays as it can (on 14 days one replay is
-0.75 s of the oracle's 4.5). Attainment falls slowly at low caps and ever faster
+0.75-0.8 s of the oracle's 3.9). Attainment falls slowly at low caps and ever faster
 towards the cap the queue cannot take; the share of requests that miss bends less
 (14-day ServeGen m-small: attainment's slope grows 3.8-fold from caps 0.80-0.85 to
 0.95-1.00, log(1 - attainment)'s 2.3-fold), so the search steps in the log miss:
