@@ -3,7 +3,7 @@
 The fluid engine, end to end as `planner simulate` runs it (trace loading
 included), on the machine at hand. Prints a table of per-stage timings and the
 policies' results, then, as its last line, one JSON object with the figures,
-`cpu_count` and package versions. Goal: under 30 s wall-clock on 2 cores.
+`cpu_count` and package versions. Goal (issue 8): under 8 s wall-clock on a quiet 2-core machine.
 
 Usage:
     .venv/bin/python benchmarks/whatif_14d.py [--trace DIR] [--mean-rps X]
