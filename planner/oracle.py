@@ -65,6 +65,7 @@ from sim.scenario import Scenario
 from sim.workload.model import FloatArray, Workload
 
 if TYPE_CHECKING:
+    from sim.capacity.pools import InstancePool
     from sim.fluid.checkpoint import ScheduleReplays
     from sim.oracle import OracleResult
     from sim.oracle.problem import Problem
@@ -585,8 +586,9 @@ def _with_margin(
         ready[fixed:] = np.minimum(grown, top).astype(np.int64)
         return replace(plan, replicas=ready, chosen=f"{plan.chosen}+margin")
 
+    duration_s = float(problem.lengths.sum())
+
     def cannot_win(candidate: OracleResult) -> bool:
-        duration_s = float(problem.lengths.sum())
         floor = requests_bill_floor(
             check.scenario, candidate.desired_at_ticks(), problem.tick_s, duration_s
         )
@@ -859,10 +861,7 @@ def requests_bill_floor(
     minimum, replaced nodes and a spillover pool only add), each node at no less than
     the cheaper of its prices. The first interval, before any decision, is left out.
     The 8-week oracle's replays (`benchmarks/volatile_8w.py`) bill 0.7-1.1 % above it."""
-    from sim.capacity.pools import ServerlessEndpoint
-
-    pool = scenario.pool
-    assert not isinstance(pool, ServerlessEndpoint), "the oracle plans instance pools"
+    pool = _instance_pool(scenario)
     node_usd_per_s = pool.on_demand_usd_per_h / 3600.0
     if pool.spot_share > 0.0:
         node_usd_per_s = min(node_usd_per_s, pool.spot_usd_per_h / 3600.0)
@@ -872,12 +871,18 @@ def requests_bill_floor(
     return float(np.sum(nodes * lengths_s)) * node_usd_per_s
 
 
-def _replica_usd_per_s(scenario: Scenario) -> float:
-    """Price of one replica-second of the scenario's instance pool."""
+def _instance_pool(scenario: Scenario) -> InstancePool:
+    """The scenario's pool, which the oracle plans only as an instance pool."""
     from sim.capacity.pools import ServerlessEndpoint
 
     pool = scenario.pool
     assert not isinstance(pool, ServerlessEndpoint), "the oracle plans instance pools"
+    return pool
+
+
+def _replica_usd_per_s(scenario: Scenario) -> float:
+    """Price of one replica-second of the scenario's instance pool."""
+    pool = _instance_pool(scenario)
     return pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
 
 

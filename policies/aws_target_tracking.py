@@ -66,6 +66,15 @@ def band_metric(metric: str) -> BandMetric:
     return "utilisation" if metric == "utilisation" else "demand_per_ready"
 
 
+def span_values(metric: str, span: QuietSpan, start: int = 0) -> list[float]:
+    """`per_replica_metric` at each interval of a band's span from `start` (a band's
+    readings miss neither metric)."""
+    if metric == "utilisation":
+        return span.utilisation[start:]
+    demands, readies = span.demand_rps[start:], span.ready[start:]
+    return [cast(float, demand) / ready for demand, ready in zip(demands, readies, strict=True)]
+
+
 class WarmupTracker:
     """Replicas still warming up, inferred from observed increases of `ready`.
 
@@ -236,10 +245,7 @@ class AwsTargetTrackingPolicy:
         """Each quiet reading's effect on the alarm clocks and the warmup tracker."""
         high_since, low_since = self.high_since_s, self.low_since_s
         target, low_line = self.target, self.scale_in_ratio * self.target
-        per_ready = self.metric != "utilisation"
-        for time_s, demand, utilisation, ready in zip(*span, strict=True):
-            # (a band's readings: neither is missing)
-            value = cast(float, demand) / ready if per_ready else utilisation
+        for time_s, value in zip(span.time_s, span_values(self.metric, span), strict=True):
             high_since = alarm_clock(high_since, value > target, time_s)
             low_since = alarm_clock(low_since, value < low_line, time_s)
         self.high_since_s, self.low_since_s = high_since, low_since

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Literal, NamedTuple, cast
+from typing import Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
-from policies.aws_target_tracking import band_metric, per_replica_metric
+from policies.aws_target_tracking import band_metric, per_replica_metric, span_values
 from policies.hysteresis.config import HysteresisSpec
 from policies.hysteresis.pipeline import HysteresisState, run_stages
 from policies.hysteresis.stages import (
@@ -338,7 +338,6 @@ class HpaPolicy:
         current = self._banded
         lowest = self._tolerated[0] if self._tolerated else 0
         target, scale = self.target_units, self.unit_scale
-        per_ready = self.metric != "utilisation"
         behavior, state = self.behavior, self.state
         times = span.time_s
         now_s = times[-1]
@@ -349,12 +348,8 @@ class HpaPolicy:
         )
         start = min(bisect.bisect_right(times, cutoff), len(times) - 1)
         kept = [r for r in state.recommendations if r.time_s > cutoff]
-        for time_s, demand, utilisation, ready in zip(
-            times[start:], span.demand_rps[start:], span.utilisation[start:], span.ready[start:],
-            strict=True,
-        ):  # fmt: skip
-            # (a band's readings: neither is missing)
-            value = cast(float, demand) / ready if per_ready else utilisation
+        values = span_values(self.metric, span, start)
+        for time_s, value, ready in zip(times[start:], values, span.ready[start:], strict=True):
             units = math.floor(value * scale + _QUANTUM_EPS)
             if units >= lowest:  # (above the tolerance only where the recount keeps it)
                 kept.append(Recommendation(time_s, current))

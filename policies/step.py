@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal, cast
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,7 @@ from policies.aws_target_tracking import (
     band_metric,
     per_replica_metric,
     scale_in_blocked,
+    span_values,
 )
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
@@ -289,10 +290,7 @@ class StepScalingPolicy:
         """Each quiet reading's effect on the consecutive counts and the warmup tracker."""
         high, low = self.high, self.low
         high_count, low_count = self.high_count, self.low_count
-        per_ready = self.metric != "utilisation"
-        for _, demand, utilisation, ready in zip(*span, strict=True):
-            # (a band's readings: neither is missing)
-            value = cast(float, demand) / ready if per_ready else utilisation
+        for value in span_values(self.metric, span):
             high_count = high_count + 1 if high.breaching(value) else 0
             low_count = low_count + 1 if low is not None and low.breaching(value) else 0
         self.high_count, self.low_count = high_count, low_count

@@ -490,7 +490,7 @@ class _InstanceRun:
             full=int(np.searchsorted(ends, self.duration, "left")),
             utilisation=np.full(self.n_intervals, np.nan),
             ready=np.zeros(self.n_intervals, dtype=np.int64),
-            demand=np.array([math.nan if d is None else d for d in self.demands]),
+            demand=np.array([_nan_for_none(demand) for demand in self.demands]),
             band=np.zeros(K.N_BAND),
         )
         return self._quiet
