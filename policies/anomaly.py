@@ -20,16 +20,41 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
+from policies.predictive.policy import demand_band_top, window_in_history
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
+from sim.control import Band, QuietSpan
+
+
+def within_tolerance(utilisation: float, target: float, tolerance: float) -> bool:
+    """Whether `target_tracking` keeps the count at this utilisation (its dead band)."""
+    return abs(utilisation / target - 1.0) <= tolerance
+
+
+def tolerance_band(target: float, tolerance: float) -> tuple[float, float] | None:
+    """[low, high]: utilisations `within_tolerance`, each edge moved inwards until the
+    test itself admits it (the test is monotone on each side of the target, so every
+    utilisation between two it admits is admitted). None when none is."""
+    low, high = target * (1.0 - tolerance), target * (1.0 + tolerance)
+    for _ in range(16):
+        if within_tolerance(low, target, tolerance):
+            break
+        low = math.nextafter(low, math.inf)
+    for _ in range(16):
+        if within_tolerance(high, target, tolerance):
+            break
+        high = math.nextafter(high, -math.inf)
+    if not (within_tolerance(low, target, tolerance) and within_tolerance(high, target, tolerance)):
+        return None
+    return (low, high) if low <= high else None
 
 
 def target_tracking(observation: Observation, target: float, tolerance: float) -> tuple[int, str]:
@@ -42,7 +67,7 @@ def target_tracking(observation: Observation, target: float, tolerance: float) -
     """
     if observation.utilisation is not None and observation.ready > 0:
         ratio = observation.utilisation / target
-        if abs(ratio - 1.0) <= tolerance:
+        if within_tolerance(observation.utilisation, target, tolerance):
             return observation.desired, f"target tracking within tolerance ({ratio:.2f})"
         replicas = math.ceil(observation.ready * ratio)
         why = f"target tracking util {observation.utilisation:.2f}/{target:.2f}"
@@ -113,12 +138,19 @@ class AnomalyPolicy(ForecastPolicyBase):
         self._baseline: float | None = None
         self._prefix_of: str | None = None  # the fallback `_prefix` was made for
         self._prefix = ""
+        self._tolerated = tolerance_band(target_utilisation, tolerance)
+        # the capacity in force, its bounds and ready + pending when the last band was given
+        self._banded = 0
+        self._bounds = (0, 0)
+        self._band_replicas = 0
+        self._weight = 0.0  # the baseline's smoothing weight a decision interval
 
     def _reset_state(self, context: PolicyContext) -> None:
         self._residuals.clear()
         self._shift = self._sum = self._sum_sq = 0.0
         self._hold.reset()
         self._baseline = None
+        self._weight = 1.0 - math.exp(-context.interval_s / self.window_s)
 
     def _expected(self, observation: Observation, observed: float) -> tuple[float, float]:
         """(expected demand now, expected demand one provisioning delay ahead)."""
@@ -127,10 +159,22 @@ class AnomalyPolicy(ForecastPolicyBase):
             now, _, _ = forecast.forecast_at(observation.time_s)
             ahead, _, _ = forecast.forecast_at(observation.time_s + self.provisioning_s)
             return now, ahead
-        previous = observed if self._baseline is None else self._baseline
-        weight = 1.0 - math.exp(-observation.interval_s / self.window_s)
-        self._baseline = previous + weight * (observed - previous)
+        previous = self._follow_baseline(observed)
         return previous, previous
+
+    def _follow_baseline(self, observed: float) -> float:
+        """Move the fallback's baseline towards `observed`; return where it was."""
+        previous = observed if self._baseline is None else self._baseline
+        self._baseline = previous + self._weight * (observed - previous)
+        return previous
+
+    def _score(self, time_s: float, residual: float) -> tuple[float | None, bool]:
+        """(z, anomalous) of `residual`; a residual that is not anomalous joins the window."""
+        z = self.zscore(time_s, residual)
+        anomalous = z is not None and z >= self.z_threshold and residual > 0.0
+        if not anomalous:
+            self._remember(time_s, residual)
+        return z, anomalous
 
     def zscore(self, time_s: float, residual: float) -> float | None:
         """z of `residual` against the window (None until `min_samples` are in).
@@ -193,10 +237,7 @@ class AnomalyPolicy(ForecastPolicyBase):
             desired = clamp(base, observation)
             return Decision(desired, f"{prefix}{base_why} -> {desired} (no expected demand)")
         residual = observed / expected_now - 1.0
-        z = self.zscore(observation.time_s, residual)
-        anomalous = z is not None and z >= self.z_threshold and residual > 0.0
-        if not anomalous:
-            self._remember(observation.time_s, residual)
+        z, anomalous = self._score(observation.time_s, residual)
         z_text = "z n/a" if z is None else f"z={z:.1f}"
         if anomalous:
             implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
@@ -210,6 +251,83 @@ class AnomalyPolicy(ForecastPolicyBase):
                 )
         desired = clamp(base, observation)
         return Decision(desired, f"{prefix}{base_why} -> {desired} ({z_text})")
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """Without a forecast (`sim.control.BandedPolicy`): the readings at which the
+        count stays as it is. The base keeps it at a utilisation within its tolerance
+        (a recommendation of the count, which renews the hold), and below it while the
+        hold still keeps a recommendation of the count; no anomaly asks for more than
+        the count (the window's mean demand at most the rate that, with the headroom,
+        the count carries). A forecast moves with every reading: no band."""
+        tolerated = self._tolerated
+        if self.forecast is not None or tolerated is None or observation.ready <= 0:
+            return None
+        desired = observation.desired
+        peak = self._hold.peak()
+        if peak is not None and clamp(peak[1], observation) != desired:
+            return None
+        if not window_in_history(observation, self.demand_window_s):
+            return None
+        top = demand_band_top(self.sizer, desired, self.headroom)
+        self._banded = desired
+        self._bounds = (observation.min_replicas, observation.max_replicas)
+        self._band_replicas = replicas = observation.ready + observation.pending
+        low, high = tolerated
+        ready, ready_high = None, -math.inf
+        if observation.pending:
+            # with pods pending, a count above the tolerance that is still below the
+            # desired one keeps it (`target_tracking`), while the same pods are ready
+            ready = observation.ready
+            ready_high = max(
+                high, (desired - 1) * self.target_utilisation / ready * (1.0 - 1e-12)
+            )
+        common = {"demand_high": top, "demand_window_s": self.demand_window_s,
+                  "missing_demand": "check"}  # fmt: skip
+        if peak is None or peak[1] != desired:
+            # nothing held (or held above the bounds): below the tolerance the count falls
+            return Band("utilisation", low, high, replicas, ready, ready_high,
+                        **common)  # type: ignore[arg-type]  # fmt: skip
+        # the hold keeps the count until `hold_s` after its newest recommendation of it
+        # (pops at t >= since + hold: a microsecond earlier here, whatever the rounding)
+        keep_s = self._hold.hold_s - 1e-6
+        return Band("utilisation", low, high, replicas, ready, ready_high, renew_s=keep_s,
+                    hold_low=0.0, hold_high=math.nextafter(low, -math.inf),
+                    hold_until_s=peak[0] + keep_s, **common)  # type: ignore[arg-type]  # fmt: skip
+
+    def pass_band(self, span: QuietSpan) -> None:
+        """What `decide` does to the state at each quiet reading: the baseline follows
+        the window's demand, a residual joins the window unless anomalous, and the
+        hold records the decision before the hold (the count within the tolerance,
+        the base's lower count below it, or an anomaly's count between the two)."""
+        means = span.window_demand_rps
+        assert means is not None, "the band names the demand window"
+        desired, replicas = self._banded, self._band_replicas
+        low, high = self._bounds
+        target, tolerance, push = self.target_utilisation, self.tolerance, self._hold.push
+        for time_s, observed, utilisation, ready in zip(
+            span.time_s, means, span.utilisation, span.ready, strict=True
+        ):
+            anomalous, residual, previous = False, 0.0, 0.0
+            if observed is not None:  # (without demand, the base alone)
+                previous = self._follow_baseline(observed)
+                if previous > 0.0:
+                    residual = observed / previous - 1.0
+                    anomalous = self._score(time_s, residual)[1]
+            if within_tolerance(utilisation, target, tolerance):
+                push(time_s, desired, desired)
+                continue
+            # below the tolerance: `target_tracking`'s count, and an anomaly's above it
+            base = math.ceil(ready * (utilisation / target))
+            if replicas > ready and base < desired:
+                base = desired  # (pods pending: the count is kept)
+            value = min(max(base, low), high)
+            if anomalous:
+                assert observed is not None
+                implied = max(observed, previous * (1.0 + residual)) * (1.0 + self.headroom)
+                need = self.sizer.replicas(implied)
+                if need > base:
+                    value = min(max(need, low), high)
+            push(time_s, value, desired)
 
 
 class AnomalySpec(PolicySpecBase):

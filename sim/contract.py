@@ -41,11 +41,14 @@ class MetricSample:
 
 
 class MetricHistory:
-    """A bounded ring buffer of past intervals with O(1) windowed demand sums.
+    """A bounded ring buffer of past intervals with O(1) appends.
 
     The engines append one sample per decision; policies read it through
     `HistoryView` snapshots. Nothing is copied per interval: a snapshot is two
-    integers and a reference, and windowed demand sums come from prefix sums.
+    integers and a reference. A windowed demand sum adds the window's samples,
+    oldest first (O(samples in the window): policies ask for windows a few samples
+    wide), the order in which the fluid engine's quiet spans add them, so both agree
+    bit for bit (`sim.fluid.kernel.window_demand`).
 
     Args:
         capacity: Samples kept (older ones fall out).
@@ -63,10 +66,6 @@ class MetricHistory:
         self._util = [math.nan] * capacity
         self._ready = [0] * capacity
         self._desired = [0] * capacity
-        # prefix sums of finite demand and of their count, one slot more than the
-        # samples so the sum over every kept window is a difference of two slots
-        self._sum = [0.0] * (capacity + 1)
-        self._count = [0] * (capacity + 1)
 
     def append(
         self,
@@ -83,21 +82,45 @@ class MetricHistory:
                 f"history times must increase: {time_s} after {self._time[(n - 1) % cap]}"
             )
         self._time[slot] = time_s
-        demand = math.nan if demand_rps is None else demand_rps
-        self._demand[slot] = demand
+        self._demand[slot] = math.nan if demand_rps is None else demand_rps
         self._util[slot] = math.nan if utilisation is None else utilisation
         self._ready[slot] = ready
         self._desired[slot] = desired
-        sums, counts = self._sum, self._count
-        prev = n % (cap + 1)
-        after = prev + 1 if prev < cap else 0  # (n + 1) % (cap + 1)
-        if math.isfinite(demand):
-            sums[after] = sums[prev] + demand
-            counts[after] = counts[prev] + 1
-        else:
-            sums[after] = sums[prev] + 0.0
-            counts[after] = counts[prev]
         self.appended = n + 1
+
+    def extend(
+        self,
+        times: Sequence[float],
+        demands: Sequence[float | None],
+        utilisations: Sequence[float],
+        readies: Sequence[int],
+        desired: int,
+    ) -> None:
+        """`append` each sample in turn (one `desired` for all; a NaN utilisation is a
+        missing one), written a slice at a time: a quiet span appends hundreds.
+        `times` must increase, from after the newest sample's."""
+        count = len(times)
+        n, cap = self.appended, self.capacity
+        if not count:
+            return
+        if (n and times[0] <= self._time[(n - 1) % cap]) or times[-1] < times[0]:
+            raise ValueError(f"history times must increase: {times[0]}..{times[-1]} after "
+                             f"{self._time[(n - 1) % cap]}")  # fmt: skip
+        columns = (
+            (self._time, times),
+            (self._demand, [math.nan if demand is None else demand for demand in demands]),
+            (self._util, utilisations),
+            (self._ready, readies),
+        )
+        skip = max(count - cap, 0)  # samples overwritten within this call
+        start = (n + skip) % cap
+        head = min(cap - start, count - skip)  # to the end of the ring, then from its start
+        for ring, values in columns:
+            ring[start : start + head] = values[skip : skip + head]
+            ring[: count - skip - head] = values[skip + head :]
+        self._desired[start : start + head] = [desired] * head
+        self._desired[: count - skip - head] = [desired] * (count - skip - head)
+        self.appended = n + count
 
     def view(self) -> HistoryView:
         """A read-only snapshot of the samples appended so far."""
@@ -168,8 +191,8 @@ class HistoryView:
         """Sum and count of the reported demand samples with after_s < time < before_s.
 
         Walks back from the newest sample to the window's edges (policies ask for
-        recent windows, a few samples wide), then takes the sums from the prefix
-        sums: O(samples in the window), with no per-sample object built. Missing
+        recent windows, a few samples wide), then adds the samples inside, oldest
+        first: O(samples in the window), with no per-sample object built. Missing
         (None or NaN) samples count in neither.
         """
         h = self._history
@@ -187,15 +210,37 @@ class HistoryView:
         first = last
         while first > 0 and times[(end - size + first - 1) % cap] > after_s:
             first -= 1
-        if last <= first:
-            return 0.0, 0
-        base = end - size
-        mod = cap + 1
-        lo, hi = (base + first) % mod, (base + last) % mod
-        return h._sum[hi] - h._sum[lo], h._count[hi] - h._count[lo]
+        total, count = 0.0, 0
+        demands, base = h._demand, end - size
+        isfinite = math.isfinite
+        for index in range(base + first, base + last):
+            demand = demands[index % cap]
+            if isfinite(demand):
+                total += demand
+                count += 1
+        return total, count
+
+    @property
+    def capacity(self) -> int:
+        """The most samples the buffer behind the view keeps (0: no buffer)."""
+        return 0 if self._history is None else self._history.capacity
 
 
 EMPTY_HISTORY = HistoryView()
+
+
+def window_demand_rps(
+    history: HistoryView, now_s: float, current: float | None, window_s: float
+) -> float | None:
+    """Mean reported demand over the last `window_s` before `now_s` with `current` (the
+    demand of the interval ending at `now_s`): the samples of `history` in
+    (now_s - window_s, now_s) and `current`; a missing (None or NaN) one counts in
+    neither sum nor count. None when none was reported. O(samples in the window).
+    """
+    total, count = history.demand_sum(now_s - window_s, now_s)
+    if current is not None and math.isfinite(current):
+        total, count = total + current, count + 1
+    return total / count if count else None
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class QuietPolicy(Protocol):
     def next_change_tick(self, tick: int) -> int | None: ...
 
 
-BandMetric = Literal["utilisation", "demand", "demand_per_ready"]
+BandMetric = Literal["utilisation", "demand", "demand_per_ready", "busy"]
 
 
 class Band(NamedTuple):
@@ -109,8 +109,9 @@ class Band(NamedTuple):
 
     A tick is quiet when its reading's ready and pending replicas add up to
     `replicas` (a node coming up moves one to the other) and its `metric` (the
-    utilisation, the demand, or the demand per ready replica; never a missing one)
-    lies within [`low`, `high`], or within [`hold_low`, `hold_high`] before
+    utilisation, the demand, the demand per ready replica, or the busy slots' measure
+    ready x utilisation; never a missing one) lies within [`low`, `high`], or within
+    [`hold_low`, `hold_high`] before
     `hold_until_s`; a reading within [`low`, `high`] at t moves `hold_until_s` to
     t + `renew_s` when that is later (the HPA's scale-down window: a recommendation
     of the current count keeps the count for one window). While `ready` replicas are
@@ -120,9 +121,18 @@ class Band(NamedTuple):
     (an alarm's clock: `above_since_s` is when a run the span starts in began, None
     when the last reading was not above), and likewise below the band with
     `below_for_s` and `below_since_s` (before the hold band). No tick at or after
-    `until_tick` is quiet (None: any). A band may be narrower than the readings the
-    policy would hold at (an edge rounded inwards): a tick outside it is decided as
-    usual.
+    `until_tick` is quiet (None: any). Whatever the metric, every reading's demand (with
+    `demand_window_s`, its mean over that window as `window_demand_rps` takes it) must
+    be at most `demand_high` when that is finite, counting each queued request at
+    `queue_rate` (a backlog to drain); at or above `demand_renew` it renews the hold
+    as a metric within [`low`, `high`] does. A missing one (none reported in the
+    window) leaves the band, or with `missing_demand` "check" is left to the metric,
+    or with "hold" passes at once (the policy holds without a demand metric). A band may be narrower than the readings the policy would hold
+    at (an edge rounded inwards): a tick outside it is decided as usual. With
+    `demand_window_s`, the span the policy is handed carries that mean at each of its
+    ticks (`QuietSpan.window_demand_rps`), as its `decide` would have read it from the
+    observation's history (the window must lie within the history's
+    `OBSERVATION_HISTORY_LEN` intervals).
     """
 
     metric: BandMetric
@@ -140,6 +150,11 @@ class Band(NamedTuple):
     below_for_s: float = -math.inf
     below_since_s: float | None = None
     until_tick: int | None = None
+    demand_high: float = math.inf
+    queue_rate: float = 0.0
+    demand_window_s: float | None = None
+    demand_renew: float = math.inf
+    missing_demand: Literal["leave", "check", "hold"] = "leave"
 
 
 class BandedPolicy(Protocol):
@@ -163,12 +178,17 @@ class BandedPolicy(Protocol):
 class QuietSpan(NamedTuple):
     """Decision intervals a run advanced without a decision, oldest first: the time of
     the tick that ends each, its demand (None: not observed), utilisation (NaN: no
-    ready slot) and ready replicas, as the `Reading` there would say."""
+    ready slot), ready replicas and queue, as the `Reading` there would say; for a
+    band that names a demand window, the mean demand over it at each tick as the
+    tick's observation would have read it (`sim.contract.window_demand_rps`; None:
+    none reported), else None."""
 
     time_s: list[float]
     demand_rps: list[float | None]
     utilisation: list[float]
     ready: list[int]
+    queue_len: list[int]
+    window_demand_rps: list[float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -382,17 +402,15 @@ class ControlLoop:
             return _NEVER
         return until if until > tick + 1 else None
 
-    def pass_quietly(self, span: QuietSpan, banded: bool = False) -> None:
+    def pass_quietly(self, span: QuietSpan, band: Band | None = None) -> None:
         """Record the intervals of `span`, in which the policy was not asked: what `step`
         records for a decision that changes nothing (the history sample of each, the
-        decision count); with `banded`, the span was the policy's band and it catches
+        decision count); with a `band`, the span was the policy's band and it catches
         up on its readings (`BandedPolicy.pass_band`)."""
         desired = self._primary.current()
-        append = self.history.append
-        for time_s, demand_rps, utilisation, ready in zip(*span, strict=True):
-            append(time_s, demand_rps, utilisation, ready, desired)
+        self.history.extend(span.time_s, span.demand_rps, span.utilisation, span.ready, desired)
         self.decisions += len(span.time_s)
-        if banded:
+        if band is not None:
             cast(BandedPolicy, self.policy).pass_band(span)
 
     # --- helpers ----------------------------------------------------------------------
@@ -499,7 +517,7 @@ def pass_quiet(run: QuietRun, loop: ControlLoop, now_s: float, most: int | None 
         span = run.advance_quiet(_NEVER if band.until_tick is None else band.until_tick, most, band)
         if span is None:
             return False
-        loop.pass_quietly(span, banded=True)
+        loop.pass_quietly(span, band)
         return True
     before_tick = loop.quiet_until(now_s)
     if before_tick is None:

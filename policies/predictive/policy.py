@@ -11,7 +11,9 @@ under-forecast from starving the service. The reason names the winner.
 
 from __future__ import annotations
 
+import bisect
 import math
+from typing import cast
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
@@ -23,6 +25,28 @@ from policies.predictive.sizing import (
     recent_demand_rps,
 )
 from sim.contract import Decision, Observation, PolicyContext
+from sim.control import Band, QuietSpan
+
+#: How far inside the highest rate a band's mean demand must stay: the engine sums the
+#: window's readings, the observation's history takes the mean from prefix sums,
+#: whose rounding over a long run (10^6 samples of rates up to 10^3 times the band's)
+#: stays below this share of it.
+DEMAND_MARGIN = 1e-6
+
+
+def demand_band_top(sizer: Sizer, replicas: int, headroom: float = 0.0) -> float:
+    """The most demand any reading of a window may show for the window's mean, times
+    1 + `headroom`, to size to at most `replicas` (`Sizer.max_rate`, kept inside by
+    `DEMAND_MARGIN`)."""
+    return sizer.max_rate(replicas) * (1.0 - DEMAND_MARGIN) / (1.0 + headroom)
+
+
+def window_in_history(observation: Observation, window_s: float) -> bool:
+    """Whether a demand window of `window_s` lies within what the observation's history
+    keeps (a band's mean demand is taken over the same samples: `Band.demand_window_s`;
+    tick times within a second of a whole number of intervals)."""
+    interval_s = observation.interval_s
+    return window_s + interval_s + 1.0 < observation.history.capacity * interval_s
 
 
 class ReactiveFloor:
@@ -47,6 +71,7 @@ class ReactiveFloor:
         self.hold_s = hold_s
         self.track_utilisation = track_utilisation
         self._hold = ScaleInHold(hold_s)
+        self._interval_s = 0.0  # the decision interval the last band was given at
 
     def reset(self) -> None:
         self._hold.reset()
@@ -71,6 +96,72 @@ class ReactiveFloor:
         if held > need:
             why += f", held at {held} for {self.hold_s:.0f}s"
         return held, why
+
+    def band(self, observation: Observation, sizer: Sizer, drain_s: float) -> Band | None:
+        """The readings after `observation` at which the floor stays at the capacity in
+        force, held at its recommendation: the window's mean demand plus the rate that
+        drains the queue within `drain_s` at most the rate the held count carries, and
+        the busy slots at most the count, while the hold keeps it. A reading that
+        recommends the count itself (a demand or busy slots that ask for no fewer)
+        renews the hold; one that asks for fewer passes only while the last such
+        renewal is younger than the hold. A window without demand holds the count
+        whatever the rest (None: no band known)."""
+        peak = self._hold.peak()
+        if peak is None or not window_in_history(observation, self.window_s):
+            return None
+        since_s, held = peak
+        if clamp(held, observation) != observation.desired:
+            return None  # (the last floor held the count in force: no metric)
+        top = demand_band_top(sizer, held)
+        # a mean at or above this asks for no fewer than `held` (any rate asks for one)
+        renew = sizer.max_rate(held - 1) * (1.0 + DEMAND_MARGIN) if held > 1 else 0.0
+        if held == 1:
+            renew = math.ulp(0.0)
+        # the hold drops the count at a push at since + hold or later: a microsecond
+        # earlier here, whatever the rounding of either sum
+        keep_s = self.hold_s - 1e-6
+        replicas = observation.ready + observation.pending
+        self._interval_s = observation.interval_s
+        demand = {"demand_high": top, "queue_rate": 1.0 / max(drain_s, observation.interval_s),
+                  "demand_window_s": self.window_s, "demand_renew": renew,
+                  "missing_demand": "hold"}  # fmt: skip
+        if not self.track_utilisation:  # every reading passes on demand alone
+            return Band("busy", math.inf, -math.inf, replicas, renew_s=keep_s,
+                        hold_low=-math.inf, hold_high=math.inf, hold_until_s=since_s + keep_s,
+                        **demand)  # type: ignore[arg-type]  # fmt: skip
+        # ceil(ready x utilisation / cap) is `held` within [low, high] (with room for the
+        # division's rounding), fewer below
+        cap = sizer.max_utilisation
+        low = math.nextafter((held - 1) * cap * (1.0 + 1e-9), math.inf) if held else -math.inf
+        high = held * cap * (1.0 - 1e-9)
+        return Band("busy", low, high, replicas, renew_s=keep_s, hold_low=-math.inf,
+                    hold_high=math.nextafter(low, -math.inf), hold_until_s=since_s + keep_s,
+                    **demand)  # type: ignore[arg-type]  # fmt: skip
+
+    def pass_band(self, span: QuietSpan, sizer: Sizer, drain_s: float, desired: int) -> None:
+        """Push each quiet reading's recommendation into the hold, as `replicas` does
+        (the window's mean demand and the queue, the busy slots; none without demand).
+        A push `hold_s` or more before the span's last reading is dropped at the next
+        push whatever it was: those are left out."""
+        means = span.window_demand_rps
+        assert means is not None, "the band names the demand window"
+        push, cap = self._hold.push, sizer.max_utilisation
+        track = self.track_utilisation
+        times = span.time_s
+        start = bisect.bisect_right(times, times[-1] - self.hold_s)
+        for time_s, rate, utilisation, ready, queue_len in zip(
+            times[start:], means[start:], span.utilisation[start:], span.ready[start:],
+            span.queue_len[start:], strict=True,
+        ):  # fmt: skip
+            if rate is None:
+                continue  # (held without a demand metric)
+            # `replicas`' sums, in its order: the same floats
+            need = sizer.replicas(rate + queue_len / max(drain_s, self._interval_s))
+            if track and ready and utilisation == utilisation:
+                busy = math.ceil(ready * utilisation / cap)
+                if busy > need:
+                    need = busy
+            push(time_s, need, desired)
 
 
 class PredictivePolicy(ForecastPolicyBase):
@@ -108,9 +199,22 @@ class PredictivePolicy(ForecastPolicyBase):
         self.config: ForecastConfig = config
         self.use_floor = reactive_floor
         self.floor = ReactiveFloor(floor_window_s, floor_hold_s, floor_tracks_utilisation)
+        self._banded = 0  # the capacity in force when the last band was given
 
     def _reset_state(self, context: PolicyContext) -> None:
         self.floor.reset()
+
+    def quiet_band(self, observation: Observation) -> Band | None:
+        """Without a forecast (`sim.control.BandedPolicy`): the readings at which the
+        reactive floor keeps the capacity in force (`ReactiveFloor.band`). A forecast
+        moves with every reading: no band."""
+        if self.forecast is not None:
+            return None
+        self._banded = observation.desired
+        return self.floor.band(observation, self.sizer, self.provisioning_s)
+
+    def pass_band(self, span: QuietSpan) -> None:
+        self.floor.pass_band(span, self.sizer, self.provisioning_s, self._banded)
 
     def forecast_need(self, time_s: float) -> tuple[int, float, int]:
         """(replicas, quantile rps, steps) for the worst bin in [t, t + provisioning]."""

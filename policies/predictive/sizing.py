@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from sim.capacity.queueing import servers_for_attainment
-from sim.contract import Observation, PolicyContext
+from sim.contract import Observation, PolicyContext, window_demand_rps
 
 DEFAULT_GRID_STEP = 0.01
 
@@ -190,6 +190,14 @@ class ScaleInHold:
             peaks.popleft()
         return peaks[0][1]
 
+    def peak(self) -> tuple[float, int] | None:
+        """(when, replicas) of the recommendation held now: it is held until a push at
+        `when + hold_s` or later drops it, or a push of as many renews it. None before
+        the first push, or with no stabilisation."""
+        if self.hold_s <= 0.0 or not self._peaks:
+            return None
+        return self._peaks[0]
+
 
 def recent_demand_rps(observation: Observation, window_s: float) -> float | None:
     """Mean observed arrival rate over the last `window_s` (current interval included).
@@ -198,12 +206,9 @@ def recent_demand_rps(observation: Observation, window_s: float) -> float | None
     its own. None when no interval in the window reported demand. A missing (None
     or NaN) sample is a missing metric, never a rate. O(log n) in the history.
     """
-    now = observation.time_s
-    total, count = observation.history.demand_sum(now - window_s, now)
-    current = observation.demand_rps
-    if current is not None and math.isfinite(current):
-        total, count = total + current, count + 1
-    return total / count if count else None
+    return window_demand_rps(
+        observation.history, observation.time_s, observation.demand_rps, window_s
+    )
 
 
 def clamp(replicas: int, observation: Observation) -> int:

@@ -44,12 +44,19 @@ def _nan_for_none(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _none_for_nan(value: float) -> float | None:
+    return None if value != value else value
+
+
 #: `Band.metric` as the kernel's code
 _BAND_METRICS = {
     "utilisation": K.BAND_UTILISATION,
     "demand": K.BAND_DEMAND,
     "demand_per_ready": K.BAND_DEMAND_PER_READY,
+    "busy": K.BAND_BUSY,
 }
+#: `Band.missing_demand` as the kernel's code
+_MISSING = {"leave": K.MISSING_LEAVE, "check": K.MISSING_CHECK, "hold": K.MISSING_HOLD}
 
 
 @dataclass(frozen=True)
@@ -438,11 +445,12 @@ class _InstanceRun:
                 band.hold_high, band.hold_until_s, band.replicas,
                 -1 if band.ready is None else band.ready, band.ready_high,
                 band.above_for_s, _nan_for_none(band.above_since_s), band.below_for_s,
-                _nan_for_none(band.below_since_s),
+                _nan_for_none(band.below_since_s), band.demand_high, band.queue_rate,
+                band.demand_window_s or 0.0, band.demand_renew, _MISSING[band.missing_demand],
             )  # fmt: skip
         utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,
-            arrays.demand, packed, *self._args,
+            arrays.demand, packed, arrays.window, arrays.queue, *self._args,
         )  # fmt: skip
         end = first + quiet + 1 if left else first + quiet  # intervals run
         self._index = end
@@ -464,11 +472,16 @@ class _InstanceRun:
         if quiet == 0:
             return None
         stop = first + quiet
+        windowed = band is not None and band.demand_window_s is not None
         return QuietSpan(
             arrays.times[first:stop],
             self.demands[first:stop],
             arrays.utilisation[first:stop].tolist(),
             arrays.ready[first:stop].tolist(),
+            arrays.queue[first:stop].tolist(),
+            [_none_for_nan(mean) for mean in arrays.window[first:stop].tolist()]
+            if windowed
+            else None,
         )
 
     def ready_pending(self) -> tuple[int, int]:
@@ -491,6 +504,8 @@ class _InstanceRun:
             utilisation=np.full(self.n_intervals, np.nan),
             ready=np.zeros(self.n_intervals, dtype=np.int64),
             demand=np.array([_nan_for_none(demand) for demand in self.demands]),
+            window=np.full(self.n_intervals, np.nan),
+            queue=np.zeros(self.n_intervals, dtype=np.int64),
             band=np.zeros(K.N_BAND),
         )
         return self._quiet
@@ -616,6 +631,9 @@ class _QuietArrays:
             written by the kernel.
         ready: Each interval's reading of ready replicas, written by the kernel.
         demand: Each interval's observed demand (NaN: none observed).
+        window: The demand a band watched at each quiet interval (its mean over the
+            band's window: `kernel.window_demand`), written by the kernel.
+        queue: Each interval's reading of the queue, written by the kernel.
         band: The kernel's copy of a span's `Band` (`kernel.B_*`).
     """
 
@@ -626,6 +644,8 @@ class _QuietArrays:
     utilisation: np.ndarray
     ready: np.ndarray
     demand: np.ndarray
+    window: np.ndarray
+    queue: np.ndarray
     band: np.ndarray
 
 

@@ -18,9 +18,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from policies.anomaly import AnomalyPolicy
 from policies.aws_target_tracking import AwsTargetTrackingPolicy
 from policies.hpa import HpaPolicy, tolerated_units
 from policies.hysteresis.config import DirectionRules, HysteresisSpec, RatePolicy
+from policies.predictive.policy import PredictivePolicy
+from policies.predictive.spec import PredictiveSpec
 from policies.registry import resolve
 from policies.scheduled import ScheduledPolicy, ScheduleEntry
 from policies.step import StepAdjustment, StepAlarm, StepScalingPolicy
@@ -118,6 +121,8 @@ _WINDOWS = (
     ScheduleEntry(name="bounds", cron="5-59/20 * * * *", duration_s=300.0, min_replicas=9),
 )
 
+_FORECAST = PredictiveSpec().forecast_config()
+
 POLICIES: dict[str, Callable[[], Policy]] = {
     "threshold": ThresholdPolicy,
     "threshold, 2 periods, percent steps": lambda: ThresholdPolicy(
@@ -144,6 +149,16 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     ),
     "scheduled (preset)": lambda: resolve("scheduled").build(),
     "scheduled, windows every 10 minutes": lambda: ScheduledPolicy(_WINDOWS, HpaPolicy()),
+    # the forecast policies without history: their fallbacks (the reactive floor, the
+    # anomaly detector against a rolling baseline) are banded
+    "predictive (preset)": lambda: resolve("predictive").build(),
+    "predictive floor on demand alone, 120 s hold": lambda: PredictivePolicy(
+        _FORECAST, floor_tracks_utilisation=False, floor_hold_s=120.0, floor_window_s=45.0
+    ),
+    "anomaly (preset)": lambda: resolve("anomaly").build(),
+    "anomaly on a hair trigger": lambda: AnomalyPolicy(
+        _FORECAST, z_threshold=1.0, min_samples=4, window_s=600.0, hold_s=60.0, headroom=0.5
+    ),
 }
 
 
