@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Literal, cast
+from typing import Literal
 
 from pydantic import Field
 
@@ -258,7 +258,8 @@ class AnomalyPolicy(ForecastPolicyBase):
         (a recommendation of the count, which renews the hold), and below it while the
         hold still keeps a recommendation of the count; no anomaly asks for more than
         the count (the window's mean demand at most the rate that, with the headroom,
-        the count carries). A forecast moves with every reading: no band."""
+        the count carries, or not above the baseline before it: no anomaly at all). A
+        forecast moves with every reading: no band."""
         tolerated = self._tolerated
         if self.forecast is not None or tolerated is None or observation.ready <= 0:
             return None
@@ -278,11 +279,11 @@ class AnomalyPolicy(ForecastPolicyBase):
             # with pods pending, a count above the tolerance that is still below the
             # desired one keeps it (`target_tracking`), while the same pods are ready
             ready = observation.ready
-            ready_high = max(
-                high, (desired - 1) * self.target_utilisation / ready * (1.0 - 1e-12)
-            )
+            ready_high = max(high, (desired - 1) * self.target_utilisation / ready * (1.0 - 1e-12))
+        # a demand not above the baseline is no anomaly, whatever the count would carry
         common = {"demand_high": top, "demand_window_s": self.demand_window_s,
-                  "missing_demand": "check"}  # fmt: skip
+                  "missing_demand": "check", "demand_baseline_weight": self._weight,
+                  "demand_baseline": self._baseline}  # fmt: skip
         if peak is None or peak[1] != desired:
             # nothing held (or held above the bounds): below the tolerance the count falls
             return Band("utilisation", low, high, replicas, ready, ready_high,
@@ -298,23 +299,52 @@ class AnomalyPolicy(ForecastPolicyBase):
         """What `decide` does to the state at each quiet reading: the baseline follows
         the window's demand, a residual joins the window unless anomalous, and the
         hold records the decision before the hold (the count within the tolerance,
-        the base's lower count below it, or an anomaly's count between the two)."""
+        the base's lower count below it, or an anomaly's count between the two).
+
+        `_follow_baseline`, `zscore` and `_remember` inline, on locals (a band passes
+        tens of thousands of readings; tests/sim/fluid/test_banded_spans.py holds the
+        result to every reading asked in turn, bit for bit). The hold keeps only
+        recommendations above every later one: only those are pushed.
+        """
         means = span.window_demand_rps
         assert means is not None, "the band names the demand window"
         desired, replicas = self._banded, self._band_replicas
         low, high = self._bounds
-        target, tolerance, push = self.target_utilisation, self.tolerance, self._hold.push
+        target, tolerance, headroom = self.target_utilisation, self.tolerance, self.headroom
+        weight, window_s, min_samples = self._weight, self.window_s, self.min_samples
+        threshold, min_std, sqrt = self.z_threshold, self.min_residual_std, math.sqrt
+        residuals, baseline = self._residuals, self._baseline
+        shift, total, total_sq = self._shift, self._sum, self._sum_sq
+        times = span.time_s
+        values: list[int] = []
         for time_s, observed, utilisation, ready in zip(
-            span.time_s, means, span.utilisation, span.ready, strict=True
+            times, means, span.utilisation, span.ready, strict=True
         ):
             anomalous, residual, previous = False, 0.0, 0.0
             if observed is not None:  # (without demand, the base alone)
-                previous = self._follow_baseline(observed)
+                previous = observed if baseline is None else baseline
+                baseline = previous + weight * (observed - previous)
                 if previous > 0.0:
                     residual = observed / previous - 1.0
-                    anomalous = self._score(time_s, residual)[1]
-            if within_tolerance(utilisation, target, tolerance):
-                push(time_s, desired, desired)
+                    while residuals and residuals[0][0] <= time_s - window_s:
+                        forgotten = residuals.popleft()[1] - shift
+                        total -= forgotten
+                        total_sq -= forgotten * forgotten
+                    count = len(residuals)
+                    if count >= min_samples and residual > 0.0:  # (z matters only then)
+                        mean_shifted = total / count
+                        variance = max(total_sq / count - mean_shifted * mean_shifted, 0.0)
+                        spread = max(sqrt(variance), min_std)
+                        anomalous = (residual - (shift + mean_shifted)) / spread >= threshold
+                    if not anomalous:
+                        if not residuals:
+                            shift, total, total_sq = residual, 0.0, 0.0
+                        residuals.append((time_s, residual))
+                        shifted = residual - shift
+                        total += shifted
+                        total_sq += shifted * shifted
+            if abs(utilisation / target - 1.0) <= tolerance:  # `within_tolerance`
+                values.append(desired)
                 continue
             # below the tolerance: `target_tracking`'s count, and an anomaly's above it
             base = math.ceil(ready * (utilisation / target))
@@ -323,11 +353,33 @@ class AnomalyPolicy(ForecastPolicyBase):
             value = min(max(base, low), high)
             if anomalous:
                 assert observed is not None
-                implied = max(observed, previous * (1.0 + residual)) * (1.0 + self.headroom)
+                implied = max(observed, previous * (1.0 + residual)) * (1.0 + headroom)
                 need = self.sizer.replicas(implied)
                 if need > base:
                     value = min(max(need, low), high)
-            push(time_s, value, desired)
+            values.append(value)
+        self._baseline = baseline
+        self._shift, self._sum, self._sum_sq = shift, total, total_sq
+        self._push_kept(times, values, desired)
+
+    def _push_kept(self, times: list[float], values: list[int], desired: int) -> None:
+        """Push into the hold, oldest first, the recommendations above every later one
+        within its window of the last (the others would be dropped by a later push or
+        by the next push's window: the same hold as every push in turn)."""
+        hold = self._hold
+        if hold.hold_s <= 0.0:
+            return  # (the hold keeps nothing)
+        cutoff = times[-1] - hold.hold_s
+        kept: list[tuple[float, int]] = []
+        highest = -1
+        for k in range(len(times) - 1, -1, -1):
+            if times[k] <= cutoff:
+                break
+            if values[k] > highest:
+                highest = values[k]
+                kept.append((times[k], highest))
+        for time_s, value in reversed(kept):
+            hold.push(time_s, value, desired)
 
 
 class AnomalySpec(PolicySpecBase):

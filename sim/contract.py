@@ -106,7 +106,7 @@ class MetricHistory:
         if (n and times[0] <= self._time[(n - 1) % cap]) or times[-1] < times[0]:
             raise ValueError(f"history times must increase: {times[0]}..{times[-1]} after "
                              f"{self._time[(n - 1) % cap]}")  # fmt: skip
-        columns = (
+        columns: tuple[tuple[list[Any], Sequence[Any]], ...] = (
             (self._time, times),
             (self._demand, [math.nan if demand is None else demand for demand in demands]),
             (self._util, utilisations),

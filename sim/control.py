@@ -127,8 +127,13 @@ class Band(NamedTuple):
     `queue_rate` (a backlog to drain); at or above `demand_renew` it renews the hold
     as a metric within [`low`, `high`] does. A missing one (none reported in the
     window) leaves the band, or with `missing_demand` "check" is left to the metric,
-    or with "hold" passes at once (the policy holds without a demand metric). A band may be narrower than the readings the policy would hold
-    at (an edge rounded inwards): a tick outside it is decided as usual. With
+    or with "hold" passes at once (the policy holds without a demand metric). With a
+    `demand_baseline_weight`, a demand above `demand_high` passes while it is not
+    above the exponentially weighted mean of the demands before it (or that mean is
+    not positive): the mean starts at `demand_baseline` (None: the first demand) and
+    moves by that weight of each demand's difference from it. A band may be narrower
+    than the readings the policy would hold at (an edge rounded inwards): a tick
+    outside it is decided as usual. With
     `demand_window_s`, the span the policy is handed carries that mean at each of its
     ticks (`QuietSpan.window_demand_rps`), as its `decide` would have read it from the
     observation's history (the window must lie within the history's
@@ -155,6 +160,8 @@ class Band(NamedTuple):
     demand_window_s: float | None = None
     demand_renew: float = math.inf
     missing_demand: Literal["leave", "check", "hold"] = "leave"
+    demand_baseline_weight: float = 0.0
+    demand_baseline: float | None = None
 
 
 class BandedPolicy(Protocol):

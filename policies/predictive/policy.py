@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import cast
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
@@ -139,28 +138,49 @@ class ReactiveFloor:
                     **demand)  # type: ignore[arg-type]  # fmt: skip
 
     def pass_band(self, span: QuietSpan, sizer: Sizer, drain_s: float, desired: int) -> None:
-        """Push each quiet reading's recommendation into the hold, as `replicas` does
+        """Push the quiet readings' recommendations into the hold, as `replicas` does
         (the window's mean demand and the queue, the busy slots; none without demand).
-        A push `hold_s` or more before the span's last reading is dropped at the next
-        push whatever it was: those are left out."""
+
+        The hold keeps only recommendations above every later one, and drops at its
+        next push those `hold_s` or more older than it: so only the span's last
+        `hold_s`, and of those only the recommendations above every later one, are
+        pushed (the same hold as every push in turn). Walking back from the newest, a
+        reading whose demand is inside the rate the highest recommendation so far
+        carries and whose busy slots ask for no more asks for no more: not sized.
+        """
         means = span.window_demand_rps
         assert means is not None, "the band names the demand window"
-        push, cap = self._hold.push, sizer.max_utilisation
-        track = self.track_utilisation
-        times = span.time_s
+        cap, track = sizer.max_utilisation, self.track_utilisation
+        drain = max(drain_s, self._interval_s)
+        times, utilisations, readies, queues = (
+            span.time_s,
+            span.utilisation,
+            span.ready,
+            span.queue_len,
+        )
         start = bisect.bisect_right(times, times[-1] - self.hold_s)
-        for time_s, rate, utilisation, ready, queue_len in zip(
-            times[start:], means[start:], span.utilisation[start:], span.ready[start:],
-            span.queue_len[start:], strict=True,
-        ):  # fmt: skip
+        kept: list[tuple[float, int]] = []  # newest first, rising
+        highest, carried = -1, -math.inf  # the highest kept, and a rate inside what it carries
+        for k in range(len(times) - 1, start - 1, -1):
+            rate = means[k]
             if rate is None:
                 continue  # (held without a demand metric)
-            # `replicas`' sums, in its order: the same floats
-            need = sizer.replicas(rate + queue_len / max(drain_s, self._interval_s))
+            demand = rate + queues[k] / drain  # `replicas`' sum, in its order: the same float
+            ready, utilisation = readies[k], utilisations[k]
+            busy = -1
             if track and ready and utilisation == utilisation:
                 busy = math.ceil(ready * utilisation / cap)
-                if busy > need:
-                    need = busy
+            if busy <= highest and demand < carried:
+                continue
+            need = sizer.replicas(demand)
+            if busy > need:
+                need = busy
+            if need > highest:
+                kept.append((times[k], need))
+                highest = need
+                carried = sizer.max_rate(need) * (1.0 - DEMAND_MARGIN)
+        push = self._hold.push
+        for time_s, need in reversed(kept):
             push(time_s, need, desired)
 
 

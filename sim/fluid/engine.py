@@ -447,6 +447,7 @@ class _InstanceRun:
                 band.above_for_s, _nan_for_none(band.above_since_s), band.below_for_s,
                 _nan_for_none(band.below_since_s), band.demand_high, band.queue_rate,
                 band.demand_window_s or 0.0, band.demand_renew, _MISSING[band.missing_demand],
+                band.demand_baseline_weight, _nan_for_none(band.demand_baseline),
             )  # fmt: skip
         utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,

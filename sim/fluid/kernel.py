@@ -637,12 +637,15 @@ def advance(
 #: the rate each queued request adds to it (a backlog to drain; 0: none), the demand
 #: from which it renews the hold as a metric within the band does (inf: none), and
 #: what a missing demand does (MISSING_*: leave the band, pass on to the metric, or
-#: pass at once).
+#: pass at once); and the weight and start (NaN: the first demand) of an exponentially
+#: weighted mean of the demand, at or above which a demand passes whatever its limit
+#: (weight 0: none).
 B_METRIC, B_LOW, B_HIGH, B_RENEW_S, B_HOLD_LOW, B_HOLD_HIGH, B_HOLD_UNTIL = range(7)
 B_REPLICAS, B_READY, B_READY_HIGH = 7, 8, 9
 B_ABOVE_FOR, B_ABOVE_SINCE, B_BELOW_FOR, B_BELOW_SINCE = 10, 11, 12, 13
 B_DEMAND_HIGH, B_QUEUE_RATE, B_DEMAND_WINDOW, B_DEMAND_RENEW, B_MISSING = 14, 15, 16, 17, 18
-N_BAND = 19
+B_BASELINE_WEIGHT, B_BASELINE = 19, 20
+N_BAND = 21
 MISSING_LEAVE, MISSING_CHECK, MISSING_HOLD = range(3)
 BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY, BAND_BUSY = range(5)
 
@@ -734,7 +737,8 @@ def advance_quiet(
     B_REPLICAS, or a demand not at most a finite B_DEMAND_HIGH (`window_demand`: its
     mean over B_DEMAND_WINDOW, plus the queue at B_QUEUE_RATE; one at least
     B_DEMAND_RENEW renews the hold as a metric within the band does; a missing one as
-    B_MISSING says). The busy
+    B_MISSING says; with a B_BASELINE_WEIGHT, one not above the weighted mean before it,
+    or with that mean not positive, passes whatever its limit). The busy
     metric is ready x utilisation. That interval is advanced too but not recorded: the
     policy decides at its end. Returns the last advanced interval's reading, how many
     intervals stayed within the band, and whether one left it.
@@ -743,6 +747,7 @@ def advance_quiet(
     kind = int(band[B_METRIC])
     hold_until = band[B_HOLD_UNTIL]
     above_since, below_since = band[B_ABOVE_SINCE], band[B_BELOW_SINCE]
+    weight, baseline = band[B_BASELINE_WEIGHT], band[B_BASELINE]
     for i in range(first, last):
         reading = advance(
             bounds[i], bounds[i + 1], i, desired, arrivals, arrivals_before, lam, ready_at,
@@ -764,8 +769,13 @@ def advance_quiet(
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     checked = band[B_MISSING] == MISSING_CHECK
                 else:
+                    below_baseline = False
+                    if weight > 0.0:  # (the policy's own sums, in its order: the same floats)
+                        previous = demand if baseline != baseline else baseline
+                        baseline = previous + weight * (demand - previous)
+                        below_baseline = demand <= previous or previous <= 0.0
                     demand += queue_len * band[B_QUEUE_RATE]
-                    if not demand <= band[B_DEMAND_HIGH]:
+                    if not (demand <= band[B_DEMAND_HIGH] or below_baseline):
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     if demand >= band[B_DEMAND_RENEW] and t1 + band[B_RENEW_S] > hold_until:
                         hold_until = t1 + band[B_RENEW_S]
@@ -785,7 +795,8 @@ def advance_quiet(
                     above_since = below_since = math.nan
                 elif (
                     value > top
-                    and t1 - (t1 if above_since != above_since else above_since) < (band[B_ABOVE_FOR])
+                    and t1 - (t1 if above_since != above_since else above_since)
+                    < (band[B_ABOVE_FOR])
                 ):
                     above_since = t1 if above_since != above_since else above_since
                     below_since = math.nan
