@@ -98,7 +98,9 @@ def test_extending_is_appending_each_sample(
     times = [15.0 * (before + k + 1) for k in range(len(values))]
     utilisations = [0.1 * k for k in range(len(values))]
     readies = list(range(len(values)))
-    for time_s, demand, utilisation, ready in zip(times, values, utilisations, readies):
+    for time_s, demand, utilisation, ready in zip(
+        times, values, utilisations, readies, strict=True
+    ):
         one.append(time_s, demand, utilisation, ready, 7)
     bulk.extend(times, values, utilisations, readies, 7)
     for name, value in vars(one).items():
