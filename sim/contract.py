@@ -115,11 +115,14 @@ class MetricHistory:
         skip = max(count - cap, 0)  # samples overwritten within this call
         start = (n + skip) % cap
         head = min(cap - start, count - skip)  # to the end of the ring, then from its start
+        wrapped = count - skip - head  # samples written from the ring's start
         for ring, values in columns:
-            ring[start : start + head] = values[skip : skip + head]
-            ring[: count - skip - head] = values[skip + head :]
+            ring[start : start + head] = values[skip : skip + head] if skip or wrapped else values
+            if wrapped:
+                ring[:wrapped] = values[skip + head :]
         self._desired[start : start + head] = [desired] * head
-        self._desired[: count - skip - head] = [desired] * (count - skip - head)
+        if wrapped:
+            self._desired[:wrapped] = [desired] * wrapped
         self.appended = n + count
 
     def view(self) -> HistoryView:

@@ -12,6 +12,7 @@ See `docs/engines.md` for the model and its approximations.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +43,6 @@ _new_reading = tuple.__new__
 
 def _nan_for_none(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def _none_for_nan(value: float) -> float | None:
-    return None if value != value else value
 
 
 #: `Band.metric` as the kernel's code
@@ -429,9 +426,7 @@ class _InstanceRun:
         """
         arrays = self._quiet or self._quiet_arrays()
         first = self._index
-        last = min(
-            self._limit, arrays.full, int(np.searchsorted(arrays.ticks, before_tick, "left"))
-        )
+        last = min(self._limit, arrays.full, bisect.bisect_left(arrays.ticks, before_tick))
         if most is not None:
             last = min(last, first + most)
         if last <= first:
@@ -480,7 +475,7 @@ class _InstanceRun:
             arrays.utilisation[first:stop].tolist(),
             arrays.ready[first:stop].tolist(),
             arrays.queue[first:stop].tolist(),
-            [_none_for_nan(mean) for mean in arrays.window[first:stop].tolist()]
+            [None if mean != mean else mean for mean in arrays.window[first:stop].tolist()]
             if windowed
             else None,
         )
@@ -498,7 +493,7 @@ class _InstanceRun:
         self._quiet = _QuietArrays(
             bounds=np.asarray(self.bounds, dtype=np.int64),
             # the tick of the decision that ends each interval (`sim.control.decision_tick`)
-            ticks=np.round(ends / self.interval_s),
+            ticks=np.round(ends / self.interval_s).tolist(),
             times=ends.astype(np.float64).tolist(),
             # intervals that end before the horizon (the last one gets no decision)
             full=int(np.searchsorted(ends, self.duration, "left")),
@@ -639,7 +634,7 @@ class _QuietArrays:
     """
 
     bounds: np.ndarray
-    ticks: np.ndarray
+    ticks: list[float]
     times: list[float]
     full: int
     utilisation: np.ndarray
