@@ -19,19 +19,19 @@ shrinks the residual.
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Literal
 
 from pydantic import Field
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
-from policies.predictive.policy import demand_band_top, window_in_history
+from policies.predictive.policy import window_in_history
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
 from sim.control import Band, QuietSpan
+from sim.detector import ResidualDetector
 
 
 def within_tolerance(utilisation: float, target: float, tolerance: float) -> bool:
@@ -133,9 +133,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         self.tolerance = tolerance
         self.demand_window_s = demand_window_s
         self._hold = ScaleInHold(hold_s)
-        self._residuals: deque[tuple[float, float]] = deque()
-        self._shift = self._sum = self._sum_sq = 0.0  # running sums of the window
-        self._baseline: float | None = None
+        self.detector = ResidualDetector(window_s, min_samples, min_residual_std, z_threshold)
         self._prefix_of: str | None = None  # the fallback `_prefix` was made for
         self._prefix = ""
         self._tolerated = tolerance_band(target_utilisation, tolerance)
@@ -143,14 +141,11 @@ class AnomalyPolicy(ForecastPolicyBase):
         self._banded = 0
         self._bounds = (0, 0)
         self._band_replicas = 0
-        self._weight = 0.0  # the baseline's smoothing weight a decision interval
 
     def _reset_state(self, context: PolicyContext) -> None:
-        self._residuals.clear()
-        self._shift = self._sum = self._sum_sq = 0.0
         self._hold.reset()
-        self._baseline = None
-        self._weight = 1.0 - math.exp(-context.interval_s / self.window_s)
+        # the fallback's baseline: an exponentially weighted mean with time constant window_s
+        self.detector.reset(1.0 - math.exp(-context.interval_s / self.window_s))
 
     def _expected(self, observation: Observation, observed: float) -> tuple[float, float]:
         """(expected demand now, expected demand one provisioning delay ahead)."""
@@ -159,54 +154,8 @@ class AnomalyPolicy(ForecastPolicyBase):
             now, _, _ = forecast.forecast_at(observation.time_s)
             ahead, _, _ = forecast.forecast_at(observation.time_s + self.provisioning_s)
             return now, ahead
-        previous = self._follow_baseline(observed)
+        previous = self.detector.follow(observed)
         return previous, previous
-
-    def _follow_baseline(self, observed: float) -> float:
-        """Move the fallback's baseline towards `observed`; return where it was."""
-        previous = observed if self._baseline is None else self._baseline
-        self._baseline = previous + self._weight * (observed - previous)
-        return previous
-
-    def _score(self, time_s: float, residual: float) -> tuple[float | None, bool]:
-        """(z, anomalous) of `residual`; a residual that is not anomalous joins the window."""
-        z = self.zscore(time_s, residual)
-        anomalous = z is not None and z >= self.z_threshold and residual > 0.0
-        if not anomalous:
-            self._remember(time_s, residual)
-        return z, anomalous
-
-    def zscore(self, time_s: float, residual: float) -> float | None:
-        """z of `residual` against the window (None until `min_samples` are in).
-
-        The window's mean and (population) standard deviation come from running
-        sums kept as residuals enter and leave it, about the window's first value so
-        that the sums stay small: O(1) a decision instead of a pass over the window.
-        """
-        residuals = self._residuals
-        while residuals and residuals[0][0] <= time_s - self.window_s:
-            _, old = residuals.popleft()
-            self._forget(old)
-        count = len(residuals)
-        if count < self.min_samples:
-            return None
-        mean_shifted = self._sum / count
-        variance = max(self._sum_sq / count - mean_shifted * mean_shifted, 0.0)
-        spread = max(math.sqrt(variance), self.min_residual_std)
-        return (residual - (self._shift + mean_shifted)) / spread
-
-    def _remember(self, time_s: float, residual: float) -> None:
-        if not self._residuals:
-            self._shift, self._sum, self._sum_sq = residual, 0.0, 0.0
-        self._residuals.append((time_s, residual))
-        shifted = residual - self._shift
-        self._sum += shifted
-        self._sum_sq += shifted * shifted
-
-    def _forget(self, residual: float) -> None:
-        shifted = residual - self._shift
-        self._sum -= shifted
-        self._sum_sq -= shifted * shifted
 
     def decide(self, observation: Observation) -> Decision:
         sizer = self.sizer  # raises before reset()
@@ -237,7 +186,7 @@ class AnomalyPolicy(ForecastPolicyBase):
             desired = clamp(base, observation)
             return Decision(desired, f"{prefix}{base_why} -> {desired} (no expected demand)")
         residual = observed / expected_now - 1.0
-        z, anomalous = self._score(observation.time_s, residual)
+        z, anomalous = self.detector.score(observation.time_s, residual)
         z_text = "z n/a" if z is None else f"z={z:.1f}"
         if anomalous:
             implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
@@ -256,10 +205,9 @@ class AnomalyPolicy(ForecastPolicyBase):
         """Without a forecast (`sim.control.BandedPolicy`): the readings at which the
         count stays as it is. The base keeps it at a utilisation within its tolerance
         (a recommendation of the count, which renews the hold), and below it while the
-        hold still keeps a recommendation of the count; no anomaly asks for more than
-        the count (the window's mean demand at most the rate that, with the headroom,
-        the count carries, or not above the baseline before it: no anomaly at all). A
-        forecast moves with every reading: no band."""
+        hold still keeps a recommendation of the count; the run scores each demand in
+        the detector and leaves the band at an anomaly. A forecast moves with every
+        reading: no band."""
         tolerated = self._tolerated
         if self.forecast is not None or tolerated is None or observation.ready <= 0:
             return None
@@ -269,98 +217,44 @@ class AnomalyPolicy(ForecastPolicyBase):
             return None
         if not window_in_history(observation, self.demand_window_s):
             return None
-        top = demand_band_top(self.sizer, desired, self.headroom)
         self._banded = desired
         self._bounds = (observation.min_replicas, observation.max_replicas)
         self._band_replicas = replicas = observation.ready + observation.pending
         low, high = tolerated
-        ready, ready_high = None, -math.inf
-        if observation.pending:
-            # with pods pending, a count above the tolerance that is still below the
-            # desired one keeps it (`target_tracking`), while the same pods are ready
-            ready = observation.ready
-            ready_high = max(high, (desired - 1) * self.target_utilisation / ready * (1.0 - 1e-12))
-        # a demand not above the baseline is no anomaly, whatever the count would carry
-        common = {"demand_high": top, "demand_window_s": self.demand_window_s,
-                  "missing_demand": "check", "demand_baseline_weight": self._weight,
-                  "demand_baseline": self._baseline}  # fmt: skip
+        # the run scores each demand in the detector: one it finds no anomaly in passes;
+        # with pods pending, a count ceil(ready x utilisation / target) below the desired
+        # one keeps it (`target_tracking`), with room for the division's rounding
+        pending_top = (desired - 1) * self.target_utilisation * (1.0 - 1e-12)
+        common = {"demand_window_s": self.demand_window_s, "missing_demand": "check",
+                  "detector": self.detector, "pending_busy_high": pending_top}  # fmt: skip
         if peak is None or peak[1] != desired:
             # nothing held (or held above the bounds): below the tolerance the count falls
-            return Band("utilisation", low, high, replicas, ready, ready_high,
-                        **common)  # type: ignore[arg-type]  # fmt: skip
+            return Band("utilisation", low, high, replicas, **common)  # type: ignore[arg-type]
         # the hold keeps the count until `hold_s` after its newest recommendation of it
         # (pops at t >= since + hold: a microsecond earlier here, whatever the rounding)
         keep_s = self._hold.hold_s - 1e-6
-        return Band("utilisation", low, high, replicas, ready, ready_high, renew_s=keep_s,
-                    hold_low=0.0, hold_high=math.nextafter(low, -math.inf),
-                    hold_until_s=peak[0] + keep_s, **common)  # type: ignore[arg-type]  # fmt: skip
+        return Band("utilisation", low, high, replicas, renew_s=keep_s, hold_low=0.0,
+                    hold_high=math.nextafter(low, -math.inf), hold_until_s=peak[0] + keep_s,
+                    **common)  # type: ignore[arg-type]  # fmt: skip
 
     def pass_band(self, span: QuietSpan) -> None:
-        """What `decide` does to the state at each quiet reading: the baseline follows
-        the window's demand, a residual joins the window unless anomalous, and the
-        hold records the decision before the hold (the count within the tolerance,
-        the base's lower count below it, or an anomaly's count between the two).
-
-        `_follow_baseline`, `zscore` and `_remember` inline, on locals (a band passes
-        tens of thousands of readings; tests/sim/fluid/test_banded_spans.py holds the
-        result to every reading asked in turn, bit for bit). The hold keeps only
-        recommendations above every later one: only those are pushed.
-        """
-        means = span.window_demand_rps
-        assert means is not None, "the band names the demand window"
+        """What `decide` does to the hold at each quiet reading (the run kept them in
+        the detector): it records the count within the tolerance, and the base's count
+        below it (no anomaly passed the band)."""
         desired, replicas = self._banded, self._band_replicas
         low, high = self._bounds
-        target, tolerance, headroom = self.target_utilisation, self.tolerance, self.headroom
-        weight, window_s, min_samples = self._weight, self.window_s, self.min_samples
-        threshold, min_std, sqrt = self.z_threshold, self.min_residual_std, math.sqrt
-        residuals, baseline = self._residuals, self._baseline
-        shift, total, total_sq = self._shift, self._sum, self._sum_sq
-        times = span.time_s
+        target, tolerance = self.target_utilisation, self.tolerance
         values: list[int] = []
-        for time_s, observed, utilisation, ready in zip(
-            times, means, span.utilisation, span.ready, strict=True
-        ):
-            anomalous, residual, previous = False, 0.0, 0.0
-            if observed is not None:  # (without demand, the base alone)
-                previous = observed if baseline is None else baseline
-                baseline = previous + weight * (observed - previous)
-                if previous > 0.0:
-                    residual = observed / previous - 1.0
-                    while residuals and residuals[0][0] <= time_s - window_s:
-                        forgotten = residuals.popleft()[1] - shift
-                        total -= forgotten
-                        total_sq -= forgotten * forgotten
-                    count = len(residuals)
-                    if count >= min_samples and residual > 0.0:  # (z matters only then)
-                        mean_shifted = total / count
-                        variance = max(total_sq / count - mean_shifted * mean_shifted, 0.0)
-                        spread = max(sqrt(variance), min_std)
-                        anomalous = (residual - (shift + mean_shifted)) / spread >= threshold
-                    if not anomalous:
-                        if not residuals:
-                            shift, total, total_sq = residual, 0.0, 0.0
-                        residuals.append((time_s, residual))
-                        shifted = residual - shift
-                        total += shifted
-                        total_sq += shifted * shifted
-            if abs(utilisation / target - 1.0) <= tolerance:  # `within_tolerance`
+        for utilisation, ready in zip(span.utilisation, span.ready, strict=True):
+            if within_tolerance(utilisation, target, tolerance):
                 values.append(desired)
                 continue
-            # below the tolerance: `target_tracking`'s count, and an anomaly's above it
+            # `target_tracking`'s count below (or, with pods pending, above) the tolerance
             base = math.ceil(ready * (utilisation / target))
             if replicas > ready and base < desired:
                 base = desired  # (pods pending: the count is kept)
-            value = min(max(base, low), high)
-            if anomalous:
-                assert observed is not None
-                implied = max(observed, previous * (1.0 + residual)) * (1.0 + headroom)
-                need = self.sizer.replicas(implied)
-                if need > base:
-                    value = min(max(need, low), high)
-            values.append(value)
-        self._baseline = baseline
-        self._shift, self._sum, self._sum_sq = shift, total, total_sq
-        self._push_kept(times, values, desired)
+            values.append(min(max(base, low), high))
+        self._push_kept(span.time_s, values, desired)
 
     def _push_kept(self, times: list[float], values: list[int], desired: int) -> None:
         """Push into the hold, oldest first, the recommendations above every later one

@@ -46,6 +46,7 @@ from sim.contract import (
     Policy,
     PolicyContext,
 )
+from sim.detector import ResidualDetector
 from sim.errors import PolicyError
 
 #: Intervals of history in every Observation (one hour at 15 s), the same everywhere.
@@ -116,7 +117,9 @@ class Band(NamedTuple):
     t + `renew_s` when that is later (the HPA's scale-down window: a recommendation
     of the current count keeps the count for one window). While `ready` replicas are
     ready the band reaches up to `ready_high` (the HPA with pods pending: it recounts
-    them at 0 above its tolerance). A reading above the band is quiet while the run
+    them at 0 above its tolerance), and while any are pending it takes in a reading
+    whose ready x metric is at most `pending_busy_high` (a count that keeps a scale-out
+    in flight). A reading above the band is quiet while the run
     of readings above it that it belongs to began less than `above_for_s` before it
     (an alarm's clock: `above_since_s` is when a run the span starts in began, None
     when the last reading was not above), and likewise below the band with
@@ -128,10 +131,10 @@ class Band(NamedTuple):
     as a metric within [`low`, `high`] does. A missing one (none reported in the
     window) leaves the band, or with `missing_demand` "check" is left to the metric,
     or with "hold" passes at once (the policy holds without a demand metric). With a
-    `demand_baseline_weight`, a demand above `demand_high` passes while it is not
-    above the exponentially weighted mean of the demands before it (or that mean is
-    not positive): the mean starts at `demand_baseline` (None: the first demand) and
-    moves by that weight of each demand's difference from it. A band may be narrower
+    `detector`, the run scores each reading's demand in it against its baseline
+    (`sim.detector.ResidualDetector.follow` and `score`): an anomalous one leaves the
+    band, any other passes whatever `demand_high`, and the detector keeps the
+    readings that passed, as the policy's `decide` would have kept them. A band may be narrower
     than the readings the policy would hold at (an edge rounded inwards): a tick
     outside it is decided as usual. With
     `demand_window_s`, the span the policy is handed carries that mean at each of its
@@ -160,8 +163,8 @@ class Band(NamedTuple):
     demand_window_s: float | None = None
     demand_renew: float = math.inf
     missing_demand: Literal["leave", "check", "hold"] = "leave"
-    demand_baseline_weight: float = 0.0
-    demand_baseline: float | None = None
+    detector: ResidualDetector | None = None
+    pending_busy_high: float = -math.inf
 
 
 class BandedPolicy(Protocol):

@@ -442,12 +442,20 @@ class _InstanceRun:
                 band.above_for_s, _nan_for_none(band.above_since_s), band.below_for_s,
                 _nan_for_none(band.below_since_s), band.demand_high, band.queue_rate,
                 band.demand_window_s or 0.0, band.demand_renew, _MISSING[band.missing_demand],
-                band.demand_baseline_weight, _nan_for_none(band.demand_baseline),
+                float(band.detector is not None), band.pending_busy_high,
             )  # fmt: skip
+        detector = None if band is None else band.detector
+        if detector is None:
+            det: tuple[np.ndarray, ...] = arrays.no_detector
+        else:
+            detector.export()
+            det = (detector.times, detector.values, detector.state, detector.params, arrays.scratch)
         utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,
-            arrays.demand, packed, arrays.window, arrays.queue, *self._args,
+            arrays.demand, packed, arrays.window, arrays.queue, *det, *self._args,
         )  # fmt: skip
+        if detector is not None:
+            detector.adopt()  # (the quiet readings it kept)
         end = first + quiet + 1 if left else first + quiet  # intervals run
         self._index = end
         self._ready = ready
@@ -502,6 +510,8 @@ class _InstanceRun:
             demand=np.array([_nan_for_none(demand) for demand in self.demands]),
             window=np.full(self.n_intervals, np.nan),
             queue=np.zeros(self.n_intervals, dtype=np.int64),
+            no_detector=(np.zeros(1), np.zeros(1), np.zeros(6), np.zeros(5), np.zeros(7)),
+            scratch=np.zeros(7),
             band=np.zeros(K.N_BAND),
         )
         return self._quiet
@@ -630,6 +640,8 @@ class _QuietArrays:
         window: The demand a band watched at each quiet interval (its mean over the
             band's window: `kernel.window_demand`), written by the kernel.
         queue: Each interval's reading of the queue, written by the kernel.
+        no_detector: The kernel's detector arrays when a band has no detector.
+        scratch: The kernel's scratch for a band's detector (`score_reading`).
         band: The kernel's copy of a span's `Band` (`kernel.B_*`).
     """
 
@@ -642,6 +654,8 @@ class _QuietArrays:
     demand: np.ndarray
     window: np.ndarray
     queue: np.ndarray
+    no_detector: tuple[np.ndarray, ...]
+    scratch: np.ndarray
     band: np.ndarray
 
 

@@ -36,6 +36,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.detector import commit_reading, score_reading
 from sim.fluid.latency import (
     EXP_QUANTILES,
     HIST_BINS,
@@ -637,14 +638,14 @@ def advance(
 #: the rate each queued request adds to it (a backlog to drain; 0: none), the demand
 #: from which it renews the hold as a metric within the band does (inf: none), and
 #: what a missing demand does (MISSING_*: leave the band, pass on to the metric, or
-#: pass at once); and the weight and start (NaN: the first demand) of an exponentially
-#: weighted mean of the demand, at or above which a demand passes whatever its limit
-#: (weight 0: none).
+#: pass at once); and whether a `sim.detector.ResidualDetector` scores the demand
+#: (1.0: one does, and a demand it finds no anomaly in passes whatever its limit); and
+#: the most ready x metric a reading with replicas pending may show within the band.
 B_METRIC, B_LOW, B_HIGH, B_RENEW_S, B_HOLD_LOW, B_HOLD_HIGH, B_HOLD_UNTIL = range(7)
 B_REPLICAS, B_READY, B_READY_HIGH = 7, 8, 9
 B_ABOVE_FOR, B_ABOVE_SINCE, B_BELOW_FOR, B_BELOW_SINCE = 10, 11, 12, 13
 B_DEMAND_HIGH, B_QUEUE_RATE, B_DEMAND_WINDOW, B_DEMAND_RENEW, B_MISSING = 14, 15, 16, 17, 18
-B_BASELINE_WEIGHT, B_BASELINE = 19, 20
+B_DETECTOR, B_PENDING_BUSY_HIGH = 19, 20
 N_BAND = 21
 MISSING_LEAVE, MISSING_CHECK, MISSING_HOLD = range(3)
 BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY, BAND_BUSY = range(5)
@@ -686,6 +687,11 @@ def advance_quiet(
     band: FloatArray,
     window_at: FloatArray,
     queue_at: NDArray[np.int64],
+    det_times: FloatArray,
+    det_values: FloatArray,
+    det_state: FloatArray,
+    det_params: FloatArray,
+    det_scratch: FloatArray,
     arrivals: FloatArray,
     arrivals_before: FloatArray,
     lam: FloatArray,
@@ -723,12 +729,14 @@ def advance_quiet(
 
     Each interval writes its series row and share as `advance` does; its reading's
     utilisation and ready replicas (what the control loop's history keeps) go to
-    `utilisation_at[i]` and `ready_at_t1[i]`, and with a finite B_DEMAND_HIGH the
+    `utilisation_at[i]` and `ready_at_t1[i]`, and with a finite B_DEMAND_HIGH or a
+    detector the
     demand it watched (`window_demand`, before the queue) to `window_at[i]`, and its
     queue to `queue_at[i]`. With a `band` watching a reading
     (`B_METRIC`; the demand is `demand_at[i]`, NaN where none was observed), the span
     ends at the first interval whose reading leaves it: outside [B_LOW, B_HIGH] (or
-    [B_LOW, B_READY_HIGH] with B_READY replicas ready), not above it within
+    [B_LOW, B_READY_HIGH] with B_READY replicas ready, or with ready x metric at
+    most B_PENDING_BUSY_HIGH while replicas are pending), not above it within
     B_ABOVE_FOR of the start of its run of readings above (B_ABOVE_SINCE for a run
     the span starts in), nor below it within B_BELOW_FOR of its run's start, and
     outside the hold band [B_HOLD_LOW, B_HOLD_HIGH] or at or after B_HOLD_UNTIL (a
@@ -737,8 +745,8 @@ def advance_quiet(
     B_REPLICAS, or a demand not at most a finite B_DEMAND_HIGH (`window_demand`: its
     mean over B_DEMAND_WINDOW, plus the queue at B_QUEUE_RATE; one at least
     B_DEMAND_RENEW renews the hold as a metric within the band does; a missing one as
-    B_MISSING says; with a B_BASELINE_WEIGHT, one not above the weighted mean before it,
-    or with that mean not positive, passes whatever its limit). The busy
+    B_MISSING says; with B_DETECTOR, one the detector `det_*` finds anomalous leaves,
+    any other passes whatever its limit and is kept in the detector). The busy
     metric is ready x utilisation. That interval is advanced too but not recorded: the
     policy decides at its end. Returns the last advanced interval's reading, how many
     intervals stayed within the band, and whether one left it.
@@ -747,7 +755,7 @@ def advance_quiet(
     kind = int(band[B_METRIC])
     hold_until = band[B_HOLD_UNTIL]
     above_since, below_since = band[B_ABOVE_SINCE], band[B_BELOW_SINCE]
-    weight, baseline = band[B_BASELINE_WEIGHT], band[B_BASELINE]
+    detector = band[B_DETECTOR] > 0.0
     for i in range(first, last):
         reading = advance(
             bounds[i], bounds[i + 1], i, desired, arrivals, arrivals_before, lam, ready_at,
@@ -761,21 +769,23 @@ def advance_quiet(
                 return utilisation, queue_len, ready, pending, p95, i - first, True
             t1 = float(bounds[i + 1])
             checked = True  # whether the metric decides
-            if band[B_DEMAND_HIGH] < math.inf:
+            scored = False  # whether the detector keeps the reading
+            if detector or band[B_DEMAND_HIGH] < math.inf:
                 demand = window_demand(i, bounds, demand_at, band[B_DEMAND_WINDOW])
                 window_at[i] = demand
                 if demand != demand:
                     if band[B_MISSING] == MISSING_LEAVE:
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     checked = band[B_MISSING] == MISSING_CHECK
+                elif detector:
+                    if score_reading(
+                        det_times, det_values, det_state, det_params, t1, demand, det_scratch
+                    ):
+                        return utilisation, queue_len, ready, pending, p95, i - first, True
+                    scored = True
                 else:
-                    below_baseline = False
-                    if weight > 0.0:  # (the policy's own sums, in its order: the same floats)
-                        previous = demand if baseline != baseline else baseline
-                        baseline = previous + weight * (demand - previous)
-                        below_baseline = demand <= previous or previous <= 0.0
                     demand += queue_len * band[B_QUEUE_RATE]
-                    if not (demand <= band[B_DEMAND_HIGH] or below_baseline):
+                    if not demand <= band[B_DEMAND_HIGH]:
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     if demand >= band[B_DEMAND_RENEW] and t1 + band[B_RENEW_S] > hold_until:
                         hold_until = t1 + band[B_RENEW_S]
@@ -789,7 +799,9 @@ def advance_quiet(
                 else:
                     value = ready * utilisation
                 top = band[B_READY_HIGH] if ready == band[B_READY] else band[B_HIGH]
-                if band[B_LOW] <= value <= top:  # (False for NaN)
+                if band[B_LOW] <= value <= top or (  # (False for NaN)
+                    pending > 0 and ready * value <= band[B_PENDING_BUSY_HIGH]
+                ):
                     if t1 + band[B_RENEW_S] > hold_until:
                         hold_until = t1 + band[B_RENEW_S]
                     above_since = below_since = math.nan
@@ -808,6 +820,8 @@ def advance_quiet(
                     above_since = math.nan
                 elif not (band[B_HOLD_LOW] <= value <= band[B_HOLD_HIGH] and t1 < hold_until):
                     return utilisation, reading[1], ready, pending, p95, i - first, True
+            if scored:
+                commit_reading(det_times, det_values, det_state, t1, det_scratch)
         utilisation_at[i] = reading[0]
         queue_at[i] = reading[1]
         ready_at_t1[i] = reading[2]

@@ -169,12 +169,12 @@ def test_zscore_running_sums_match_the_window_statistics(
     for k, residual in enumerate(residuals):
         now = 15.0 * (k + 1)
         kept = [(t, r) for t, r in kept if t > now - window_s]
-        z = policy.zscore(now, residual)
+        z = policy.detector.zscore(now, residual)
         if len(kept) >= 2:
             values = np.array([r for _, r in kept])
             spread = max(float(values.std()), policy.min_residual_std)
             assert z == pytest.approx((residual - values.mean()) / spread, rel=1e-7, abs=1e-7)
         else:
             assert z is None
-        policy._remember(now, residual)
+        policy.detector.remember(now, residual)
         kept.append((now, residual))
