@@ -446,7 +446,7 @@ class _InstanceRun:
             )  # fmt: skip
         detector = None if band is None else band.detector
         if detector is None:
-            det: tuple[np.ndarray, ...] = arrays.no_detector
+            det: tuple[Any, ...] = arrays.no_detector
         else:
             detector.export()
             det = (detector.times, detector.values, detector.state, detector.params, arrays.scratch)
