@@ -25,7 +25,7 @@ from pydantic import Field
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
-from policies.predictive.policy import window_in_history
+from policies.predictive.policy import DEMAND_MARGIN, window_in_history
 from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
@@ -133,7 +133,9 @@ class AnomalyPolicy(ForecastPolicyBase):
         self.tolerance = tolerance
         self.demand_window_s = demand_window_s
         self._hold = ScaleInHold(hold_s)
-        self.detector = ResidualDetector(window_s, min_samples, min_residual_std, z_threshold)
+        self.detector = ResidualDetector(
+            window_s, min_samples, min_residual_std, z_threshold, headroom
+        )
         self._prefix_of: str | None = None  # the fallback `_prefix` was made for
         self._prefix = ""
         self._tolerated = tolerance_band(target_utilisation, tolerance)
@@ -189,7 +191,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         z, anomalous = self.detector.score(observation.time_s, residual)
         z_text = "z n/a" if z is None else f"z={z:.1f}"
         if anomalous:
-            implied = max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
+            implied = self.detector.implied(observed, expected_ahead, residual)
             need = sizer.replicas(implied)
             if need > base:
                 desired = clamp(need, observation)
@@ -225,8 +227,11 @@ class AnomalyPolicy(ForecastPolicyBase):
         # with pods pending, a count ceil(ready x utilisation / target) below the desired
         # one keeps it (`target_tracking`), with room for the division's rounding
         pending_top = (desired - 1) * self.target_utilisation * (1.0 - 1e-12)
+        # where the base keeps the count, an anomaly that sizes to no more keeps it too
+        implied_top = self.sizer.max_rate(desired) * (1.0 - DEMAND_MARGIN)
         common = {"demand_window_s": self.demand_window_s, "missing_demand": "check",
-                  "detector": self.detector, "pending_busy_high": pending_top}  # fmt: skip
+                  "detector": self.detector, "pending_busy_high": pending_top,
+                  "anomaly_high": implied_top}  # fmt: skip
         if peak is None or peak[1] != desired:
             # nothing held (or held above the bounds): below the tolerance the count falls
             return Band("utilisation", low, high, replicas, **common)  # type: ignore[arg-type]
@@ -238,40 +243,37 @@ class AnomalyPolicy(ForecastPolicyBase):
                     **common)  # type: ignore[arg-type]  # fmt: skip
 
     def pass_band(self, span: QuietSpan) -> None:
-        """What `decide` does to the hold at each quiet reading (the run kept them in
-        the detector): it records the count within the tolerance, and the base's count
-        below it (no anomaly passed the band)."""
-        desired, replicas = self._banded, self._band_replicas
-        low, high = self._bounds
-        target, tolerance = self.target_utilisation, self.tolerance
-        values: list[int] = []
-        for utilisation, ready in zip(span.utilisation, span.ready, strict=True):
-            if within_tolerance(utilisation, target, tolerance):
-                values.append(desired)
-                continue
-            # `target_tracking`'s count below (or, with pods pending, above) the tolerance
-            base = math.ceil(ready * (utilisation / target))
-            if replicas > ready and base < desired:
-                base = desired  # (pods pending: the count is kept)
-            values.append(min(max(base, low), high))
-        self._push_kept(span.time_s, values, desired)
-
-    def _push_kept(self, times: list[float], values: list[int], desired: int) -> None:
-        """Push into the hold, oldest first, the recommendations above every later one
-        within its window of the last (the others would be dropped by a later push or
-        by the next push's window: the same hold as every push in turn)."""
+        """What `decide` does to the hold at the quiet readings (the run advanced the
+        detector over them): it records the count within the tolerance or with pods
+        pending (anomalies pass only there, sizing to no more), and the base's count
+        below it. The hold keeps only recommendations of its last `hold_s` that are
+        above every later one: only those are pushed (the same hold as every push in
+        turn: the older ones go at the next push)."""
         hold = self._hold
         if hold.hold_s <= 0.0:
             return  # (the hold keeps nothing)
+        desired, replicas = self._banded, self._band_replicas
+        low, high = self._bounds
+        target, tolerance = self.target_utilisation, self.tolerance
+        times, utilisations, readies = span.time_s, span.utilisation, span.ready
         cutoff = times[-1] - hold.hold_s
-        kept: list[tuple[float, int]] = []
+        kept: list[tuple[float, int]] = []  # newest first, rising
         highest = -1
         for k in range(len(times) - 1, -1, -1):
-            if times[k] <= cutoff:
-                break
-            if values[k] > highest:
-                highest = values[k]
-                kept.append((times[k], highest))
+            if times[k] <= cutoff or highest >= desired:
+                break  # (older ones are dropped, or at most the count: kept out by it)
+            utilisation, ready = utilisations[k], readies[k]
+            if within_tolerance(utilisation, target, tolerance):
+                value = desired
+            else:
+                # `target_tracking`'s count below (or, with pods pending, above) the tolerance
+                base = math.ceil(ready * (utilisation / target))
+                if replicas > ready and base < desired:
+                    base = desired  # (pods pending: the count is kept)
+                value = min(max(base, low), high)
+            if value > highest:
+                highest = value
+                kept.append((times[k], value))
         for time_s, value in reversed(kept):
             hold.push(time_s, value, desired)
 

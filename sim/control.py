@@ -132,8 +132,10 @@ class Band(NamedTuple):
     window) leaves the band, or with `missing_demand` "check" is left to the metric,
     or with "hold" passes at once (the policy holds without a demand metric). With a
     `detector`, the run scores each reading's demand in it against its baseline
-    (`sim.detector.ResidualDetector.follow` and `score`): an anomalous one leaves the
-    band, any other passes whatever `demand_high`, and the detector keeps the
+    (`sim.detector.ResidualDetector.follow` and `score`): one it finds no anomaly in
+    passes whatever `demand_high`; an anomaly passes only within [`low`, `high`] (or
+    the pending replicas' limit) and while the demand it implies
+    (`ResidualDetector.implied`) is at most `anomaly_high`; the detector keeps the
     readings that passed, as the policy's `decide` would have kept them. A band may be narrower
     than the readings the policy would hold at (an edge rounded inwards): a tick
     outside it is decided as usual. With
@@ -165,6 +167,7 @@ class Band(NamedTuple):
     missing_demand: Literal["leave", "check", "hold"] = "leave"
     detector: ResidualDetector | None = None
     pending_busy_high: float = -math.inf
+    anomaly_high: float = -math.inf
 
 
 class BandedPolicy(Protocol):

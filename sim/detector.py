@@ -27,7 +27,9 @@ FloatArray = NDArray[np.float64]
 #: `ResidualDetector.state`, as compiled code reads and writes it
 S_HEAD, S_COUNT, S_SHIFT, S_SUM, S_SUM_SQ, S_BASELINE = range(6)
 #: `ResidualDetector.params`
-P_WINDOW_S, P_MIN_SAMPLES, P_MIN_STD, P_THRESHOLD, P_WEIGHT = range(5)
+P_WINDOW_S, P_MIN_SAMPLES, P_MIN_STD, P_THRESHOLD, P_WEIGHT, P_HEADROOM = range(6)
+#: `score_reading`'s verdicts: kept in the window, anomalous (kept out), not followed
+KEPT, ANOMALOUS, UNFOLLOWED = range(3)
 
 
 class ResidualDetector:
@@ -39,6 +41,7 @@ class ResidualDetector:
         min_std: Floor of the residual spread (relative units), so a very quiet window
             does not make every wobble an anomaly.
         threshold: z-score of the residual that counts as an anomaly.
+        headroom: Extra share of the demand an anomaly implies (`implied`).
         capacity: Residuals the window holds before it grows (it grows as needed).
     """
 
@@ -48,15 +51,17 @@ class ResidualDetector:
         min_samples: int,
         min_std: float,
         threshold: float,
+        headroom: float = 0.0,
         capacity: int = 64,
     ) -> None:
         self.window_s = window_s
         self.min_samples = min_samples
         self.min_std = min_std
         self.threshold = threshold
+        self.headroom = headroom
         self.times = np.zeros(capacity)
         self.values = np.zeros(capacity)
-        self.params = np.array([window_s, min_samples, min_std, threshold, 0.0])
+        self.params = np.array([window_s, min_samples, min_std, threshold, 0.0, headroom])
         self.state = np.zeros(6)
         self.reset(0.0)
 
@@ -115,6 +120,11 @@ class ResidualDetector:
             self.remember(time_s, residual)
         return z, anomalous
 
+    def implied(self, observed: float, expected_ahead: float, residual: float) -> float:
+        """The demand an anomaly implies ahead: the expected demand there scaled by the
+        current excess (at least the demand observed), plus the headroom."""
+        return max(observed, expected_ahead * (1.0 + residual)) * (1.0 + self.headroom)
+
     def _grow(self) -> None:
         order = (self.head + np.arange(self.count)) % self.times.shape[0]
         size = 2 * self.times.shape[0]
@@ -146,11 +156,13 @@ def score_reading(
     time_s: float,
     observed: float,
     scratch: FloatArray,
-) -> bool:
+) -> int:
     """`ResidualDetector.follow` and, against the baseline, `score` of one reading, as
-    compiled code: whether it is anomalous (or would overflow the window). The new
-    scalars go to `scratch` (`commit_reading` makes them the state), so a reading that
-    is not kept changes nothing."""
+    compiled code: KEPT in the window, ANOMALOUS (kept out; the demand it implies,
+    `ResidualDetector.implied` against the baseline, goes to `scratch[7]`), or
+    UNFOLLOWED (it would overflow the window). The new scalars go to `scratch`
+    (`commit_reading` makes them the state), so a reading not committed changes
+    nothing."""
     head, count = int(state[S_HEAD]), int(state[S_COUNT])
     shift, total, total_sq = state[S_SHIFT], state[S_SUM], state[S_SUM_SQ]
     baseline = state[S_BASELINE]
@@ -172,9 +184,15 @@ def score_reading(
             variance = max(total_sq / count - mean_shifted * mean_shifted, 0.0)
             spread = max(math.sqrt(variance), params[P_MIN_STD])
             if (residual - (shift + mean_shifted)) / spread >= params[P_THRESHOLD]:
-                return True
+                scratch[S_HEAD], scratch[S_COUNT] = head, count
+                scratch[S_SHIFT], scratch[S_SUM], scratch[S_SUM_SQ] = shift, total, total_sq
+                scratch[S_BASELINE] = baseline
+                scratch[6] = math.nan
+                implied = max(observed, previous * (1.0 + residual))
+                scratch[7] = implied * (1.0 + params[P_HEADROOM])
+                return ANOMALOUS
         if count == capacity:
-            return True  # (the window would grow: left to the policy)
+            return UNFOLLOWED  # (the window would grow: left to the policy)
         if count == 0:
             shift, total, total_sq = residual, 0.0, 0.0
         append = True
@@ -185,7 +203,7 @@ def score_reading(
     scratch[S_SHIFT], scratch[S_SUM], scratch[S_SUM_SQ] = shift, total, total_sq
     scratch[S_BASELINE] = baseline
     scratch[6] = residual if append else math.nan
-    return False
+    return KEPT
 
 
 @numba.njit(cache=True)

@@ -442,7 +442,7 @@ class _InstanceRun:
                 band.above_for_s, _nan_for_none(band.above_since_s), band.below_for_s,
                 _nan_for_none(band.below_since_s), band.demand_high, band.queue_rate,
                 band.demand_window_s or 0.0, band.demand_renew, _MISSING[band.missing_demand],
-                float(band.detector is not None), band.pending_busy_high,
+                float(band.detector is not None), band.pending_busy_high, band.anomaly_high,
             )  # fmt: skip
         detector = None if band is None else band.detector
         if detector is None:
@@ -510,8 +510,8 @@ class _InstanceRun:
             demand=np.array([_nan_for_none(demand) for demand in self.demands]),
             window=np.full(self.n_intervals, np.nan),
             queue=np.zeros(self.n_intervals, dtype=np.int64),
-            no_detector=(np.zeros(1), np.zeros(1), np.zeros(6), np.zeros(5), np.zeros(7)),
-            scratch=np.zeros(7),
+            no_detector=(np.zeros(1), np.zeros(1), np.zeros(6), np.zeros(6), np.zeros(8)),
+            scratch=np.zeros(8),
             band=np.zeros(K.N_BAND),
         )
         return self._quiet

@@ -36,7 +36,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.detector import commit_reading, score_reading
+from sim.detector import ANOMALOUS, UNFOLLOWED, commit_reading, score_reading
 from sim.fluid.latency import (
     EXP_QUANTILES,
     HIST_BINS,
@@ -640,13 +640,14 @@ def advance(
 #: what a missing demand does (MISSING_*: leave the band, pass on to the metric, or
 #: pass at once); and whether a `sim.detector.ResidualDetector` scores the demand
 #: (1.0: one does, and a demand it finds no anomaly in passes whatever its limit); and
-#: the most ready x metric a reading with replicas pending may show within the band.
+#: the most ready x metric a reading with replicas pending may show within the band;
+#: and the most demand an anomaly may imply (`ResidualDetector.implied`) and pass.
 B_METRIC, B_LOW, B_HIGH, B_RENEW_S, B_HOLD_LOW, B_HOLD_HIGH, B_HOLD_UNTIL = range(7)
 B_REPLICAS, B_READY, B_READY_HIGH = 7, 8, 9
 B_ABOVE_FOR, B_ABOVE_SINCE, B_BELOW_FOR, B_BELOW_SINCE = 10, 11, 12, 13
 B_DEMAND_HIGH, B_QUEUE_RATE, B_DEMAND_WINDOW, B_DEMAND_RENEW, B_MISSING = 14, 15, 16, 17, 18
-B_DETECTOR, B_PENDING_BUSY_HIGH = 19, 20
-N_BAND = 21
+B_DETECTOR, B_PENDING_BUSY_HIGH, B_ANOMALY_HIGH = 19, 20, 21
+N_BAND = 22
 MISSING_LEAVE, MISSING_CHECK, MISSING_HOLD = range(3)
 BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY, BAND_BUSY = range(5)
 
@@ -745,8 +746,9 @@ def advance_quiet(
     B_REPLICAS, or a demand not at most a finite B_DEMAND_HIGH (`window_demand`: its
     mean over B_DEMAND_WINDOW, plus the queue at B_QUEUE_RATE; one at least
     B_DEMAND_RENEW renews the hold as a metric within the band does; a missing one as
-    B_MISSING says; with B_DETECTOR, one the detector `det_*` finds anomalous leaves,
-    any other passes whatever its limit and is kept in the detector). The busy
+    B_MISSING says; with B_DETECTOR, the detector `det_*` scores it: one it finds no
+    anomaly in passes whatever its limit and is kept in the window, an anomaly passes
+    only within the band proper and implying at most B_ANOMALY_HIGH). The busy
     metric is ready x utilisation. That interval is advanced too but not recorded: the
     policy decides at its end. Returns the last advanced interval's reading, how many
     intervals stayed within the band, and whether one left it.
@@ -769,7 +771,8 @@ def advance_quiet(
                 return utilisation, queue_len, ready, pending, p95, i - first, True
             t1 = float(bounds[i + 1])
             checked = True  # whether the metric decides
-            scored = False  # whether the detector keeps the reading
+            scored = False  # whether the detector follows the reading
+            anomalous = False
             if detector or band[B_DEMAND_HIGH] < math.inf:
                 demand = window_demand(i, bounds, demand_at, band[B_DEMAND_WINDOW])
                 window_at[i] = demand
@@ -778,8 +781,12 @@ def advance_quiet(
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     checked = band[B_MISSING] == MISSING_CHECK
                 elif detector:
-                    if score_reading(
+                    verdict = score_reading(
                         det_times, det_values, det_state, det_params, t1, demand, det_scratch
+                    )
+                    anomalous = verdict == ANOMALOUS
+                    if verdict == UNFOLLOWED or (
+                        anomalous and not det_scratch[7] <= band[B_ANOMALY_HIGH]
                     ):
                         return utilisation, queue_len, ready, pending, p95, i - first, True
                     scored = True
@@ -805,6 +812,8 @@ def advance_quiet(
                     if t1 + band[B_RENEW_S] > hold_until:
                         hold_until = t1 + band[B_RENEW_S]
                     above_since = below_since = math.nan
+                elif anomalous:  # (an anomaly passes only within the band proper)
+                    return utilisation, reading[1], ready, pending, p95, i - first, True
                 elif (
                     value > top
                     and t1 - (t1 if above_since != above_since else above_since)

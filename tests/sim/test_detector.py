@@ -9,7 +9,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.detector import ResidualDetector, commit_reading, score_reading
+from sim.detector import (
+    ANOMALOUS,
+    UNFOLLOWED,
+    ResidualDetector,
+    commit_reading,
+    score_reading,
+)
 
 demands = st.floats(0.0, 500.0)
 
@@ -33,27 +39,28 @@ def _python_step(detector: ResidualDetector, time_s: float, observed: float) -> 
 def test_the_compiled_step_is_the_python_step_bit_for_bit(
     observed: list[float], window_s: float, threshold: float, capacity: int
 ) -> None:
-    """Readings the compiled step keeps change the detector as the Python step does;
-    an anomalous one (or one that would overflow the window) changes nothing, and the
-    Python step says it is anomalous (or grows the window)."""
-    python = ResidualDetector(window_s, 3, 0.02, threshold, capacity)
-    compiled = ResidualDetector(window_s, 3, 0.02, threshold, capacity)
+    """A reading the compiled step keeps, or finds anomalous, changes the detector as the
+    Python step does (an anomaly stays out of the window); one that would overflow the
+    window changes nothing, and the Python step grows the window."""
+    python = ResidualDetector(window_s, 3, 0.02, threshold, 0.1, capacity)
+    compiled = ResidualDetector(window_s, 3, 0.02, threshold, 0.1, capacity)
     for detector in (python, compiled):
         detector.reset(0.1)
-    scratch = np.zeros(7)
+    scratch = np.zeros(8)
     left = 0
     for k, demand in enumerate(observed):
         time_s = 15.0 * (k + 1)
         compiled.export()
         before = compiled.state.copy()
-        if score_reading(
+        verdict = score_reading(
             compiled.times, compiled.values, compiled.state, compiled.params, time_s, demand,
             scratch,
-        ):  # fmt: skip
+        )  # fmt: skip
+        if verdict == UNFOLLOWED:
             left += 1
             assert np.array_equal(compiled.state, before, equal_nan=True)
             grown = python.times.shape[0]
-            assert _python_step(python, time_s, demand) or python.times.shape[0] > grown
+            assert not _python_step(python, time_s, demand) and python.times.shape[0] > grown
             # the policy decides such a reading itself: the Python step, on both
             compiled.adopt()
             _python_step(compiled, time_s, demand)
@@ -62,7 +69,11 @@ def test_the_compiled_step_is_the_python_step_bit_for_bit(
             continue
         commit_reading(compiled.times, compiled.values, compiled.state, time_s, scratch)
         compiled.adopt()
-        assert not _python_step(python, time_s, demand)
+        previous = demand if python.baseline is None else python.baseline
+        assert _python_step(python, time_s, demand) == (verdict == ANOMALOUS)
+        if verdict == ANOMALOUS:  # the demand it implies, as the policy sizes it
+            implied = python.implied(demand, previous, demand / previous - 1.0)
+            assert scratch[7] == implied or (implied != implied and scratch[7] != scratch[7])
         for name in ("head", "count", "shift", "total", "total_sq", "baseline"):
             ours, theirs = getattr(compiled, name), getattr(python, name)
             assert ours == theirs or (ours != ours and theirs != theirs), name  # (NaN: both)
