@@ -17,11 +17,14 @@ also counts the time the run waits for a core, and the ratios move by 0.1-0.3x
 from one run to the next; CPU time moves by about 0.05x.
 
 Prints a table, then as its last line one JSON object with the figures,
-`cpu_count` and package versions.
+`cpu_count` and package versions. With `--check`, each preset is also run asked at
+every tick (`sim.replay.AskedEveryTick`, which hides its quiet spans and bands) and
+its bill, attainment and every change with its reason must be the same as the
+run's; the table says so ("same as asked").
 
 Usage:
     .venv/bin/python benchmarks/fluid_overhead.py [--mean-rps X] [--repeat N] [--clock cpu]
-        [--policies hpa,threshold]
+        [--policies hpa,threshold] [--check]
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from sim.engine import make_context
 from sim.fluid import FluidEngine
 from sim.fluid import kernel as K
 from sim.fluid.serverless import ServerlessRun
-from sim.replay import FixedPolicy
+from sim.replay import AskedEveryTick, FixedPolicy
 from sim.scenario import Scenario
 from sim.workload.model import Workload
 
@@ -120,12 +123,28 @@ def timed_run(
     return run_clock() - started, spent[0]
 
 
+def same_as_asked(
+    engine: FluidEngine, scenario: Scenario, workload: Workload, name: str,
+    history: Workload | None,
+) -> bool:  # fmt: skip
+    """Whether `name`'s run is the run asked at every tick: bill, attainment, changes."""
+    runs = [
+        engine.run(scenario, workload, policy, seed=0, history=history)
+        for policy in (resolve(name).build(), AskedEveryTick(resolve(name).build()))
+    ]
+    banded, asked = runs
+    return (banded.cost_usd, banded.slo_attainment, banded.decisions) == (
+        asked.cost_usd, asked.slo_attainment, asked.decisions,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mean-rps", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs per preset; the fastest")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--policies", default=",".join(PRESETS), help="comma-separated")
+    parser.add_argument("--check", action="store_true", help="compare with the asked run")
     args = parser.parse_args()
     cpu = args.clock == "cpu"
     load_before = os.getloadavg()[0]
@@ -154,6 +173,8 @@ def main() -> None:
             "run_s": min(runs), "kernel_s": min(kernels), "ratio": ratio,
             "changes": changes[1] / args.repeat, "change_us": per_change_us,
         }  # fmt: skip
+        if args.check:
+            rows[name]["same_as_asked"] = same_as_asked(engine, scenario, workload, name, history)
 
     days = workload.duration_s / 86400
     title = (
@@ -161,13 +182,17 @@ def main() -> None:
         f"{scenario.decision_interval_s:g} s decisions)"
     )
     table = Table(title=title, title_justify="left")
-    for column in ("policy", "run s", "kernel s", "x kernel", "changes", "us a change"):
+    columns = ["policy", "run s", "kernel s", "x kernel", "changes", "us a change"]
+    for column in columns + (["same as asked"] if args.check else []):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, row in rows.items():
-        table.add_row(
+        cells = [
             name, f"{row['run_s']:.2f}", f"{row['kernel_s']:.2f}", f"{row['ratio']:.2f}",
             f"{row['changes']:.0f}", f"{row['change_us']:.1f}",
-        )  # fmt: skip
+        ]  # fmt: skip
+        if args.check:
+            cells.append("yes" if row["same_as_asked"] else "NO")
+        table.add_row(*cells)
     Console(width=110).print(table)
     figures = {
         "benchmark": "fluid_overhead",

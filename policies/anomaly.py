@@ -228,7 +228,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         # one keeps it (`target_tracking`), with room for the division's rounding
         pending_top = (desired - 1) * self.target_utilisation * (1.0 - 1e-12)
         # where the base keeps the count, an anomaly that sizes to no more keeps it too
-        implied_top = self.sizer.max_rate(desired) * (1.0 - DEMAND_MARGIN)
+        implied_top = self.sizer.highest_rate(desired) * (1.0 - DEMAND_MARGIN)
         common = {"demand_window_s": self.demand_window_s, "missing_demand": "check",
                   "detector": self.detector, "pending_busy_high": pending_top,
                   "anomaly_high": implied_top}  # fmt: skip

@@ -35,9 +35,9 @@ DEMAND_MARGIN = 1e-6
 
 def demand_band_top(sizer: Sizer, replicas: int, headroom: float = 0.0) -> float:
     """The most demand any reading of a window may show for the window's mean, times
-    1 + `headroom`, to size to at most `replicas` (`Sizer.max_rate`, kept inside by
+    1 + `headroom`, to size to at most `replicas` (`Sizer.highest_rate`, kept inside by
     `DEMAND_MARGIN`)."""
-    return sizer.max_rate(replicas) * (1.0 - DEMAND_MARGIN) / (1.0 + headroom)
+    return sizer.highest_rate(replicas) * (1.0 - DEMAND_MARGIN) / (1.0 + headroom)
 
 
 def window_in_history(observation: Observation, window_s: float) -> bool:
@@ -112,10 +112,11 @@ class ReactiveFloor:
         if clamp(held, observation) != observation.desired:
             return None  # (the last floor held the count in force: no metric)
         top = demand_band_top(sizer, held)
-        # a mean at or above this asks for no fewer than `held` (any rate asks for one)
-        renew = sizer.max_rate(held - 1) * (1.0 + DEMAND_MARGIN) if held > 1 else 0.0
-        if held == 1:
-            renew = math.ulp(0.0)
+        # a mean at or above this asks for no fewer than `held` (any rate above nothing
+        # asks for at least one replica; a held 0 is renewed by any mean it passes)
+        renew = 0.0
+        if held > 0:
+            renew = max(sizer.highest_rate(held - 1) * (1.0 + DEMAND_MARGIN), math.ulp(0.0))
         # the hold drops the count at a push at since + hold or later: a microsecond
         # earlier here, whatever the rounding of either sum
         keep_s = self.hold_s - 1e-6
@@ -178,7 +179,7 @@ class ReactiveFloor:
             if need > highest:
                 kept.append((times[k], need))
                 highest = need
-                carried = sizer.max_rate(need) * (1.0 - DEMAND_MARGIN)
+                carried = sizer.highest_rate(need) * (1.0 - DEMAND_MARGIN)
         push = self._hold.push
         for time_s, need in reversed(kept):
             push(time_s, need, desired)

@@ -91,6 +91,7 @@ class Sizer:
         self._log_step = math.log1p(grid_step)
         self._memo: dict[int, int] = {}
         self._max_rate_memo: dict[int, float] = {}
+        self._highest_memo: dict[int, float] = {}
 
     @classmethod
     def from_context(cls, context: PolicyContext, sizing: SizingConfig | None = None) -> Sizer:
@@ -109,7 +110,10 @@ class Sizer:
         """Fewest replicas meeting the SLO at `rate_rps` (max_replicas + 1 if none do)."""
         if not rate_rps > 0.0:
             return 0
-        step = math.ceil(math.log(rate_rps) / self._log_step)
+        return self._at_step(math.ceil(math.log(rate_rps) / self._log_step))
+
+    def _at_step(self, step: int) -> int:
+        """`replicas` of every rate whose grid step is `step` (memoised)."""
         cached = self._memo.get(step)
         if cached is not None:
             return cached
@@ -126,8 +130,40 @@ class Sizer:
         self._memo[step] = replicas
         return replicas
 
+    def highest_rate(self, replicas: int) -> float:
+        """The highest grid rate sized to at most `replicas`, on the grid's own steps: a
+        rate is sized at step ceil(log(rate) / log_step), and every rate of a step up to
+        this one's asks for at most `replicas`, every rate of a higher step for more
+        (`replicas` does not fall as the step rises). A rate's step rounds at its edge:
+        callers keep a part in 10^6 inside it. 0 when the lowest rate asks for more,
+        inf when no rate does (`replicas` above `max_replicas`)."""
+        if replicas > self.max_replicas:
+            return math.inf
+        if replicas <= 0:
+            return 0.0
+        cached = self._highest_memo.get(replicas)
+        if cached is not None:
+            return cached
+        ceiling = replicas * self.max_batch / self.mean_service_s  # no rate above is stable
+        low = math.floor(math.log(1e-6) / self._log_step)
+        high = math.ceil(math.log(ceiling) / self._log_step) + 1
+        if self._at_step(low) > replicas:
+            return 0.0
+        while high - low > 1:  # at_step(low) <= replicas < at_step(high)
+            mid = (low + high) // 2
+            if self._at_step(mid) <= replicas:
+                low = mid
+            else:
+                high = mid
+        rate = math.exp(low * self._log_step)
+        self._highest_memo[replicas] = rate
+        return rate
+
     def max_rate(self, replicas: int) -> float:
-        """Highest grid rate that `replicas` carry within the SLO (inverse of `replicas`)."""
+        """A grid rate that `replicas` carry within the SLO (the spillover's absorbed
+        rate). It probes the grid at exp(step x log_step), whose step may round up to
+        the next one, so it may be a step (1 %) below `highest_rate`: kept as it is,
+        the spillover's figures are measured with it."""
         if replicas <= 0:
             return 0.0
         cached = self._max_rate_memo.get(replicas)

@@ -773,7 +773,7 @@ def advance_quiet(
             checked = True  # whether the metric decides
             scored = False  # whether the detector follows the reading
             anomalous = False
-            if detector or band[B_DEMAND_HIGH] < math.inf:
+            if detector or band[B_DEMAND_WINDOW] > 0.0 or band[B_DEMAND_HIGH] < math.inf:
                 demand = window_demand(i, bounds, demand_at, band[B_DEMAND_WINDOW])
                 window_at[i] = demand
                 if demand != demand:

@@ -187,6 +187,20 @@ def test_a_banded_run_is_the_run_asked_at_every_tick(name: str, setting: str) ->
     assert asked[0] < decisions, "no tick was passed in a band"
 
 
+#: The forecasting policies' bands size demand through the capacity model's grid
+#: (`Sizer.highest_rate`): a busier day reaches the counts where a grid step decides.
+FORECASTING = [name for name in POLICIES if name.startswith(("predictive", "anomaly"))]
+
+
+@pytest.mark.parametrize("name", FORECASTING, ids=FORECASTING)
+def test_a_forecasting_policy_banded_on_a_busy_day_is_the_run_asked_at_every_tick(
+    name: str,
+) -> None:
+    scenario = servegen_day(20.0)
+    fast, slow = both(scenario, load(scenario), POLICIES[name](), POLICIES[name]())
+    check(fast, slow)
+
+
 def test_bands_skip_most_ticks_of_a_steady_load() -> None:
     """At a steady 12 req/s the HPA settles, and the loop asks it at few ticks."""
     scenario, workload = _envelope()
