@@ -225,8 +225,9 @@ class AnomalyPolicy(ForecastPolicyBase):
         low, high = tolerated
         # the run scores each demand in the detector: one it finds no anomaly in passes;
         # with pods pending, a count ceil(ready x utilisation / target) below the desired
-        # one keeps it (`target_tracking`), with room for the division's rounding
-        pending_top = (desired - 1) * self.target_utilisation * (1.0 - 1e-12)
+        # one keeps it (`target_tracking`), and so does one equal to it, with room for
+        # the division's rounding
+        pending_top = desired * self.target_utilisation * (1.0 - 1e-12)
         # where the base keeps the count, an anomaly that sizes to no more keeps it too
         implied_top = self.sizer.highest_rate(desired) * (1.0 - DEMAND_MARGIN)
         common = {"demand_window_s": self.demand_window_s, "missing_demand": "check",
