@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.capacity.queueing import servers_for_attainment
@@ -142,22 +143,10 @@ class Sizer:
         if replicas <= 0:
             return 0.0
         cached = self._highest_memo.get(replicas)
-        if cached is not None:
-            return cached
-        ceiling = replicas * self.max_batch / self.mean_service_s  # no rate above is stable
-        low = math.floor(math.log(1e-6) / self._log_step)
-        high = math.ceil(math.log(ceiling) / self._log_step) + 1
-        if self._at_step(low) > replicas:
-            return 0.0
-        while high - low > 1:  # at_step(low) <= replicas < at_step(high)
-            mid = (low + high) // 2
-            if self._at_step(mid) <= replicas:
-                low = mid
-            else:
-                high = mid
-        rate = math.exp(low * self._log_step)
-        self._highest_memo[replicas] = rate
-        return rate
+        if cached is None:
+            cached = self._last_grid_rate(replicas, self._at_step)
+            self._highest_memo[replicas] = cached
+        return cached
 
     def max_rate(self, replicas: int) -> float:
         """A grid rate that `replicas` carry within the SLO (the spillover's absorbed
@@ -167,21 +156,30 @@ class Sizer:
         if replicas <= 0:
             return 0.0
         cached = self._max_rate_memo.get(replicas)
-        if cached is not None:
-            return cached
-        # Stability bound: a rate above replicas * batch / service can never be met.
+        if cached is None:
+            log_step = self._log_step
+            cached = self._last_grid_rate(
+                replicas, lambda step: self.replicas(math.exp(step * log_step))
+            )
+            self._max_rate_memo[replicas] = cached
+        return cached
+
+    def _last_grid_rate(self, replicas: int, sized: Callable[[int], int]) -> float:
+        """The rate of the last grid step that `sized` finds within `replicas`, by
+        bisection between 10^-6 req/s and the stability bound (no rate above
+        replicas x batch / service can be met); 0 when not even the first is."""
         ceiling = replicas * self.max_batch / self.mean_service_s
         low = math.floor(math.log(1e-6) / self._log_step)
         high = math.ceil(math.log(ceiling) / self._log_step) + 1
-        while high - low > 1:
+        if sized(low) > replicas:
+            return 0.0
+        while high - low > 1:  # sized(low) <= replicas < sized(high)
             mid = (low + high) // 2
-            if self.replicas(math.exp(mid * self._log_step)) <= replicas:
+            if sized(mid) <= replicas:
                 low = mid
             else:
                 high = mid
-        rate = math.exp(low * self._log_step)
-        self._max_rate_memo[replicas] = rate
-        return rate
+        return math.exp(low * self._log_step)
 
 
 class ScaleInHold:
