@@ -25,8 +25,15 @@ from pydantic import Field
 
 from policies.predictive.base import ForecastPolicyBase
 from policies.predictive.online import ForecastConfig
-from policies.predictive.policy import DEMAND_MARGIN, window_in_history
-from policies.predictive.sizing import ScaleInHold, Sizer, SizingConfig, clamp, recent_demand_rps
+from policies.predictive.sizing import (
+    ScaleInHold,
+    Sizer,
+    SizingConfig,
+    clamp,
+    demand_band_top,
+    recent_demand_rps,
+    window_in_history,
+)
 from policies.predictive.spec import PredictiveSpec
 from policies.spec import PolicySpecBase
 from sim.contract import Decision, Observation, Policy, PolicyContext
@@ -124,11 +131,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         super().__init__(
             config, sizing=sizing, name=name, fallback_action="residuals against a rolling mean"
         )
-        self.z_threshold = z_threshold
-        self.window_s = window_s
-        self.min_samples = min_samples
-        self.min_residual_std = min_residual_std
-        self.headroom = headroom
+        # the detector keeps z_threshold, window_s, min_samples, min_residual_std, headroom
         self.target_utilisation = target_utilisation
         self.tolerance = tolerance
         self.demand_window_s = demand_window_s
@@ -147,7 +150,7 @@ class AnomalyPolicy(ForecastPolicyBase):
     def _reset_state(self, context: PolicyContext) -> None:
         self._hold.reset()
         # the fallback's baseline: an exponentially weighted mean with time constant window_s
-        self.detector.reset(1.0 - math.exp(-context.interval_s / self.window_s))
+        self.detector.reset(1.0 - math.exp(-context.interval_s / self.detector.window_s))
 
     def _expected(self, observation: Observation, observed: float) -> tuple[float, float]:
         """(expected demand now, expected demand one provisioning delay ahead)."""
@@ -229,7 +232,7 @@ class AnomalyPolicy(ForecastPolicyBase):
         # the division's rounding
         pending_top = desired * self.target_utilisation * (1.0 - 1e-12)
         # where the base keeps the count, an anomaly that sizes to no more keeps it too
-        implied_top = self.sizer.highest_rate(desired) * (1.0 - DEMAND_MARGIN)
+        implied_top = demand_band_top(self.sizer, desired)
         common = {"demand_window_s": self.demand_window_s, "missing_demand": "check",
                   "detector": self.detector, "pending_busy_high": pending_top,
                   "anomaly_high": implied_top}  # fmt: skip

@@ -112,37 +112,37 @@ class Band(NamedTuple):
     `replicas` (a node coming up moves one to the other) and its `metric` (the
     utilisation, the demand, the demand per ready replica, or the busy slots' measure
     ready x utilisation; never a missing one) lies within [`low`, `high`], or within
-    [`hold_low`, `hold_high`] before
-    `hold_until_s`; a reading within [`low`, `high`] at t moves `hold_until_s` to
-    t + `renew_s` when that is later (the HPA's scale-down window: a recommendation
-    of the current count keeps the count for one window). While `ready` replicas are
-    ready the band reaches up to `ready_high` (the HPA with pods pending: it recounts
-    them at 0 above its tolerance), and while any are pending it takes in a reading
-    whose ready x metric is at most `pending_busy_high` (a count that keeps a scale-out
-    in flight). A reading above the band is quiet while the run
-    of readings above it that it belongs to began less than `above_for_s` before it
-    (an alarm's clock: `above_since_s` is when a run the span starts in began, None
-    when the last reading was not above), and likewise below the band with
-    `below_for_s` and `below_since_s` (before the hold band). No tick at or after
-    `until_tick` is quiet (None: any). Whatever the metric, every reading's demand (with
-    `demand_window_s`, its mean over that window as `window_demand_rps` takes it) must
-    be at most `demand_high` when that is finite, counting each queued request at
-    `queue_rate` (a backlog to drain); at or above `demand_renew` it renews the hold
-    as a metric within [`low`, `high`] does. A missing one (none reported in the
-    window) leaves the band, or with `missing_demand` "check" is left to the metric,
-    or with "hold" passes at once (the policy holds without a demand metric). With a
-    `detector`, the run scores each reading's demand in it against its baseline
-    (`sim.detector.ResidualDetector.follow` and `score`): one it finds no anomaly in
-    passes whatever `demand_high`; an anomaly passes only within [`low`, `high`] (or
-    the pending replicas' limit) and while the demand it implies
-    (`ResidualDetector.implied`) is at most `anomaly_high`; the detector keeps the
-    readings that passed, as the policy's `decide` would have kept them. A band may be narrower
-    than the readings the policy would hold at (an edge rounded inwards): a tick
-    outside it is decided as usual. With
+    [`hold_low`, `hold_high`] before `hold_until_s`; a reading within [`low`, `high`]
+    at t moves `hold_until_s` to t + `renew_s` when that is later (the HPA's
+    scale-down window: a recommendation of the current count keeps the count for one
+    window). While `ready` replicas are ready the band reaches up to `ready_high` (the
+    HPA with pods pending: it recounts them at 0 above its tolerance), and while any
+    are pending it takes in a reading whose ready x metric is at most
+    `pending_busy_high` (a count that keeps a scale-out in flight). A reading above
+    the band is quiet while the run of readings above it that it belongs to began
+    less than `above_for_s` before it (an alarm's clock: `above_since_s` is when a run
+    the span starts in began, None when the last reading was not above), and likewise
+    below the band with `below_for_s` and `below_since_s` (before the hold band). No
+    tick at or after `until_tick` is quiet (None: any).
+
+    Whatever the metric, the reading's demand (with `demand_window_s`, its mean over
+    that window as `sim.contract.window_demand_rps` takes it; the window must lie
+    within the history the observations keep) must be at most `demand_high`, counting
+    each queued request at `queue_rate` (a backlog to drain); at or above
+    `demand_renew` it renews the hold as a metric within [`low`, `high`] does. A
+    missing one (none reported in the window) leaves the band, or with
+    `missing_demand` "check" is left to the metric, or with "hold" passes at once (the
+    policy holds without a demand metric). With a `detector`, the run scores each
+    demand in it against its baseline (`sim.detector.ResidualDetector.follow` and
+    `score`): one it finds no anomaly in passes whatever `demand_high`; an anomaly
+    passes only within [`low`, `high`] (or the pending replicas' limit) and while the
+    demand it implies (`ResidualDetector.implied`) is at most `anomaly_high`; the
+    detector keeps the readings that passed, as the policy's `decide` would have. With
     `demand_window_s`, the span the policy is handed carries that mean at each of its
-    ticks (`QuietSpan.window_demand_rps`), as its `decide` would have read it from the
-    observation's history (the window must lie within the history's
-    `OBSERVATION_HISTORY_LEN` intervals).
+    ticks (`QuietSpan.window_demand_rps`).
+
+    A band may be narrower than the readings the policy would hold at (an edge rounded
+    inwards): a tick outside it is decided as usual.
     """
 
     metric: BandMetric

@@ -10,15 +10,15 @@ out of the window, so a surge keeps its z-score while it lasts.
 The window lives in arrays with its running sums (kept about the window's first
 value so that they stay small: O(1) a reading), so that compiled code can advance
 the same detector over readings a policy is not asked at (`Band.detector`,
-`sim.fluid.kernel.advance_quiet`): `score_reading` is `ResidualDetector.follow`
-and `score` with the same floats in the same order.
+`sim.fluid.kernel.advance_quiet`): `sim.fluid.detector_kernel.score_reading` is
+`ResidualDetector.follow` and `score` with the same floats in the same order. This
+module loads no compiler: the control loop and the policies import it.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -61,6 +61,7 @@ class ResidualDetector:
         self.headroom = headroom
         self.times = np.zeros(capacity)
         self.values = np.zeros(capacity)
+        # the parameters once more as compiled code reads them (`score_reading`)
         self.params = np.array([window_s, min_samples, min_std, threshold, 0.0, headroom])
         self.state = np.zeros(6)
         self.reset(0.0)
@@ -145,77 +146,3 @@ class ResidualDetector:
         self.head, self.count = int(head), int(count)
         self.shift, self.total, self.total_sq = shift, total, total_sq
         self.baseline = None if baseline != baseline else baseline
-
-
-@numba.njit(cache=True)
-def score_reading(
-    times: FloatArray,
-    values: FloatArray,
-    state: FloatArray,
-    params: FloatArray,
-    time_s: float,
-    observed: float,
-    scratch: FloatArray,
-) -> int:
-    """`ResidualDetector.follow` and, against the baseline, `score` of one reading, as
-    compiled code: KEPT in the window, ANOMALOUS (kept out; the demand it implies,
-    `ResidualDetector.implied` against the baseline, goes to `scratch[7]`), or
-    UNFOLLOWED (it would overflow the window). The new scalars go to `scratch`
-    (`commit_reading` makes them the state), so a reading not committed changes
-    nothing."""
-    head, count = int(state[S_HEAD]), int(state[S_COUNT])
-    shift, total, total_sq = state[S_SHIFT], state[S_SUM], state[S_SUM_SQ]
-    baseline = state[S_BASELINE]
-    previous = observed if baseline != baseline else baseline
-    baseline = previous + params[P_WEIGHT] * (observed - previous)
-    capacity = times.shape[0]
-    append = False
-    residual = 0.0
-    if previous > 0.0:
-        residual = observed / previous - 1.0
-        while count > 0 and times[head] <= time_s - params[P_WINDOW_S]:
-            shifted = values[head] - shift
-            total -= shifted
-            total_sq -= shifted * shifted
-            head = (head + 1) % capacity
-            count -= 1
-        if count >= params[P_MIN_SAMPLES] and residual > 0.0:
-            mean_shifted = total / count
-            variance = max(total_sq / count - mean_shifted * mean_shifted, 0.0)
-            spread = max(math.sqrt(variance), params[P_MIN_STD])
-            if (residual - (shift + mean_shifted)) / spread >= params[P_THRESHOLD]:
-                scratch[S_HEAD], scratch[S_COUNT] = head, count
-                scratch[S_SHIFT], scratch[S_SUM], scratch[S_SUM_SQ] = shift, total, total_sq
-                scratch[S_BASELINE] = baseline
-                scratch[6] = math.nan
-                implied = max(observed, previous * (1.0 + residual))
-                scratch[7] = implied * (1.0 + params[P_HEADROOM])
-                return ANOMALOUS
-        if count == capacity:
-            return UNFOLLOWED  # (the window would grow: left to the policy)
-        if count == 0:
-            shift, total, total_sq = residual, 0.0, 0.0
-        append = True
-        shifted = residual - shift
-        total += shifted
-        total_sq += shifted * shifted
-    scratch[S_HEAD], scratch[S_COUNT] = head, count
-    scratch[S_SHIFT], scratch[S_SUM], scratch[S_SUM_SQ] = shift, total, total_sq
-    scratch[S_BASELINE] = baseline
-    scratch[6] = residual if append else math.nan
-    return KEPT
-
-
-@numba.njit(cache=True)
-def commit_reading(
-    times: FloatArray, values: FloatArray, state: FloatArray, time_s: float, scratch: FloatArray
-) -> None:
-    """Make the reading `score_reading` kept part of the detector's state."""
-    state[:6] = scratch[:6]
-    residual = scratch[6]
-    if residual == residual:
-        capacity = times.shape[0]
-        count = int(state[S_COUNT])
-        slot = (int(state[S_HEAD]) + count) % capacity
-        times[slot], values[slot] = time_s, residual
-        state[S_COUNT] = count + 1

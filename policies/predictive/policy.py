@@ -21,31 +21,13 @@ from policies.predictive.sizing import (
     Sizer,
     SizingConfig,
     clamp,
+    demand_band_renewal,
+    demand_band_top,
     recent_demand_rps,
+    window_in_history,
 )
 from sim.contract import Decision, Observation, PolicyContext
 from sim.control import Band, QuietSpan
-
-#: How far inside the highest rate a band's mean demand must stay: the engine sums the
-#: window's readings, the observation's history takes the mean from prefix sums,
-#: whose rounding over a long run (10^6 samples of rates up to 10^3 times the band's)
-#: stays below this share of it.
-DEMAND_MARGIN = 1e-6
-
-
-def demand_band_top(sizer: Sizer, replicas: int, headroom: float = 0.0) -> float:
-    """The most demand any reading of a window may show for the window's mean, times
-    1 + `headroom`, to size to at most `replicas` (`Sizer.highest_rate`, kept inside by
-    `DEMAND_MARGIN`)."""
-    return sizer.highest_rate(replicas) * (1.0 - DEMAND_MARGIN) / (1.0 + headroom)
-
-
-def window_in_history(observation: Observation, window_s: float) -> bool:
-    """Whether a demand window of `window_s` lies within what the observation's history
-    keeps (a band's mean demand is taken over the same samples: `Band.demand_window_s`;
-    tick times within a second of a whole number of intervals)."""
-    interval_s = observation.interval_s
-    return window_s + interval_s + 1.0 < observation.history.capacity * interval_s
 
 
 class ReactiveFloor:
@@ -111,12 +93,7 @@ class ReactiveFloor:
         since_s, held = peak
         if clamp(held, observation) != observation.desired:
             return None  # (the last floor held the count in force: no metric)
-        top = demand_band_top(sizer, held)
-        # a mean at or above this asks for no fewer than `held` (any rate above nothing
-        # asks for at least one replica; a held 0 is renewed by any mean it passes)
-        renew = 0.0
-        if held > 0:
-            renew = max(sizer.highest_rate(held - 1) * (1.0 + DEMAND_MARGIN), math.ulp(0.0))
+        top, renew = demand_band_top(sizer, held), demand_band_renewal(sizer, held)
         # the hold drops the count at a push at since + hold or later: a microsecond
         # earlier here, whatever the rounding of either sum
         keep_s = self.hold_s - 1e-6
@@ -179,7 +156,7 @@ class ReactiveFloor:
             if need > highest:
                 kept.append((times[k], need))
                 highest = need
-                carried = sizer.highest_rate(need) * (1.0 - DEMAND_MARGIN)
+                carried = demand_band_top(sizer, need)
         push = self._hold.push
         for time_s, need in reversed(kept):
             push(time_s, need, desired)

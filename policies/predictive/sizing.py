@@ -182,6 +182,35 @@ class Sizer:
         return math.exp(low * self._log_step)
 
 
+#: How far inside (or beyond) the edge of what a count carries a band's demand must
+#: stay: a rate's grid step rounds at the edge, and the engine adds the queue's drain
+#: rate as a product where the policy divides (a part in 10^6 covers both).
+DEMAND_MARGIN = 1e-6
+
+
+def demand_band_top(sizer: Sizer, replicas: int) -> float:
+    """The most demand that sizes to at most `replicas` (`Sizer.highest_rate`, kept
+    inside by `DEMAND_MARGIN`): a band's limit on the demand it watches."""
+    return sizer.highest_rate(replicas) * (1.0 - DEMAND_MARGIN)
+
+
+def demand_band_renewal(sizer: Sizer, replicas: int) -> float:
+    """The least demand that sizes to at least `replicas` (beyond `Sizer.highest_rate`
+    of one fewer by `DEMAND_MARGIN`; any demand above nothing asks for one replica, and
+    any at all for none): a band's demand that renews a hold of `replicas`."""
+    if replicas <= 0:
+        return 0.0
+    return max(sizer.highest_rate(replicas - 1) * (1.0 + DEMAND_MARGIN), math.ulp(0.0))
+
+
+def window_in_history(observation: Observation, window_s: float) -> bool:
+    """Whether a demand window of `window_s` lies within what the observation's history
+    keeps (a band's mean demand is taken over the same samples: `Band.demand_window_s`;
+    tick times within a second of a whole number of intervals)."""
+    interval_s = observation.interval_s
+    return window_s + interval_s + 1.0 < observation.history.capacity * interval_s
+
+
 class ScaleInHold:
     """Highest recommendation of the last `hold_s`: a scale-down stabilisation window.
 

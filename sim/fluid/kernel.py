@@ -36,7 +36,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.detector import ANOMALOUS, UNFOLLOWED, commit_reading, score_reading
+from sim.detector import ANOMALOUS, UNFOLLOWED
+from sim.fluid.detector_kernel import commit_reading, score_reading
 from sim.fluid.latency import (
     EXP_QUANTILES,
     HIST_BINS,
@@ -730,10 +731,10 @@ def advance_quiet(
 
     Each interval writes its series row and share as `advance` does; its reading's
     utilisation and ready replicas (what the control loop's history keeps) go to
-    `utilisation_at[i]` and `ready_at_t1[i]`, and with a finite B_DEMAND_HIGH or a
-    detector the
-    demand it watched (`window_demand`, before the queue) to `window_at[i]`, and its
-    queue to `queue_at[i]`. With a `band` watching a reading
+    `utilisation_at[i]` and `ready_at_t1[i]`, its queue to `queue_at[i]`, and when the
+    band watches demand (a window, a finite B_DEMAND_HIGH or a detector) the demand it
+    watched (`window_demand`, before the queue) to `window_at[i]`. With a `band`
+    watching a reading
     (`B_METRIC`; the demand is `demand_at[i]`, NaN where none was observed), the span
     ends at the first interval whose reading leaves it: outside [B_LOW, B_HIGH] (or
     [B_LOW, B_READY_HIGH] with B_READY replicas ready, or with ready x metric at

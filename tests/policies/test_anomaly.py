@@ -172,7 +172,7 @@ def test_zscore_running_sums_match_the_window_statistics(
         z = policy.detector.zscore(now, residual)
         if len(kept) >= 2:
             values = np.array([r for _, r in kept])
-            spread = max(float(values.std()), policy.min_residual_std)
+            spread = max(float(values.std()), policy.detector.min_std)
             assert z == pytest.approx((residual - values.mean()) / spread, rel=1e-7, abs=1e-7)
         else:
             assert z is None

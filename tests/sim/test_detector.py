@@ -9,13 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.detector import (
-    ANOMALOUS,
-    UNFOLLOWED,
-    ResidualDetector,
-    commit_reading,
-    score_reading,
-)
+from sim.detector import ANOMALOUS, UNFOLLOWED, ResidualDetector
+from sim.fluid.detector_kernel import commit_reading, score_reading
 
 demands = st.floats(0.0, 500.0)
 

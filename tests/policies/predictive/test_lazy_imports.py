@@ -9,8 +9,9 @@ from pathlib import Path
 
 #: Imported on every `planner` start, and by building any policy from the registry.
 ENTRY_MODULES = ("sim", "policies", "planner.cli", "policies.registry", "policies.predictive")
-#: Seconds each at import; only the code that fits, tunes, fans out or plots needs them.
-HEAVY = ("statsmodels", "optuna", "ray", "matplotlib")
+#: Seconds each at import; only the code that fits, tunes, fans out, plots or compiles
+#: (the fluid engine) needs them.
+HEAVY = ("statsmodels", "optuna", "ray", "matplotlib", "numba")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
