@@ -86,7 +86,7 @@ def default_workers(workload: Workload, runs: int) -> int:
 def busy_cores() -> int | None:
     """Cores other work keeps busy: the 1-minute load average, rounded, but no more
     than the other processes runnable now where the system says (Linux), the most of
-    a few samples over 50 ms. The average lags: for a minute after a run ends it still
+    a few samples over 40 ms. The average lags: for a minute after a run ends it still
     counts it (a what-if started right after another read 0.6 and ran on one worker,
     8.7 s instead of 6.0). None without a load average."""
     try:
