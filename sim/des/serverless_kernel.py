@@ -59,19 +59,19 @@ STOP_DONE, STOP_ROOM, STOP_COLD = 0, 1, 2
 _SERVED, _DROPPED = 1, 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _before(heap: np.ndarray, i: int, j: int) -> bool:
     """Whether heap row i orders before row j: by time, then sequence number."""
     return heap[i, 0] < heap[j, 0] or (heap[i, 0] == heap[j, 0] and heap[i, 1] < heap[j, 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _swap(heap: np.ndarray, i: int, j: int) -> None:
     for c in range(5):
         heap[i, c], heap[j, c] = heap[j, c], heap[i, c]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def heap_push(
     heap: np.ndarray, size: int, time_s: float, seq: int, kind: int, instance: int, request: int
 ) -> int:
@@ -91,7 +91,7 @@ def heap_push(
     return size + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def heap_pop(heap: np.ndarray, size: int) -> int:
     """Remove the first entry (read it before); return the new size."""
     size -= 1
@@ -113,7 +113,7 @@ def heap_pop(heap: np.ndarray, size: int) -> int:
     return size
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def admit(
     first: int,
     stop: int,

@@ -31,7 +31,7 @@ from sim.detector import (
 )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def score_reading(
     times: FloatArray,
     values: FloatArray,
@@ -88,7 +88,7 @@ def score_reading(
     return KEPT
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def commit_reading(
     times: FloatArray, values: FloatArray, state: FloatArray, time_s: float, scratch: FloatArray
 ) -> None:

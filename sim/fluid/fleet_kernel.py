@@ -19,7 +19,7 @@ from sim.workload.model import FloatArray
 _SEQ_SPAN = np.int64(1) << np.int64(40)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def waiting_order(
     loaded: np.ndarray,
     node_up_s: FloatArray,
@@ -56,7 +56,7 @@ def waiting_order(
     return n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def removal_keys(
     node_up_s: FloatArray,
     ready_at: FloatArray,
@@ -75,7 +75,7 @@ def removal_keys(
         keys[r] = stage * _SEQ_SPAN - node_seq[r]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def ready_pending(
     ready_at: FloatArray, until: FloatArray, desired: int, now: float
 ) -> tuple[int, int]:
@@ -92,7 +92,7 @@ def ready_pending(
     return ready, pending
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def record_drain(
     ready_at: FloatArray,
     until: FloatArray,

@@ -120,12 +120,15 @@ LOCAL_OVERLOAD_SDS = 5.0
 HALFIN_WHITT_FROM = 400  # slots above which Erlang C uses its Halfin-Whitt limit
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def erlang_c_fast(slots: int, offered: float) -> float:
     """Erlang C, 0 when the Halfin-Whitt margin (c - a) / sqrt(a) exceeds 8 (C < 1e-14).
 
     Otherwise the series 1/B = sum_j prod_{i<j} (c - i) / a, stopped once it settles:
     O(c - a + a few sqrt(c)) terms, cheap enough to evaluate every simulated second.
+    The terms are taken four at a time from one running product (their ratios and
+    partial products do not wait on it): summed one by one, each term waited on the
+    multiply before it, and this series was 30 % of a long replay's compiled time.
     """
     if slots <= 0 or offered >= slots:
         return 1.0
@@ -140,11 +143,32 @@ def erlang_c_fast(slots: int, offered: float) -> float:
         cdf = 0.5 * (1.0 + math.erf(beta / math.sqrt(2.0)))
         pdf = math.exp(-0.5 * beta * beta) / math.sqrt(2.0 * math.pi)
         return 1.0 / (1.0 + beta * cdf / pdf)
+    per_offered = 1.0 / offered
     total = 1.0
     term = 1.0
-    for j in range(slots):
-        term *= (slots - j) / offered
+    left = float(slots)  # c - j for the next term j + 1
+    settled = False
+    while left >= 4.0:
+        r0 = left * per_offered
+        r1 = (left - 1.0) * per_offered
+        r2 = (left - 2.0) * per_offered
+        r3 = (left - 3.0) * per_offered
+        r01 = r0 * r1
+        t0 = term * r0
+        t1 = term * r01
+        t2 = t1 * r2
+        term = term * (r01 * (r2 * r3))
+        total += (t0 + t1) + (t2 + term)
+        left -= 4.0
+        if total > 1e15:
+            return 0.0
+        if term < 1e-13 * total:  # past the peak the block's last term is its least
+            settled = True
+            break
+    while not settled and left >= 1.0:
+        term *= left * per_offered
         total += term
+        left -= 1.0
         if total > 1e15:
             return 0.0
         if term < 1e-13 * total:
@@ -154,7 +178,7 @@ def erlang_c_fast(slots: int, offered: float) -> float:
     return blocking / (1.0 - rho * (1.0 - blocking))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def strata_means(strata: FloatArray) -> tuple[float, float]:
     """(base, slope) of the mean service time: sums of weight x base and weight x slope."""
     mean_base = 0.0
@@ -165,7 +189,7 @@ def strata_means(strata: FloatArray) -> tuple[float, float]:
     return mean_base, mean_slope
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _hold(
     m: float, s_at: int, d: float, done_ring: FloatArray, done_busy_ring: FloatArray
 ) -> tuple[float, float]:
@@ -199,7 +223,7 @@ def _hold(
     return busy, joined
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def occupy(
     mass: float,
     cohort: int,
@@ -240,7 +264,7 @@ def occupy(
     return busy, joined
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def advance(
     t0: int,
     t1: int,
@@ -653,7 +677,7 @@ MISSING_LEAVE, MISSING_CHECK, MISSING_HOLD = range(3)
 BAND_NONE, BAND_UTILISATION, BAND_DEMAND, BAND_DEMAND_PER_READY, BAND_BUSY = range(5)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def window_demand(
     i: int, bounds: NDArray[np.int64], demand_at: FloatArray, window_s: float
 ) -> float:
@@ -677,7 +701,7 @@ def window_demand(
     return total / count if count > 0 else math.nan
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def advance_quiet(
     first: int,
     last: int,

@@ -27,14 +27,14 @@ EXP_POINTS = 4
 EXP_QUANTILES = np.array([-math.log(1.0 - (i + 0.5) / EXP_POINTS) for i in range(EXP_POINTS)])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _scale(latency_s: float) -> float:
     """Monotone piecewise-linear log2: exponent + (mantissa - 1), exact at powers of two."""
     mantissa, exponent = math.frexp(latency_s)  # latency = mantissa x 2^exponent, m in [0.5, 1)
     return exponent - 1 + (2.0 * mantissa - 1.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _unscale(value: float) -> float:
     whole = math.floor(value)
     return 2.0**whole * (1.0 + (value - whole))
@@ -47,7 +47,7 @@ def hist_edges_s() -> FloatArray:
     return np.asarray(2.0**whole * (1.0 + (steps - whole)), dtype=np.float64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _hist_bin(latency_s: float) -> int:
     if latency_s <= 0.0:
         return 0
@@ -59,7 +59,7 @@ def _hist_bin(latency_s: float) -> int:
     return idx
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def hist_quantile(hist: FloatArray, q: float) -> float:
     """The q-quantile of a latency histogram (linear in the bin's scale); NaN if empty."""
     total = 0.0
@@ -78,7 +78,7 @@ def hist_quantile(hist: FloatArray, q: float) -> float:
     return _unscale(float(HIST_LOG2_MIN + HIST_BINS // HIST_BINS_PER_OCTAVE))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def record(
     mass: float,
     wait_s: float,
@@ -94,7 +94,7 @@ def record(
     return record_mixture(mass, wait_s, c_wait, theta, step, strata, slo_s, ihist, exp_q, True)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def record_mixture(
     mass: float,
     wait_s: float,
@@ -130,7 +130,7 @@ def record_mixture(
     return attained, lat_sum
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def record_requests(
     mass: float,
     wait_s: float,

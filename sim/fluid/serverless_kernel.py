@@ -75,7 +75,7 @@ def cold_ring_len(cold_s: float) -> int:
     return math.ceil(cold_s) + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def sv_second(
     s: int,
     offered: float,
@@ -170,7 +170,7 @@ def sv_second(
     return admitted
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def sv_advance(
     t0: int,
     t1: int,

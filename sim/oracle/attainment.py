@@ -20,7 +20,7 @@ from sim.fluid.kernel import erlang_c_fast, strata_means
 from sim.workload.model import FloatArray
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def level_attainment(
     lam_rps: float,
     replicas: int,
@@ -56,7 +56,7 @@ def level_attainment(
     return met
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def attainment_table(
     lam_rps: FloatArray,
     block_of: np.ndarray,
@@ -95,7 +95,7 @@ def attainment_table(
     return table
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def stable_levels(
     lam_rps: FloatArray,
     block_of: np.ndarray,
@@ -114,7 +114,7 @@ def stable_levels(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def first_stable(
     lam_rps: float,
     replicas_of_level: np.ndarray,
@@ -139,7 +139,7 @@ def first_stable(
     return replicas_of_level.shape[0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def batch_fill(
     lam_rps: float,
     replicas: int,

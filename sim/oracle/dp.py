@@ -32,7 +32,7 @@ import numpy as np
 INF = 1e300
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def interval_outcome(
     count: float,
     length_s: float,
@@ -99,14 +99,14 @@ def interval_outcome(
 # call (three arrays passed, reference counts each way) took 80-90 % of a pass. The
 # three callers write the test out: one inlined helper doing both (the arrays still
 # passed) made the 8-week solve 1.55x slower (2.86 -> 4.4 s).
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _no_queue(count: float, length_s: float, backlog: float, throughput: float) -> bool:
     """Whether `interval_outcome` is `count x stationary` with nothing carried (its
     first case, the same tests and arithmetic)."""
     return backlog <= 0.0 and length_s > 0.0 and throughput > 0.0 and count / length_s < throughput
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def interpolate(values: np.ndarray, row: int, grid: np.ndarray, backlog: float) -> float:
     """values[row] (one value per backlog point) at `backlog`, linear between grid
     points (the grid is 0, then geometric from grid[1]); held flat beyond the last."""
@@ -127,7 +127,7 @@ def interpolate(values: np.ndarray, row: int, grid: np.ndarray, backlog: float) 
     return left + w * (right - left)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def follow_path(path: np.ndarray, model: tuple, out: np.ndarray, need: float) -> tuple[float, bool]:
     """Requests attained along a level path under the backlog model (no grid rounding).
 
@@ -192,7 +192,7 @@ def interval_attainment(path: np.ndarray, model: tuple) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _stage(
     t: int,
     value_next: np.ndarray,
@@ -269,7 +269,7 @@ def _stage(
                 got[i, b] = stage_got[run_j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def backward(
     costs: tuple,
     model: tuple,
@@ -308,7 +308,7 @@ def backward(
     return value_next, got_next
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def extract(
     first: int,
     last: int,
@@ -362,7 +362,7 @@ def extract(
     return previous, backlog
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def schedule_cost(
     price_per_interval: float, switch_cost: float, level_nodes: np.ndarray, path: np.ndarray
 ) -> float:
@@ -378,7 +378,7 @@ def schedule_cost(
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def constant_costs(
     price_per_interval: float,
     switch_cost: float,
