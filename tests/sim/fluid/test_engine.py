@@ -7,6 +7,8 @@ from functools import partial
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.capacity.pools import GpuNodePool
 from sim.capacity.queueing import attainment as mmc_attainment
@@ -19,7 +21,7 @@ from sim.fluid import FluidEngine
 from sim.fluid import serverless_kernel as V
 from sim.fluid.engine import drain_s
 from sim.fluid.fleet import Fleet
-from sim.fluid.kernel import erlang_c_fast
+from sim.fluid.kernel import HALFIN_WHITT_FROM, erlang_c_fast
 from sim.fluid.latency import HIST_BINS
 from sim.replay import FixedPolicy
 from sim.result import RunResult
@@ -170,6 +172,23 @@ def test_out_of_bounds_decisions_are_clamped_and_noted(
 def test_fast_erlang_c_matches_the_closed_form(slots: int, offered: float) -> None:
     # exact series below 400 slots, Halfin-Whitt above (within a few percent)
     assert erlang_c_fast(slots, offered) == pytest.approx(erlang_c(slots, offered), rel=0.03)
+
+
+@given(
+    slots=st.integers(min_value=1, max_value=HALFIN_WHITT_FROM),
+    rho=st.floats(min_value=0.05, max_value=0.9999),
+)
+@settings(max_examples=400, deadline=None)
+def test_fast_erlang_c_series_is_exact_up_to_rounding(slots: int, rho: float) -> None:
+    # the series taken four terms a step (and the one-by-one tail below four) is the
+    # closed form's value to the series' stopping tolerance, or 0 where C < 1e-14
+    offered = rho * slots
+    exact = erlang_c(slots, offered)
+    fast = erlang_c_fast(slots, offered)
+    if fast == 0.0:
+        assert exact < 1e-12
+    else:
+        assert fast == pytest.approx(exact, rel=1e-11, abs=1e-15)
 
 
 def test_stationary_attainment_matches_mmc() -> None:
