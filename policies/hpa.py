@@ -48,6 +48,9 @@ SCALE_DOWN = "ScaleDown"
 _QUANTUM_EPS = 1e-9
 #: Formatted reasons an `HpaPolicy` keeps for reuse (cleared when full).
 _REASONS_KEPT = 4096
+#: `Recommendation(...)` without the NamedTuple's Python-level `__new__` (a band's span
+#: records up to a window of readings)
+_new_recommendation = tuple.__new__
 
 
 class ReplicaCalculation(NamedTuple):
@@ -351,10 +354,9 @@ class HpaPolicy:
         values = span_values(self.metric, span, start)
         for time_s, value, ready in zip(times[start:], values, span.ready[start:], strict=True):
             units = math.floor(value * scale + _QUANTUM_EPS)
-            if units >= lowest:  # (above the tolerance only where the recount keeps it)
-                kept.append(Recommendation(time_s, current))
-            else:
-                kept.append(Recommendation(time_s, math.ceil(units / target * ready)))
+            # (above the tolerance only where the recount keeps it)
+            replicas = current if units >= lowest else math.ceil(units / target * ready)
+            kept.append(_new_recommendation(Recommendation, (time_s, replicas)))
         ups, downs = state.up_events, state.down_events
         if ups or downs:
             ups, downs = record_scale_event(

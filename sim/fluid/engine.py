@@ -30,6 +30,7 @@ from sim.fluid import kernel as K
 from sim.fluid import latency as L
 from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
+from sim.fluid.fleet_kernel import drain_s
 from sim.fluid.inputs import SecondInputs, dispersion, per_second_arrivals, service_strata
 from sim.fluid.prepared import Prepared, Sampled, Timeline, cached, prepare, timeline
 from sim.fluid.serverless import ServerlessFluid, ServerlessRun
@@ -181,31 +182,6 @@ class FluidEngine:
             trace = to_requests(workload, stream(seed, "workload"))
             return trace, per_second_arrivals(trace)
         return workload, per_second_arrivals(workload, rng)
-
-
-def drain_s(in_service: float, ready: int, done_ring: FloatArray, now: int) -> float:
-    """Expected time a replica drained now keeps serving (its node stays billed).
-
-    The SimPy engine removes idle replicas first, then the least busy ones, which
-    finish their requests. With least-loaded routing the replicas hold about
-    `in_service / ready` requests each; the least busy holds the floor of it (none:
-    idle, no drain). Its requests' remaining times follow the pool's scheduled
-    completions (`done_ring`), so the drain is the median of the largest of them:
-    the first second by which a share 0.5^(1 / b) of the pool's requests is done.
-    """
-    if ready <= 0 or in_service <= 0.0:
-        return 0.0
-    held = math.floor(in_service / ready)
-    if held <= 0:
-        return 0.0
-    target = in_service * 0.5 ** (1.0 / held)
-    d_len = done_ring.shape[0]
-    done = 0.0
-    for ahead in range(d_len):
-        done += done_ring[(now + ahead) % d_len]
-        if done >= target:
-            return float(ahead) + 0.5
-    return float(d_len)
 
 
 def startup_attainment(scenario: Scenario, workload: Workload, intervals: int) -> FloatArray:
@@ -507,7 +483,7 @@ class _InstanceRun:
             full=int(np.searchsorted(ends, self.duration, "left")),
             utilisation=np.full(self.n_intervals, np.nan),
             ready=np.zeros(self.n_intervals, dtype=np.int64),
-            demand=np.array([_nan_for_none(demand) for demand in self.demands]),
+            demand=np.array(self.demands, dtype=np.float64),  # None: NaN
             window=np.full(self.n_intervals, np.nan),
             queue=np.zeros(self.n_intervals, dtype=np.int64),
             no_detector=(np.zeros(1), np.zeros(1), np.zeros(6), np.zeros(6), np.zeros(8)),

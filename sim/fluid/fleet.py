@@ -107,6 +107,7 @@ class Fleet:
         self.rng = rng
         self._prov = provisioning
         self._spec_state: dict[str, object] | None = None  # before the loads drawn ahead
+        self._drawn_ahead = 0  # how many loads were drawn ahead
         self._launches = 0
         self.node_seq = np.zeros(pool.nodes_for(pool.max_replicas), dtype=np.int64)
         self._loaded = np.zeros(pool.max_replicas, dtype=np.bool_)  # load drawn for good
@@ -190,10 +191,18 @@ class Fleet:
         prov = self._prov
         if prov is None:
             return
+        due = self._waiting(now)
         if self._spec_state is not None:
+            if due == self._drawn_ahead:
+                # every load drawn ahead is due: undoing and drawing them again, in the
+                # same order from the same state, would give the same loads (most
+                # changes come long after the last, with every node up)
+                self._loaded[self._order[:due]] = True
+                self._spec_state = None
+                return
             prov.bit_generator.state = self._spec_state
             self._spec_state = None
-        self._draw_loads(self._waiting(now), final=True)
+        self._draw_loads(due, final=True)
 
     def _draw_ahead(self) -> None:
         """Draw the loads of nodes still booting (the kernel needs their ready times)."""
@@ -203,6 +212,7 @@ class Fleet:
         waiting = self._waiting(math.inf)
         if waiting:  # else nothing is drawn ahead, and nothing needs undoing
             self._spec_state = dict(prov.bit_generator.state)
+            self._drawn_ahead = waiting
             self._draw_loads(waiting, final=False)
 
     def _waiting(self, up_by: float) -> int:
@@ -334,8 +344,13 @@ class Fleet:
         self._place(filled, desired, now, instant)
 
     def _close(self, node: int, end_s: float) -> None:
-        launch = float(self.node_launch_s[node])
-        price = float(self.node_usd_per_s[node])
+        self._close_node(
+            float(self.node_launch_s[node]), float(self.node_usd_per_s[node]),
+            bool(self.node_spot[node]), end_s,
+        )  # fmt: skip
+
+    def _close_node(self, launch: float, price: float, spot: bool, end_s: float) -> None:
+        """Bill a node launched at `launch` at `price` a second until `end_s`."""
         life = max(end_s - launch, 0.0)
         self.closed_usd += price * max(life, self.billing_min_s)
         self.closed_node_s += life
@@ -343,7 +358,7 @@ class Fleet:
         self._open_usd_launch -= price * launch
         self._open_nodes -= 1
         self._open_launch_sum -= launch
-        self._spot_nodes -= bool(self.node_spot[node])
+        self._spot_nodes -= spot
         self.closed_billed_s += max(life, self.billing_min_s)
 
     def _remove(self, desired: int, now: float, drain_s: float) -> None:
@@ -351,15 +366,18 @@ class Fleet:
         if per_node == 1 and self._prov is not None:
             self._to_top(self._removal_order(now, old - desired))
         self._record_drain(desired, now, drain_s)
-        first_node = self._nodes(desired)
+        first_node, last_node = self._nodes(desired), self._nodes(old)
         # whether each removed node's replicas include a ready one, from its first on
         ready = (self.ready_at[first_node * per_node : old] <= now).tolist()
-        for node in range(first_node, self._nodes(old)):
+        removed = slice(first_node, last_node)
+        launches = self.node_launch_s[removed].tolist()
+        prices = self.node_usd_per_s[removed].tolist()
+        spots = self.node_spot[removed].tolist()
+        for i in range(last_node - first_node):
             # a node whose replicas serve drains (billed until its requests end), as
             # the SimPy engine drains busy replicas; a pending one is cancelled at once
-            offset = (node - first_node) * per_node
-            serving = any(ready[offset : offset + per_node])
-            self._close(node, now + (drain_s if serving else 0.0))
+            serving = any(ready[i * per_node : (i + 1) * per_node])
+            self._close_node(launches[i], prices[i], spots[i], now + (drain_s if serving else 0.0))
             if self._warm_pool_size > 0:
                 # instances return to the warm pool on scale-in (ASG ReuseOnScaleIn)
                 self.warm_pool = min(self.warm_pool + 1, self._warm_pool_size)

@@ -10,6 +10,8 @@ Python, in the order the DES makes them (`Fleet`'s docstring).
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -122,3 +124,30 @@ def record_drain(
     slot = int(np.argmax(drain_end))
     drain_end[slot] = max(drain_end[slot], end)
     drain_replicas[slot] += count
+
+
+@numba.njit(cache=True, error_model="numpy")
+def drain_s(in_service: float, ready: int, done_ring: FloatArray, now: int) -> float:
+    """Expected time a replica drained now keeps serving (its node stays billed).
+
+    The SimPy engine removes idle replicas first, then the least busy ones, which
+    finish their requests. With least-loaded routing the replicas hold about
+    `in_service / ready` requests each; the least busy holds the floor of it (none:
+    idle, no drain). Its requests' remaining times follow the pool's scheduled
+    completions (`done_ring`), so the drain is the median of the largest of them:
+    the first second by which a share 0.5^(1 / b) of the pool's requests is done.
+    Compiled: a scale-in reads it, and it walks the ring a second at a time.
+    """
+    if ready <= 0 or in_service <= 0.0:
+        return 0.0
+    held = math.floor(in_service / ready)
+    if held <= 0:
+        return 0.0
+    target = in_service * 0.5 ** (1.0 / held)
+    d_len = done_ring.shape[0]
+    done = 0.0
+    for ahead in range(d_len):
+        done += done_ring[(now + ahead) % d_len]
+        if done >= target:
+            return float(ahead) + 0.5
+    return float(d_len)
