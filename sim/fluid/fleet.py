@@ -188,20 +188,18 @@ class Fleet:
     def _settle_loads(self, now: float) -> None:
         """Before a launch at `now`: undo the loads drawn ahead, then draw for good
         those of nodes up by `now` (the DES drew them before this launch)."""
-        prov = self._prov
-        if prov is None:
-            return
+        prov, drawn_from = self._prov, self._spec_state
+        if prov is None or drawn_from is None:
+            return  # every change ends drawing ahead: no state kept, no load waits
+        self._spec_state = None
         due = self._waiting(now)
-        if self._spec_state is not None:
-            if due == self._drawn_ahead:
-                # every load drawn ahead is due: undoing and drawing them again, in the
-                # same order from the same state, would give the same loads (most
-                # changes come long after the last, with every node up)
-                self._loaded[self._order[:due]] = True
-                self._spec_state = None
-                return
-            prov.bit_generator.state = self._spec_state
-            self._spec_state = None
+        if due == self._drawn_ahead:
+            # every load drawn ahead is due: undoing and drawing them again, in the
+            # same order from the same state, would give the same loads (most changes
+            # come long after the last, with every node up)
+            self._loaded[self._order[:due]] = True
+            return
+        prov.bit_generator.state = drawn_from
         self._draw_loads(due, final=True)
 
     def _draw_ahead(self) -> None:
@@ -400,9 +398,11 @@ class Fleet:
         booting, then pending while loading, then serving; newest first within each
         (the DES drains the least busy of the serving ones, which the fluid does not
         track)."""
-        d, keys = self.desired, self._order
-        FK.removal_keys(self.node_up_s, self.ready_at, self.node_seq, d, float(now), keys)
-        return np.argsort(keys[:d])[:count].tolist()
+        order = self._order
+        FK.removal_order(
+            self.node_up_s, self.ready_at, self.node_seq, self.desired, float(now), count, order
+        )
+        return order[:count].tolist()
 
     def _to_top(self, chosen: list[int]) -> None:
         """Move replicas `chosen` (one per node) to the highest indices, keeping the

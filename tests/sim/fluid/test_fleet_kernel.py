@@ -57,10 +57,10 @@ def test_removal_order_is_booting_then_loading_then_serving_newest_first(case: i
     up, ready_at = a["node_up_s"][:desired], a["ready_at"][:desired]
     stage = np.where(up > now, 0, np.where(ready_at > now, 1, 2))
     expected = np.lexsort((-seq, stage)).tolist()
-    keys = np.zeros(len(a["loaded"]), dtype=np.int64)
-    FK.removal_keys(a["node_up_s"], a["ready_at"], a["node_seq"], desired, now, keys)
-    assert len(set(keys[:desired].tolist())) == desired
-    assert np.argsort(keys[:desired]).tolist() == expected
+    out = np.full(len(a["loaded"]), -1, dtype=np.int64)
+    for count in sorted({0, min(1, desired), desired // 2, desired}):
+        FK.removal_order(a["node_up_s"], a["ready_at"], a["node_seq"], desired, now, count, out)
+        assert out[:count].tolist() == expected[:count]
 
 
 @pytest.mark.parametrize("case", CASES)
