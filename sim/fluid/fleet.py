@@ -186,17 +186,18 @@ class Fleet:
 
     # -- the DES's draw order (with `provisioning`) -------------------------------
     def _settle_loads(self, now: float) -> None:
-        """Before a launch at `now`: undo the loads drawn ahead, then draw for good
-        those of nodes up by `now` (the DES drew them before this launch)."""
+        """Before a change at `now`: the loads of nodes up by `now` are drawn for good
+        (the DES drew them before this launch); those drawn ahead for nodes still
+        booting are undone (`_draw_ahead` draws them again after the change)."""
         prov, drawn_from = self._prov, self._spec_state
         if prov is None or drawn_from is None:
             return  # every change ends drawing ahead: no state kept, no load waits
         self._spec_state = None
         due = self._waiting(now)
         if due == self._drawn_ahead:
-            # every load drawn ahead is due: undoing and drawing them again, in the
-            # same order from the same state, would give the same loads (most changes
-            # come long after the last, with every node up)
+            # every load drawn ahead is due (each node has come up since): undoing and
+            # drawing them again, in the same order from the same state, would give
+            # the same loads and leave the generator where it is
             self._loaded[self._order[:due]] = True
             return
         prov.bit_generator.state = drawn_from
