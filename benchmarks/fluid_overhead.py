@@ -52,7 +52,7 @@ from sim.contract import Policy
 from sim.control import ControlLoop
 from sim.engine import make_context
 from sim.fluid import FluidEngine
-from sim.fluid import kernel as K
+from sim.fluid import quiet_kernel as Q
 from sim.fluid.serverless import ServerlessRun
 from sim.replay import AskedEveryTick, FixedPolicy
 from sim.scenario import Scenario
@@ -95,7 +95,7 @@ def timed_run(
 
     # a quiet span (a fixed capacity, a schedule) runs its intervals in one compiled
     # call instead (`kernel.advance_quiet`): timed the same way
-    quiet = K.advance_quiet
+    quiet = Q.advance_quiet
 
     def timed_quiet(*args: Any) -> Any:
         began = call_clock()
@@ -105,7 +105,7 @@ def timed_run(
 
     if time_kernel:
         run._kernel = timed
-        K.advance_quiet = timed_quiet  # type: ignore[assignment]
+        Q.advance_quiet = timed_quiet  # type: ignore[assignment]
     if changes is not None:
         set_desired = run.fleet.set_desired
 
@@ -123,7 +123,7 @@ def timed_run(
     try:
         run.simulate(loop, 0)
     finally:
-        K.advance_quiet = quiet
+        Q.advance_quiet = quiet
     return run_clock() - started, spent[0]
 
 

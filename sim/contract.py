@@ -48,7 +48,7 @@ class MetricHistory:
     integers and a reference. A windowed demand sum adds the window's samples,
     oldest first (O(samples in the window): policies ask for windows a few samples
     wide), the order in which the fluid engine's quiet spans add them, so both agree
-    bit for bit (`sim.fluid.kernel.window_demand`).
+    bit for bit (`sim.fluid.quiet_kernel.window_demand`).
 
     Args:
         capacity: Samples kept (older ones fall out).

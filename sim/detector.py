@@ -10,7 +10,7 @@ out of the window, so a surge keeps its z-score while it lasts.
 The window lives in arrays with its running sums (kept about the window's first
 value so that they stay small: O(1) a reading), so that compiled code can advance
 the same detector over readings a policy is not asked at (`Band.detector`,
-`sim.fluid.kernel.advance_quiet`): `sim.fluid.detector_kernel.score_reading` is
+`sim.fluid.quiet_kernel.advance_quiet`): `sim.fluid.detector_kernel.score_reading` is
 `ResidualDetector.follow` and `score` with the same floats in the same order. This
 module loads no compiler: the control loop and the policies import it.
 """

@@ -28,6 +28,7 @@ from sim.engine import make_context
 from sim.errors import ScenarioError
 from sim.fluid import kernel as K
 from sim.fluid import latency as L
+from sim.fluid import quiet_kernel as Q
 from sim.fluid import serverless_kernel as V
 from sim.fluid.fleet import Fleet
 from sim.fluid.fleet_kernel import drain_s
@@ -48,13 +49,13 @@ def _nan_for_none(value: float | None) -> float:
 
 #: `Band.metric` as the kernel's code
 _BAND_METRICS = {
-    "utilisation": K.BAND_UTILISATION,
-    "demand": K.BAND_DEMAND,
-    "demand_per_ready": K.BAND_DEMAND_PER_READY,
-    "busy": K.BAND_BUSY,
+    "utilisation": Q.BAND_UTILISATION,
+    "demand": Q.BAND_DEMAND,
+    "demand_per_ready": Q.BAND_DEMAND_PER_READY,
+    "busy": Q.BAND_BUSY,
 }
 #: `Band.missing_demand` as the kernel's code
-_MISSING = {"leave": K.MISSING_LEAVE, "check": K.MISSING_CHECK, "hold": K.MISSING_HOLD}
+_MISSING = {"leave": Q.MISSING_LEAVE, "check": Q.MISSING_CHECK, "hold": Q.MISSING_HOLD}
 
 
 @dataclass(frozen=True)
@@ -409,7 +410,7 @@ class _InstanceRun:
             return None
         packed = arrays.band
         if band is None:
-            packed[K.B_METRIC] = K.BAND_NONE
+            packed[Q.B_METRIC] = Q.BAND_NONE
         else:
             packed[:] = (
                 _BAND_METRICS[band.metric], band.low, band.high, band.renew_s, band.hold_low,
@@ -426,7 +427,7 @@ class _InstanceRun:
         else:
             detector.export()
             det = (detector.times, detector.values, detector.state, detector.params, arrays.scratch)
-        utilisation, queue_len, ready, pending, p95, quiet, left = K.advance_quiet(
+        utilisation, queue_len, ready, pending, p95, quiet, left = Q.advance_quiet(
             first, last, arrays.bounds, self.fleet.desired, arrays.utilisation, arrays.ready,
             arrays.demand, packed, arrays.window, arrays.queue, *det, *self._args,
         )  # fmt: skip
@@ -488,7 +489,7 @@ class _InstanceRun:
             queue=np.zeros(self.n_intervals, dtype=np.int64),
             no_detector=(np.zeros(1), np.zeros(1), np.zeros(6), np.zeros(6), np.zeros(8)),
             scratch=np.zeros(8),
-            band=np.zeros(K.N_BAND),
+            band=np.zeros(Q.N_BAND),
         )
         return self._quiet
 
@@ -614,11 +615,11 @@ class _QuietArrays:
         ready: Each interval's reading of ready replicas, written by the kernel.
         demand: Each interval's observed demand (NaN: none observed).
         window: The demand a band watched at each quiet interval (its mean over the
-            band's window: `kernel.window_demand`), written by the kernel.
+            band's window: `quiet_kernel.window_demand`), written by the kernel.
         queue: Each interval's reading of the queue, written by the kernel.
         no_detector: The kernel's detector arrays when a band has no detector.
         scratch: The kernel's scratch for a band's detector (`score_reading`).
-        band: The kernel's copy of a span's `Band` (`kernel.B_*`).
+        band: The kernel's copy of a span's `Band` (`quiet_kernel.B_*`).
     """
 
     bounds: np.ndarray

@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from sim.fluid.kernel import erlang_c_fast, strata_means
+from sim.fluid.slots import erlang_c_fast, strata_means
 from sim.workload.model import FloatArray
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.contract import MetricHistory, MetricSample, window_demand_rps
-from sim.fluid.kernel import window_demand
+from sim.fluid.quiet_kernel import window_demand
 
 demands = st.one_of(st.none(), st.just(math.nan), st.floats(0.0, 1e4))
 

@@ -21,8 +21,8 @@ from sim.fluid import FluidEngine
 from sim.fluid import serverless_kernel as V
 from sim.fluid.engine import drain_s
 from sim.fluid.fleet import Fleet
-from sim.fluid.kernel import HALFIN_WHITT_FROM, erlang_c_fast
 from sim.fluid.latency import HIST_BINS
+from sim.fluid.slots import HALFIN_WHITT_FROM, erlang_c_fast
 from sim.replay import FixedPolicy
 from sim.result import RunResult
 from sim.scenario import Scenario

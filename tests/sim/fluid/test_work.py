@@ -7,7 +7,7 @@ import pytest
 
 from sim.capacity.service import ExponentialService, TokenService
 from sim.engine import token_profile
-from sim.fluid.kernel import occupy
+from sim.fluid.slots import occupy
 from sim.fluid.work import cohort_work
 from sim.workload.model import RequestTrace
 
