@@ -35,7 +35,8 @@ The optional steps (floors, blend, margin, a ladder above a verified plan, the
 descents) stop once `REFINE_TICKS` decision intervals have been replayed
 (`DES_REFINE_TICKS` in the SimPy engine) and the last two replays no longer cut the
 bill by `MIN_GAIN`: a budget in simulated intervals, so the same inputs give the same
-oracle on any machine.
+oracle on any machine (`planner.oracle_replays`: the replays and their budget;
+`planner.oracle_bounds`: the lower bound and the bill floor).
 
 An engine never sees the future: it replays a plain `SchedulePolicy`.
 """
@@ -50,8 +51,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from planner.json_values import json_safe
+from planner.oracle_bounds import (
+    best_share_without_queueing,
+    provisioning_quantile_s,
+    replica_usd_per_s,
+    requests_bill_floor,
+    work_lower_bound,
+)
+from planner.oracle_replays import Verifier, realised_arrivals
 from planner.oracle_search import (
-    MIN_GAIN,
     RATE_REPLAYS,
     descents,
     plan_ticks,
@@ -62,11 +70,9 @@ from sim.oracle.descent import Verified
 from sim.replay import FixedPolicy, SchedulePolicy
 from sim.result import RunResult
 from sim.scenario import Scenario
-from sim.workload.model import FloatArray, Workload
+from sim.workload.model import Workload
 
 if TYPE_CHECKING:
-    from sim.capacity.pools import InstancePool
-    from sim.fluid.checkpoint import ScheduleReplays
     from sim.oracle import OracleResult
     from sim.oracle.problem import Problem
 
@@ -76,27 +82,6 @@ if TYPE_CHECKING:
 MAX_BACKLOG_PLAN_S = 60.0
 #: Replays of model plans while searching the target the model should plan for.
 MODEL_REPLAYS = 5
-#: Decision intervals from which a fluid replay resumes from checkpoints of earlier
-#: ones (`_Verifier.replay_plan`); shorter runs replay from the start (a checkpoint
-#: costs about as much as a few intervals).
-RESUME_MIN_TICKS = 2_000
-#: Replayed decision intervals after which the optional refinements (floors, blend,
-#: margin, the ladder above a verified plan, the descents) stop: on long horizons one
-#: replay takes seconds, and a verified plan is already there. About 2.5 replays of
-#: 14 days at 15 s in the fluid engine, 8 of 4 days, thousands of 15 minutes.
-#: Counted in intervals, not seconds, so that the plan does not depend on the machine
-#: or its load (a retraining run on the same data must find the same oracle).
-REFINE_TICKS = 200_000
-#: The same for the SimPy engine, whose interval costs about 25 times a fluid one
-#: (one per request): 33 replays of the conv hour at 12 req/s, 133 of 15 minutes.
-DES_REFINE_TICKS = 8_000
-#: Past the budget, refinements go on while one of the last `GAIN_WINDOW` replays cut
-#: the bill by `MIN_GAIN`, up to `REFINE_EXTENSION` times the budget: the four-day
-#: retraining window's descent cuts 0.2-0.9 % on most replays for 19 of them (at a
-#: flat 200,000 it cost 1.9 % more than the old oracle), the 14-day what-if's 0.0004 %
-#: after its second.
-GAIN_WINDOW = 2
-REFINE_EXTENSION = 2.25
 #: Re-solves of one model with floors where its replay lost intervals the model kept
 #: (`sim.oracle.floors`), before its target is searched.
 FLOOR_ROUNDS = 6
@@ -192,142 +177,6 @@ class OracleSummary:
         return cost_usd / self.cost_usd if self.cost_usd > 0 and self.feasible else None
 
 
-@dataclass
-class _Verifier:
-    """Replays plans in one engine on one seed, counting the runs."""
-
-    scenario: Scenario
-    workload: Workload
-    engine: Engine
-    seed: int
-    #: Decision intervals one replay simulates (what the refinement budget counts).
-    ticks_per_replay: int = 1
-    replays: int = 0
-    ticks: int = 0
-    #: Per replay `keep_cheaper` made, whether it cut the best bill by `MIN_GAIN`.
-    gains: list[bool] = field(default_factory=list)
-    #: Plan replays resumed from checkpoints of earlier ones (fluid, long runs only).
-    resuming: ScheduleReplays | None = None
-    #: What each schedule replayed so far gave, by its requests (short runs: below
-    #: `RESUME_MIN_TICKS`): the searches meet the same schedule again (the descents
-    #: from different starts, a margin too small to move a replica), and the same
-    #: requests replay to the same run.
-    replayed: dict[bytes, tuple[RunResult, FloatArray | None]] = field(default_factory=dict)
-    #: Set once a long horizon's search of the rate-sized cap has spent the budget:
-    #: no refinement follows, whatever that search gained (`solve_reference`).
-    refinements_closed: bool = False
-
-    @property
-    def measures_intervals(self) -> bool:
-        """Whether the engine reports each interval's attainment (`replay_shares`)."""
-        from sim.fluid import FluidEngine
-
-        return isinstance(self.engine, FluidEngine)
-
-    def over_budget(self) -> bool:
-        """Whether the optional refinements (floors, blend, margin, descents) stop."""
-        if self.refinements_closed:
-            return True
-        if self.ticks <= self.refine_ticks:
-            return False
-        gaining = any(self.gains[-GAIN_WINDOW:])
-        return not gaining or self.ticks > REFINE_EXTENSION * self.refine_ticks
-
-    def replays_left(self) -> int:
-        """Whole replays the refinement budget still affords."""
-        return max(0, self.refine_ticks - self.ticks) // max(self.ticks_per_replay, 1)
-
-    @property
-    def refine_ticks(self) -> int:
-        return REFINE_TICKS if self.measures_intervals else DES_REFINE_TICKS
-
-    def _count(self, ticks: int | None = None) -> None:
-        self.replays += 1
-        self.ticks += self.ticks_per_replay if ticks is None else ticks
-
-    def replay_plan(self, plan: OracleResult) -> tuple[RunResult, FloatArray | None]:
-        """Replay what `plan` requests, with the per-interval shares where the engine
-        measures them (`replay_shares`). On a long fluid run the replay resumes from
-        the latest checkpoint of a recent replay that requested the same up to it
-        (`sim.fluid.checkpoint`: the same result, bit for bit), and the budget counts
-        only the intervals it simulated."""
-        policy = plan.replay_policy()
-        resuming = self._resuming()
-        if resuming is None:
-            key = plan.desired_at_ticks().tobytes()
-            known = self.replayed.get(key)
-            if known is not None:
-                # the budget still counts it, so that the oracle is the one it was
-                # before the memo; only `replays` (engine runs) does not
-                self.ticks += self.ticks_per_replay
-                return known
-            found = self.replay_shares(policy)
-            self.replayed[key] = found
-            return found
-        replayed = resuming.replay(policy, plan.desired_at_ticks())
-        self._count(replayed.simulated)
-        return replayed.result, replayed.shares
-
-    def _resuming(self) -> ScheduleReplays | None:
-        """The resuming replays, where they pay: the fluid engine, an instance pool,
-        at least `RESUME_MIN_TICKS` decision intervals."""
-        from sim.capacity.pools import ServerlessEndpoint
-        from sim.engine import make_context
-        from sim.fluid import FluidEngine
-        from sim.fluid.checkpoint import ScheduleReplays
-
-        if self.resuming is None:
-            engine, scenario = self.engine, self.scenario
-            if (
-                not isinstance(engine, FluidEngine)
-                or isinstance(scenario.pool, ServerlessEndpoint)
-                or self.ticks_per_replay < RESUME_MIN_TICKS
-            ):
-                return None
-            # `FluidEngine.run`'s context (a schedule replay ignores it)
-            policy_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
-            context = make_context(scenario, self.workload, policy_rng)
-            self.resuming = ScheduleReplays(engine, scenario, self.workload, self.seed, context)
-        return self.resuming
-
-    def replay(
-        self, policy: FixedPolicy | SchedulePolicy, scenario: Scenario | None = None
-    ) -> RunResult:
-        self._count()
-        return self.engine.run(scenario or self.scenario, self.workload, policy, seed=self.seed)
-
-    def replay_shares(self, policy: SchedulePolicy) -> tuple[RunResult, FloatArray | None]:
-        """Replay `policy` and, where the engine measures it, the share of requests
-        within the SLO in each decision interval (None from an engine that does not)."""
-        from sim.control import ControlLoop
-        from sim.engine import make_context
-        from sim.fluid import FluidEngine
-
-        engine = self.engine
-        if not isinstance(engine, FluidEngine):
-            return self.replay(policy), None
-        self._count()
-        # `FluidEngine.run`, keeping the steppable run to read its per-interval shares
-        policy_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
-        context = make_context(self.scenario, self.workload, policy_rng)
-        run = engine.start(self.scenario, self.workload, self.seed)
-        loop = ControlLoop(policy, run.actuators(), context)
-        loop.reset()
-        result = run.simulate(loop, self.seed)
-        shares = getattr(run, "interval_share", None)  # instance pools measure it
-        return result, None if shares is None else np.asarray(shares, dtype=np.float64)
-
-    def meets(self, run: RunResult) -> bool:
-        return run.slo_attainment >= self.scenario.slo.target_attainment
-
-    def keep_cheaper(self, plan: OracleResult, best: Verified) -> tuple[bool, Verified]:
-        """Replay `plan`: whether it meets the SLO, and the cheaper of it and `best`."""
-        run, _ = self.replay_plan(plan)
-        met = self.meets(run)
-        self.gains.append(met and run.cost_usd < (1.0 - MIN_GAIN) * best[0].cost_usd)
-        return met, (run, plan) if met and run.cost_usd < best[0].cost_usd else best
-
-
 def solve_reference(
     scenario: Scenario,
     workload: Workload,
@@ -346,9 +195,9 @@ def solve_reference(
         from sim.engines import make_engine
 
         engine = make_engine("fluid")
-    check = _Verifier(scenario, workload, engine, scenario.seed if seed is None else seed)
+    check = Verifier(scenario, workload, engine, scenario.seed if seed is None else seed)
     lead = provisioning_quantile_s(scenario, lead_quantile)
-    arrivals = _realised_arrivals(workload, check.seed, engine)
+    arrivals = realised_arrivals(workload, check.seed, engine)
     problem = build_problem(scenario, workload, lead, arrivals=arrivals)
     check.ticks_per_replay = plan_ticks(problem)
     bound = work_lower_bound(scenario, problem)
@@ -474,7 +323,7 @@ def _constant_plan(template: OracleResult, replicas: int) -> OracleResult:
 
 
 def _verified_model_plan(
-    check: _Verifier,
+    check: Verifier,
     solve: Callable[[Problem, float], OracleResult],
     problem: Problem,
     beat_usd: float = math.inf,
@@ -567,7 +416,7 @@ def _verified_model_plan(
 
 
 def _with_margin(
-    check: _Verifier, plan: OracleResult, problem: Problem, beat_usd: float = math.inf
+    check: Verifier, plan: OracleResult, problem: Problem, beat_usd: float = math.inf
 ) -> Verified | None:
     """The near miss with a relative margin after the forced start: where the model's
     capacity lands short of what the engine's bursts need everywhere, a uniform margin
@@ -618,7 +467,7 @@ def _with_margin(
 
 
 def _blend(
-    check: _Verifier,
+    check: Verifier,
     missing: OracleResult,
     meeting: Verified,
     problem: Problem,
@@ -659,7 +508,7 @@ def _level_path(replicas: np.ndarray, problem: Problem) -> np.ndarray:
 
 
 def _cheapest_constant(
-    check: _Verifier, problem: Problem, *, below_usd: float = math.inf
+    check: Verifier, problem: Problem, *, below_usd: float = math.inf
 ) -> tuple[RunResult, int] | None:
     """The cheapest constant capacity whose replay meets the SLO, if one costs less than
     `below_usd` (None otherwise, or if even the pool's maximum misses).
@@ -676,7 +525,7 @@ def _cheapest_constant(
     from sim.oracle.dp import attained_within
 
     pool = check.scenario.pool
-    per_replica = _replica_usd_per_s(check.scenario)
+    per_replica = replica_usd_per_s(check.scenario)
     duration_s = float(problem.lengths.sum())
     high = pool.max_replicas
     if math.isfinite(below_usd):
@@ -755,12 +604,12 @@ def _lowest_meeting(
     return runs[hi], hi
 
 
-def _needed_max_replicas(check: _Verifier, problem: Problem) -> int | None:
+def _needed_max_replicas(check: Verifier, problem: Problem) -> int | None:
     """Smallest max_replicas whose maximum meets the SLO from the first moment; None
     when even unlimited capacity cannot (requests too slow on their own) or none up to
     `NEEDED_MAX_FACTOR` x the pool's max does."""
     scenario = check.scenario
-    if _best_share_without_queueing(problem) < scenario.slo.target_attainment:
+    if best_share_without_queueing(problem) < scenario.slo.target_attainment:
         return None
     pool = scenario.pool
 
@@ -775,115 +624,6 @@ def _needed_max_replicas(check: _Verifier, problem: Problem) -> int | None:
         NEEDED_MAX_FACTOR * pool.max_replicas,
     )  # fmt: skip
     return None if found is None else found[1]
-
-
-def _best_share_without_queueing(problem: Problem) -> float:
-    """Share of requests whose service alone (a batch of one, no wait) fits the objective."""
-    counts_by_block = np.bincount(
-        problem.block_of, weights=problem.counts, minlength=len(problem.weights)
-    )
-    total = float(counts_by_block.sum())
-    if total <= 0:
-        return 1.0
-    slo_s = problem.budgets + problem.service_full_s  # the latency objective, per cell
-    met = (problem.weights * (problem.service_one_s <= slo_s)).sum(axis=1)
-    return float((met * counts_by_block).sum() / total)
-
-
-def work_lower_bound(scenario: Scenario, problem: Problem) -> float:
-    """A cost no schedule meeting the SLO can go below, in either engine.
-
-    Every attained request holds a slot for at least its service time, and a replica
-    completes at most `max_batch / service time at a full batch` requests per second
-    (throughput grows with the batch). Attaining the target share therefore takes at
-    least the replica-seconds of the cheapest requests that make up that share, and
-    the pool never runs fewer than its minimum. This ignores burstiness and
-    provisioning, so it is loose on bursty traffic; the gap says how loose.
-    """
-    pool = scenario.pool
-    per_replica_s = _replica_usd_per_s(scenario)
-    counts_by_block = np.bincount(
-        problem.block_of, weights=problem.counts, minlength=len(problem.weights)
-    )
-    step_s = problem.service_full_s / float(pool.service.max_batch)  # replica-s per request
-    work = (problem.weights * counts_by_block[:, None]).ravel()
-    cost = step_s.ravel()
-    order = np.argsort(cost)
-    need = scenario.slo.target_attainment * float(problem.counts.sum())
-    taken = np.minimum(np.cumsum(work[order]), need)
-    parts = np.diff(np.concatenate([[0.0], taken]))
-    replica_s = float((parts * cost[order]).sum())
-    floor_s = float(pool.min_replicas * problem.lengths.sum())
-    return per_replica_s * max(replica_s, floor_s)
-
-
-def _realised_arrivals(workload: Workload, seed: int, engine: Engine) -> np.ndarray | None:
-    """Per-second arrivals of an envelope as the engines realise it with `seed` (the
-    oracle knows the run's future exactly); None for a trace (already exact)."""
-    from sim.fluid import FluidEngine
-    from sim.workload.model import RateEnvelope
-
-    if not isinstance(workload, RateEnvelope):
-        return None
-    # the fluid engine's own sampler and stream: the arrivals every policy of the seed
-    # sees (its settings decide whether requests are drawn one by one, as the DES does);
-    # a fluid engine has them already when it ran the seed (0.25 s on 14 days)
-    sampler = engine if isinstance(engine, FluidEngine) else FluidEngine()
-    return sampler.realised_arrivals(workload, seed)
-
-
-def provisioning_quantile_s(scenario: Scenario, quantile: float) -> float:
-    """The `quantile` of the time from a scale-out request to a serving replica, from
-    the pool's own delay distributions (sampled with a fixed seed)."""
-    from sim.capacity.distributions import Delay
-
-    pool = scenario.pool
-    steps = [d for name, d in vars(pool).items() if isinstance(d, Delay) and name in _LEAD_STEPS]
-    if not steps:
-        return scenario.pool.provisioning_mean_s()
-    rng = np.random.default_rng(0)
-    total = np.zeros(4000)
-    for step in steps:
-        total += [step.sample(rng) for _ in range(len(total))]
-    return float(np.quantile(total, quantile))
-
-
-#: The delay fields that add up to a new replica's provisioning time, per pool kind.
-_LEAD_STEPS = frozenset({"node_boot_s", "image_pull_s", "instance_boot_s", "model_load_s"})
-
-
-def requests_bill_floor(
-    scenario: Scenario, requests: np.ndarray, tick_s: float, duration_s: float
-) -> float:
-    """The least a replay of `requests` (replicas asked for at each decision tick) can
-    bill in the fluid or SimPy engine: from the first decision on, every replica asked
-    for sits on a node billed from its launch to its termination (drains, the billing
-    minimum, replaced nodes and a spillover pool only add), each node at no less than
-    the cheaper of its prices. The first interval, before any decision, is left out.
-    The 8-week oracle's replays (`benchmarks/volatile_8w.py`) bill 0.7-1.1 % above it."""
-    pool = _instance_pool(scenario)
-    node_usd_per_s = pool.on_demand_usd_per_h / 3600.0
-    if pool.spot_share > 0.0:
-        node_usd_per_s = min(node_usd_per_s, pool.spot_usd_per_h / 3600.0)
-    starts_s = np.arange(1, len(requests), dtype=np.float64) * tick_s
-    lengths_s = np.clip(duration_s - starts_s, 0.0, tick_s)
-    nodes = np.ceil(np.asarray(requests[1:], dtype=np.float64) / max(pool.replicas_per_node, 1))
-    return float(np.sum(nodes * lengths_s)) * node_usd_per_s
-
-
-def _instance_pool(scenario: Scenario) -> InstancePool:
-    """The scenario's pool, which the oracle plans only as an instance pool."""
-    from sim.capacity.pools import ServerlessEndpoint
-
-    pool = scenario.pool
-    assert not isinstance(pool, ServerlessEndpoint), "the oracle plans instance pools"
-    return pool
-
-
-def _replica_usd_per_s(scenario: Scenario) -> float:
-    """Price of one replica-second of the scenario's instance pool."""
-    pool = _instance_pool(scenario)
-    return pool.node_usd_per_h / 3600.0 / max(pool.replicas_per_node, 1)
 
 
 def oracle_replay(scenario: Scenario, workload: Workload, name: str = "oracle") -> SchedulePolicy:

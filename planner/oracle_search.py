@@ -6,7 +6,7 @@ next provisioning lead at a utilisation cap, the cap searched until the SLO is j
 met), local searches on the engine (`sim.oracle.descent`) lower what each asks
 while its replay meets the SLO; more descents start from random piecewise-constant
 requests. Every replay counts against the oracle's refinement budget
-(`planner.oracle.REFINE_TICKS`), so the same inputs give the same oracle anywhere.
+(`planner.oracle_replays.REFINE_TICKS`), so the same inputs give the same oracle anywhere.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ RATE_SLACK = 0.0005
 
 
 class EngineReplays(Protocol):
-    """What the searches need from the oracle's verifier (`planner.oracle._Verifier`)."""
+    """What the searches need from the oracle's verifier (`planner.oracle_replays.Verifier`)."""
 
     scenario: Scenario
     workload: Workload

@@ -1,4 +1,4 @@
-"""`planner.oracle.requests_bill_floor` is a floor: no replay of the requests bills less,
+"""`planner.oracle_bounds.requests_bill_floor` is a floor: no replay of the requests bills less,
 in either engine, on scenarios drawn at random (node pools and ASGs, several replicas to
 a node, spot nodes reclaimed and replaced, node failures)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.oracle import requests_bill_floor
+from planner.oracle_bounds import requests_bill_floor
 from sim.engines import make_engine
 from sim.replay import SchedulePolicy
 from sim.scenario import Scenario

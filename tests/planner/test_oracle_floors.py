@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.oracle import _realised_arrivals, _Verifier, provisioning_quantile_s
+from planner.oracle_bounds import provisioning_quantile_s
+from planner.oracle_replays import Verifier, realised_arrivals
 from sim.fluid.engine import FluidEngine
 from sim.oracle import build_problem
 from sim.oracle.floors import SHORTFALL, forced_intervals, raise_floors, shortfalls
@@ -36,11 +37,11 @@ def test_the_oracle_plans_for_the_arrivals_its_own_engine_realises(gap_case: Gap
     """An engine with its own sampling settings realises other arrivals than the
     default one; the oracle plans for the verifying engine's (it used the default's)."""
     scenario, workload, engine = gap_case
-    planned = _realised_arrivals(workload, scenario.seed, engine)
+    planned = realised_arrivals(workload, scenario.seed, engine)
     replayed = engine.start(scenario, workload, scenario.seed).inputs.arrivals
     assert planned is not None
     np.testing.assert_array_equal(planned, replayed)
-    default = _realised_arrivals(workload, scenario.seed, FluidEngine())
+    default = realised_arrivals(workload, scenario.seed, FluidEngine())
     assert default is not None and not np.array_equal(default, planned)
 
 
@@ -63,7 +64,7 @@ def test_a_replay_that_loses_the_gap_floors_it_at_the_capacity_before(gap_case: 
     window's mean, phantom arrivals; it now counts each second's own.)"""
     scenario, workload, engine = gap_case
     lead = provisioning_quantile_s(scenario, 0.5)
-    arrivals = _realised_arrivals(workload, scenario.seed, engine)
+    arrivals = realised_arrivals(workload, scenario.seed, engine)
     assert arrivals is not None
     problem = build_problem(scenario, workload, lead, arrivals=arrivals, backlog=False)
     problem = problem.without_backlog(steady=True)
@@ -75,7 +76,7 @@ def test_a_replay_that_loses_the_gap_floors_it_at_the_capacity_before(gap_case: 
     path[: forced_intervals(problem)] = problem.start
     replicas = problem.level_replicas[path]
     policy = SchedulePolicy(replicas.astype(np.int64))
-    result, shares = _Verifier(scenario, workload, engine, scenario.seed).replay_shares(policy)
+    result, shares = Verifier(scenario, workload, engine, scenario.seed).replay_shares(policy)
     assert shares is not None  # the fluid engine measures each interval
     assert result.arrivals == arrivals.sum()  # no phantom arrivals (the long window's, once)
 

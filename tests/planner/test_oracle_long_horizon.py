@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 import planner.oracle
+import planner.oracle_bounds
+import planner.oracle_replays
 from planner.oracle import MODEL_BILL_MARGIN, solve_reference
 from planner.oracle_search import RATE_REPLAYS
 from sim.engines import make_engine
@@ -53,16 +55,16 @@ def solve_long(
     """The oracle with the refinement budget at half a search of the cap, and every
     plan it replayed: (plan, replay bill, replay attainment), in order."""
     ticks = round(HOURS * 3600 / TICK_S)
-    monkeypatch.setattr(planner.oracle, "REFINE_TICKS", ticks * RATE_REPLAYS // 2)
+    monkeypatch.setattr(planner.oracle_replays, "REFINE_TICKS", ticks * RATE_REPLAYS // 2)
     replayed: list[tuple[OracleResult, float, float]] = []
-    replay_plan = planner.oracle._Verifier.replay_plan
+    replay_plan = planner.oracle_replays.Verifier.replay_plan
 
-    def recording(self: planner.oracle._Verifier, plan: OracleResult):  # type: ignore[no-untyped-def]
+    def recording(self: planner.oracle_replays.Verifier, plan: OracleResult):  # type: ignore[no-untyped-def]
         run, shares = replay_plan(self, plan)
         replayed.append((plan, float(run.cost_usd), float(run.slo_attainment)))
         return run, shares
 
-    monkeypatch.setattr(planner.oracle._Verifier, "replay_plan", recording)
+    monkeypatch.setattr(planner.oracle_replays.Verifier, "replay_plan", recording)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
     engine = make_engine("fluid")
     oracle = solve_reference(scenario, workload, engine=engine, seed=scenario.seed)
@@ -116,9 +118,9 @@ def test_the_target_search_replays_no_plan_priced_out_of_reach(
 
     scenario = day_scenario(30.0)
     workload = build_workload(scenario.workload, scenario.resolve_path, seed=scenario.seed)
-    check = planner.oracle._Verifier(scenario, workload, make_engine("fluid"), scenario.seed)
+    check = planner.oracle_replays.Verifier(scenario, workload, make_engine("fluid"), scenario.seed)
     problem = build_problem(
-        scenario, workload, planner.oracle.provisioning_quantile_s(scenario, 0.5)
+        scenario, workload, planner.oracle_bounds.provisioning_quantile_s(scenario, 0.5)
     )
 
     def solve(variant: object, goal: float) -> OracleResult:
@@ -127,13 +129,13 @@ def test_the_target_search_replays_no_plan_priced_out_of_reach(
     assert planner.oracle._verified_model_plan(check, solve, problem, beat_usd=1.0) is None
     assert check.replays == 0
     replayed: list[float] = []
-    replay_plan = planner.oracle._Verifier.replay_plan
+    replay_plan = planner.oracle_replays.Verifier.replay_plan
 
-    def recording(self: planner.oracle._Verifier, plan: OracleResult):  # type: ignore[no-untyped-def]
+    def recording(self: planner.oracle_replays.Verifier, plan: OracleResult):  # type: ignore[no-untyped-def]
         replayed.append(plan.cost_usd)
         return replay_plan(self, plan)
 
-    monkeypatch.setattr(planner.oracle._Verifier, "replay_plan", recording)
+    monkeypatch.setattr(planner.oracle_replays.Verifier, "replay_plan", recording)
     first = solve(problem, scenario.slo.target_attainment).cost_usd
     planner.oracle._verified_model_plan(check, solve, problem, beat_usd=first)
     assert replayed and max(replayed) < first * (1.0 + MODEL_BILL_MARGIN)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from planner.oracle import OracleSummary, _Verifier, solve_reference
+from planner.oracle import OracleSummary, solve_reference
+from planner.oracle_replays import Verifier
 from policies.predictive.sizing import Sizer, SizingConfig, clamp
 from policies.registry import resolve
 from sim.capacity.pools import ServerlessEndpoint
@@ -329,10 +330,10 @@ def test_resumed_replays_find_the_same_oracle(seed: int, monkeypatch: pytest.Mon
     runs: `sim.fluid.checkpoint`), the oracle is the same plan at the same bill, and
     that bill is what replaying its requests from the start bills. (On these short
     runs the budget never binds, so fewer simulated intervals change nothing.)"""
-    import planner.oracle
+    import planner.oracle_replays
 
     case = make_case(seed, "fluid")
-    monkeypatch.setattr(planner.oracle, "RESUME_MIN_TICKS", 1)
+    monkeypatch.setattr(planner.oracle_replays, "RESUME_MIN_TICKS", 1)
     scenario = case.scenario
     resumed = solve_reference(scenario, case.workload, engine=case.engine, seed=scenario.seed)
     assert (resumed.cost_usd, resumed.attainment) == (case.oracle.cost_usd, case.oracle.attainment)
@@ -352,21 +353,21 @@ def test_a_schedule_met_again_runs_once_and_still_counts(
     keep none, find the same: `test_resumed_replays_find_the_same_oracle`)."""
     case = make_case(seed, "fluid")
     asked: list[bytes] = []
-    checks: list[_Verifier] = []
+    checks: list[Verifier] = []
     runs = [0]
-    replay_plan, replay_shares = _Verifier.replay_plan, _Verifier.replay_shares
+    replay_plan, replay_shares = Verifier.replay_plan, Verifier.replay_shares
 
-    def asking(self: _Verifier, plan):  # type: ignore[no-untyped-def]
+    def asking(self: Verifier, plan):  # type: ignore[no-untyped-def]
         checks.append(self)
         asked.append(plan.desired_at_ticks().tobytes())
         return replay_plan(self, plan)
 
-    def running(self: _Verifier, policy: SchedulePolicy):  # type: ignore[no-untyped-def]
+    def running(self: Verifier, policy: SchedulePolicy):  # type: ignore[no-untyped-def]
         runs[0] += 1
         return replay_shares(self, policy)
 
-    monkeypatch.setattr(_Verifier, "replay_plan", asking)
-    monkeypatch.setattr(_Verifier, "replay_shares", running)
+    monkeypatch.setattr(Verifier, "replay_plan", asking)
+    monkeypatch.setattr(Verifier, "replay_shares", running)
     scenario = case.scenario
     oracle = solve_reference(scenario, case.workload, engine=case.engine, seed=scenario.seed)
     assert (oracle.cost_usd, oracle.requested) == (case.oracle.cost_usd, case.oracle.requested)
@@ -389,7 +390,7 @@ def test_the_descent_from_random_starts_does_not_undercut_the_oracle(seed: int) 
     case = make_case(seed, "fluid")
     assert case.oracle.feasible
     scenario = case.scenario
-    check = _Verifier(scenario, case.workload, case.engine, scenario.seed)
+    check = Verifier(scenario, case.workload, case.engine, scenario.seed)
     template = solve_oracle(scenario, case.workload)
     found: list[object] = []
     for requests in random_requests(case, np.random.default_rng(5000 + seed), 12):
